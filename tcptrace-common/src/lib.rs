@@ -1,0 +1,222 @@
+//! Types shared by the kernel programs and userspace.
+//!
+//! Everything here is `#[repr(C)]` plain data: the kernel writes it into maps and the
+//! ring buffer, userspace reads it back byte for byte.
+#![no_std]
+
+/// Most TCP option bytes a header can carry (60 - 20).
+pub const MAX_OPTIONS: usize = 40;
+/// Most IPv6 extension headers the kernel walks before giving up on a packet.
+pub const MAX_IPV6_EXT: usize = 6;
+/// Most entries in the host filter set.
+pub const MAX_HOSTS: u32 = 1024;
+/// Ring buffer size in bytes (a power of two, a multiple of the page size).
+pub const RING_BYTES: u32 = 1 << 22;
+
+/// `Record::direction` values.
+pub const DIR_INGRESS: u8 = 0;
+pub const DIR_EGRESS: u8 = 1;
+
+/// `Record::family` values.
+pub const FAMILY_V4: u8 = 4;
+pub const FAMILY_V6: u8 = 6;
+
+/// TCP flag bits as carried in `Record::flags` (the low byte is the header's flag byte,
+/// bit 8 is AE, the low bit of the data-offset byte).
+pub mod tcp_flags {
+    pub const FIN: u16 = 0x01;
+    pub const SYN: u16 = 0x02;
+    pub const RST: u16 = 0x04;
+    pub const PSH: u16 = 0x08;
+    pub const ACK: u16 = 0x10;
+    pub const URG: u16 = 0x20;
+    pub const ECE: u16 = 0x40;
+    pub const CWR: u16 = 0x80;
+    pub const AE: u16 = 0x100;
+}
+
+/// `Record::status` bits: what the kernel could and could not see.
+pub mod status {
+    /// The IP header is cut short by the end of the captured bytes.
+    pub const IP_TRUNCATED: u16 = 0x01;
+    /// IPv4 IHL below 5.
+    pub const BAD_IHL: u16 = 0x02;
+    /// The TCP header is cut short (`Record::tcp_caplen` says how much is there).
+    pub const TCP_TRUNCATED: u16 = 0x04;
+    /// TCP data offset below 5.
+    pub const BAD_DOFF: u16 = 0x08;
+    /// The options are cut short (`Record::opt_len` is what was captured).
+    pub const OPT_TRUNCATED: u16 = 0x10;
+    /// `ip_csum_calc` and `tcp_csum_calc` were computed (only when asked for).
+    pub const CSUM_COMPUTED: u16 = 0x20;
+    /// The TCP checksum could not be computed (segment not all captured).
+    pub const CSUM_UNAVAILABLE: u16 = 0x40;
+    /// The IPv6 extension header walk stopped at its bound.
+    pub const EXT_LIMIT: u16 = 0x80;
+}
+
+/// One TCP segment as the kernel saw it. Fixed size; every field is in host byte order
+/// except the addresses and the option bytes, which are copied as they are on the wire.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// `bpf_ktime_get_ns()` when the program ran (CLOCK_MONOTONIC).
+    pub ts_ns: u64,
+    /// Interface the packet was seen on.
+    pub ifindex: u32,
+    /// Length of the whole frame in bytes, from the link header on.
+    pub frame_len: u32,
+    /// Sequence and acknowledgement numbers as on the wire (absolute).
+    pub seq: u32,
+    pub ack: u32,
+    /// IPv4 total length, or IPv6 payload length (raw header values).
+    pub ip_len: u32,
+    /// IPv4 identification, or the IPv6 fragment header's identification.
+    pub ip_id: u32,
+    /// IPv6 flow label (20 bits).
+    pub flow_label: u32,
+    /// Source and destination address; IPv4 uses the first four bytes.
+    pub saddr: [u8; 16],
+    pub daddr: [u8; 16],
+    pub sport: u16,
+    pub dport: u16,
+    pub window: u16,
+    pub urg_ptr: u16,
+    /// See [`tcp_flags`].
+    pub flags: u16,
+    /// IPv4 flags and fragment offset field (DF = 0x4000, MF = 0x2000), or the IPv6
+    /// fragment header's offset field.
+    pub frag: u16,
+    /// IPv4 header checksum and TCP checksum as on the wire.
+    pub ip_csum: u16,
+    pub tcp_csum: u16,
+    /// Checksums computed by the kernel (valid with `status::CSUM_COMPUTED`): the values
+    /// the IPv4 header and TCP checksum fields should hold.
+    pub ip_csum_calc: u16,
+    pub tcp_csum_calc: u16,
+    /// Offsets of the IP and TCP headers from the start of the frame.
+    pub l3_off: u16,
+    pub l4_off: u16,
+    /// See [`status`].
+    pub status: u16,
+    /// IPv4 TTL or IPv6 hop limit.
+    pub ttl: u8,
+    /// IPv4 TOS or IPv6 traffic class.
+    pub tos: u8,
+    /// [`FAMILY_V4`] or [`FAMILY_V6`].
+    pub family: u8,
+    /// [`DIR_INGRESS`] or [`DIR_EGRESS`].
+    pub direction: u8,
+    /// IPv4 header length in bytes (IHL * 4).
+    pub ihl: u8,
+    /// TCP header length in bytes from the data offset (DOFF * 4).
+    pub doff: u8,
+    /// How many bytes of the TCP header were captured (0..=60).
+    pub tcp_caplen: u8,
+    /// How many bytes of `options` are valid.
+    pub opt_len: u8,
+    /// Raw TCP option bytes.
+    pub options: [u8; MAX_OPTIONS],
+    /// IPv6 extension headers walked before TCP, in order (next-header values).
+    pub ext_count: u8,
+    pub exts: [u8; MAX_IPV6_EXT],
+    /// VLAN tags seen (0..=2) and their IDs, outer first.
+    pub vlan_count: u8,
+    pub vlan_ids: [u16; 2],
+    pub _pad: [u8; 4],
+}
+
+impl Record {
+    pub const ZERO: Record = Record {
+        ts_ns: 0,
+        ifindex: 0,
+        frame_len: 0,
+        seq: 0,
+        ack: 0,
+        ip_len: 0,
+        ip_id: 0,
+        flow_label: 0,
+        saddr: [0; 16],
+        daddr: [0; 16],
+        sport: 0,
+        dport: 0,
+        window: 0,
+        urg_ptr: 0,
+        flags: 0,
+        frag: 0,
+        ip_csum: 0,
+        tcp_csum: 0,
+        ip_csum_calc: 0,
+        tcp_csum_calc: 0,
+        l3_off: 0,
+        l4_off: 0,
+        status: 0,
+        ttl: 0,
+        tos: 0,
+        family: 0,
+        direction: 0,
+        ihl: 0,
+        doff: 0,
+        tcp_caplen: 0,
+        opt_len: 0,
+        options: [0; MAX_OPTIONS],
+        ext_count: 0,
+        exts: [0; MAX_IPV6_EXT],
+        vlan_count: 0,
+        vlan_ids: [0; 2],
+        _pad: [0; 4],
+    };
+}
+
+/// Filter and mode settings, written by userspace into `CONFIG[0]` before attaching.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    /// Non-zero: the `HOSTS` set is in force.
+    pub filter_hosts: u8,
+    /// Non-zero: the `PORTS` set is in force.
+    pub filter_ports: u8,
+    /// Non-zero: compute the IPv4 header and TCP checksums (`-v`).
+    pub checksums: u8,
+    pub _pad: [u8; 5],
+}
+
+/// Indices into the per-CPU `COUNTERS` array.
+pub mod counter {
+    /// Every frame the programs ran on.
+    pub const SEEN: u32 = 0;
+    /// Frames that carried a TCP header (whole or cut short).
+    pub const TCP: u32 = 1;
+    /// TCP segments the filter accepted.
+    pub const MATCHED: u32 = 2;
+    /// Records written to the ring buffer.
+    pub const EMITTED: u32 = 3;
+    /// Records lost because the ring buffer was full.
+    pub const LOST: u32 = 4;
+    /// Frames with an impossible header (bad IHL, bad data offset, bad lengths).
+    pub const MALFORMED: u32 = 5;
+    /// Frames cut short before the end of a header.
+    pub const TRUNCATED: u32 = 6;
+    /// IPv4 or IPv6 later fragments (no TCP header) skipped.
+    pub const FRAGMENTS: u32 = 7;
+    pub const COUNT: u32 = 8;
+}
+
+/// Key of the `HOSTS` map: IPv4 addresses are stored IPv4-mapped (`::ffff:a.b.c.d`).
+pub fn host_key_v4(addr: [u8; 4]) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[10] = 0xff;
+    k[11] = 0xff;
+    k[12] = addr[0];
+    k[13] = addr[1];
+    k[14] = addr[2];
+    k[15] = addr[3];
+    k
+}
+
+#[cfg(feature = "user")]
+mod user {
+    // SAFETY: plain-old-data, `#[repr(C)]`, every bit pattern valid.
+    unsafe impl aya::Pod for super::Record {}
+    unsafe impl aya::Pod for super::Config {}
+}

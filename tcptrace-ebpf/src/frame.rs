@@ -1,0 +1,131 @@
+//! Uniform access to the frame for both program types.
+use aya_ebpf::{
+    EbpfContext as _,
+    helpers::{bpf_skb_load_bytes, bpf_xdp_get_buff_len, bpf_xdp_load_bytes},
+    programs::{TcContext, XdpContext},
+};
+
+/// Bytes the TC program makes sure are in the linear area before parsing.
+const TC_PULL: u32 = 256;
+
+pub trait Frame {
+    /// First byte of the frame's linear area.
+    fn start(&self) -> usize;
+    /// One past the last byte of the linear area.
+    fn end(&self) -> usize;
+    /// Length of the whole frame, linear area and fragments.
+    fn len(&self) -> u32;
+    fn ifindex(&self) -> u32;
+    /// Fills `dst` (1..=64 bytes) from `off`; false when the bytes are not all there.
+    fn load(&self, off: u32, dst: &mut [u8]) -> bool;
+}
+
+/// `N` bytes at `off`: straight from the linear area when they are there, else through
+/// the load helper (non-linear skbs, XDP fragments).
+#[inline(always)]
+pub fn read<F: Frame, const N: usize>(f: &F, off: usize) -> Option<[u8; N]> {
+    if let Some(p) = at::<F, [u8; N]>(f, off) {
+        // SAFETY: checked by `at`.
+        return Some(unsafe { *p });
+    }
+    let mut b = [0u8; N];
+    f.load(off as u32, &mut b).then_some(b)
+}
+
+/// A pointer to a `T` at `off` in the linear area, when all of it is there.
+#[inline(always)]
+pub fn at<F: Frame, T>(f: &F, off: usize) -> Option<*const T> {
+    let start = f.start();
+    if start + off + core::mem::size_of::<T>() > f.end() {
+        return None;
+    }
+    Some((start + off) as *const T)
+}
+
+pub struct Xdp<'a> {
+    ctx: &'a XdpContext,
+}
+
+impl<'a> Xdp<'a> {
+    #[inline(always)]
+    pub fn new(ctx: &'a XdpContext) -> Self {
+        Self { ctx }
+    }
+}
+
+impl Frame for Xdp<'_> {
+    #[inline(always)]
+    fn start(&self) -> usize {
+        self.ctx.data()
+    }
+    #[inline(always)]
+    fn end(&self) -> usize {
+        self.ctx.data_end()
+    }
+    #[inline(always)]
+    fn len(&self) -> u32 {
+        // SAFETY: helper on our own context.
+        unsafe { bpf_xdp_get_buff_len(self.ctx.as_ptr().cast()) as u32 }
+    }
+    #[inline(always)]
+    fn ifindex(&self) -> u32 {
+        self.ctx.ingress_ifindex() as u32
+    }
+    #[inline(always)]
+    fn load(&self, off: u32, dst: &mut [u8]) -> bool {
+        let len = dst.len() as u32;
+        if len == 0 || len > 64 {
+            return false;
+        }
+        let dst = dst.as_mut_ptr();
+        // SAFETY: `dst` is valid for `len` bytes.
+        unsafe { bpf_xdp_load_bytes(self.ctx.as_ptr().cast(), off, dst.cast(), len) == 0 }
+    }
+}
+
+pub struct Tc<'a> {
+    ctx: &'a TcContext,
+}
+
+impl<'a> Tc<'a> {
+    #[inline(always)]
+    pub fn new(ctx: &'a TcContext) -> Self {
+        // Egress skbs may keep headers outside the linear area: pull them in. This only
+        // moves bytes; the packet is unchanged.
+        let want = if ctx.len() < TC_PULL { ctx.len() } else { TC_PULL };
+        if ((ctx.data_end() - ctx.data()) as u32) < want {
+            let _ = ctx.pull_data(want);
+        }
+        Self { ctx }
+    }
+}
+
+impl Frame for Tc<'_> {
+    #[inline(always)]
+    fn start(&self) -> usize {
+        self.ctx.data()
+    }
+    #[inline(always)]
+    fn end(&self) -> usize {
+        self.ctx.data_end()
+    }
+    #[inline(always)]
+    fn len(&self) -> u32 {
+        self.ctx.len()
+    }
+    #[inline(always)]
+    fn ifindex(&self) -> u32 {
+        // SAFETY: reading a field of our own context.
+        unsafe { (*self.ctx.skb.skb).ifindex }
+    }
+    #[inline(always)]
+    fn load(&self, off: u32, dst: &mut [u8]) -> bool {
+        let len = dst.len() as u32;
+        if len == 0 || len > 64 {
+            return false;
+        }
+        let dst = dst.as_mut_ptr();
+        // SAFETY: `dst` is valid for `len` bytes.
+        unsafe { bpf_skb_load_bytes(self.ctx.as_ptr().cast(), off, dst.cast(), len) == 0 }
+    }
+}

@@ -1,0 +1,606 @@
+//! Decoding of kernel [`Record`]s into [`Segment`]s: plain values with the lengths already
+//! worked out the way tcpdump works them out.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use tcptrace_common::{FAMILY_V6, MAX_IPV6_EXT, MAX_OPTIONS, Record, status, tcp_flags};
+
+/// A wall-clock instant: seconds and nanoseconds since the Unix epoch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp {
+    pub secs: i64,
+    pub nanos: u32,
+}
+
+impl Timestamp {
+    pub const fn new(secs: i64, nanos: u32) -> Self {
+        Timestamp { secs, nanos }
+    }
+}
+
+/// IPv6 extension header next-header values (as in `Record::exts`).
+pub mod ext {
+    pub const HOP_BY_HOP: u8 = 0;
+    pub const ROUTING: u8 = 43;
+    pub const FRAGMENT: u8 = 44;
+    pub const DEST_OPTS: u8 = 60;
+}
+
+/// One TCP segment, decoded. Cheap to copy; holds no heap data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segment {
+    pub ts: Timestamp,
+    pub ifindex: u32,
+    pub direction: u8,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub sport: u16,
+    pub dport: u16,
+    pub seq: u32,
+    pub ack: u32,
+    /// [`tcp_flags`] bits (AE in bit 8).
+    pub flags: u16,
+    pub window: u16,
+    pub urg_ptr: u16,
+    /// TCP header length from the data offset (bytes; may be below 20 when bad).
+    pub hdr_len: u8,
+    /// Bytes of the TCP header that can be looked at: what was captured, cut to the end of
+    /// the IP payload (tcpdump cuts its snapshot end there).
+    pub tcp_caplen: u8,
+    /// The length tcpdump hands its TCP printer: the IP payload length the IP header claims
+    /// (IPv4 total length minus header, IPv6 payload length minus extension headers).
+    pub tcp_len: u32,
+    /// TCP payload length as tcpdump prints it (`tcp_len - hdr_len`, wrapping like C `u_int`).
+    pub payload_len: u32,
+    /// IPv4 total length or IPv6 payload length, raw.
+    pub ip_len: u32,
+    /// IPv4 header bytes (0 for IPv6).
+    pub ihl: u8,
+    /// IPv4 identification or IPv6 fragment identification.
+    pub ip_id: u32,
+    /// IPv4 flags+offset field, or the IPv6 fragment header's offset field.
+    pub frag: u16,
+    pub ttl: u8,
+    pub tos: u8,
+    pub flow_label: u32,
+    pub ip_csum: u16,
+    pub ip_csum_calc: u16,
+    pub tcp_csum: u16,
+    pub tcp_csum_calc: u16,
+    /// Original frame length from the link header on, and the IP/TCP header offsets in it.
+    pub frame_len: u32,
+    pub l3_off: u16,
+    pub l4_off: u16,
+    /// IPv6 extension headers before TCP (next-header values), in order.
+    pub ext_count: u8,
+    pub exts: [u8; MAX_IPV6_EXT],
+    /// Raw TCP option bytes captured (`opt_len` of them).
+    pub options: [u8; MAX_OPTIONS],
+    pub opt_len: u8,
+    /// [`status`] bits.
+    pub status: u16,
+}
+
+impl Segment {
+    /// Decodes a kernel record stamped with wall-clock time `ts`.
+    pub fn from_record(r: &Record, ts: Timestamp) -> Segment {
+        let v6 = r.family == FAMILY_V6;
+        let (src, dst) = if v6 {
+            (
+                IpAddr::V6(Ipv6Addr::from(r.saddr)),
+                IpAddr::V6(Ipv6Addr::from(r.daddr)),
+            )
+        } else {
+            (
+                IpAddr::V4(Ipv4Addr::new(
+                    r.saddr[0], r.saddr[1], r.saddr[2], r.saddr[3],
+                )),
+                IpAddr::V4(Ipv4Addr::new(
+                    r.daddr[0], r.daddr[1], r.daddr[2], r.daddr[3],
+                )),
+            )
+        };
+        let ext_count = (r.ext_count as usize).min(MAX_IPV6_EXT) as u8;
+        let tcp_len = if v6 {
+            // IPv6 header + extension headers, as walked by the kernel.
+            let hdrs = (r.l4_off as u32).saturating_sub(r.l3_off as u32);
+            let ext_bytes = hdrs.saturating_sub(40);
+            if r.ip_len == 0 && ext_count == 0 {
+                // tcpdump 4.99.3: no jumbo option, payload length 0 => nothing after the
+                // IPv6 header belongs to the packet.
+                0
+            } else {
+                r.ip_len.saturating_sub(ext_bytes)
+            }
+        } else {
+            r.ip_len.saturating_sub(r.ihl as u32)
+        };
+        let tcp_caplen = (r.tcp_caplen as u32).min(tcp_len).min(60) as u8;
+        let opt_len = (r.opt_len as usize).min(MAX_OPTIONS) as u8;
+        Segment {
+            ts,
+            ifindex: r.ifindex,
+            direction: r.direction,
+            src,
+            dst,
+            sport: r.sport,
+            dport: r.dport,
+            seq: r.seq,
+            ack: r.ack,
+            flags: r.flags,
+            window: r.window,
+            urg_ptr: r.urg_ptr,
+            hdr_len: r.doff,
+            tcp_caplen,
+            tcp_len,
+            payload_len: tcp_len.wrapping_sub(r.doff as u32),
+            ip_len: r.ip_len,
+            ihl: if v6 { 0 } else { r.ihl },
+            ip_id: r.ip_id,
+            frag: r.frag,
+            ttl: r.ttl,
+            tos: r.tos,
+            flow_label: r.flow_label,
+            ip_csum: r.ip_csum,
+            ip_csum_calc: r.ip_csum_calc,
+            tcp_csum: r.tcp_csum,
+            tcp_csum_calc: r.tcp_csum_calc,
+            frame_len: r.frame_len,
+            l3_off: r.l3_off,
+            l4_off: r.l4_off,
+            ext_count,
+            exts: r.exts,
+            options: r.options,
+            opt_len,
+            status: r.status,
+        }
+    }
+
+    #[inline]
+    pub fn is_v6(&self) -> bool {
+        matches!(self.src, IpAddr::V6(_))
+    }
+
+    /// The IPv4 DF bit.
+    #[inline]
+    pub fn dont_fragment(&self) -> bool {
+        !self.is_v6() && self.frag & 0x4000 != 0
+    }
+
+    /// The TCP flag byte (AE dropped), as tcpdump 4.99.3 reads it.
+    #[inline]
+    pub fn flag_byte(&self) -> u8 {
+        self.flags as u8
+    }
+
+    #[inline]
+    pub fn has(&self, flag: u16) -> bool {
+        self.flags & flag != 0
+    }
+
+    /// The IPv6 extension headers walked before TCP.
+    #[inline]
+    pub fn ext_headers(&self) -> &[u8] {
+        &self.exts[..self.ext_count as usize]
+    }
+
+    /// Bytes of extension headers between the IPv6 header and TCP.
+    #[inline]
+    pub fn ext_bytes(&self) -> u32 {
+        (self.l4_off as u32)
+            .saturating_sub(self.l3_off as u32)
+            .saturating_sub(40)
+    }
+
+    /// The captured TCP option bytes that lie inside the header (at most `hdr_len - 20`,
+    /// at most what was captured).
+    #[inline]
+    pub fn option_bytes(&self) -> &[u8] {
+        let in_hdr = (self.hdr_len as usize).saturating_sub(20);
+        let in_cap = (self.tcp_caplen as usize).saturating_sub(20);
+        let n = (self.opt_len as usize).min(in_hdr).min(in_cap);
+        &self.options[..n]
+    }
+
+    /// The datagram is a fragment (IPv4 MF or offset set; IPv6 fragment header present):
+    /// tcpdump then does not check the TCP checksum.
+    #[inline]
+    pub fn fragmented(&self) -> bool {
+        if self.is_v6() {
+            self.ext_headers().contains(&ext::FRAGMENT)
+        } else {
+            self.frag & 0x3fff != 0
+        }
+    }
+
+    /// How many bytes of the IP datagram its header claims that the frame does not hold
+    /// (tcpdump's `truncated-ip - N bytes missing!`), if any.
+    #[inline]
+    pub fn ip_bytes_missing(&self) -> Option<u32> {
+        let have = self.frame_len.saturating_sub(self.l3_off as u32);
+        let want = if self.is_v6() {
+            if self.ip_len == 0 {
+                return None;
+            }
+            self.ip_len + 40
+        } else {
+            self.ip_len
+        };
+        (want > have).then(|| want - have)
+    }
+
+    /// Whether every byte of the TCP segment (header and payload) was captured.
+    #[inline]
+    pub fn segment_captured(&self) -> bool {
+        if self.status
+            & (status::CSUM_UNAVAILABLE
+                | status::TCP_TRUNCATED
+                | status::OPT_TRUNCATED
+                | status::IP_TRUNCATED)
+            != 0
+        {
+            return false;
+        }
+        let end = self.l4_off as u64 + self.tcp_len as u64;
+        end <= self.frame_len as u64
+    }
+
+    /// IPv4 headers tcpdump refuses before printing TCP (`bad-hlen`, `bad-len`).
+    #[inline]
+    pub fn bad_ipv4(&self) -> bool {
+        !self.is_v6()
+            && (self.status & status::BAD_IHL != 0
+                || self.ihl < 20
+                || self.ip_len < self.ihl as u32)
+    }
+
+    /// SYN set.
+    #[inline]
+    pub fn syn(&self) -> bool {
+        self.has(tcp_flags::SYN)
+    }
+}
+
+/// Test support: turns captured frames into [`Record`]s the way the kernel program does,
+/// so the renderer can be checked against tcpdump on real captures.
+#[cfg(test)]
+pub(crate) mod testkit {
+    use super::*;
+    use tcptrace_common::{FAMILY_V4, FAMILY_V6};
+
+    fn fold(mut s: u32) -> u16 {
+        while s > 0xffff {
+            s = (s & 0xffff) + (s >> 16);
+        }
+        s as u16
+    }
+
+    fn sum(data: &[u8]) -> u32 {
+        let mut s = 0u32;
+        let mut it = data.chunks_exact(2);
+        for c in &mut it {
+            s += u16::from_be_bytes([c[0], c[1]]) as u32;
+        }
+        if let [b] = it.remainder() {
+            s += (*b as u32) << 8;
+        }
+        fold(s) as u32
+    }
+
+    /// tcpdump's `in_cksum_shouldbe(wire, computed)`.
+    fn shouldbe(wire: u16, computed: u16) -> u16 {
+        fold(wire as u32 + computed as u32)
+    }
+
+    /// The checksum verdict value: what the field should hold.
+    fn calc(wire: u16, total: u32) -> u16 {
+        let computed = !fold(total);
+        if computed == 0 {
+            wire
+        } else {
+            shouldbe(wire, computed)
+        }
+    }
+
+    /// Builds a record from a frame starting at the IP header. `orig_len` is the original
+    /// length of the frame from the IP header on. Returns `None` for non-TCP.
+    pub fn record_from_ip(ip: &[u8], orig_len: u32) -> Option<Record> {
+        let mut r = Record::ZERO;
+        r.frame_len = orig_len;
+        r.l3_off = 0;
+        let v = ip.first()? >> 4;
+        let l4: usize;
+        let caplen_ip_end: usize;
+        if v == 4 {
+            if ip.len() < 20 {
+                return None;
+            }
+            r.family = FAMILY_V4;
+            r.ihl = (ip[0] & 0xf) * 4;
+            if r.ihl < 20 {
+                r.status |= status::BAD_IHL;
+                return Some(r);
+            }
+            r.tos = ip[1];
+            r.ip_len = u16::from_be_bytes([ip[2], ip[3]]) as u32;
+            r.ip_id = u16::from_be_bytes([ip[4], ip[5]]) as u32;
+            r.frag = u16::from_be_bytes([ip[6], ip[7]]);
+            r.ttl = ip[8];
+            if ip[9] != 6 || r.frag & 0x1fff != 0 {
+                return None;
+            }
+            r.ip_csum = u16::from_be_bytes([ip[10], ip[11]]);
+            r.saddr[..4].copy_from_slice(&ip[12..16]);
+            r.daddr[..4].copy_from_slice(&ip[16..20]);
+            if ip.len() < r.ihl as usize {
+                r.status |= status::IP_TRUNCATED;
+                return Some(r);
+            }
+            r.ip_csum_calc = calc(r.ip_csum, sum(&ip[..r.ihl as usize]));
+            r.status |= status::CSUM_COMPUTED;
+            l4 = r.ihl as usize;
+            caplen_ip_end = ip.len().min(r.ip_len.max(r.ihl as u32) as usize);
+        } else if v == 6 {
+            if ip.len() < 40 {
+                return None;
+            }
+            r.family = FAMILY_V6;
+            let w = u32::from_be_bytes([ip[0], ip[1], ip[2], ip[3]]);
+            r.tos = ((w >> 20) & 0xff) as u8;
+            r.flow_label = w & 0xfffff;
+            r.ip_len = u16::from_be_bytes([ip[4], ip[5]]) as u32;
+            r.ttl = ip[7];
+            r.saddr.copy_from_slice(&ip[8..24]);
+            r.daddr.copy_from_slice(&ip[24..40]);
+            let mut nh = ip[6];
+            let mut off = 40usize;
+            loop {
+                match nh {
+                    6 => break,
+                    0 | 60 | 43 | 44 => {
+                        if r.ext_count as usize >= MAX_IPV6_EXT || ip.len() < off + 8 {
+                            return None;
+                        }
+                        r.exts[r.ext_count as usize] = nh;
+                        r.ext_count += 1;
+                        let next = ip[off];
+                        if nh == 44 {
+                            r.frag = u16::from_be_bytes([ip[off + 2], ip[off + 3]]);
+                            r.ip_id = u32::from_be_bytes([
+                                ip[off + 4],
+                                ip[off + 5],
+                                ip[off + 6],
+                                ip[off + 7],
+                            ]);
+                            if r.frag & 0xfff8 != 0 {
+                                return None;
+                            }
+                            off += 8;
+                        } else {
+                            off += (ip[off + 1] as usize + 1) * 8;
+                        }
+                        nh = next;
+                    }
+                    _ => return None,
+                }
+            }
+            l4 = off;
+            caplen_ip_end = if r.ip_len == 0 && r.ext_count == 0 {
+                40
+            } else {
+                ip.len().min(40 + r.ip_len as usize)
+            };
+        } else {
+            return None;
+        }
+        r.l4_off = l4 as u16;
+        let avail = caplen_ip_end.saturating_sub(l4);
+        let tcp = &ip[l4.min(ip.len())..(l4 + avail).min(ip.len())];
+        r.tcp_caplen = tcp.len().min(60) as u8;
+        if tcp.len() < 20 {
+            r.status |= status::TCP_TRUNCATED;
+        }
+        let be16 = |o: usize| u16::from_be_bytes([tcp[o], tcp[o + 1]]);
+        let be32 = |o: usize| u32::from_be_bytes([tcp[o], tcp[o + 1], tcp[o + 2], tcp[o + 3]]);
+        if tcp.len() >= 2 {
+            r.sport = be16(0);
+        }
+        if tcp.len() >= 4 {
+            r.dport = be16(2);
+        }
+        if tcp.len() < 20 {
+            return Some(r);
+        }
+        r.seq = be32(4);
+        r.ack = be32(8);
+        r.doff = (tcp[12] >> 4) * 4;
+        r.flags = tcp[13] as u16 | ((tcp[12] as u16 & 1) << 8);
+        r.window = be16(14);
+        r.tcp_csum = be16(16);
+        r.urg_ptr = be16(18);
+        if r.doff < 20 {
+            r.status |= status::BAD_DOFF;
+        }
+        let opt_end = (r.doff as usize).min(tcp.len());
+        if opt_end > 20 {
+            let n = opt_end - 20;
+            r.options[..n].copy_from_slice(&tcp[20..opt_end]);
+            r.opt_len = n as u8;
+        }
+        if (r.doff as usize) > tcp.len() {
+            r.status |= status::OPT_TRUNCATED;
+        }
+        // TCP checksum over the whole segment, if captured.
+        let seg_len = if v == 4 {
+            r.ip_len.saturating_sub(r.ihl as u32) as usize
+        } else {
+            (r.ip_len as usize).saturating_sub(l4 - 40)
+        };
+        if l4 + seg_len <= ip.len() && seg_len >= 20 {
+            let seg = &ip[l4..l4 + seg_len];
+            let mut total = sum(seg);
+            if v == 4 {
+                total += sum(&r.saddr[..4]) + sum(&r.daddr[..4]) + 6 + seg_len as u32;
+            } else {
+                total += sum(&r.saddr) + sum(&r.daddr) + 6;
+                total += (seg_len as u32 & 0xffff) + ((seg_len as u32) >> 16);
+            }
+            r.tcp_csum_calc = calc(r.tcp_csum, total);
+            r.status |= status::CSUM_COMPUTED;
+        } else {
+            r.status |= status::CSUM_UNAVAILABLE;
+        }
+        Some(r)
+    }
+
+    /// One packet of a capture file.
+    pub struct Packet {
+        pub ts: Timestamp,
+        pub data: Vec<u8>,
+        pub orig_len: u32,
+    }
+
+    /// Reads a classic pcap file (microsecond or nanosecond, either byte order).
+    pub fn read_pcap(bytes: &[u8]) -> (u32, Vec<Packet>) {
+        let magic = u32::from_le_bytes(bytes[0..4].try_into().unwrap());
+        let (le, nano) = match magic {
+            0xa1b2c3d4 => (true, false),
+            0xa1b23c4d => (true, true),
+            0xd4c3b2a1 => (false, false),
+            0x4d3cb2a1 => (false, true),
+            _ => panic!("not a pcap file"),
+        };
+        let u32_at = |o: usize| {
+            let b: [u8; 4] = bytes[o..o + 4].try_into().unwrap();
+            if le {
+                u32::from_le_bytes(b)
+            } else {
+                u32::from_be_bytes(b)
+            }
+        };
+        let linktype = u32_at(20) & 0xffff;
+        let mut off = 24;
+        let mut pkts = Vec::new();
+        while off + 16 <= bytes.len() {
+            let secs = u32_at(off);
+            let frac = u32_at(off + 4);
+            let incl = u32_at(off + 8) as usize;
+            let orig = u32_at(off + 12);
+            off += 16;
+            let end = (off + incl).min(bytes.len());
+            pkts.push(Packet {
+                ts: Timestamp::new(secs as i64, if nano { frac } else { frac * 1000 }),
+                data: bytes[off..end].to_vec(),
+                orig_len: orig,
+            });
+            off = end;
+        }
+        (linktype, pkts)
+    }
+
+    /// Offset of the IP header in a frame of the given link type, if it carries IP.
+    pub fn ip_offset(linktype: u32, data: &[u8]) -> Option<usize> {
+        let ethertype_ok = |t: u16| t == 0x0800 || t == 0x86dd;
+        match linktype {
+            1 => {
+                let mut off = 12;
+                loop {
+                    let t = u16::from_be_bytes([*data.get(off)?, *data.get(off + 1)?]);
+                    if t == 0x8100 || t == 0x88a8 {
+                        off += 4;
+                        continue;
+                    }
+                    return ethertype_ok(t).then_some(off + 2);
+                }
+            }
+            113 => {
+                let t = u16::from_be_bytes([*data.get(14)?, *data.get(15)?]);
+                ethertype_ok(t).then_some(16)
+            }
+            101 | 12 | 14 => Some(0),
+            0 => {
+                let fam = u32::from_le_bytes(data.get(0..4)?.try_into().ok()?);
+                let fam_be = u32::from_be_bytes(data.get(0..4)?.try_into().ok()?);
+                let ok = |f: u32| matches!(f, 2 | 24 | 28 | 30);
+                (ok(fam) || ok(fam_be)).then_some(4)
+            }
+            _ => None,
+        }
+    }
+
+    /// All TCP records of a capture file, with their timestamps.
+    pub fn records(bytes: &[u8]) -> Vec<(Record, Timestamp)> {
+        let (lt, pkts) = read_pcap(bytes);
+        let mut out = Vec::new();
+        for p in pkts {
+            let Some(off) = ip_offset(lt, &p.data) else {
+                continue;
+            };
+            if off >= p.data.len() {
+                continue;
+            }
+            let orig = p.orig_len.saturating_sub(off as u32);
+            if let Some(mut r) = record_from_ip(&p.data[off..], orig) {
+                r.l3_off += off as u16;
+                r.l4_off += off as u16;
+                r.frame_len += off as u32;
+                out.push((r, p.ts));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lengths_v4() {
+        let mut r = Record::ZERO;
+        r.family = tcptrace_common::FAMILY_V4;
+        r.ihl = 20;
+        r.ip_len = 60;
+        r.doff = 40;
+        r.tcp_caplen = 40;
+        r.opt_len = 20;
+        r.frame_len = 74;
+        r.l3_off = 14;
+        r.l4_off = 34;
+        let s = Segment::from_record(&r, Timestamp::new(1, 2));
+        assert_eq!(s.tcp_len, 40);
+        assert_eq!(s.payload_len, 0);
+        assert_eq!(s.option_bytes().len(), 20);
+        assert_eq!(s.ip_bytes_missing(), None);
+        assert!(s.segment_captured());
+        r.frame_len = 60;
+        let s = Segment::from_record(&r, Timestamp::new(1, 2));
+        assert_eq!(s.ip_bytes_missing(), Some(14));
+        assert!(!s.segment_captured());
+    }
+
+    #[test]
+    fn lengths_v6_ext() {
+        let mut r = Record::ZERO;
+        r.family = FAMILY_V6;
+        r.ip_len = 32;
+        r.ext_count = 1;
+        r.exts[0] = ext::HOP_BY_HOP;
+        r.l3_off = 0;
+        r.l4_off = 48;
+        r.doff = 24;
+        r.tcp_caplen = 24;
+        r.frame_len = 72;
+        let s = Segment::from_record(&r, Timestamp::default());
+        assert_eq!(s.tcp_len, 24);
+        assert_eq!(s.payload_len, 0);
+        assert!(!s.fragmented());
+        // Payload length 0 without a jumbo option: nothing of TCP belongs to the packet.
+        r.ip_len = 0;
+        r.ext_count = 0;
+        r.l4_off = 40;
+        let s = Segment::from_record(&r, Timestamp::default());
+        assert_eq!(s.tcp_len, 0);
+        assert_eq!(s.tcp_caplen, 0);
+    }
+}

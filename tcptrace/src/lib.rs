@@ -1,0 +1,11 @@
+//! tcptrace: kernel-assisted TCP tracing with tcpdump's own output.
+//!
+//! Pipeline: kernel parse → filter → record (tcptrace-ebpf), then here:
+//! capture source ([`source`]: live ring buffer or offline replay) → [`decode`] →
+//! render ([`render`]: tcpdump lines, classic style).
+
+pub mod decode;
+pub mod kernel;
+pub mod render;
+pub mod source;
+pub mod timefmt;

@@ -1,0 +1,340 @@
+//! `--classic`: one line per segment in the tcpdump 3.x style of the article, e.g.
+//!
+//! ```text
+//! 20:06:32.845356 192.168.2.10.1249 > 192.168.2.165.23: S 3263977215:3263977215(0) win 16384 <mss 1460,nop,nop,sackOK> (DF)
+//! ```
+//!
+//! No `IP` prefix; flag letters S F R P (then W E for CWR/ECE, as tcpdump 3.x) or `.` when
+//! none of them is set; ` first:last(len)` when there is data or SYN/FIN/RST; ` ack N` with
+//! ACK; ` win W`; ` urg U` with URG; options in ` <...>` (same option texts as tcpdump 4);
+//! ` (DF)` when the IPv4 DF bit is set. Sequence numbers are relative by the same rules as
+//! tcpdump 4 (the 3.x printer kept the same table).
+
+use crate::decode::Segment;
+use crate::render::options::{OptContext, OptStyle, put_options};
+use crate::render::seq::{Relative, SeqTable};
+use crate::render::tcpdump::RenderOptions;
+use crate::render::{put_ip, put_u32};
+use tcptrace_common::tcp_flags;
+
+/// Appends the classic line body (everything after the timestamp, no newline).
+pub(crate) fn body(seq: &mut SeqTable, opts: &RenderOptions, seg: &Segment, out: &mut Vec<u8>) {
+    tcp(seq, opts, seg, out);
+    if seg.dont_fragment() {
+        out.extend_from_slice(b" (DF)");
+    }
+}
+
+fn tcp(table: &mut SeqTable, opts: &RenderOptions, seg: &Segment, out: &mut Vec<u8>) {
+    let cap = seg.tcp_caplen as u32;
+    if cap < 4 {
+        put_ip(out, &seg.src);
+        out.extend_from_slice(b" > ");
+        put_ip(out, &seg.dst);
+        out.extend_from_slice(b": [|tcp]");
+        return;
+    }
+    put_ip(out, &seg.src);
+    out.push(b'.');
+    put_u32(out, seg.sport as u32);
+    out.extend_from_slice(b" > ");
+    put_ip(out, &seg.dst);
+    out.push(b'.');
+    put_u32(out, seg.dport as u32);
+    out.extend_from_slice(b": ");
+    if cap < 20 {
+        out.extend_from_slice(b"[|tcp]");
+        return;
+    }
+    let hlen = seg.hdr_len as u32;
+    let length = seg.tcp_len;
+    if hlen < 20 {
+        out.extend_from_slice(b" tcp ");
+        put_u32(out, length.wrapping_sub(hlen));
+        out.extend_from_slice(b" [bad hdr length ");
+        put_u32(out, hlen);
+        out.extend_from_slice(b" - too short, < 20]");
+        return;
+    }
+    if opts.quiet {
+        out.extend_from_slice(b"tcp ");
+        put_u32(out, length.wrapping_sub(hlen));
+        return;
+    }
+    let flags = seg.flag_byte();
+    const SFRP: [(u8, u8); 6] = [
+        (0x02, b'S'),
+        (0x01, b'F'),
+        (0x04, b'R'),
+        (0x08, b'P'),
+        (0x80, b'W'),
+        (0x40, b'E'),
+    ];
+    if flags & 0xcf != 0 {
+        for (bit, c) in SFRP {
+            if flags & bit != 0 {
+                out.push(c);
+            }
+        }
+    } else {
+        out.push(b'.');
+    }
+    let ack_set = flags & tcp_flags::ACK as u8 != 0;
+    let rel = if !opts.absolute_seq && ack_set {
+        table.relate(
+            &seg.src,
+            &seg.dst,
+            seg.sport,
+            seg.dport,
+            seg.seq,
+            seg.ack,
+            flags & tcp_flags::SYN as u8 != 0,
+        )
+    } else {
+        Relative::absolute(seg.seq, seg.ack)
+    };
+    if hlen > length {
+        out.extend_from_slice(b" [bad hdr length ");
+        put_u32(out, hlen);
+        out.extend_from_slice(b" - too long, > ");
+        put_u32(out, length);
+        out.push(b']');
+        return;
+    }
+    let plen = length - hlen;
+    let sfr = (tcp_flags::SYN | tcp_flags::FIN | tcp_flags::RST) as u8;
+    if opts.verbose > 1 || plen > 0 || flags & sfr != 0 {
+        out.push(b' ');
+        put_u32(out, rel.seq);
+        out.push(b':');
+        put_u32(out, rel.seq.wrapping_add(plen));
+        out.push(b'(');
+        put_u32(out, plen);
+        out.push(b')');
+    }
+    if ack_set {
+        out.extend_from_slice(b" ack ");
+        put_u32(out, rel.ack);
+    }
+    out.extend_from_slice(b" win ");
+    put_u32(out, seg.window as u32);
+    if flags & tcp_flags::URG as u8 != 0 {
+        out.extend_from_slice(b" urg ");
+        put_u32(out, seg.urg_ptr as u32);
+    }
+    if hlen > 20 {
+        let ctx = OptContext {
+            flags,
+            rel,
+            payload_captured: plen == 0 || seg.segment_captured(),
+        };
+        put_options(
+            out,
+            seg.option_bytes(),
+            (hlen - 20) as usize,
+            &ctx,
+            OptStyle::Classic,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::decode::{Segment, Timestamp};
+    use crate::render::tcpdump::{RenderOptions, Renderer, TsStyle};
+    use crate::timefmt::LocalClock;
+    use tcptrace_common::{FAMILY_V4, Record};
+
+    const CLIENT: [u8; 4] = [192, 168, 2, 10];
+    const SERVER: [u8; 4] = [192, 168, 2, 165];
+    const SYN_OPTS: [u8; 8] = [2, 4, 0x05, 0xb4, 1, 1, 4, 2];
+
+    /// Rebuilds the packet behind one article line.
+    #[allow(clippy::too_many_arguments)]
+    fn pkt(
+        from_client: bool,
+        cport: u16,
+        flags: u16,
+        seq: u32,
+        ack: u32,
+        win: u16,
+        opts: &[u8],
+        df: bool,
+    ) -> Record {
+        let mut r = Record::ZERO;
+        r.family = FAMILY_V4;
+        let (s, d, sp, dp) = if from_client {
+            (CLIENT, SERVER, cport, 23)
+        } else {
+            (SERVER, CLIENT, 23, cport)
+        };
+        r.saddr[..4].copy_from_slice(&s);
+        r.daddr[..4].copy_from_slice(&d);
+        r.sport = sp;
+        r.dport = dp;
+        r.flags = flags;
+        r.seq = seq;
+        r.ack = ack;
+        r.window = win;
+        r.ihl = 20;
+        r.ttl = 64;
+        r.frag = if df { 0x4000 } else { 0 };
+        r.options[..opts.len()].copy_from_slice(opts);
+        r.opt_len = opts.len() as u8;
+        r.doff = 20 + opts.len() as u8;
+        r.tcp_caplen = r.doff;
+        r.ip_len = 20 + r.doff as u32;
+        r.l3_off = 14;
+        r.l4_off = 34;
+        r.frame_len = 14 + r.ip_len;
+        r
+    }
+
+    fn hms(h: i64, m: i64, s: i64, us: u32) -> Timestamp {
+        Timestamp::new(h * 3600 + m * 60 + s, us * 1000)
+    }
+
+    #[test]
+    fn article_lines() {
+        let Ok(want) = std::fs::read_to_string("/work/shared/article/classic-lines.txt") else {
+            eprintln!("article lines not found, skipping");
+            return;
+        };
+        const S: u16 = 0x02;
+        const F: u16 = 0x01;
+        const R: u16 = 0x04;
+        const A: u16 = 0x10;
+        let (ci, si) = (3263977215u32, 48495364u32);
+        let ri = 3034008467u32;
+        let pkts = [
+            (
+                hms(20, 6, 32, 845356),
+                pkt(true, 1249, S, ci, 0, 16384, &SYN_OPTS, true),
+            ),
+            (
+                hms(20, 6, 32, 845725),
+                pkt(false, 1249, S | A, si, ci + 1, 32120, &SYN_OPTS, true),
+            ),
+            (
+                hms(20, 6, 32, 845921),
+                pkt(true, 1249, A, ci + 1, si + 1, 17520, &[], true),
+            ),
+            (
+                hms(20, 7, 32, 916410),
+                pkt(false, 1249, F | A, si + 147, ci + 56, 32120, &[], true),
+            ),
+            (
+                hms(20, 7, 32, 916680),
+                pkt(true, 1249, A, ci + 56, si + 148, 17374, &[], true),
+            ),
+            (
+                hms(20, 7, 32, 928907),
+                pkt(true, 1249, F | A, ci + 56, si + 148, 17374, &[], true),
+            ),
+            (
+                hms(20, 7, 32, 929121),
+                pkt(false, 1249, A, si + 148, ci + 57, 32120, &[], true),
+            ),
+            (
+                hms(5, 28, 0, 80798),
+                pkt(true, 1063, S, ri, 0, 16384, &SYN_OPTS, true),
+            ),
+            (
+                hms(5, 28, 0, 80979),
+                pkt(false, 1063, R | A, 0, ri + 1, 0, &[], false),
+            ),
+            (
+                hms(5, 28, 0, 579420),
+                pkt(true, 1063, S, ri, 0, 16384, &SYN_OPTS, true),
+            ),
+            (
+                hms(5, 28, 0, 579524),
+                pkt(false, 1063, R | A, 0, ri + 1, 0, &[], false),
+            ),
+            (
+                hms(5, 28, 1, 80114),
+                pkt(true, 1063, S, ri, 0, 16384, &SYN_OPTS, true),
+            ),
+            (
+                hms(5, 28, 1, 80225),
+                pkt(false, 1063, R | A, 0, ri + 1, 0, &[], false),
+            ),
+        ];
+        let opts = RenderOptions {
+            classic: true,
+            ..Default::default()
+        };
+        let mut r = Renderer::with_clock(opts, LocalClock::utc());
+        let mut out = Vec::new();
+        for (ts, p) in &pkts {
+            r.render(&Segment::from_record(p, *ts), &mut out);
+        }
+        assert_eq!(String::from_utf8(out).unwrap(), want);
+
+        // The same packets in tcpdump 4.99.3 style.
+        let mut r = Renderer::with_clock(
+            RenderOptions {
+                ts: TsStyle::None,
+                ..Default::default()
+            },
+            LocalClock::utc(),
+        );
+        let mut out = Vec::new();
+        for (ts, p) in &pkts {
+            r.render(&Segment::from_record(p, *ts), &mut out);
+        }
+        let got = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = got.lines().collect();
+        assert_eq!(
+            lines[0],
+            "IP 192.168.2.10.1249 > 192.168.2.165.23: Flags [S], seq 3263977215, win 16384, options [mss 1460,nop,nop,sackOK], length 0"
+        );
+        assert_eq!(
+            lines[1],
+            "IP 192.168.2.165.23 > 192.168.2.10.1249: Flags [S.], seq 48495364, ack 3263977216, win 32120, options [mss 1460,nop,nop,sackOK], length 0"
+        );
+        assert_eq!(
+            lines[2],
+            "IP 192.168.2.10.1249 > 192.168.2.165.23: Flags [.], ack 1, win 17520, length 0"
+        );
+        assert_eq!(
+            lines[3],
+            "IP 192.168.2.165.23 > 192.168.2.10.1249: Flags [F.], seq 147, ack 56, win 32120, length 0"
+        );
+        assert_eq!(
+            lines[8],
+            "IP 192.168.2.165.23 > 192.168.2.10.1063: Flags [R.], seq 0, ack 3034008468, win 0, length 0"
+        );
+        assert_eq!(
+            lines[10],
+            "IP 192.168.2.165.23 > 192.168.2.10.1063: Flags [R.], seq 0, ack 1, win 0, length 0"
+        );
+    }
+
+    #[test]
+    fn classic_data_and_flags() {
+        let mut r = Renderer::with_clock(
+            RenderOptions {
+                classic: true,
+                ts: TsStyle::None,
+                absolute_seq: true,
+                ..Default::default()
+            },
+            LocalClock::utc(),
+        );
+        let mut p = pkt(true, 1249, 0x18, 100, 200, 512, &[], true);
+        p.ip_len += 24;
+        p.frame_len += 24;
+        let mut out = Vec::new();
+        r.render(&Segment::from_record(&p, Timestamp::default()), &mut out);
+        p.flags = 0x30;
+        p.urg_ptr = 3;
+        p.frag = 0;
+        r.render(&Segment::from_record(&p, Timestamp::default()), &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "192.168.2.10.1249 > 192.168.2.165.23: P 100:124(24) ack 200 win 512 (DF)\n\
+             192.168.2.10.1249 > 192.168.2.165.23: . 100:124(24) ack 200 win 512 urg 3\n"
+        );
+    }
+}

@@ -1,0 +1,232 @@
+//! Text rendering of decoded segments: tcpdump 4.99.3 `-n` lines ([`tcpdump`]), the
+//! tcpdump 3.x style of the article ([`classic`]), and the pieces they share (TCP options,
+//! relative sequence numbers, number and address formatting).
+//!
+//! Everything here appends to a caller-owned `Vec<u8>`; nothing allocates per segment.
+
+pub mod classic;
+pub mod options;
+pub mod seq;
+pub mod tcpdump;
+
+pub use tcpdump::{RenderOptions, Renderer, TsStyle};
+
+use std::net::IpAddr;
+
+/// Appends `v` in decimal.
+#[inline]
+pub(crate) fn put_u64(out: &mut Vec<u8>, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// Appends `v` in decimal.
+#[inline]
+pub(crate) fn put_u32(out: &mut Vec<u8>, v: u32) {
+    put_u64(out, v as u64);
+}
+
+/// Appends `v` in decimal, zero-padded to at least `width` digits.
+#[inline]
+pub(crate) fn put_u64_pad(out: &mut Vec<u8>, mut v: u64, width: usize) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    let digits = buf.len() - i;
+    for _ in digits..width {
+        out.push(b'0');
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// Appends `v` in decimal, space-padded on the left to at least `width` columns (`%5u`).
+#[inline]
+pub(crate) fn put_u64_spad(out: &mut Vec<u8>, mut v: u64, width: usize) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    let digits = buf.len() - i;
+    for _ in digits..width {
+        out.push(b' ');
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends `v` in lower-case hex, zero-padded to at least `width` digits (`%0Nx`).
+#[inline]
+pub(crate) fn put_hex(out: &mut Vec<u8>, mut v: u64, width: usize) {
+    let mut buf = [0u8; 16];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = HEX[(v & 0xf) as usize];
+        v >>= 4;
+        if v == 0 {
+            break;
+        }
+    }
+    let digits = buf.len() - i;
+    for _ in digits..width {
+        out.push(b'0');
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// Appends each byte as two hex digits (`%02x` in a loop).
+#[inline]
+pub(crate) fn put_hex_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    for &b in bytes {
+        out.push(HEX[(b >> 4) as usize]);
+        out.push(HEX[(b & 0xf) as usize]);
+    }
+}
+
+/// Appends an IPv4 address in dotted quad.
+#[inline]
+pub(crate) fn put_ipv4(out: &mut Vec<u8>, a: [u8; 4]) {
+    put_u64(out, a[0] as u64);
+    out.push(b'.');
+    put_u64(out, a[1] as u64);
+    out.push(b'.');
+    put_u64(out, a[2] as u64);
+    out.push(b'.');
+    put_u64(out, a[3] as u64);
+}
+
+/// Appends an IPv6 address the way tcpdump's `addrtostr6` (BIND's `inet_ntop6`) writes it:
+/// the first longest run of two or more zero words becomes `::`, and IPv4-compatible
+/// (`::a.b.c.d`) and IPv4-mapped (`::ffff:a.b.c.d`) addresses end in a dotted quad.
+pub(crate) fn put_ipv6(out: &mut Vec<u8>, a: [u8; 16]) {
+    let mut words = [0u16; 8];
+    for (i, w) in words.iter_mut().enumerate() {
+        *w = u16::from_be_bytes([a[2 * i], a[2 * i + 1]]);
+    }
+    // Longest run of zero words (first wins on ties), only if at least two long.
+    let (mut best_base, mut best_len) = (usize::MAX, 0usize);
+    let (mut cur_base, mut cur_len) = (usize::MAX, 0usize);
+    for (i, &w) in words.iter().enumerate() {
+        if w == 0 {
+            if cur_base == usize::MAX {
+                cur_base = i;
+                cur_len = 1;
+            } else {
+                cur_len += 1;
+            }
+        } else if cur_base != usize::MAX {
+            if best_base == usize::MAX || cur_len > best_len {
+                best_base = cur_base;
+                best_len = cur_len;
+            }
+            cur_base = usize::MAX;
+        }
+    }
+    if cur_base != usize::MAX && (best_base == usize::MAX || cur_len > best_len) {
+        best_base = cur_base;
+        best_len = cur_len;
+    }
+    if best_base != usize::MAX && best_len < 2 {
+        best_base = usize::MAX;
+    }
+    let mut i = 0;
+    while i < 8 {
+        if best_base != usize::MAX && i >= best_base && i < best_base + best_len {
+            if i == best_base {
+                out.push(b':');
+            }
+            i += 1;
+            continue;
+        }
+        if i != 0 {
+            out.push(b':');
+        }
+        if i == 6 && best_base == 0 && (best_len == 6 || (best_len == 5 && words[5] == 0xffff)) {
+            put_ipv4(out, [a[12], a[13], a[14], a[15]]);
+            return;
+        }
+        put_hex(out, words[i] as u64, 1);
+        i += 1;
+    }
+    if best_base != usize::MAX && best_base + best_len == 8 {
+        out.push(b':');
+    }
+}
+
+/// Appends an address (IPv4 dotted quad or IPv6 as tcpdump prints it).
+#[inline]
+pub(crate) fn put_ip(out: &mut Vec<u8>, a: &IpAddr) {
+    match a {
+        IpAddr::V4(v4) => put_ipv4(out, v4.octets()),
+        IpAddr::V6(v6) => put_ipv6(out, v6.octets()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv6Addr;
+
+    fn v6(s: &str) -> String {
+        let a: Ipv6Addr = s.parse().unwrap();
+        let mut out = Vec::new();
+        put_ipv6(&mut out, a.octets());
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn ipv6_text() {
+        assert_eq!(v6("2604:1380:4091:ce00::b"), "2604:1380:4091:ce00::b");
+        assert_eq!(v6("::1"), "::1");
+        assert_eq!(v6("::"), "::");
+        assert_eq!(v6("fe80::"), "fe80::");
+        assert_eq!(v6("1:0:2:3:4:5:6:7"), "1:0:2:3:4:5:6:7");
+        assert_eq!(v6("1:0:0:2:0:0:0:3"), "1:0:0:2::3");
+        assert_eq!(v6("1:0:0:2:3:0:0:4"), "1::2:3:0:0:4");
+        assert_eq!(v6("::ffff:1.2.3.4"), "::ffff:1.2.3.4");
+        assert_eq!(v6("::1.2.3.4"), "::1.2.3.4");
+    }
+
+    #[test]
+    fn numbers() {
+        let mut o = Vec::new();
+        put_u64(&mut o, 0);
+        o.push(b' ');
+        put_u64(&mut o, u64::MAX);
+        o.push(b' ');
+        put_hex(&mut o, 0x1421, 4);
+        o.push(b' ');
+        put_hex(&mut o, 0x21, 4);
+        o.push(b' ');
+        put_u64_spad(&mut o, 1, 5);
+        o.push(b'|');
+        put_u64_pad(&mut o, 7, 6);
+        assert_eq!(
+            String::from_utf8(o).unwrap(),
+            "0 18446744073709551615 1421 0021     1|000007"
+        );
+    }
+}

@@ -1,0 +1,95 @@
+//! Live capture: drain the ring buffer with tokio until a signal, `-c` or an error.
+use std::{io, ops::ControlFlow};
+
+use aya::maps::{MapData, RingBuf};
+use tokio::{
+    io::{Interest, unix::AsyncFd},
+    signal::unix::{SignalKind, signal},
+};
+
+use super::Sink;
+use crate::{decode::Timestamp, kernel::record_from_bytes};
+
+/// Converts the kernel's CLOCK_MONOTONIC nanoseconds to wall-clock time.
+#[derive(Clone, Copy, Debug)]
+pub struct MonoClock {
+    /// realtime - monotonic, in nanoseconds, measured once at start.
+    offset_ns: i128,
+}
+
+fn clock_ns(id: libc::clockid_t) -> i128 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid pointer to a timespec.
+    unsafe { libc::clock_gettime(id, &mut ts) };
+    ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
+}
+
+impl MonoClock {
+    pub fn now() -> Self {
+        let mono = clock_ns(libc::CLOCK_MONOTONIC);
+        let real = clock_ns(libc::CLOCK_REALTIME);
+        let mono2 = clock_ns(libc::CLOCK_MONOTONIC);
+        MonoClock {
+            offset_ns: real - (mono + mono2) / 2,
+        }
+    }
+
+    pub fn wall(&self, mono_ns: u64) -> Timestamp {
+        let ns = mono_ns as i128 + self.offset_ns;
+        Timestamp::new(ns.div_euclid(1_000_000_000) as i64, ns.rem_euclid(1_000_000_000) as u32)
+    }
+}
+
+/// Why the live loop ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stop {
+    Signal,
+    Sink,
+}
+
+/// Delivers every record in the ring buffer now; `Break` when the sink wants to stop.
+pub fn drain(ring: &mut RingBuf<MapData>, clock: &MonoClock, sink: &mut dyn Sink) -> ControlFlow<()> {
+    while let Some(item) = ring.next() {
+        if let Some(rec) = record_from_bytes(&item) {
+            let ts = clock.wall(rec.ts_ns);
+            sink.record(&rec, ts)?;
+        }
+    }
+    ControlFlow::Continue(())
+}
+
+/// Runs until SIGINT, SIGTERM or the sink stops. The ring is handed back for a last drain.
+pub async fn run(
+    ring: RingBuf<MapData>,
+    clock: MonoClock,
+    sink: &mut dyn Sink,
+) -> io::Result<(RingBuf<MapData>, Stop)> {
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    // SAFETY: the AsyncFd owns the ring, so the fd stays open for as long as it is registered.
+    let mut afd = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }?;
+    loop {
+        tokio::select! {
+            _ = int.recv() => break,
+            _ = term.recv() => break,
+            guard = afd.readable_mut() => {
+                let mut guard = guard?;
+                // Drain, clear readiness, drain again: a record that lands between the two
+                // would otherwise wait for the next wakeup.
+                let mut flow = drain(guard.get_inner_mut(), &clock, sink);
+                guard.clear_ready();
+                if flow.is_continue() {
+                    flow = drain(guard.get_inner_mut(), &clock, sink);
+                }
+                sink.flush();
+                if flow.is_break() {
+                    return Ok((afd.into_inner(), Stop::Sink));
+                }
+            }
+        }
+    }
+    Ok((afd.into_inner(), Stop::Signal))
+}

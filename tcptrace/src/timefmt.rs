@@ -1,0 +1,249 @@
+//! Timestamp formatting for the renderer, as tcpdump 4.99.3 prints its `-t` family.
+//!
+//! Local time honours `TZ` like tcpdump's `localtime()`: the zone is read once (jiff's system
+//! time zone, which looks at `TZ` first), and the UTC offset is cached together with the
+//! instant of the zone's next transition, so the time zone database is only consulted again
+//! when a packet crosses a DST change (or goes back in time before the cached instant).
+
+use crate::decode::Timestamp;
+use crate::render::{put_u64, put_u64_pad};
+
+/// Seconds in a day.
+const DAY: i64 = 86_400;
+
+/// A cached local-time offset.
+pub struct LocalClock {
+    tz: Option<jiff::tz::TimeZone>,
+    /// The cached offset is right for `valid_from <= secs < valid_until`.
+    valid_from: i64,
+    valid_until: i64,
+    offset: i64,
+}
+
+impl LocalClock {
+    /// The system time zone (`TZ` if set, else `/etc/localtime`), as tcpdump uses it.
+    pub fn system() -> Self {
+        Self::with_zone(jiff::tz::TimeZone::system())
+    }
+
+    /// A clock in a given zone.
+    pub fn with_zone(tz: jiff::tz::TimeZone) -> Self {
+        LocalClock {
+            tz: Some(tz),
+            valid_from: 1,
+            valid_until: 0,
+            offset: 0,
+        }
+    }
+
+    /// Plain UTC, never consulting a database.
+    pub fn utc() -> Self {
+        LocalClock {
+            tz: None,
+            valid_from: i64::MIN,
+            valid_until: i64::MAX,
+            offset: 0,
+        }
+    }
+
+    /// The UTC offset in seconds at `secs` since the epoch.
+    #[inline]
+    pub fn offset_at(&mut self, secs: i64) -> i64 {
+        if secs >= self.valid_from && secs < self.valid_until {
+            return self.offset;
+        }
+        self.refresh(secs);
+        self.offset
+    }
+
+    #[cold]
+    fn refresh(&mut self, secs: i64) {
+        let Some(tz) = &self.tz else {
+            return;
+        };
+        let Ok(ts) = jiff::Timestamp::from_second(secs) else {
+            self.offset = 0;
+            self.valid_from = secs;
+            self.valid_until = secs.saturating_add(1);
+            return;
+        };
+        let offset = tz.to_offset(ts);
+        self.offset = offset.seconds() as i64;
+        // Valid back to the previous transition (so slightly out-of-order timestamps do not
+        // miss), unless a transition at exactly `secs` was skipped by `preceding`.
+        self.valid_from = match tz.preceding(ts).next() {
+            Some(t) if tz.to_offset(t.timestamp()) == offset => t.timestamp().as_second(),
+            _ => secs,
+        };
+        self.valid_until = match tz.following(ts).next() {
+            Some(t) => t.timestamp().as_second().max(secs.saturating_add(1)),
+            None => i64::MAX,
+        };
+    }
+
+    /// Local seconds since the epoch (UTC seconds plus the offset).
+    #[inline]
+    pub fn local_secs(&mut self, secs: i64) -> i64 {
+        secs + self.offset_at(secs)
+    }
+}
+
+/// Civil date (year, month 1..=12, day 1..=31) for days since 1970-01-01.
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    // Howard Hinnant's algorithm.
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = (z - era * 146_097) as u64; // [0, 146096]
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let y = yoe as i64 + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
+    let mp = (5 * doy + 2) / 153; // [0, 11]
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32; // [1, 31]
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32; // [1, 12]
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Appends the sub-second part: `.ffffff` (microseconds, truncated) or `.fffffffff`.
+#[inline]
+pub fn put_frac(out: &mut Vec<u8>, nanos: u32, nano: bool) {
+    out.push(b'.');
+    if nano {
+        put_u64_pad(out, nanos as u64, 9);
+    } else {
+        put_u64_pad(out, (nanos / 1000) as u64, 6);
+    }
+}
+
+/// Appends `HH:MM:SS` for a number of seconds, hours taken modulo 24 (like `gmtime`).
+#[inline]
+pub fn put_hms(out: &mut Vec<u8>, secs: i64) {
+    let sod = secs.rem_euclid(DAY);
+    put_u64_pad(out, (sod / 3600) as u64, 2);
+    out.push(b':');
+    put_u64_pad(out, ((sod / 60) % 60) as u64, 2);
+    out.push(b':');
+    put_u64_pad(out, (sod % 60) as u64, 2);
+}
+
+/// Appends `YYYY-MM-DD HH:MM:SS` for local seconds since the epoch.
+#[inline]
+pub fn put_date_hms(out: &mut Vec<u8>, local_secs: i64) {
+    let (y, m, d) = civil_from_days(local_secs.div_euclid(DAY));
+    if y < 0 {
+        out.push(b'-');
+    }
+    put_u64_pad(out, y.unsigned_abs(), 4);
+    out.push(b'-');
+    put_u64_pad(out, m as u64, 2);
+    out.push(b'-');
+    put_u64_pad(out, d as u64, 2);
+    out.push(b' ');
+    put_hms(out, local_secs);
+}
+
+/// Appends tcpdump's `-tt` form: seconds since the epoch, `.`, the fraction.
+#[inline]
+pub fn put_epoch(out: &mut Vec<u8>, ts: Timestamp, nano: bool) {
+    if ts.secs < 0 {
+        out.push(b'-');
+    }
+    put_u64(out, ts.secs.unsigned_abs());
+    put_frac(out, ts.nanos, nano);
+}
+
+/// Appends tcpdump's `-ttt`/`-ttttt` form for `ts - reference`: a sign column (space or
+/// `-`), then the magnitude as `HH:MM:SS.frac` with hours modulo 24.
+pub fn put_delta(out: &mut Vec<u8>, ts: Timestamp, reference: Timestamp, nano: bool) {
+    let a = ts.secs as i128 * 1_000_000_000 + ts.nanos as i128;
+    let b = reference.secs as i128 * 1_000_000_000 + reference.nanos as i128;
+    let mut d = a - b;
+    if !nano {
+        // tcpdump works on microsecond timevals: truncate both sides first.
+        d = (a.div_euclid(1000) - b.div_euclid(1000)) * 1000;
+    }
+    if d < 0 {
+        out.push(b'-');
+        d = -d;
+    } else {
+        out.push(b' ');
+    }
+    let secs = (d / 1_000_000_000) as i64;
+    let nanos = (d % 1_000_000_000) as u32;
+    put_hms(out, secs);
+    put_frac(out, nanos, nano);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(secs: i64, nanos: u32) -> Timestamp {
+        Timestamp { secs, nanos }
+    }
+
+    fn s(f: impl FnOnce(&mut Vec<u8>)) -> String {
+        let mut o = Vec::new();
+        f(&mut o);
+        String::from_utf8(o).unwrap()
+    }
+
+    #[test]
+    fn civil() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(2), (1970, 1, 3));
+        assert_eq!(civil_from_days(17_888), (2018, 12, 23));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+
+    #[test]
+    fn forms() {
+        // Values from tcpdump 4.99.3 runs (TZ=UTC).
+        assert_eq!(
+            s(|o| put_epoch(o, ts(1000, 500_000_000), false)),
+            "1000.500000"
+        );
+        assert_eq!(
+            s(|o| put_epoch(o, ts(1000, 500_000_000), true)),
+            "1000.500000000"
+        );
+        assert_eq!(s(|o| put_date_hms(o, 1_545_562_209)), "2018-12-23 10:50:09");
+        assert_eq!(
+            s(|o| put_date_hms(o, 2 * 86400 + 4600)),
+            "1970-01-03 01:16:40"
+        );
+        assert_eq!(
+            s(|o| put_delta(o, ts(1000, 200_000_000), ts(1000, 500_000_000), false)),
+            "-00:00:00.300000"
+        );
+        assert_eq!(
+            s(|o| put_delta(o, ts(177_400, 100_000_000), ts(1000, 200_000_000), false)),
+            " 00:59:59.900000"
+        );
+        assert_eq!(
+            s(|o| put_delta(o, ts(5, 7), ts(5, 7), true)),
+            " 00:00:00.000000000"
+        );
+    }
+
+    #[test]
+    fn local_clock_follows_tz() {
+        let tz = jiff::tz::TimeZone::get("America/New_York").unwrap();
+        let mut c = LocalClock::with_zone(tz);
+        // 1970-01-01 00:16:40 UTC is 19:16:40 EST the day before.
+        assert_eq!(c.offset_at(1000), -5 * 3600);
+        // 2021-07-01 12:00:00 UTC: EDT.
+        assert_eq!(c.offset_at(1_625_140_800), -4 * 3600);
+        // Across the 2021-11-07 06:00:00 UTC change back to EST.
+        assert_eq!(c.offset_at(1_636_264_799), -4 * 3600);
+        assert_eq!(c.offset_at(1_636_264_800), -5 * 3600);
+        // Back in time across the change, then forward again.
+        assert_eq!(c.offset_at(1_636_264_799), -4 * 3600);
+        assert_eq!(c.offset_at(1_636_264_801), -5 * 3600);
+        // Spring forward 2022-03-13 07:00:00 UTC.
+        assert_eq!(c.offset_at(1_647_154_799), -5 * 3600);
+        assert_eq!(c.offset_at(1_647_154_800), -4 * 3600);
+        let mut u = LocalClock::utc();
+        assert_eq!(u.offset_at(1_636_264_800), 0);
+    }
+}

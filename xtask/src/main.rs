@@ -1,0 +1,250 @@
+//! Developer tasks: `cargo xtask run -- ARGS`, `cargo xtask test`, `cargo xtask lint`,
+//! `cargo xtask setup`. Each makes sure the eBPF toolchain is in place first.
+use std::{
+    env,
+    ffi::OsString,
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Parser, Subcommand};
+
+/// The nightly toolchain that builds the eBPF crate.
+const NIGHTLY: &str = "nightly";
+const BPF_LINKER_VERSION: &str = "0.13.0";
+
+#[derive(Parser)]
+#[command(about = "tcptrace developer tasks")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Install what building needs: rust-src for nightly, bpf-linker on nightly's LLVM.
+    Setup,
+    /// Build the tracer (release).
+    Build,
+    /// Build, then run the tracer with the given arguments (as root, via sudo if needed).
+    Run {
+        /// Arguments for tcptrace, after `--`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
+    /// Run every test: unit, kernel (BPF_PROG_TEST_RUN) and network-namespace tests.
+    Test {
+        /// Extra arguments for `cargo test` (e.g. a test name filter).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
+    /// rustfmt --check and clippy -D warnings, the eBPF crate included.
+    Lint,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let root = workspace_root();
+    env::set_current_dir(&root)?;
+    match cli.cmd {
+        Cmd::Setup => setup(),
+        Cmd::Build => {
+            setup()?;
+            build()
+        }
+        Cmd::Run { args } => {
+            setup()?;
+            build()?;
+            let bin = root.join("target/release/tcptrace");
+            let status = privileged(&bin).args(args).status()?;
+            std::process::exit(status.code().unwrap_or(1));
+        }
+        Cmd::Test { args } => {
+            setup()?;
+            test(&args)
+        }
+        Cmd::Lint => {
+            setup()?;
+            lint()
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+fn is_root() -> bool {
+    // SAFETY-free: `id -u` avoids a libc dependency for one call.
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// A command for `bin` that runs as root: directly when we are root, else through sudo.
+fn privileged(bin: &Path) -> Command {
+    if is_root() {
+        Command::new(bin)
+    } else {
+        let mut c = Command::new("sudo");
+        c.arg("-E").arg(bin);
+        c
+    }
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    let status = cmd
+        .status()
+        .with_context(|| format!("failed to start {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
+
+fn output(cmd: &mut Command) -> Result<String> {
+    let out = cmd
+        .output()
+        .with_context(|| format!("failed to start {cmd:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{cmd:?} failed: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+fn cargo_home() -> PathBuf {
+    env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .unwrap_or_else(|| PathBuf::from("/root/.cargo"))
+}
+
+fn setup() -> Result<()> {
+    // rust-src for -Z build-std (a no-op when present).
+    let components = output(Command::new("rustup").args([
+        "component",
+        "list",
+        "--installed",
+        "--toolchain",
+        NIGHTLY,
+    ]))
+    .context("the nightly toolchain is needed for the eBPF crate (rustup toolchain install nightly)")?;
+    if !components.lines().any(|l| l.starts_with("rust-src")) {
+        eprintln!("xtask: adding rust-src to {NIGHTLY}");
+        run(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", NIGHTLY]))?;
+    }
+    ensure_bpf_linker()
+}
+
+/// bpf-linker must be linked against the nightly toolchain's own libLLVM.
+fn ensure_bpf_linker() -> Result<()> {
+    let vv = output(Command::new("rustc").arg(format!("+{NIGHTLY}")).arg("-vV"))?;
+    let field = |k: &str| {
+        vv.lines()
+            .find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()))
+    };
+    let llvm = field("LLVM version:").context("rustc -vV printed no LLVM version")?;
+    let major = llvm.split('.').next().unwrap_or_default().to_string();
+    let sysroot = output(Command::new("rustc").args([&format!("+{NIGHTLY}"), "--print", "sysroot"]))?;
+    let lib_dir = PathBuf::from(sysroot.trim()).join("lib");
+    let libllvm = fs::read_dir(&lib_dir)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.starts_with(&format!("libLLVM.so.{major}")))
+        .with_context(|| format!("no libLLVM.so.{major}* in {}", lib_dir.display()))?;
+    let stamp_key = format!("{BPF_LINKER_VERSION} {libllvm}");
+
+    let prefix = cargo_home().join("tcptrace-llvm").join(&libllvm);
+    let stamp = prefix.join("stamp");
+    let linker_ok = Command::new("bpf-linker")
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if linker_ok && fs::read_to_string(&stamp).ok().as_deref() == Some(stamp_key.as_str()) {
+        return Ok(());
+    }
+
+    // LLVM_PREFIX/lib must hold libLLVM.so (for linking) and the soname (for the runpath).
+    let prefix_lib = prefix.join("lib");
+    fs::create_dir_all(&prefix_lib)?;
+    for name in ["libLLVM.so", libllvm.as_str()] {
+        let link = prefix_lib.join(name);
+        let _ = fs::remove_file(&link);
+        std::os::unix::fs::symlink(lib_dir.join(&libllvm), &link)?;
+    }
+    eprintln!("xtask: building bpf-linker {BPF_LINKER_VERSION} against {libllvm} (about a minute)");
+    run(Command::new("cargo")
+        .args([
+            "install",
+            "bpf-linker",
+            "--locked",
+            "--force",
+            "--version",
+            BPF_LINKER_VERSION,
+            "--no-default-features",
+            "--features",
+            &format!("llvm-{major}"),
+        ])
+        .env("LLVM_PREFIX", &prefix))?;
+    fs::write(&stamp, &stamp_key)?;
+    Ok(())
+}
+
+fn build() -> Result<()> {
+    run(Command::new("cargo").args(["build", "--release", "-p", "tcptrace"]))
+}
+
+fn test(extra: &[OsString]) -> Result<()> {
+    let mut cmd = Command::new("cargo");
+    cmd.args(["test", "--workspace", "--exclude", "tcptrace-ebpf"]);
+    if !is_root() {
+        // Kernel and namespace tests need root: run the test binaries through sudo.
+        cmd.env(
+            "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER",
+            "sudo -E",
+        );
+    }
+    cmd.args(extra);
+    run(&mut cmd)
+}
+
+fn lint() -> Result<()> {
+    run(Command::new("cargo").args(["fmt", "--all", "--check"]))?;
+    run(Command::new("cargo").args([
+        "clippy",
+        "--workspace",
+        "--exclude",
+        "tcptrace-ebpf",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run(Command::new("cargo")
+        .current_dir("tcptrace-ebpf")
+        .args([
+            &format!("+{NIGHTLY}"),
+            "clippy",
+            "--release",
+            "--target",
+            "bpfel-unknown-none",
+            "-Z",
+            "build-std=core",
+            "--bins",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+}
