@@ -47,9 +47,10 @@ pub mod status {
     pub const BAD_DOFF: u16 = 0x08;
     /// The options are cut short (`Record::opt_len` is what was captured).
     pub const OPT_TRUNCATED: u16 = 0x10;
-    /// `ip_csum_calc` and `tcp_csum_calc` were computed (only when asked for).
+    /// Checksums were computed (only when asked for): `ip_csum_calc` for IPv4, and
+    /// `tcp_csum_calc` unless `CSUM_UNAVAILABLE` is set too.
     pub const CSUM_COMPUTED: u16 = 0x20;
-    /// The TCP checksum could not be computed (segment not all captured).
+    /// The TCP segment is not all there (cut short), so it has no checksum verdict.
     pub const CSUM_UNAVAILABLE: u16 = 0x40;
     /// The IPv6 extension header walk stopped at its bound.
     pub const EXT_LIMIT: u16 = 0x80;

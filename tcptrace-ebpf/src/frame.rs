@@ -16,7 +16,7 @@ pub trait Frame {
     /// Length of the whole frame, linear area and fragments.
     fn len(&self) -> u32;
     fn ifindex(&self) -> u32;
-    /// Fills `dst` (1..=64 bytes) from `off`; false when the bytes are not all there.
+    /// Fills `dst` (1..=512 bytes) from `off`; false when the bytes are not all there.
     fn load(&self, off: u32, dst: &mut [u8]) -> bool;
 }
 
@@ -74,7 +74,7 @@ impl Frame for Xdp<'_> {
     #[inline(always)]
     fn load(&self, off: u32, dst: &mut [u8]) -> bool {
         let len = dst.len() as u32;
-        if len == 0 || len > 64 {
+        if len == 0 || len > 512 {
             return false;
         }
         let dst = dst.as_mut_ptr();
@@ -121,7 +121,7 @@ impl Frame for Tc<'_> {
     #[inline(always)]
     fn load(&self, off: u32, dst: &mut [u8]) -> bool {
         let len = dst.len() as u32;
-        if len == 0 || len > 64 {
+        if len == 0 || len > 512 {
             return false;
         }
         let dst = dst.as_mut_ptr();

@@ -3,6 +3,7 @@
 #![no_std]
 #![no_main]
 
+mod csum;
 mod filter;
 mod frame;
 mod maps;

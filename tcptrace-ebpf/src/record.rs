@@ -3,8 +3,9 @@ use aya_ebpf::helpers::bpf_ktime_get_ns;
 use tcptrace_common::{FAMILY_V4, MAX_OPTIONS, Record, counter, status};
 
 use crate::{
+    csum,
     frame::{Frame, at, read},
-    maps::{EVENTS, count},
+    maps::{EVENTS, config, count},
     parse::Layers,
 };
 
@@ -55,7 +56,64 @@ fn fill<F: Frame>(f: &F, l: &Layers, direction: u8, r: &mut Record) -> bool {
         return false;
     }
     fill_tcp(f, l, r);
+    fill_checksums(f, l, r);
     true
+}
+
+/// Marks whether the whole segment is there and, when `-v` asked for it, computes the
+/// values the IPv4 header and TCP checksum fields should hold.
+#[inline(always)]
+fn fill_checksums<F: Frame>(f: &F, l: &Layers, r: &mut Record) {
+    let want = config().checksums != 0;
+    if want && l.family == FAMILY_V4 {
+        if let Some(s) = csum::add_range(f, l.l3 as u32, l.ihl as u32, 0) {
+            r.ip_csum_calc = csum::should_be(s, r.ip_csum);
+            r.status |= status::CSUM_COMPUTED;
+        }
+    }
+    let l4 = l.l4 as u32;
+    let tcp_len = if l.family == FAMILY_V4 {
+        r.ip_len - l.ihl as u32
+    } else {
+        let ext = l4 - l.l3 as u32 - 40;
+        if r.ip_len < ext {
+            r.status |= status::CSUM_UNAVAILABLE;
+            return;
+        }
+        r.ip_len - ext
+    };
+    if l4 + tcp_len > l.frame_len || tcp_len > 0xffff {
+        r.status |= status::CSUM_UNAVAILABLE;
+        return;
+    }
+    if !want {
+        return;
+    }
+    let len = (tcp_len as u16).to_be_bytes();
+    let seed = if l.family == FAMILY_V4 {
+        let mut p = [0u8; 12];
+        p[..4].copy_from_slice(&r.saddr[..4]);
+        p[4..8].copy_from_slice(&r.daddr[..4]);
+        p[9] = 6;
+        p[10] = len[0];
+        p[11] = len[1];
+        csum::add_words(&mut p, 0)
+    } else {
+        let mut p = [0u8; 40];
+        p[..16].copy_from_slice(&r.saddr);
+        p[16..32].copy_from_slice(&r.daddr);
+        p[34] = len[0];
+        p[35] = len[1];
+        p[39] = 6;
+        csum::add_words(&mut p, 0)
+    };
+    match csum::add_range(f, l4, tcp_len, seed) {
+        Some(s) => {
+            r.tcp_csum_calc = csum::should_be(s, r.tcp_csum);
+            r.status |= status::CSUM_COMPUTED;
+        }
+        None => r.status |= status::CSUM_UNAVAILABLE,
+    }
 }
 
 #[inline(always)]

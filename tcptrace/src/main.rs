@@ -208,7 +208,10 @@ fn run() -> Result<()> {
         number: cli.number,
         classic: cli.classic,
     };
-    let cfg = Config::default();
+    let cfg = Config {
+        checksums: u8::from(cli.verbose > 0),
+        ..Config::default()
+    };
 
     if let Some(path) = &cli.read {
         let mut kernel = Kernel::load(&filter, cfg)?;

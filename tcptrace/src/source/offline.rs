@@ -283,7 +283,6 @@ impl Replayer<'_> {
             rec.frame_len = wire_len.max(input.len()) as u32;
             if cut {
                 // The kernel did not see the whole segment: no checksum verdict.
-                rec.status &= !status::CSUM_COMPUTED;
                 rec.status |= status::CSUM_UNAVAILABLE;
             }
             if self.sink.record(&rec, frame.ts).is_break() {

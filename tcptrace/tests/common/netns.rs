@@ -1,0 +1,262 @@
+//! Two network namespaces joined by a veth pair, created for one test and always removed
+//! (RAII), plus processes and sockets run inside them.
+use std::{
+    fs::File,
+    io::{BufRead, BufReader, Read},
+    os::fd::AsRawFd,
+    path::Path,
+    process::{Child, Command, Stdio},
+    sync::{
+        atomic::{AtomicU32, Ordering},
+        mpsc,
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// Upper bound for waiting on an event that should come at once; only a guard against a
+/// hung test, never a timing assertion.
+pub const EVENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run ip (install iproute2): {e}"));
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Namespace `a` (the client side) and `b` (the traced side), joined by `veth_a` / `veth_b`.
+pub struct NetnsPair {
+    pub a: String,
+    pub b: String,
+    pub veth_a: String,
+    pub veth_b: String,
+    pub a4: String,
+    pub b4: String,
+    pub a6: String,
+    pub b6: String,
+}
+
+impl NetnsPair {
+    pub fn new() -> NetnsPair {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let id = format!("{}x{n}", std::process::id() % 100_000);
+        let subnet = (std::process::id() % 200 + n) % 250 + 1;
+        let pair = NetnsPair {
+            a: format!("tt{id}a"),
+            b: format!("tt{id}b"),
+            veth_a: format!("tt{id}va"),
+            veth_b: format!("tt{id}vb"),
+            a4: format!("10.231.{subnet}.1"),
+            b4: format!("10.231.{subnet}.2"),
+            a6: format!("fd00:231:{subnet:x}::1"),
+            b6: format!("fd00:231:{subnet:x}::2"),
+        };
+        // From here on, Drop cleans up whatever was made.
+        ip(&["netns", "add", &pair.a]);
+        ip(&["netns", "add", &pair.b]);
+        ip(&[
+            "link",
+            "add",
+            &pair.veth_a,
+            "netns",
+            &pair.a,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &pair.veth_b,
+            "netns",
+            &pair.b,
+        ]);
+        for (ns, dev, v4, v6) in [
+            (&pair.a, &pair.veth_a, &pair.a4, &pair.a6),
+            (&pair.b, &pair.veth_b, &pair.b4, &pair.b6),
+        ] {
+            ip(&["-n", ns, "addr", "add", &format!("{v4}/24"), "dev", dev]);
+            ip(&[
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{v6}/64"),
+                "dev",
+                dev,
+                "nodad",
+            ]);
+            ip(&["-n", ns, "link", "set", dev, "up"]);
+            ip(&["-n", ns, "link", "set", "lo", "up"]);
+        }
+        pair
+    }
+
+    /// A command run inside namespace `ns` (`ip netns exec`).
+    pub fn exec(&self, ns: &str, prog: impl AsRef<Path>) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", ns]).arg(prog.as_ref());
+        c
+    }
+}
+
+impl Drop for NetnsPair {
+    fn drop(&mut self) {
+        // Deleting a namespace deletes the veth end inside it (and so its peer).
+        for ns in [&self.a, &self.b] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+/// Runs `f` on a thread that has entered namespace `ns`; sockets made there live there.
+pub fn in_netns<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> thread::JoinHandle<T> {
+    let path = format!("/var/run/netns/{ns}");
+    thread::spawn(move || {
+        let fd = File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+        // SAFETY: setns on this thread only, with a valid namespace fd.
+        let rc = unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns({path}): {}", std::io::Error::last_os_error());
+        f()
+    })
+}
+
+/// A child process whose stdout lines and stderr lines arrive on channels. Killed on drop.
+pub struct Proc {
+    pub name: &'static str,
+    child: Child,
+    stdout: mpsc::Receiver<String>,
+    stderr: mpsc::Receiver<String>,
+    pub out_lines: Vec<String>,
+    pub err_lines: Vec<String>,
+}
+
+fn lines_to(r: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(r).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+impl Proc {
+    pub fn spawn(name: &'static str, mut cmd: Command) -> Proc {
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let stdout = lines_to(child.stdout.take().expect("stdout"));
+        let stderr = lines_to(child.stderr.take().expect("stderr"));
+        Proc {
+            name,
+            child,
+            stdout,
+            stderr,
+            out_lines: Vec::new(),
+            err_lines: Vec::new(),
+        }
+    }
+
+    fn pump(&mut self) {
+        while let Ok(l) = self.stdout.try_recv() {
+            self.out_lines.push(l);
+        }
+        while let Ok(l) = self.stderr.try_recv() {
+            self.err_lines.push(l);
+        }
+    }
+
+    /// Waits until a stderr line contains `needle`.
+    pub fn wait_stderr(&mut self, needle: &str) {
+        let deadline = Instant::now() + EVENT_TIMEOUT;
+        loop {
+            self.pump();
+            if self.err_lines.iter().any(|l| l.contains(needle)) {
+                return;
+            }
+            if let Ok(Some(st)) = self.child.try_wait() {
+                self.pump();
+                panic!(
+                    "{} exited ({st}) before printing '{needle}'; stderr:\n{}",
+                    self.name,
+                    self.err_lines.join("\n")
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not print '{needle}' on stderr; stderr so far:\n{}",
+                self.name,
+                self.err_lines.join("\n")
+            );
+            if let Ok(l) = self.stderr.recv_timeout(Duration::from_millis(50)) {
+                self.err_lines.push(l);
+            }
+        }
+    }
+
+    /// Waits until a stdout line contains `needle`.
+    pub fn wait_stdout(&mut self, needle: &str) {
+        let deadline = Instant::now() + EVENT_TIMEOUT;
+        loop {
+            self.pump();
+            if self.out_lines.iter().any(|l| l.contains(needle)) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not print a line with '{needle}'; stdout so far:\n{}\nstderr:\n{}",
+                self.name,
+                self.out_lines.join("\n"),
+                self.err_lines.join("\n")
+            );
+            if let Ok(l) = self.stdout.recv_timeout(Duration::from_millis(50)) {
+                self.out_lines.push(l);
+            }
+        }
+    }
+
+    /// Sends SIGINT and waits for the exit; returns the exit status code.
+    pub fn interrupt(&mut self) -> Option<i32> {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        self.finish()
+    }
+
+    /// Waits for the process to exit and collects all its output.
+    pub fn finish(&mut self) -> Option<i32> {
+        let st = self.child.wait().expect("wait");
+        // The reader threads end at EOF; collect everything.
+        while let Ok(l) = self.stdout.recv_timeout(Duration::from_secs(5)) {
+            self.out_lines.push(l);
+        }
+        while let Ok(l) = self.stderr.recv_timeout(Duration::from_secs(5)) {
+            self.err_lines.push(l);
+        }
+        st.code()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

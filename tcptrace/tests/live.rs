@@ -1,0 +1,373 @@
+//! End-to-end: real TCP endpoints in two network namespaces joined by a veth pair;
+//! tcptrace and the oracle (tcpdump -n) watch the same interface at the same time and
+//! must print the same lines, timestamps aside.
+mod common;
+
+use std::{
+    io::{ErrorKind, Read, Write},
+    net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream},
+    sync::mpsc,
+};
+
+use common::{
+    netns::{NetnsPair, Proc, in_netns},
+    tcpdump_bin, tcptrace_bin,
+};
+
+const PORT: u16 = 7777;
+const OTHER_PORT: u16 = 9090;
+/// Source port of the last, refused connection: once both tools have printed its RST,
+/// they have printed everything before it.
+const MARKER_PORT: u16 = 40999;
+
+/// tcptrace and tcpdump running on `veth_b` inside namespace `b`.
+struct Watchers {
+    tcptrace: Proc,
+    tcpdump: Proc,
+}
+
+impl Watchers {
+    fn start(net: &NetnsPair, tcptrace_args: &[&str], tcpdump_filter: &str) -> Watchers {
+        let mut tt = net.exec(&net.b, tcptrace_bin());
+        tt.args(["-i", &net.veth_b]).args(tcptrace_args).env("TZ", "UTC");
+        let mut tcptrace = Proc::spawn("tcptrace", tt);
+        tcptrace.wait_stderr("listening on");
+
+        let mut td = net.exec(&net.b, tcpdump_bin());
+        td.args(["-n", "-l", "-i", &net.veth_b, tcpdump_filter])
+            .env("TZ", "UTC");
+        let mut tcpdump = Proc::spawn("tcpdump", td);
+        tcpdump.wait_stderr("listening on");
+        Watchers { tcptrace, tcpdump }
+    }
+
+    /// Waits for a line with `needle` from both, stops both, returns their lines without
+    /// timestamps (the first word).
+    fn stop_after(&mut self, needle: &str) -> (Vec<String>, Vec<String>) {
+        self.tcptrace.wait_stdout(needle);
+        self.tcpdump.wait_stdout(needle);
+        let code = self.tcptrace.interrupt();
+        assert_eq!(
+            code,
+            Some(0),
+            "tcptrace exit; stderr:\n{}",
+            self.tcptrace.err_lines.join("\n")
+        );
+        self.tcpdump.interrupt();
+        // tcpdump ends its output with an empty line when interrupted; it is no packet.
+        while self.tcpdump.out_lines.last().is_some_and(|l| l.is_empty()) {
+            self.tcpdump.out_lines.pop();
+        }
+        (
+            strip_ts(&self.tcptrace.out_lines),
+            strip_ts(&self.tcpdump.out_lines),
+        )
+    }
+}
+
+fn strip_ts(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .map(|l| match l.starts_with(' ') {
+            // A continuation line (-v): no timestamp.
+            true => l.clone(),
+            false => l.split_once(' ').map_or(l.as_str(), |(_, rest)| rest).to_string(),
+        })
+        .collect()
+}
+
+fn assert_same(tcptrace: &[String], tcpdump: &[String]) {
+    assert!(!tcpdump.is_empty(), "tcpdump printed nothing");
+    let (tt, td) = (tcptrace.join("\n") + "\n", tcpdump.join("\n") + "\n");
+    assert!(
+        tt == td,
+        "tcptrace differs from tcpdump (- tcpdump, + tcptrace):\n{}",
+        common::diff(&td, &tt, 6)
+    );
+}
+
+/// Starts a server in `b` on `port` that answers each request line with "pong", then
+/// closes when the client does. Returns once it listens.
+fn echo_server(net: &NetnsPair, addr: IpAddr, port: u16) -> std::thread::JoinHandle<()> {
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let h = in_netns(&net.b, move || {
+        let l = TcpListener::bind(SocketAddr::new(addr, port)).expect("bind");
+        ready_tx.send(()).unwrap();
+        let (mut s, _) = l.accept().expect("accept");
+        let mut buf = [0u8; 64];
+        loop {
+            let n = s.read(&mut buf).expect("server read");
+            if n == 0 {
+                break;
+            }
+            s.write_all(b"pong\n").expect("server write");
+        }
+        // Client closed first; now close our side.
+        drop(s);
+    });
+    ready_rx.recv().expect("server ready");
+    h
+}
+
+/// Client in `a`: connect from `sport` (0 = any), one request and reply, then close.
+fn client_session(net: &NetnsPair, dst: IpAddr, port: u16) {
+    in_netns(&net.a, move || {
+        let mut s = TcpStream::connect(SocketAddr::new(dst, port)).expect("connect");
+        s.write_all(b"ping\n").unwrap();
+        let mut buf = [0u8; 5];
+        s.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"pong\n");
+        s.shutdown(Shutdown::Write).unwrap();
+        // Wait for the server's FIN.
+        let n = s.read(&mut [0u8; 8]).unwrap();
+        assert_eq!(n, 0);
+    })
+    .join()
+    .expect("client");
+}
+
+/// A connection from `sport` to a closed port: SYN answered by RST.
+fn refused(net: &NetnsPair, src: IpAddr, dst: IpAddr, sport: u16, port: u16) {
+    in_netns(&net.a, move || {
+        let sock = socket2_connect(src, sport, SocketAddr::new(dst, port));
+        assert_eq!(sock.kind(), ErrorKind::ConnectionRefused, "{sock}");
+    })
+    .join()
+    .expect("refused client");
+}
+
+/// Connects from a fixed source port (raw libc: std has no bind-before-connect).
+fn socket2_connect(src: IpAddr, sport: u16, dst: SocketAddr) -> std::io::Error {
+    use std::os::fd::FromRawFd;
+    let domain = if dst.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    // SAFETY: plain socket calls with valid, correctly sized addresses.
+    unsafe {
+        let fd = libc::socket(domain, libc::SOCK_STREAM, 0);
+        assert!(fd >= 0);
+        let _guard = std::fs::File::from_raw_fd(fd);
+        let one: libc::c_int = 1;
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            (&one as *const libc::c_int).cast(),
+            4,
+        );
+        let (sa, len) = sockaddr(SocketAddr::new(src, sport));
+        assert_eq!(libc::bind(fd, sa.as_ptr().cast(), len), 0, "bind");
+        let (da, dlen) = sockaddr(dst);
+        if libc::connect(fd, da.as_ptr().cast(), dlen) == 0 {
+            return std::io::Error::other("connected");
+        }
+        std::io::Error::last_os_error()
+    }
+}
+
+fn sockaddr(a: SocketAddr) -> ([u8; 28], libc::socklen_t) {
+    let mut buf = [0u8; 28];
+    match a {
+        SocketAddr::V4(v4) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as u16,
+                sin_port: v4.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(v4.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_in is 16 bytes of plain data.
+            let b: [u8; 16] = unsafe { std::mem::transmute(sin) };
+            buf[..16].copy_from_slice(&b);
+            (buf, 16)
+        }
+        SocketAddr::V6(v6) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as u16,
+                sin6_port: v6.port().to_be(),
+                sin6_flowinfo: 0,
+                sin6_addr: libc::in6_addr {
+                    s6_addr: v6.ip().octets(),
+                },
+                sin6_scope_id: 0,
+            };
+            // SAFETY: sockaddr_in6 is 28 bytes of plain data.
+            let b: [u8; 28] = unsafe { std::mem::transmute(sin6) };
+            buf.copy_from_slice(&b);
+            (buf, 28)
+        }
+    }
+}
+
+fn full_connection(v6: bool, xdp_mode: &str, extra: &[&str]) {
+    let net = NetnsPair::new();
+    let (a, b): (IpAddr, IpAddr) = if v6 {
+        (net.a6.parse().unwrap(), net.b6.parse().unwrap())
+    } else {
+        (net.a4.parse().unwrap(), net.b4.parse().unwrap())
+    };
+    let port = PORT.to_string();
+    let mut args = vec!["--port", &port, "--xdp-mode", xdp_mode];
+    args.extend_from_slice(extra);
+    let mut w = Watchers::start(&net, &args, &format!("tcp port {PORT}"));
+
+    // Traffic on another port, which must not show up.
+    let other = echo_server(&net, b, OTHER_PORT);
+    client_session(&net, b, OTHER_PORT);
+    other.join().unwrap();
+
+    let server = echo_server(&net, b, PORT);
+    client_session(&net, b, PORT);
+    server.join().unwrap();
+    refused(&net, a, b, MARKER_PORT, PORT);
+
+    let marker = format!(".{PORT} > {}.{MARKER_PORT}: Flags [R.]", fmt_addr(a));
+    let (tt, td) = w.stop_after(&marker);
+    assert_same(&tt, &td);
+    let text = tt.join("\n");
+    for needle in ["Flags [S]", "Flags [S.]", "Flags [P.]", "Flags [F.]", "Flags [R.]"] {
+        assert!(text.contains(needle), "no '{needle}' in:\n{text}");
+    }
+    assert!(!text.contains(&format!(".{OTHER_PORT}")), "port {OTHER_PORT} leaked:\n{text}");
+    let stats = w.tcptrace.err_lines.join("\n");
+    assert!(
+        stats.contains(&format!("{} packets captured", tt.len())),
+        "closing lines: {stats}"
+    );
+    assert!(stats.contains("0 packets dropped by kernel"), "{stats}");
+}
+
+fn fmt_addr(a: IpAddr) -> String {
+    a.to_string()
+}
+
+#[test]
+fn ipv4_connection_native_xdp_matches_tcpdump() {
+    full_connection(false, "native", &[]);
+}
+
+#[test]
+fn ipv6_connection_generic_xdp_matches_tcpdump() {
+    full_connection(true, "generic", &[]);
+}
+
+#[test]
+fn verbose_absolute_lines_match_tcpdump() {
+    let net = NetnsPair::new();
+    let b: IpAddr = net.b4.parse().unwrap();
+    let a: IpAddr = net.a4.parse().unwrap();
+    let port = PORT.to_string();
+    let mut tt = net.exec(&net.b, tcptrace_bin());
+    tt.args(["-i", &net.veth_b, "--port", &port, "-v", "-S"]);
+    let mut tcptrace = Proc::spawn("tcptrace", tt);
+    tcptrace.wait_stderr("listening on");
+    let mut td = net.exec(&net.b, tcpdump_bin());
+    td.args(["-n", "-l", "-v", "-S", "-i", &net.veth_b, &format!("tcp port {PORT}")]);
+    let mut tcpdump = Proc::spawn("tcpdump", td);
+    tcpdump.wait_stderr("listening on");
+    let mut w = Watchers { tcptrace, tcpdump };
+
+    let server = echo_server(&net, b, PORT);
+    client_session(&net, b, PORT);
+    server.join().unwrap();
+    refused(&net, a, b, MARKER_PORT, PORT);
+    let (tt, td) = w.stop_after(&format!("{}.{MARKER_PORT}: Flags [R.]", net.a4));
+    assert_same(&tt, &td);
+    assert!(tt.iter().any(|l| l.contains("cksum 0x")), "{tt:?}");
+}
+
+#[test]
+fn refused_connection_matches_tcpdump() {
+    let net = NetnsPair::new();
+    let (a, b): (IpAddr, IpAddr) = (net.a4.parse().unwrap(), net.b4.parse().unwrap());
+    let host = net.b4.clone();
+    let mut w = Watchers::start(
+        &net,
+        &["--host", &host, "--port", "23"],
+        &format!("host {host} and port 23"),
+    );
+    for sport in [1063, 1064, MARKER_PORT] {
+        refused(&net, a, b, sport, 23);
+    }
+    let (tt, td) = w.stop_after(&format!("{}.{MARKER_PORT}: Flags [R.]", net.a4));
+    assert_same(&tt, &td);
+    assert_eq!(tt.len(), 6, "three SYNs, three RSTs: {tt:#?}");
+    assert!(tt[0].contains("Flags [S], seq"), "{}", tt[0]);
+    assert!(tt[1].contains("Flags [R.], seq 0, ack"), "{}", tt[1]);
+}
+
+#[test]
+fn count_stops_after_n_lines() {
+    let net = NetnsPair::new();
+    let (a, b): (IpAddr, IpAddr) = (net.a4.parse().unwrap(), net.b4.parse().unwrap());
+    let mut tt = net.exec(&net.b, tcptrace_bin());
+    tt.args(["-i", &net.veth_b, "--port", "23", "-c", "3"]);
+    let mut tcptrace = Proc::spawn("tcptrace", tt);
+    tcptrace.wait_stderr("listening on");
+    for sport in [2001, 2002] {
+        refused(&net, a, b, sport, 23);
+    }
+    assert_eq!(tcptrace.finish(), Some(0), "{:?}", tcptrace.err_lines);
+    assert_eq!(tcptrace.out_lines.len(), 3, "{:#?}", tcptrace.out_lines);
+    let stats = tcptrace.err_lines.join("\n");
+    assert!(stats.contains("3 packets captured"), "{stats}");
+    assert!(stats.contains("packets dropped by kernel"), "{stats}");
+    // Nothing stays attached once it exits.
+    assert_no_programs(&net);
+}
+
+fn assert_no_programs(net: &NetnsPair) {
+    let out = std::process::Command::new("ip")
+        .args(["-n", &net.b, "-d", "link", "show", "dev", &net.veth_b])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("prog/xdp"), "XDP still attached: {text}");
+    let tc = std::process::Command::new("ip")
+        .args(["netns", "exec", &net.b, "bpftool", "net", "show", "dev", &net.veth_b])
+        .output();
+    if let Ok(tc) = tc {
+        if tc.status.success() {
+            let t = String::from_utf8_lossy(&tc.stdout);
+            assert!(!t.contains("tcptrace"), "programs still attached: {t}");
+        }
+    }
+}
+
+#[test]
+fn bad_input_is_refused_and_leaves_nothing_attached() {
+    let net = NetnsPair::new();
+    let run = |args: &[&str]| {
+        let out = net
+            .exec(&net.b, tcptrace_bin())
+            .args(args)
+            .output()
+            .expect("run tcptrace");
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, err) = run(&["-i", "nosuchif0"]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("no such interface: nosuchif0"), "{err}");
+    let (code, err) = run(&["-i", &net.veth_b, "--host", "example.com"]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("invalid host 'example.com'"), "{err}");
+    let (code, err) = run(&["-i", &net.veth_b, "--port", "70000"]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("invalid port '70000'"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one-line error: {err}");
+    assert_no_programs(&net);
+
+    // An XDP program already on the interface: tcptrace must refuse and detach its own.
+    let mut first = net.exec(&net.b, tcptrace_bin());
+    first.args(["-i", &net.veth_b, "--xdp-mode", "generic"]);
+    let mut first = Proc::spawn("tcptrace", first);
+    first.wait_stderr("listening on");
+    let (code, err) = run(&["-i", &net.veth_b, "--xdp-mode", "generic"]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("already attached"), "{err}");
+    assert_eq!(first.interrupt(), Some(0));
+    assert_no_programs(&net);
+}
