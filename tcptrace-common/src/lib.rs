@@ -179,7 +179,121 @@ pub struct Config {
     pub filter_ports: u8,
     /// Non-zero: compute the IPv4 header and TCP checksums (`-v`).
     pub checksums: u8,
-    pub _pad: [u8; 5],
+    pub _pad: u8,
+    /// Non-zero: also copy the first `snaplen` bytes of the frame (at most [`MAX_SNAP`])
+    /// into a [`SnapRecord`] (`-w`).
+    pub snaplen: u16,
+    pub _pad2: [u8; 2],
+}
+
+/// Most frame bytes a [`SnapRecord`] carries.
+pub const MAX_SNAP: usize = 512;
+
+/// A [`Record`] followed by the first bytes of the frame, as they were (`-w`). Told apart
+/// from a plain record in the ring buffer by its size.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SnapRecord {
+    pub rec: Record,
+    /// Valid bytes in `data`.
+    pub snap_len: u32,
+    pub _pad: u32,
+    pub data: [u8; MAX_SNAP],
+}
+
+/// The in-kernel filter: a rule table in disjunctive normal form. A segment matches when
+/// the table is off (`enabled == 0`), or when one of the first `n_terms` terms holds; a
+/// term holds when all of its first `len` tests do. Userspace compiles pcap-filter
+/// expressions (and `--host`/`--port`) into it; see `tcptrace::filter`.
+pub mod rules {
+    /// Most terms (alternatives) in the table.
+    pub const MAX_TERMS: usize = 16;
+    /// Most tests in one term.
+    pub const MAX_TESTS: usize = 8;
+
+    /// `Test::kind` values.
+    /// Unused slot (never evaluated).
+    pub const KIND_NONE: u8 = 0;
+    /// IPv4 and (address & `mask[0]`) == `addr[0]`.
+    pub const KIND_NET4: u8 = 1;
+    /// IPv6 and (address & `mask`) == `addr`, word by word.
+    pub const KIND_NET6: u8 = 2;
+    /// `lo` <= port <= `hi` (needs the 4 port bytes).
+    pub const KIND_PORT: u8 = 3;
+    /// The packet is IPv4.
+    pub const KIND_V4: u8 = 4;
+    /// The packet is IPv6.
+    pub const KIND_V6: u8 = 5;
+    /// IPv4 and (TCP flag byte & `lo`) == `hi` (tcpdump's `tcp[13]` reads IPv4 only).
+    pub const KIND_FLAGS_EQ: u8 = 6;
+    /// IPv4 and (TCP flag byte & `lo`) != `hi`.
+    pub const KIND_FLAGS_NE: u8 = 7;
+    /// The frame carries a VLAN tag.
+    pub const KIND_VLAN: u8 = 8;
+    /// One of the frame's VLAN tags has ID `lo`.
+    pub const KIND_VLAN_ID: u8 = 9;
+
+    /// `Test::dir` bits for address and port tests: which side may match.
+    pub const DIR_SRC: u8 = 1;
+    pub const DIR_DST: u8 = 2;
+    pub const DIR_EITHER: u8 = 3;
+
+    /// One field test. Addresses and masks are the wire bytes read as native-endian
+    /// 32-bit words (IPv4 uses word 0), so the kernel compares them without swapping.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+    pub struct Test {
+        pub kind: u8,
+        pub dir: u8,
+        /// Non-zero: the test's result is inverted.
+        pub negate: u8,
+        pub _pad: u8,
+        pub lo: u16,
+        pub hi: u16,
+        pub addr: [u32; 4],
+        pub mask: [u32; 4],
+    }
+
+    /// A conjunction of up to [`MAX_TESTS`] tests.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct Term {
+        pub len: u32,
+        pub _pad: u32,
+        pub tests: [Test; MAX_TESTS],
+    }
+
+    /// The whole table, the single value of the `RULES` map.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct RuleTable {
+        /// Zero: every TCP segment matches.
+        pub enabled: u32,
+        pub n_terms: u32,
+        pub terms: [Term; MAX_TERMS],
+    }
+
+    impl RuleTable {
+        /// The table that matches every TCP segment.
+        pub const ALL: RuleTable = RuleTable {
+            enabled: 0,
+            n_terms: 0,
+            terms: [Term {
+                len: 0,
+                _pad: 0,
+                tests: [Test {
+                    kind: KIND_NONE,
+                    dir: 0,
+                    negate: 0,
+                    _pad: 0,
+                    lo: 0,
+                    hi: 0,
+                    addr: [0; 4],
+                    mask: [0; 4],
+                }; MAX_TESTS],
+            }; MAX_TERMS],
+        };
+    }
 }
 
 /// Indices into the per-CPU `COUNTERS` array.
@@ -220,4 +334,6 @@ mod user {
     // SAFETY: plain-old-data, `#[repr(C)]`, every bit pattern valid.
     unsafe impl aya::Pod for super::Record {}
     unsafe impl aya::Pod for super::Config {}
+    unsafe impl aya::Pod for super::rules::RuleTable {}
+    unsafe impl aya::Pod for super::SnapRecord {}
 }

@@ -1,4 +1,6 @@
 //! Uniform access to the frame for both program types.
+use core::ffi::c_void;
+
 use aya_ebpf::{
     EbpfContext as _,
     helpers::{bpf_skb_load_bytes, bpf_xdp_get_buff_len, bpf_xdp_load_bytes},
@@ -16,8 +18,16 @@ pub trait Frame {
     /// Length of the whole frame, linear area and fragments.
     fn len(&self) -> u32;
     fn ifindex(&self) -> u32;
-    /// Fills `dst` (1..=512 bytes) from `off`; false when the bytes are not all there.
-    fn load(&self, off: u32, dst: &mut [u8]) -> bool;
+    /// The program's context pointer, for `load_raw` in bpf_loop callbacks.
+    fn raw(&self) -> *mut c_void;
+    /// Fills `dst` (1..=4096 bytes) from `off` of the frame behind the context `raw`;
+    /// false when the bytes are not all there.
+    fn load_raw(raw: *mut c_void, off: u32, dst: &mut [u8]) -> bool;
+    /// Fills `dst` (1..=4096 bytes) from `off`; false when the bytes are not all there.
+    #[inline(always)]
+    fn load(&self, off: u32, dst: &mut [u8]) -> bool {
+        Self::load_raw(self.raw(), off, dst)
+    }
 }
 
 /// `N` bytes at `off`: straight from the linear area when they are there, else through
@@ -35,11 +45,13 @@ pub fn read<F: Frame, const N: usize>(f: &F, off: usize) -> Option<[u8; N]> {
 /// A pointer to a `T` at `off` in the linear area, when all of it is there.
 #[inline(always)]
 pub fn at<F: Frame, T>(f: &F, off: usize) -> Option<*const T> {
-    let start = f.start();
-    if start + off + core::mem::size_of::<T>() > f.end() {
+    // black_box: the comparison must be made on this very pointer (the verifier learns
+    // the packet range from it), not on an offset LLVM rearranged it into.
+    let p = core::hint::black_box(f.start() + off);
+    if p + core::mem::size_of::<T>() > f.end() {
         return None;
     }
-    Some((start + off) as *const T)
+    Some(p as *const T)
 }
 
 pub struct Xdp<'a> {
@@ -72,14 +84,18 @@ impl Frame for Xdp<'_> {
         self.ctx.ingress_ifindex() as u32
     }
     #[inline(always)]
-    fn load(&self, off: u32, dst: &mut [u8]) -> bool {
+    fn raw(&self) -> *mut c_void {
+        self.ctx.as_ptr()
+    }
+    #[inline(always)]
+    fn load_raw(raw: *mut c_void, off: u32, dst: &mut [u8]) -> bool {
         let len = dst.len() as u32;
-        if len == 0 || len > 512 {
+        if len == 0 || len > 4096 {
             return false;
         }
         let dst = dst.as_mut_ptr();
-        // SAFETY: `dst` is valid for `len` bytes.
-        unsafe { bpf_xdp_load_bytes(self.ctx.as_ptr().cast(), off, dst.cast(), len) == 0 }
+        // SAFETY: `raw` is the program's context; `dst` is valid for `len` bytes.
+        unsafe { bpf_xdp_load_bytes(raw.cast(), off, dst.cast(), len) == 0 }
     }
 }
 
@@ -119,13 +135,17 @@ impl Frame for Tc<'_> {
         unsafe { (*self.ctx.skb.skb).ifindex }
     }
     #[inline(always)]
-    fn load(&self, off: u32, dst: &mut [u8]) -> bool {
+    fn raw(&self) -> *mut c_void {
+        self.ctx.as_ptr()
+    }
+    #[inline(always)]
+    fn load_raw(raw: *mut c_void, off: u32, dst: &mut [u8]) -> bool {
         let len = dst.len() as u32;
-        if len == 0 || len > 512 {
+        if len == 0 || len > 4096 {
             return false;
         }
         let dst = dst.as_mut_ptr();
-        // SAFETY: `dst` is valid for `len` bytes.
-        unsafe { bpf_skb_load_bytes(self.ctx.as_ptr().cast(), off, dst.cast(), len) == 0 }
+        // SAFETY: `raw` is the program's context; `dst` is valid for `len` bytes.
+        unsafe { bpf_skb_load_bytes(raw.cast(), off, dst.cast(), len) == 0 }
     }
 }

@@ -38,10 +38,22 @@ fn trace<F: Frame>(f: &F, direction: u8) {
         return;
     };
     maps::count(counter::TCP);
+    // Park the parse result in map memory and read it back after the filter. The parse
+    // reaches the filter in many verifier states (VLANs, IPv4 options, IPv6 extension
+    // headers); read back from a map, the offsets are plain bounded numbers, so the
+    // filter's loop and everything after it are verified once, not once per state. Every
+    // packet access after this point checks its bounds anyway.
+    let Some(slot) = maps::LAYERS.get_ptr_mut(0) else {
+        return;
+    };
+    // SAFETY: this CPU's slot, used only while this program runs.
+    unsafe { slot.write_volatile(layers) };
     if !filter::accept(f, &layers) {
         return;
     }
     maps::count(counter::MATCHED);
+    // SAFETY: as above; volatile so the compiler really reads the map.
+    let layers = unsafe { slot.read_volatile() }.bounded();
     record::emit(f, &layers, direction);
 }
 

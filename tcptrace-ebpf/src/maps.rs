@@ -1,9 +1,10 @@
 //! The maps shared with userspace.
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, PerCpuArray, RingBuf},
+    maps::{Array, PerCpuArray, RingBuf},
 };
-use tcptrace_common::{Config, MAX_HOSTS, RING_BYTES, counter};
+use crate::parse::Layers;
+use tcptrace_common::{Config, RING_BYTES, counter, rules::RuleTable};
 
 /// Records for userspace.
 #[map]
@@ -13,13 +14,13 @@ pub static EVENTS: RingBuf = RingBuf::with_byte_size(RING_BYTES, 0);
 #[map]
 pub static CONFIG: Array<Config> = Array::with_max_entries(1, 0);
 
-/// Hosts to match (IPv4 stored IPv4-mapped); a host matches source or destination.
+/// `RULES[0]`: the filter's rule table (see `tcptrace_common::rules`).
 #[map]
-pub static HOSTS: HashMap<[u8; 16], u8> = HashMap::with_max_entries(MAX_HOSTS, 0);
+pub static RULES: Array<RuleTable> = Array::with_max_entries(1, 0);
 
-/// Ports to match, indexed by port number: non-zero = wanted.
+/// Per-CPU parking place for the parse result while the filter runs (see `trace`).
 #[map]
-pub static PORTS: Array<u8> = Array::with_max_entries(65536, 0);
+pub static LAYERS: PerCpuArray<Layers> = PerCpuArray::with_max_entries(1, 0);
 
 /// Per-CPU counters, indexed by `tcptrace_common::counter`.
 #[map]

@@ -19,6 +19,8 @@ const NEXTHDR_FRAGMENT: u8 = 44;
 const NEXTHDR_DEST: u8 = 60;
 
 /// Where the headers are, and what the parse found on the way.
+#[repr(C)]
+#[derive(Clone, Copy)]
 pub struct Layers {
     pub l3: usize,
     pub l4: usize,
@@ -40,6 +42,21 @@ pub struct Layers {
 #[inline(always)]
 fn be16(b: [u8; 2]) -> u16 {
     u16::from_be_bytes(b)
+}
+
+impl Layers {
+    /// Bounds the offsets again after a round trip through map memory, where the
+    /// verifier knows nothing of them (a variable packet offset plus the access must stay
+    /// below 64 KiB; the extension header walk ends below 12.4 KiB).
+    #[inline(always)]
+    pub fn bounded(mut self) -> Self {
+        self.l3 &= 0xff;
+        self.l4 &= 0x3fff;
+        self.ihl &= 0x3c;
+        self.ext_count &= 0x7;
+        self.vlan_count &= 0x3;
+        self
+    }
 }
 
 /// Parses down to the TCP header. `None` for anything that carries no TCP header

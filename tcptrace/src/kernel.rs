@@ -4,13 +4,13 @@ use std::{io, net::IpAddr};
 
 use aya::{
     Ebpf, EbpfError, include_bytes_aligned,
-    maps::{Array, HashMap, MapData, MapError, PerCpuArray, RingBuf},
+    maps::{Array, MapData, MapError, PerCpuArray, RingBuf},
     programs::{
         ProgramError, SchedClassifier, TcAttachType, TestRun, TestRunOptions, Xdp, XdpMode,
         xdp::XdpError,
     },
 };
-use tcptrace_common::{Config, Record, counter, host_key_v4};
+use tcptrace_common::{Config, MAX_SNAP, Record, SnapRecord, counter, rules::RuleTable};
 
 /// The kernel object built by build.rs from tcptrace-ebpf.
 static OBJECT: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tcptrace-ebpf"));
@@ -34,6 +34,8 @@ pub enum KernelError {
     Unsupported { what: &'static str, detail: String },
     #[error("the kernel object is missing from this build (was it built with AYA_BUILD_SKIP?)")]
     NoObject,
+    #[error(transparent)]
+    Filter(#[from] crate::filter::FilterError),
     #[error("{what}: {detail}")]
     Other { what: &'static str, detail: String },
 }
@@ -95,12 +97,30 @@ pub enum XdpModeArg {
     Generic,
 }
 
-/// The in-kernel filter: a segment matches when (no hosts or a host matches source or
-/// destination) and (no ports or a port matches source or destination).
+/// `--host` / `--port`: a segment matches when (no hosts or a host matches source or
+/// destination) and (no ports or a port matches source or destination). Sugar for the
+/// expression `(host H1 or …) and (port P1 or …)`, compiled to the rule table at load.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Filter {
     pub hosts: Vec<IpAddr>,
     pub ports: Vec<u16>,
+}
+
+/// What [`Kernel::load`] takes as its filter: something that compiles to the rule table.
+pub trait Rules {
+    fn rules(&self) -> Result<RuleTable, KernelError>;
+}
+
+impl Rules for RuleTable {
+    fn rules(&self) -> Result<RuleTable, KernelError> {
+        Ok(*self)
+    }
+}
+
+impl Rules for Filter {
+    fn rules(&self) -> Result<RuleTable, KernelError> {
+        Ok(crate::filter::compile_with(&self.hosts, &self.ports, "")?)
+    }
 }
 
 /// Sums of the per-CPU counters.
@@ -140,8 +160,11 @@ pub fn if_index(iface: &str) -> Result<u32, KernelError> {
 }
 
 impl Kernel {
-    /// Loads the object, fills the filter maps and loads (verifies) both programs.
-    pub fn load(filter: &Filter, cfg: Config) -> Result<Kernel, KernelError> {
+    /// Loads the object, writes the filter's rule table and loads (verifies) both programs.
+    /// `filter` is a compiled [`RuleTable`] (see [`crate::filter::compile`]) or the
+    /// `--host`/`--port` sugar [`Filter`].
+    pub fn load<R: Rules + ?Sized>(filter: &R, cfg: Config) -> Result<Kernel, KernelError> {
+        let rules = filter.rules()?;
         if OBJECT.is_empty() {
             return Err(KernelError::NoObject);
         }
@@ -168,7 +191,7 @@ impl Kernel {
             },
         })?;
         let mut k = Kernel { ebpf };
-        k.configure(filter, cfg)?;
+        k.configure(&rules, cfg)?;
         for name in [XDP_PROG, TC_PROG] {
             let load = match k.prog(name)? {
                 aya::programs::Program::Xdp(p) => p.load(),
@@ -181,7 +204,7 @@ impl Kernel {
                 } else {
                     KernelError::Unsupported {
                         what: "loading the BPF programs (verifier)",
-                        detail: format!("{e}: {}", verifier_log(&e)),
+                        detail: verifier_log(&e),
                     }
                 }
             })?;
@@ -195,39 +218,17 @@ impl Kernel {
             .ok_or_else(|| KernelError::other("program missing from object", name))
     }
 
-    fn configure(&mut self, filter: &Filter, mut cfg: Config) -> Result<(), KernelError> {
+    fn configure(&mut self, rules: &RuleTable, cfg: Config) -> Result<(), KernelError> {
         {
-            let mut hosts: HashMap<&mut MapData, [u8; 16], u8> = HashMap::try_from(
+            let mut map: Array<&mut MapData, RuleTable> = Array::try_from(
                 self.ebpf
-                    .map_mut("HOSTS")
-                    .ok_or_else(|| KernelError::other("map missing", "HOSTS"))?,
+                    .map_mut("RULES")
+                    .ok_or_else(|| KernelError::other("map missing", "RULES"))?,
             )
-            .map_err(|e| KernelError::other("HOSTS map", e))?;
-            for h in &filter.hosts {
-                let key = match h {
-                    IpAddr::V4(a) => host_key_v4(a.octets()),
-                    IpAddr::V6(a) => a.octets(),
-                };
-                hosts
-                    .insert(key, 1, 0)
-                    .map_err(|e| KernelError::other("filling the host filter", e))?;
-            }
+            .map_err(|e| KernelError::other("RULES map", e))?;
+            map.set(0, *rules, 0)
+                .map_err(|e| KernelError::other("writing the filter rules", e))?;
         }
-        {
-            let mut ports: Array<&mut MapData, u8> = Array::try_from(
-                self.ebpf
-                    .map_mut("PORTS")
-                    .ok_or_else(|| KernelError::other("map missing", "PORTS"))?,
-            )
-            .map_err(|e| KernelError::other("PORTS map", e))?;
-            for p in &filter.ports {
-                ports
-                    .set(u32::from(*p), 1, 0)
-                    .map_err(|e| KernelError::other("filling the port filter", e))?;
-            }
-        }
-        cfg.filter_hosts = u8::from(!filter.hosts.is_empty());
-        cfg.filter_ports = u8::from(!filter.ports.is_empty());
         let mut config: Array<&mut MapData, Config> = Array::try_from(
             self.ebpf
                 .map_mut("CONFIG")
@@ -391,23 +392,85 @@ fn test_run<P: for<'a> TestRun<Opts<'a> = TestRunOptions<'a>, Result = aya::prog
         .map_err(|e| KernelError::other("BPF_PROG_TEST_RUN", e))
 }
 
+/// The load error with only the verifier log's last lines (the whole log runs to
+/// thousands of lines).
 fn verifier_log(e: &ProgramError) -> String {
     match e {
-        ProgramError::LoadError { verifier_log, .. } => {
+        ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        } => {
             let s = verifier_log.to_string();
-            let tail: Vec<&str> = s.lines().rev().take(15).collect();
-            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            // TCPTRACE_VERIFIER_LINES=N shows more of the log (for developers).
+            let n = std::env::var("TCPTRACE_VERIFIER_LINES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(6);
+            let tail: Vec<&str> = s.lines().rev().take(n).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            format!("{io_error}; verifier: {}", tail.join(" | "))
         }
-        _ => String::new(),
+        e => e.to_string(),
     }
 }
 
-/// Decodes one ring buffer item.
-pub fn record_from_bytes(b: &[u8]) -> Option<Record> {
+/// Decodes one ring buffer item: a [`Record`], or a [`SnapRecord`] whose frame bytes are
+/// returned alongside (empty for a plain record).
+pub fn record_from_bytes(b: &[u8]) -> Option<(Record, &[u8])> {
     if b.len() < std::mem::size_of::<Record>() {
         return None;
     }
     // SAFETY: Record is plain data and `b` holds enough bytes; read_unaligned copes with
     // any alignment.
-    Some(unsafe { std::ptr::read_unaligned(b.as_ptr().cast::<Record>()) })
+    let rec = unsafe { std::ptr::read_unaligned(b.as_ptr().cast::<Record>()) };
+    let mut snap: &[u8] = &[];
+    if b.len() >= std::mem::size_of::<SnapRecord>() {
+        let at = std::mem::offset_of!(SnapRecord, snap_len);
+        let len = u32::from_ne_bytes(b[at..at + 4].try_into().ok()?) as usize;
+        let data = std::mem::offset_of!(SnapRecord, data);
+        snap = &b[data..data + len.min(MAX_SNAP)];
+    }
+    Some((rec, snap))
+}
+
+/// One of the two loaded programs, for [`Kernel::test_run_repeat`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prog {
+    Xdp,
+    Tc,
+}
+
+impl Kernel {
+    /// For benchmarks: runs `prog` `repeat` times on `frame` in one BPF_PROG_TEST_RUN and
+    /// returns the average time of one run as the kernel reports it (whole nanoseconds).
+    pub fn test_run_repeat(
+        &mut self,
+        prog: Prog,
+        frame: &[u8],
+        repeat: u32,
+    ) -> Result<std::time::Duration, KernelError> {
+        let opts = TestRunOptions {
+            data_in: Some(frame),
+            repeat,
+            ..Default::default()
+        };
+        let res = match prog {
+            Prog::Xdp => {
+                let xdp: &mut Xdp = self
+                    .prog(XDP_PROG)?
+                    .try_into()
+                    .map_err(|e| KernelError::other("XDP program", e))?;
+                xdp.test_run(opts)
+            }
+            Prog::Tc => {
+                let tc: &mut SchedClassifier = self
+                    .prog(TC_PROG)?
+                    .try_into()
+                    .map_err(|e| KernelError::other("TC program", e))?;
+                tc.test_run(opts)
+            }
+        };
+        res.map(|r| r.duration)
+            .map_err(|e| KernelError::other("BPF_PROG_TEST_RUN", e))
+    }
 }

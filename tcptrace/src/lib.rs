@@ -5,7 +5,10 @@
 //! render ([`render`]: tcpdump lines, classic style).
 
 pub mod decode;
+pub mod filter;
 pub mod kernel;
+pub mod pcapng;
 pub mod render;
 pub mod source;
 pub mod timefmt;
+pub mod track;

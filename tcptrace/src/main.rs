@@ -11,9 +11,11 @@ use anyhow::{Context as _, Result, bail};
 use clap::{ArgAction, Parser};
 use tcptrace::{
     decode::{Segment, Timestamp},
-    kernel::{Counters, Filter, Kernel, XdpModeArg, if_index},
+    kernel::{Counters, Kernel, XdpModeArg, if_index},
     render::{RenderOptions, Renderer, TsStyle},
+    pcapng::{PcapngOut, WriteError},
     source::{Sink, live, offline},
+    track::report::{Report, ReportOptions},
 };
 use tcptrace_common::{Config, Record};
 
@@ -29,6 +31,16 @@ struct Cli {
     /// Read packets from a pcap or pcapng file instead of an interface.
     #[arg(short = 'r', value_name = "FILE")]
     read: Option<PathBuf>,
+
+    /// Also write the traced packets to FILE as pcapng (the first --snaplen bytes of each
+    /// frame, as they were). Lines are still printed.
+    #[arg(short = 'w', value_name = "FILE")]
+    write: Option<PathBuf>,
+
+    /// Bytes of each frame the kernel copies for -w (1 to 512).
+    #[arg(short = 's', long = "snaplen", value_name = "N", default_value_t = 128,
+          value_parser = clap::value_parser!(u16).range(1..=tcptrace_common::MAX_SNAP as i64))]
+    snaplen: u16,
 
     /// Only segments to or from this host (IPv4 or IPv6 address; repeatable: any of them).
     #[arg(long = "host", value_name = "ADDR")]
@@ -78,6 +90,36 @@ struct Cli {
     /// tcpdump 3.x style lines, as in the article (`S 1:1(0) win 16384 <mss 1460> (DF)`).
     #[arg(long = "classic")]
     classic: bool,
+
+    /// After a line that opens, closes, resets or troubles a connection, an indented note
+    /// saying so in plain English.
+    #[arg(long = "explain")]
+    explain: bool,
+
+    /// A table of connections at exit (and on SIGUSR1 while running).
+    #[arg(long = "summary")]
+    summary: bool,
+
+    /// JSON instead of text, one object per line: segments, connection events, summary rows.
+    #[arg(long = "json")]
+    json: bool,
+
+    /// Print no line per segment (only notes, the summary or JSON events).
+    #[arg(long = "no-lines")]
+    no_lines: bool,
+
+    /// Connections tracked at most (--explain/--summary/--json); the least recently
+    /// active are evicted when full.
+    #[arg(long = "max-connections", value_name = "N",
+          default_value_t = tcptrace::track::DEFAULT_MAX_CONNECTIONS as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections: u64,
+
+    /// A pcap-filter expression, as tcpdump takes it (TCP/IP part: host, net, port,
+    /// portrange, ip, ip6, tcp, tcp[tcpflags], vlan, and/or/not); evaluated in the kernel.
+    /// And-ed with --host/--port when both are given.
+    #[arg(value_name = "EXPRESSION", trailing_var_arg = true, allow_hyphen_values = false)]
+    expr: Vec<String>,
 }
 
 fn parse_hosts(raw: &[String]) -> Result<Vec<IpAddr>> {
@@ -99,7 +141,7 @@ fn parse_ports(raw: &[String]) -> Result<Vec<u16>> {
         .collect()
 }
 
-/// Decode → render → stdout, counting what was printed.
+/// Decode → render → stdout (and the -w file), counting what was printed.
 struct Printer<W: Write> {
     renderer: Renderer,
     out: W,
@@ -107,10 +149,14 @@ struct Printer<W: Write> {
     printed: u64,
     limit: Option<u64>,
     error: Option<io::Error>,
+    file: Option<PcapngOut>,
+    file_error: Option<WriteError>,
+    /// --explain/--summary/--json/--no-lines; None: plain lines.
+    report: Option<Report>,
 }
 
 impl<W: Write> Printer<W> {
-    fn new(renderer: Renderer, out: W, limit: Option<u64>) -> Self {
+    fn new(renderer: Renderer, out: W, limit: Option<u64>, file: Option<PcapngOut>) -> Self {
         Printer {
             renderer,
             out,
@@ -118,7 +164,35 @@ impl<W: Write> Printer<W> {
             printed: 0,
             limit,
             error: None,
+            file,
+            file_error: None,
+            report: None,
         }
+    }
+
+    /// Flushes stdout and closes the -w file; the first error met on the way.
+    fn finish(mut self) -> Result<u64> {
+        if let Some(r) = self.report.as_mut() {
+            r.finish(&mut self.buf);
+            if r.evicted() > 0 {
+                eprintln!(
+                    "tcptrace: {} connection{} evicted from the tracker (--max-connections)",
+                    r.evicted(),
+                    plural(r.evicted())
+                );
+            }
+        }
+        self.flush();
+        if let Some(e) = self.error.take() {
+            return Err(e.into());
+        }
+        if let Some(e) = self.file_error.take() {
+            return Err(e.into());
+        }
+        if let Some(f) = self.file.take() {
+            f.finish()?;
+        }
+        Ok(self.printed)
     }
 
     fn write_out(&mut self) {
@@ -132,12 +206,24 @@ impl<W: Write> Printer<W> {
 }
 
 impl<W: Write> Sink for Printer<W> {
-    fn record(&mut self, rec: &Record, ts: Timestamp) -> ControlFlow<()> {
-        if self.error.is_some() || self.limit.is_some_and(|n| self.printed >= n) {
+    fn record(&mut self, rec: &Record, ts: Timestamp, snap: &[u8]) -> ControlFlow<()> {
+        if self.error.is_some()
+            || self.file_error.is_some()
+            || self.limit.is_some_and(|n| self.printed >= n)
+        {
             return ControlFlow::Break(());
         }
+        if let Some(f) = self.file.as_mut() {
+            if let Err(e) = f.write(rec, ts, snap) {
+                self.file_error = Some(e);
+                return ControlFlow::Break(());
+            }
+        }
         let seg = Segment::from_record(rec, ts);
-        self.renderer.render(&seg, &mut self.buf);
+        match self.report.as_mut() {
+            None => self.renderer.render(&seg, &mut self.buf),
+            Some(r) => r.segment(&mut self.renderer, &seg, &mut self.buf),
+        }
         self.printed += 1;
         if self.buf.len() >= 60 * 1024 {
             self.write_out();
@@ -148,12 +234,23 @@ impl<W: Write> Sink for Printer<W> {
         ControlFlow::Continue(())
     }
 
+    fn skipped(&mut self, ts: Timestamp) {
+        self.renderer.observe(ts);
+    }
+
     fn flush(&mut self) {
         self.write_out();
         if self.error.is_none() {
             if let Err(e) = self.out.flush() {
                 self.error = Some(e);
             }
+        }
+    }
+
+    fn summary(&mut self) {
+        if let Some(r) = self.report.as_mut() {
+            r.summary(&mut self.buf);
+            self.flush();
         }
     }
 }
@@ -188,10 +285,11 @@ fn main() -> ExitCode {
 
 fn run() -> Result<()> {
     let cli = Cli::parse();
-    let filter = Filter {
-        hosts: parse_hosts(&cli.hosts)?,
-        ports: parse_ports(&cli.ports)?,
-    };
+    let filter = tcptrace::filter::compile_with(
+        &parse_hosts(&cli.hosts)?,
+        &parse_ports(&cli.ports)?,
+        &cli.expr.join(" "),
+    )?;
     let opts = RenderOptions {
         absolute_seq: cli.absolute,
         verbose: cli.verbose,
@@ -208,21 +306,39 @@ fn run() -> Result<()> {
         number: cli.number,
         classic: cli.classic,
     };
+    let report_opts = ReportOptions {
+        explain: cli.explain,
+        summary: cli.summary,
+        json: cli.json,
+        lines: !cli.no_lines,
+        max_connections: usize::try_from(cli.max_connections).unwrap_or(usize::MAX),
+    };
     let cfg = Config {
         checksums: u8::from(cli.verbose > 0),
+        snaplen: if cli.write.is_some() { cli.snaplen } else { 0 },
         ..Config::default()
+    };
+    let file_name = |read: &Option<PathBuf>| {
+        read.as_ref()
+            .map(|p| p.file_name().unwrap_or_default().to_string_lossy().into_owned())
     };
 
     if let Some(path) = &cli.read {
         let mut kernel = Kernel::load(&filter, cfg)?;
         let mut ring = kernel.take_ring()?;
+        let file = match &cli.write {
+            Some(w) => Some(PcapngOut::create(w, cli.snaplen.into(), file_name(&cli.read))?),
+            None => None,
+        };
         let stdout = io::stdout().lock();
-        let mut printer = Printer::new(Renderer::new(opts), io::BufWriter::new(stdout), cli.count);
-        offline::replay(path, &mut kernel, &mut ring, &mut printer)?;
-        printer.flush();
-        if let Some(e) = printer.error.take() {
-            return Err(e.into());
-        }
+        let mut printer =
+            Printer::new(Renderer::new(opts), io::BufWriter::new(stdout), cli.count, file);
+        printer.report = Report::new(report_opts);
+        let unfiltered = filter.enabled == 0;
+        let replayed = offline::replay(path, &mut kernel, &mut ring, &mut printer, unfiltered);
+        let finished = printer.finish();
+        replayed?;
+        finished?;
         return Ok(());
     }
 
@@ -232,6 +348,10 @@ fn run() -> Result<()> {
     if_index(iface)?;
     let mut kernel = Kernel::load(&filter, cfg)?;
     let ring = kernel.take_ring()?;
+    let file = match &cli.write {
+        Some(w) => Some(PcapngOut::create(w, cli.snaplen.into(), None)?),
+        None => None,
+    };
     let att = kernel.attach(iface, cli.xdp_mode)?;
     eprintln!(
         "tcptrace: listening on {iface} (XDP {} ingress, TC egress), printing TCP as tcpdump -n",
@@ -242,7 +362,8 @@ fn run() -> Result<()> {
         .enable_io()
         .build()?;
     let stdout = io::stdout().lock();
-    let mut printer = Printer::new(Renderer::new(opts), stdout, cli.count);
+    let mut printer = Printer::new(Renderer::new(opts), stdout, cli.count, file);
+    printer.report = Report::new(report_opts);
     let clock = live::MonoClock::now();
     let (mut ring, stop) = rt.block_on(live::run(ring, clock, &mut printer))?;
     // Detach first, then take what is still in the ring, then read final counters.
@@ -250,12 +371,9 @@ fn run() -> Result<()> {
     if stop == live::Stop::Signal {
         let _ = live::drain(&mut ring, &clock, &mut printer);
     }
-    printer.flush();
     let counters = kernel.counters()?;
     drop(kernel);
-    print_stats(printer.printed, &counters);
-    if let Some(e) = printer.error.take() {
-        return Err(e.into());
-    }
+    let printed = printer.finish()?;
+    print_stats(printed, &counters);
     Ok(())
 }

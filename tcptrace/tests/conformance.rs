@@ -267,6 +267,24 @@ fn manifest() -> (PathBuf, Vec<Case>) {
     (dir, cases)
 }
 
+/// The cases to run: all of them, or with `$TCPTRACE_CASES` (comma-separated substrings of
+/// case names) only the matching ones, for working on a few.
+fn selected(cases: Vec<Case>) -> Vec<Case> {
+    let Ok(filter) = std::env::var("TCPTRACE_CASES") else {
+        return cases;
+    };
+    let pats: Vec<&str> = filter.split(',').filter(|p| !p.is_empty()).collect();
+    let cases: Vec<Case> = cases
+        .into_iter()
+        .filter(|c| pats.iter().any(|p| c.name.contains(p)))
+        .collect();
+    eprintln!(
+        "conformance: TCPTRACE_CASES={filter}: running {} case(s) only",
+        cases.len()
+    );
+    cases
+}
+
 /// The exceptions and their reasons, for reports.
 fn exceptions_report() -> String {
     let mut s = String::from("exceptions (expected files that keep non-TCP packets):\n");
@@ -324,6 +342,7 @@ fn expectation(case: &Case) -> Expectation {
     let file = case.expected_text();
     let mut notes = Vec::new();
     let mut problems = Vec::new();
+    // The file with its exception applied, if one applies (see EXCEPTIONS).
     let mut text = file.clone();
     if let Some(ex) = case.exception() {
         let (kept, removed) = drop_non_tcp(&file, case.quiet());
@@ -346,30 +365,47 @@ fn expectation(case: &Case) -> Expectation {
             ));
         }
     }
-    if case.ttt() {
-        let raw = case.tcpdump_raw();
-        let oracle = cut_down(&raw, case.quiet());
-        if text == oracle {
-            notes.push("-ttt file is correct now: compared with the file".into());
-        } else if is_known_broken_ttt(&file, &raw, &oracle) {
-            notes.push(format!(
-                "-ttt file broken ({} of {} lines): compared with tcpdump -ttt cut down",
-                file.lines().count(),
-                oracle.lines().count()
-            ));
-            text = oracle;
-        } else {
-            problems.push(format!(
-                "-ttt file is neither the known broken cut nor tcpdump's cut-down output; \
-                 compared with the file. File vs oracle:\n{}",
-                common::diff(&text, &oracle, 3)
-            ));
-        }
+    if !case.ttt() {
+        return Expectation {
+            text,
+            notes,
+            problems,
+        };
     }
-    Expectation {
-        text,
-        notes,
-        problems,
+    let raw = case.tcpdump_raw();
+    let oracle = cut_down(&raw, case.quiet());
+    if text == oracle {
+        notes.push("-ttt file is correct: compared with the file".into());
+        Expectation {
+            text,
+            notes,
+            problems,
+        }
+    } else if is_known_broken_ttt(&file, &raw, &oracle) {
+        // The broken cut is replaced whole; an exception for the file does not matter here
+        // (kday4's broken ttt file holds two non-TCP lines: its first line, `ip-proto-240`,
+        // came in with the lines the broken cut joined to it).
+        let note = format!(
+            "-ttt file broken ({} of {} lines): compared with tcpdump -ttt cut down",
+            file.lines().count(),
+            oracle.lines().count()
+        );
+        Expectation {
+            text: oracle,
+            notes: vec![note],
+            problems: Vec::new(),
+        }
+    } else {
+        problems.push(format!(
+            "-ttt file is neither the known broken cut nor tcpdump's cut-down output; \
+             compared with the file. File vs oracle:\n{}",
+            common::diff(&text, &oracle, 3)
+        ));
+        Expectation {
+            text,
+            notes,
+            problems,
+        }
     }
 }
 
@@ -392,11 +428,13 @@ fn run_case(case: &Case) -> Outcome {
         report += &format!("  corpus problem: {p}\n");
     }
     if !out.status.success() {
-        report += &format!(
-            "  tcptrace exited with {}: {}\n",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim_end()
-        );
+        // The first lines of stderr only (a verifier log can run to thousands).
+        let err = String::from_utf8_lossy(&out.stderr);
+        let mut head: String = err.lines().take(3).collect::<Vec<_>>().join("\n    ");
+        if head.len() > 600 {
+            head = format!("{}…", head.chars().take(600).collect::<String>());
+        }
+        report += &format!("  tcptrace exited with {}: {head}\n", out.status);
     }
     let d = common::diff(&exp.text, &stdout, 4);
     if !d.is_empty() {
@@ -414,6 +452,7 @@ fn run_case(case: &Case) -> Outcome {
 #[test]
 fn conformance() {
     let (dir, cases) = manifest();
+    let cases = selected(cases);
     eprintln!(
         "conformance: {} cases from {} (tcptrace {})",
         cases.len(),
@@ -454,6 +493,7 @@ fn conformance() {
 #[test]
 fn cut_down_reproduces_corpus() {
     let (_, cases) = manifest();
+    let cases = selected(cases);
     let results = par_map(&cases, |case| {
         let raw = case.tcpdump_raw();
         let got = cut_down(&raw, case.quiet());

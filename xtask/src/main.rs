@@ -1,5 +1,6 @@
 //! Developer tasks: `cargo xtask run -- ARGS`, `cargo xtask test`, `cargo xtask lint`,
-//! `cargo xtask setup`. Each makes sure the eBPF toolchain is in place first.
+//! `cargo xtask setup`, `cargo xtask bench [--quick]`. Each makes sure the eBPF toolchain
+//! is in place first.
 use std::{
     env,
     ffi::OsString,
@@ -10,6 +11,8 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
+
+mod bench;
 
 /// The nightly toolchain that builds the eBPF crate.
 const NIGHTLY: &str = "nightly";
@@ -42,6 +45,13 @@ enum Cmd {
     },
     /// rustfmt --check and clippy -D warnings, the eBPF crate included.
     Lint,
+    /// Measure tracing overhead (kernel cost, live iperf3, replay, memory); writes
+    /// bench-report/REPORT.md. Needs root (sudo is used when not root).
+    Bench {
+        /// Smoke check: short runs, under 2 minutes; report in bench-report/quick/.
+        #[arg(long)]
+        quick: bool,
+    },
 }
 
 fn main() -> Result<()> {
@@ -68,6 +78,11 @@ fn main() -> Result<()> {
         Cmd::Lint => {
             setup()?;
             lint()
+        }
+        Cmd::Bench { quick } => {
+            setup()?;
+            build()?;
+            bench::run(&root, quick, privileged)
         }
     }
 }

@@ -94,6 +94,14 @@ impl Renderer {
         &self.opts
     }
 
+    /// A packet tcpdump would have printed a (non-TCP) line for: it still moves the `-#`
+    /// count and the `-ttt` / `-ttttt` references, as in tcpdump.
+    pub fn observe(&mut self, ts: Timestamp) {
+        self.count += 1;
+        self.prev = Some(ts);
+        self.first.get_or_insert(ts);
+    }
+
     /// Segments rendered so far.
     pub fn count(&self) -> u64 {
         self.count
@@ -104,6 +112,7 @@ impl Renderer {
     /// header cut short, an IPv6 extension header chain the kernel gave up on).
     pub fn render(&mut self, seg: &Segment, out: &mut Vec<u8>) {
         if seg.bad_ipv4() || seg.status & (status::IP_TRUNCATED | status::EXT_LIMIT) != 0 {
+            self.observe(seg.ts);
             return;
         }
         self.count += 1;

@@ -53,15 +53,15 @@ pub enum Stop {
 /// Delivers every record in the ring buffer now; `Break` when the sink wants to stop.
 pub fn drain(ring: &mut RingBuf<MapData>, clock: &MonoClock, sink: &mut dyn Sink) -> ControlFlow<()> {
     while let Some(item) = ring.next() {
-        if let Some(rec) = record_from_bytes(&item) {
+        if let Some((rec, snap)) = record_from_bytes(&item) {
             let ts = clock.wall(rec.ts_ns);
-            sink.record(&rec, ts)?;
+            sink.record(&rec, ts, snap)?;
         }
     }
     ControlFlow::Continue(())
 }
 
-/// Runs until SIGINT, SIGTERM or the sink stops. The ring is handed back for a last drain.
+/// Runs until SIGINT, SIGTERM or the sink stops; SIGUSR1 asks the sink for a summary. The ring is handed back for a last drain.
 pub async fn run(
     ring: RingBuf<MapData>,
     clock: MonoClock,
@@ -69,12 +69,14 @@ pub async fn run(
 ) -> io::Result<(RingBuf<MapData>, Stop)> {
     let mut int = signal(SignalKind::interrupt())?;
     let mut term = signal(SignalKind::terminate())?;
+    let mut usr1 = signal(SignalKind::user_defined1())?;
     // SAFETY: the AsyncFd owns the ring, so the fd stays open for as long as it is registered.
     let mut afd = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }?;
     loop {
         tokio::select! {
             _ = int.recv() => break,
             _ = term.recv() => break,
+            _ = usr1.recv() => sink.summary(),
             guard = afd.readable_mut() => {
                 let mut guard = guard?;
                 // Drain, clear readiness, drain again: a record that lands between the two

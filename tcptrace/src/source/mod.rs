@@ -13,7 +13,14 @@ use crate::decode::Timestamp;
 
 /// Where records go. `Break` stops the source (e.g. `-c` reached).
 pub trait Sink {
-    fn record(&mut self, rec: &Record, ts: Timestamp) -> ControlFlow<()>;
+    /// One record; `snap` holds the frame's first bytes when `-w` asked the kernel for
+    /// them (else it is empty).
+    fn record(&mut self, rec: &Record, ts: Timestamp, snap: &[u8]) -> ControlFlow<()>;
+    /// A frame that gave no record but that tcpdump would have printed (offline replay
+    /// without a filter): it still counts for `-#`, `-ttt` and `-ttttt`.
+    fn skipped(&mut self, _ts: Timestamp) {}
     /// Called after each batch, so output can be flushed while the source waits.
     fn flush(&mut self) {}
+    /// Asked for a summary now (live: SIGUSR1).
+    fn summary(&mut self) {}
 }

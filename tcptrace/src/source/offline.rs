@@ -122,12 +122,14 @@ struct Frame<'a> {
 }
 
 /// Replays `path` through the kernel's XDP program into `sink`. Returns the number of
-/// frames read.
+/// frames read. `unfiltered`: no filter is in force, so every frame is one tcpdump would
+/// print, and frames without a record are reported to [`Sink::skipped`].
 pub fn replay(
     path: &Path,
     kernel: &mut Kernel,
     ring: &mut RingBuf<MapData>,
     sink: &mut dyn Sink,
+    unfiltered: bool,
 ) -> Result<u64, OfflineError> {
     let open_err = |source| OfflineError::Open {
         path: path.to_path_buf(),
@@ -147,6 +149,7 @@ pub fn replay(
         sink,
         buf: Vec::with_capacity(2048),
         frames: 0,
+        unfiltered,
     };
     if magic == [0x0a, 0x0d, 0x0d, 0x0a] {
         replayer.pcapng(file)?;
@@ -163,6 +166,7 @@ struct Replayer<'a> {
     sink: &'a mut dyn Sink,
     buf: Vec<u8>,
     frames: u64,
+    unfiltered: bool,
 }
 
 impl Replayer<'_> {
@@ -256,7 +260,7 @@ impl Replayer<'_> {
     fn frame(&mut self, link: Link, frame: &Frame<'_>) -> Result<ControlFlow<()>, OfflineError> {
         self.frames += 1;
         let Some((strip, ethertype)) = link.split(frame.data) else {
-            return Ok(ControlFlow::Continue(()));
+            return Ok(self.skipped(frame.ts));
         };
         let data = &frame.data[strip..];
         let input: &[u8] = if link == Link::Ethernet {
@@ -269,15 +273,17 @@ impl Replayer<'_> {
             &self.buf
         };
         if input.len() < ETH_HLEN {
-            return Ok(ControlFlow::Continue(()));
+            return Ok(self.skipped(frame.ts));
         }
         // Wire length as the kernel would see it with our Ethernet header in front.
         let added = if link == Link::Ethernet { 0 } else { ETH_HLEN };
         let wire_len = (frame.orig_len as usize).saturating_sub(strip) + added;
         let cut = input.len() > MAX_REPLAY;
         self.kernel.run_xdp(&input[..input.len().min(MAX_REPLAY)])?;
+        let mut records = 0;
         while let Some(item) = self.ring.next() {
-            let Some(mut rec) = record_from_bytes(&item) else {
+            records += 1;
+            let Some((mut rec, snap)) = record_from_bytes(&item) else {
                 continue;
             };
             rec.frame_len = wire_len.max(input.len()) as u32;
@@ -285,11 +291,21 @@ impl Replayer<'_> {
                 // The kernel did not see the whole segment: no checksum verdict.
                 rec.status |= status::CSUM_UNAVAILABLE;
             }
-            if self.sink.record(&rec, frame.ts).is_break() {
+            if self.sink.record(&rec, frame.ts, snap).is_break() {
                 return Ok(ControlFlow::Break(()));
             }
         }
+        if records == 0 {
+            return Ok(self.skipped(frame.ts));
+        }
         Ok(ControlFlow::Continue(()))
+    }
+
+    fn skipped(&mut self, ts: Timestamp) -> ControlFlow<()> {
+        if self.unfiltered {
+            self.sink.skipped(ts);
+        }
+        ControlFlow::Continue(())
     }
 }
 

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests (each test file does `mod common;`).
 #![allow(dead_code)]
 
+pub mod conn_pcap;
 pub mod netns;
 pub mod packet;
 pub mod pcap;

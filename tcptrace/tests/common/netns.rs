@@ -231,6 +231,11 @@ impl Proc {
         }
     }
 
+    /// The child's process id (e.g. to send it a signal).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends SIGINT and waits for the exit; returns the exit status code.
     pub fn interrupt(&mut self) -> Option<i32> {
         // SAFETY: signalling our own child.

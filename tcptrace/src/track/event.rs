@@ -1,0 +1,450 @@
+//! Connection events and the plain-English notes `--explain` prints for them.
+//!
+//! Every note names the endpoints it talks about, so it reads on its own (`--no-lines`,
+//! JSON `text`). The wording is listed in README.md ("Connection notes"); tests assert on it.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use crate::decode::Timestamp;
+
+/// One end of a connection: address and port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Endpoint {
+    pub addr: IpAddr,
+    pub port: u16,
+}
+
+impl Endpoint {
+    pub fn new(addr: IpAddr, port: u16) -> Self {
+        Endpoint { addr, port }
+    }
+}
+
+/// tcpdump's `ADDR.PORT` (IPv6 as tcpdump writes it).
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut b = Vec::with_capacity(48);
+        crate::render::put_ip(&mut b, &self.addr);
+        // put_ip writes ASCII only.
+        f.write_str(std::str::from_utf8(&b).unwrap_or("?"))?;
+        write!(f, ".{}", self.port)
+    }
+}
+
+/// A time span in nanoseconds, printed for people: `0.369 ms`, `499.412 ms`, `1.250 s`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Span(pub u64);
+
+impl Span {
+    /// `later - earlier`, 0 if the clock went backwards.
+    pub fn between(earlier: Timestamp, later: Timestamp) -> Span {
+        let ns = ts_ns(later) - ts_ns(earlier);
+        Span(ns.max(0) as u64)
+    }
+
+    pub fn ms(self) -> f64 {
+        self.0 as f64 / 1e6
+    }
+}
+
+impl fmt::Display for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ns = self.0;
+        if ns < 1_000_000_000 {
+            write!(f, "{}.{:03} ms", ns / 1_000_000, (ns / 1_000) % 1_000)
+        } else {
+            write!(
+                f,
+                "{}.{:03} s",
+                ns / 1_000_000_000,
+                (ns / 1_000_000) % 1_000
+            )
+        }
+    }
+}
+
+/// Nanoseconds since the epoch.
+pub fn ts_ns(t: Timestamp) -> i128 {
+    t.secs as i128 * 1_000_000_000 + t.nanos as i128
+}
+
+/// What happened. Endpoints are in [`Event`]: `from` is the one acting (the sender of the
+/// segment, or the client for end-of-trace verdicts), `to` the other.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    /// SYN: the client asks to open a connection.
+    Handshake1 { isn: u32 },
+    /// SYN-ACK: the server accepts. `after_syn`: time since the (last) SYN, if it was seen.
+    Handshake2 {
+        acked_isn: u32,
+        after_syn: Option<Span>,
+    },
+    /// The client's first ACK: established. `rtt`: SYN → this ACK (the handshake RTT).
+    Handshake3 {
+        after_synack: Option<Span>,
+        rtt: Option<Span>,
+    },
+    /// The same SYN again while unanswered.
+    SynRetransmit { attempt: u32, since_first: Span },
+    /// The same SYN-ACK again.
+    SynAckRetransmit { attempt: u32 },
+    /// SYN answered by RST (`from` = the refusing server).
+    Refused { attempt: u32 },
+    /// After a refusal, the client sends the same SYN (same ISN) again.
+    Retry {
+        attempt: u32,
+        isn: u32,
+        since_reset: Span,
+    },
+    /// End of trace or expiry: the client stopped retrying after `attempts` refusals.
+    GaveUp { attempts: u32 },
+    /// End of trace or expiry: `syns` SYNs never answered.
+    NoAnswer { syns: u32 },
+    /// A new SYN (new ISN) on the port pair of an earlier connection.
+    PortReuse {
+        isn: u32,
+        previous: u64,
+        previous_state: &'static str,
+        since_end: Option<Span>,
+    },
+    /// First segment of a connection whose handshake the trace did not show.
+    Midstream,
+    /// First FIN of the connection.
+    ActiveClose { sent: u64, received: u64 },
+    /// The second FIN, after the first was acknowledged.
+    PassiveClose { after_fin: Span },
+    /// The second FIN crossed the first (neither acknowledged yet).
+    SimultaneousClose,
+    /// Data from `from` after `to` closed its sending side.
+    HalfClose,
+    /// The last FIN acknowledged. `time_wait`: who holds TIME_WAIT (None: both).
+    Closed {
+        duration: Span,
+        time_wait: Option<Endpoint>,
+    },
+    /// RST on an open (or opening, or closing) connection.
+    Reset {
+        sent: u64,
+        received: u64,
+        state: &'static str,
+    },
+    /// Bytes `start:end` (relative to the ISN when known) sent again.
+    Retransmission { start: u32, end: u32 },
+    /// The same FIN again.
+    FinRetransmit,
+    /// A segment beyond a hole: bytes `missing_start:missing_end` not seen before it.
+    OutOfOrder {
+        start: u32,
+        end: u32,
+        missing_start: u32,
+        missing_end: u32,
+    },
+    /// A segment filling an earlier hole.
+    LateArrival { start: u32, end: u32 },
+    /// `from` advertises a zero window.
+    ZeroWindow,
+    /// `from` opens its window again after `after` at zero.
+    WindowOpen { window: u16, after: Span },
+    /// `from` acknowledges `ack` again (`count`-th duplicate in a row).
+    DupAck { ack: u32, count: u32 },
+}
+
+impl EventKind {
+    /// The stable machine name (JSON `kind`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Handshake1 { .. } => "handshake_syn",
+            EventKind::Handshake2 { .. } => "handshake_synack",
+            EventKind::Handshake3 { .. } => "handshake_ack",
+            EventKind::SynRetransmit { .. } => "syn_retransmit",
+            EventKind::SynAckRetransmit { .. } => "synack_retransmit",
+            EventKind::Refused { .. } => "refused",
+            EventKind::Retry { .. } => "retry",
+            EventKind::GaveUp { .. } => "gave_up",
+            EventKind::NoAnswer { .. } => "no_answer",
+            EventKind::PortReuse { .. } => "port_reuse",
+            EventKind::Midstream => "midstream",
+            EventKind::ActiveClose { .. } => "active_close",
+            EventKind::PassiveClose { .. } => "passive_close",
+            EventKind::SimultaneousClose => "simultaneous_close",
+            EventKind::HalfClose => "half_close",
+            EventKind::Closed { .. } => "closed",
+            EventKind::Reset { .. } => "reset",
+            EventKind::Retransmission { .. } => "retransmission",
+            EventKind::FinRetransmit => "fin_retransmit",
+            EventKind::OutOfOrder { .. } => "out_of_order",
+            EventKind::LateArrival { .. } => "late_arrival",
+            EventKind::ZeroWindow => "zero_window",
+            EventKind::WindowOpen { .. } => "window_open",
+            EventKind::DupAck { .. } => "dup_ack",
+        }
+    }
+}
+
+/// One event of one connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// Time of the segment that caused it (or of the last segment, for verdicts at expiry).
+    pub ts: Timestamp,
+    /// Connection id (1, 2, … in order of first segment).
+    pub conn: u64,
+    pub from: Endpoint,
+    pub to: Endpoint,
+    /// Caused by the segment just printed (`^` note); false for verdicts reached later
+    /// (expiry, end of trace: `*` note).
+    pub about_line: bool,
+    pub kind: EventKind,
+}
+
+fn s(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn ordinal(n: u32) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
+/// The note's text (without the `    ^ ` prefix).
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (a, b) = (self.from, self.to);
+        match &self.kind {
+            EventKind::Handshake1 { isn } => write!(
+                f,
+                "handshake 1/3: client {a} asks {b} to open a connection (SYN, ISN {isn})"
+            ),
+            EventKind::Handshake2 {
+                acked_isn,
+                after_syn,
+            } => match after_syn {
+                Some(t) => write!(
+                    f,
+                    "handshake 2/3: server {a} accepts (SYN-ACK acks {acked_isn}+1), {t} after the SYN"
+                ),
+                None => write!(
+                    f,
+                    "handshake 2/3: server {a} accepts (SYN-ACK acks {acked_isn}+1); the SYN was not seen"
+                ),
+            },
+            EventKind::Handshake3 { after_synack, rtt } => match (after_synack, rtt) {
+                (Some(t), Some(r)) => write!(
+                    f,
+                    "handshake 3/3: client {a} acknowledges the SYN-ACK {t} after it: connection established (handshake RTT {r})"
+                ),
+                (Some(t), None) => write!(
+                    f,
+                    "handshake 3/3: client {a} acknowledges the SYN-ACK {t} after it: connection established"
+                ),
+                _ => write!(
+                    f,
+                    "handshake 3/3: client {a} sends its first ACK: connection established (the SYN-ACK from {b} was not seen)"
+                ),
+            },
+            EventKind::SynRetransmit {
+                attempt,
+                since_first,
+            } => write!(
+                f,
+                "retransmitted SYN: client {a} has no answer from {b} and sends the same SYN again (attempt {attempt}, {since_first} after the first)"
+            ),
+            EventKind::SynAckRetransmit { attempt } => write!(
+                f,
+                "retransmitted SYN-ACK: server {a} sends its SYN-ACK again ({} time): {b} has not acknowledged it",
+                ordinal(*attempt)
+            ),
+            EventKind::Refused { attempt } => write!(
+                f,
+                "refused: {a} answers the SYN with a reset (attempt {attempt}): nothing accepts connections on port {} there (or a firewall rejects them)",
+                a.port
+            ),
+            EventKind::Retry {
+                attempt,
+                isn,
+                since_reset,
+            } => write!(
+                f,
+                "retry: client {a} sends the same SYN again (attempt {attempt}, same ISN {isn}), {since_reset} after the reset"
+            ),
+            EventKind::GaveUp { attempts: 1 } => write!(
+                f,
+                "gave up: client {a} stopped after 1 attempt, refused by {b}"
+            ),
+            EventKind::GaveUp { attempts } => write!(
+                f,
+                "gave up: client {a} stopped after {attempts} attempts, each refused by {b}"
+            ),
+            EventKind::NoAnswer { syns } => write!(
+                f,
+                "no answer: {b} never answered the {syns} SYN{} from client {a} (host down, packets dropped, or the trace ended)",
+                s(*syns as u64)
+            ),
+            EventKind::PortReuse {
+                isn,
+                previous,
+                previous_state,
+                since_end,
+            } => {
+                write!(
+                    f,
+                    "new connection on the same ports: client {a} sends a new SYN (ISN {isn}); connection #{previous} on this port pair was {previous_state}"
+                )?;
+                if let Some(t) = since_end {
+                    write!(f, " {t} earlier")?;
+                }
+                Ok(())
+            }
+            EventKind::Midstream => write!(
+                f,
+                "{a} > {b}: connection already open when the trace started (no handshake seen)"
+            ),
+            EventKind::ActiveClose { sent, received } => write!(
+                f,
+                "close: {a} closes first (FIN, active close) after sending {sent} byte{} and receiving {received}",
+                s(*sent)
+            ),
+            EventKind::PassiveClose { after_fin } => write!(
+                f,
+                "close: {a} closes its side too (FIN, passive close), {after_fin} after {b}'s FIN"
+            ),
+            EventKind::SimultaneousClose => write!(
+                f,
+                "close: {a} closes at the same time as {b} (the FINs crossed: simultaneous close)"
+            ),
+            EventKind::HalfClose => write!(
+                f,
+                "half-close: {a} keeps sending after {b} closed its sending side ({b} still receives)"
+            ),
+            EventKind::Closed {
+                duration,
+                time_wait,
+            } => {
+                write!(
+                    f,
+                    "closed: {a} acknowledges the last FIN; connection closed after {duration}; "
+                )?;
+                match time_wait {
+                    Some(h) => write!(f, "{h} (it closed first) keeps the port pair in TIME_WAIT"),
+                    None => write!(f, "both ends keep the port pair in TIME_WAIT"),
+                }
+            }
+            EventKind::Reset {
+                sent,
+                received,
+                state,
+            } => write!(
+                f,
+                "reset: {a} aborts the connection (RST) while {state}, after sending {sent} byte{} and receiving {received}",
+                s(*sent)
+            ),
+            EventKind::Retransmission { start, end } => write!(
+                f,
+                "retransmission: {a} sends bytes {start}:{end} again (not acknowledged by {b} in time, or lost)"
+            ),
+            EventKind::FinRetransmit => write!(
+                f,
+                "retransmitted FIN: {a} sends its FIN again ({b} has not acknowledged it)"
+            ),
+            EventKind::OutOfOrder {
+                start,
+                end,
+                missing_start,
+                missing_end,
+            } if start == end => write!(
+                f,
+                "out-of-order: {a}'s FIN comes after bytes {missing_start}:{missing_end} that were not seen (lost before this point, or arriving late)"
+            ),
+            EventKind::OutOfOrder {
+                start,
+                end,
+                missing_start,
+                missing_end,
+            } => write!(
+                f,
+                "out-of-order: {a} sends bytes {start}:{end} but {missing_start}:{missing_end} before them were not seen (lost before this point, or arriving late)"
+            ),
+            EventKind::LateArrival { start, end } => write!(
+                f,
+                "out-of-order: bytes {start}:{end} from {a} arrive late, filling the gap"
+            ),
+            EventKind::ZeroWindow => write!(
+                f,
+                "zero window: {a} can take no more data (win 0); {b} must pause sending"
+            ),
+            EventKind::WindowOpen { window, after } => write!(
+                f,
+                "window open: {a} can take data again (win {window}) after {after} at zero"
+            ),
+            EventKind::DupAck { ack, count } => {
+                write!(
+                    f,
+                    "duplicate ACK #{count}: {a} acknowledges {ack} again: data from {b} after that is missing"
+                )?;
+                if *count == 3 {
+                    write!(f, "; {b} should retransmit it now (fast retransmit)")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans() {
+        assert_eq!(Span(369_000).to_string(), "0.369 ms");
+        assert_eq!(Span(499_412_000).to_string(), "499.412 ms");
+        assert_eq!(Span(60_070_764_000).to_string(), "60.070 s");
+        assert_eq!(
+            Span::between(
+                Timestamp::new(10, 900_000_000),
+                Timestamp::new(11, 100_000_000)
+            ),
+            Span(200_000_000)
+        );
+        assert_eq!(
+            Span::between(Timestamp::new(11, 0), Timestamp::new(10, 0)),
+            Span(0)
+        );
+    }
+
+    #[test]
+    fn endpoints_as_tcpdump() {
+        let e = Endpoint::new("192.168.2.165".parse().unwrap(), 23);
+        assert_eq!(e.to_string(), "192.168.2.165.23");
+        let e = Endpoint::new("fd00::1".parse().unwrap(), 7777);
+        assert_eq!(e.to_string(), "fd00::1.7777");
+    }
+
+    #[test]
+    fn handshake_note_wording() {
+        let ev = Event {
+            ts: Timestamp::default(),
+            conn: 1,
+            from: Endpoint::new("192.168.2.165".parse().unwrap(), 23),
+            to: Endpoint::new("192.168.2.10".parse().unwrap(), 1249),
+            about_line: true,
+            kind: EventKind::Handshake2 {
+                acked_isn: 3263977215,
+                after_syn: Some(Span(369_000)),
+            },
+        };
+        assert_eq!(
+            ev.to_string(),
+            "handshake 2/3: server 192.168.2.165.23 accepts (SYN-ACK acks 3263977215+1), 0.369 ms after the SYN"
+        );
+        assert_eq!(ordinal(2), "2nd");
+        assert_eq!(ordinal(11), "11th");
+        assert_eq!(ordinal(23), "23rd");
+    }
+}

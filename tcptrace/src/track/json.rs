@@ -1,0 +1,328 @@
+//! `--json`: one JSON object per line, schema version [`SCHEMA_VERSION`]. Every object has
+//! `"v"` and `"type"` (`"segment"`, `"event"` or `"summary"`); the fields are listed in
+//! README.md ("JSON output").
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use super::event::{Event, EventKind};
+use super::summary::{End, Row};
+use crate::decode::{Segment, Timestamp};
+use crate::render::seq::{Relative, SeqTable};
+use crate::render::tcpdump::put_flags;
+use tcptrace_common::{DIR_EGRESS, status, tcp_flags};
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// RFC 3339 UTC with nanoseconds (`2002-02-01T20:06:32.845356000Z`).
+pub fn rfc3339(ts: Timestamp) -> String {
+    match jiff::Timestamp::new(ts.secs, ts.nanos as i32) {
+        Ok(t) => format!("{t:.9}"),
+        Err(_) => String::new(),
+    }
+}
+
+#[derive(Serialize)]
+struct SegmentJson<'a> {
+    v: u32,
+    #[serde(rename = "type")]
+    ty: &'static str,
+    ts: String,
+    ts_sec: i64,
+    ts_nsec: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conn: Option<u64>,
+    ifindex: u32,
+    direction: &'static str,
+    ip: u8,
+    src: String,
+    dst: String,
+    sport: u16,
+    dport: u16,
+    flags: &'a str,
+    flag_bits: u16,
+    seq: u32,
+    ack: u32,
+    rel_seq: u32,
+    rel_ack: u32,
+    win: u16,
+    urg: u16,
+    hdr_len: u8,
+    payload_len: u32,
+    tcp_len: u32,
+    ip_len: u32,
+    ihl: u8,
+    ip_id: u32,
+    frag: u16,
+    ttl: u8,
+    tos: u8,
+    flow_label: u32,
+    ext_headers: &'a [u8],
+    options: String,
+    checksums: bool,
+    ip_csum: u16,
+    ip_csum_calc: u16,
+    tcp_csum: u16,
+    tcp_csum_calc: u16,
+    frame_len: u32,
+    l3_off: u16,
+    l4_off: u16,
+    status: u16,
+    line: Option<&'a str>,
+}
+
+/// Writes segment objects; keeps tcpdump's relative-number table for `rel_seq`/`rel_ack`.
+#[derive(Default)]
+pub struct SegmentWriter {
+    seq: SeqTable,
+}
+
+impl SegmentWriter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends one segment object and a newline. `line`: the tcpdump line (without its
+    /// newline), if one is printed for it; `conn`: its connection id when tracking.
+    pub fn write(
+        &mut self,
+        seg: &Segment,
+        conn: Option<u64>,
+        line: Option<&str>,
+        out: &mut Vec<u8>,
+    ) {
+        let rel = if seg.has(tcp_flags::ACK) {
+            self.seq.relate(
+                &seg.src,
+                &seg.dst,
+                seg.sport,
+                seg.dport,
+                seg.seq,
+                seg.ack,
+                seg.syn(),
+            )
+        } else {
+            Relative::absolute(seg.seq, seg.ack)
+        };
+        let mut flags = Vec::with_capacity(8);
+        put_flags(&mut flags, seg.flag_byte());
+        let flags = std::str::from_utf8(&flags).unwrap_or("");
+        let mut options = Vec::with_capacity(seg.opt_len as usize * 2);
+        crate::render::put_hex_bytes(&mut options, seg.option_bytes());
+        let j = SegmentJson {
+            v: SCHEMA_VERSION,
+            ty: "segment",
+            ts: rfc3339(seg.ts),
+            ts_sec: seg.ts.secs,
+            ts_nsec: seg.ts.nanos,
+            conn,
+            ifindex: seg.ifindex,
+            direction: if seg.direction == DIR_EGRESS {
+                "egress"
+            } else {
+                "ingress"
+            },
+            ip: if seg.is_v6() { 6 } else { 4 },
+            src: seg.src.to_string(),
+            dst: seg.dst.to_string(),
+            sport: seg.sport,
+            dport: seg.dport,
+            flags,
+            flag_bits: seg.flags,
+            seq: seg.seq,
+            ack: seg.ack,
+            rel_seq: rel.seq,
+            rel_ack: rel.ack,
+            win: seg.window,
+            urg: seg.urg_ptr,
+            hdr_len: seg.hdr_len,
+            payload_len: seg.payload_len,
+            tcp_len: seg.tcp_len,
+            ip_len: seg.ip_len,
+            ihl: seg.ihl,
+            ip_id: seg.ip_id,
+            frag: seg.frag,
+            ttl: seg.ttl,
+            tos: seg.tos,
+            flow_label: seg.flow_label,
+            ext_headers: seg.ext_headers(),
+            options: String::from_utf8(options).unwrap_or_default(),
+            checksums: seg.status & status::CSUM_COMPUTED != 0,
+            ip_csum: seg.ip_csum,
+            ip_csum_calc: seg.ip_csum_calc,
+            tcp_csum: seg.tcp_csum,
+            tcp_csum_calc: seg.tcp_csum_calc,
+            frame_len: seg.frame_len,
+            l3_off: seg.l3_off,
+            l4_off: seg.l4_off,
+            status: seg.status,
+            line,
+        };
+        // Serializing plain fields into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, &j);
+        out.push(b'\n');
+    }
+}
+
+fn ends(m: &mut Map<String, Value>, prefix: &str, ep: &super::event::Endpoint) {
+    m.insert(prefix.to_string(), json!(ep.to_string()));
+    m.insert(format!("{prefix}_addr"), json!(ep.addr.to_string()));
+    m.insert(format!("{prefix}_port"), json!(ep.port));
+}
+
+fn ns(s: Option<super::event::Span>) -> Value {
+    s.map_or(Value::Null, |s| json!(s.0))
+}
+
+/// Appends one event object and a newline.
+pub fn write_event(e: &Event, out: &mut Vec<u8>) {
+    let mut m = Map::new();
+    m.insert("v".into(), json!(SCHEMA_VERSION));
+    m.insert("type".into(), json!("event"));
+    m.insert("ts".into(), json!(rfc3339(e.ts)));
+    m.insert("ts_sec".into(), json!(e.ts.secs));
+    m.insert("ts_nsec".into(), json!(e.ts.nanos));
+    m.insert("conn".into(), json!(e.conn));
+    m.insert("kind".into(), json!(e.kind.name()));
+    ends(&mut m, "from", &e.from);
+    ends(&mut m, "to", &e.to);
+    m.insert("about_segment".into(), json!(e.about_line));
+    m.insert("text".into(), json!(e.to_string()));
+    let mut put = |k: &str, v: Value| {
+        m.insert(k.to_string(), v);
+    };
+    match &e.kind {
+        EventKind::Handshake1 { isn } => put("isn", json!(isn)),
+        EventKind::Handshake2 {
+            acked_isn,
+            after_syn,
+        } => {
+            put("acked_isn", json!(acked_isn));
+            put("after_syn_ns", ns(*after_syn));
+        }
+        EventKind::Handshake3 { after_synack, rtt } => {
+            put("after_synack_ns", ns(*after_synack));
+            put("handshake_rtt_ns", ns(*rtt));
+        }
+        EventKind::SynRetransmit {
+            attempt,
+            since_first,
+        } => {
+            put("attempt", json!(attempt));
+            put("since_first_ns", json!(since_first.0));
+        }
+        EventKind::SynAckRetransmit { attempt } | EventKind::Refused { attempt } => {
+            put("attempt", json!(attempt))
+        }
+        EventKind::Retry {
+            attempt,
+            isn,
+            since_reset,
+        } => {
+            put("attempt", json!(attempt));
+            put("isn", json!(isn));
+            put("since_reset_ns", json!(since_reset.0));
+        }
+        EventKind::GaveUp { attempts } => put("attempts", json!(attempts)),
+        EventKind::NoAnswer { syns } => put("syns", json!(syns)),
+        EventKind::PortReuse {
+            isn,
+            previous,
+            previous_state,
+            since_end,
+        } => {
+            put("isn", json!(isn));
+            put("previous_conn", json!(previous));
+            put("previous_state", json!(previous_state));
+            put("since_previous_ns", ns(*since_end));
+        }
+        EventKind::ActiveClose { sent, received } => {
+            put("bytes_sent", json!(sent));
+            put("bytes_received", json!(received));
+        }
+        EventKind::PassiveClose { after_fin } => put("after_fin_ns", json!(after_fin.0)),
+        EventKind::Closed {
+            duration,
+            time_wait,
+        } => {
+            put("duration_ns", json!(duration.0));
+            put(
+                "time_wait",
+                time_wait.map_or(json!("both"), |t| json!(t.to_string())),
+            );
+        }
+        EventKind::Reset {
+            sent,
+            received,
+            state,
+        } => {
+            put("bytes_sent", json!(sent));
+            put("bytes_received", json!(received));
+            put("while", json!(state));
+        }
+        EventKind::Retransmission { start, end } | EventKind::LateArrival { start, end } => {
+            put("start", json!(start));
+            put("end", json!(end));
+        }
+        EventKind::OutOfOrder {
+            start,
+            end,
+            missing_start,
+            missing_end,
+        } => {
+            put("start", json!(start));
+            put("end", json!(end));
+            put("missing_start", json!(missing_start));
+            put("missing_end", json!(missing_end));
+        }
+        EventKind::WindowOpen { window, after } => {
+            put("win", json!(window));
+            put("after_ns", json!(after.0));
+        }
+        EventKind::DupAck { ack, count } => {
+            put("ack", json!(ack));
+            put("count", json!(count));
+        }
+        EventKind::Midstream
+        | EventKind::SimultaneousClose
+        | EventKind::HalfClose
+        | EventKind::FinRetransmit
+        | EventKind::ZeroWindow => {}
+    }
+    let _ = serde_json::to_writer(&mut *out, &Value::Object(m));
+    out.push(b'\n');
+}
+
+/// Appends one summary-row object and a newline.
+pub fn write_row(r: &Row, out: &mut Vec<u8>) {
+    let mut m = Map::new();
+    m.insert("v".into(), json!(SCHEMA_VERSION));
+    m.insert("type".into(), json!("summary"));
+    m.insert("conn".into(), json!(r.conn));
+    ends(&mut m, "client", &r.client);
+    ends(&mut m, "server", &r.server);
+    m.insert("roles_known".into(), json!(r.roles_known));
+    m.insert("state".into(), json!(r.state.name()));
+    m.insert("start".into(), json!(rfc3339(r.start)));
+    m.insert("start_sec".into(), json!(r.start.secs));
+    m.insert("start_nsec".into(), json!(r.start.nanos));
+    m.insert("duration_ns".into(), json!(r.duration.0));
+    m.insert("handshake_rtt_ns".into(), ns(r.handshake_rtt));
+    m.insert("segments".into(), json!(r.segments));
+    m.insert("bytes".into(), json!(r.bytes));
+    m.insert("retransmissions".into(), json!(r.retransmissions));
+    m.insert("dup_acks".into(), json!(r.dup_acks));
+    m.insert("zero_windows".into(), json!(r.zero_windows));
+    m.insert("end".into(), json!(r.end_name()));
+    m.insert("end_by".into(), json!(r.end_by()));
+    let attempts = match r.end {
+        End::Refused { attempts } => json!(attempts),
+        End::NoAnswer { syns } => json!(syns),
+        _ => Value::Null,
+    };
+    m.insert("attempts".into(), attempts);
+    m.insert("fate".into(), json!(r.fate_name()));
+    m.insert("end_text".into(), json!(r.end_text()));
+    let _ = serde_json::to_writer(&mut *out, &Value::Object(m));
+    out.push(b'\n');
+}

@@ -1,0 +1,295 @@
+//! Connection tracking in userspace: the decoded segments (live or `-r`, the same ones the
+//! printer gets) followed per connection through the TCP states, for `--explain` notes,
+//! `--summary` rows and `--json` events.
+//!
+//! Connections are keyed by their two endpoints in canonical order. Memory is bounded:
+//! connections expire by *segment* time (so replaying a file behaves as the live run did)
+//! and `--max-connections` evicts the least recently active ones when the table is full.
+//! [`report`] turns the tracker's events and rows into output; it is only built when one of
+//! `--explain`, `--summary`, `--json` or `--no-lines` is given.
+
+pub mod conn;
+pub mod event;
+pub mod json;
+pub mod report;
+pub mod summary;
+
+use std::collections::{HashMap, VecDeque};
+
+use conn::{Conn, ConnKey, Fate, State};
+use event::{Event, EventKind, Span, ts_ns};
+use summary::{Row, Totals};
+
+use crate::decode::{Segment, Timestamp};
+use crate::render::seq::FastHasher;
+use tcptrace_common::{
+    status,
+    tcp_flags::{ACK, SYN},
+};
+
+type Build = std::hash::BuildHasherDefault<FastHasher>;
+
+/// Default `--max-connections`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 65536;
+
+/// How long (segment time, seconds) a connection stays in the table without segments,
+/// by state. A refused connection whose client has not retried for
+/// [`REFUSED_TIMEOUT`] seconds has given up.
+pub const REFUSED_TIMEOUT: i64 = 5;
+/// An unanswered SYN: Linux gives up after 6 retries (127 s).
+pub const SYN_TIMEOUT: i64 = 130;
+/// Closed or reset: about TIME_WAIT (60 s on Linux); late segments still find it.
+pub const ENDED_TIMEOUT: i64 = 60;
+/// Open, opening or closing, without a segment.
+pub const IDLE_TIMEOUT: i64 = 300;
+
+/// The idle time after which a connection in `state` is forgotten.
+pub fn timeout(state: State) -> i64 {
+    match state {
+        State::Refused => REFUSED_TIMEOUT,
+        State::SynSent => SYN_TIMEOUT,
+        State::Closed | State::Reset => ENDED_TIMEOUT,
+        State::SynReceived | State::Established | State::Closing => IDLE_TIMEOUT,
+    }
+}
+
+/// Tracker settings.
+#[derive(Clone, Copy, Debug)]
+pub struct TrackConfig {
+    pub max_connections: usize,
+    /// Keep rows of finished connections for the summary (at most `max_connections`).
+    pub keep_rows: bool,
+}
+
+impl Default for TrackConfig {
+    fn default() -> Self {
+        TrackConfig {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            keep_rows: true,
+        }
+    }
+}
+
+/// The connection table.
+pub struct Tracker {
+    cfg: TrackConfig,
+    map: HashMap<ConnKey, Conn, Build>,
+    /// Rows of connections that left the table, oldest first (bounded).
+    rows: VecDeque<Row>,
+    rows_dropped: u64,
+    next_id: u64,
+    evicted: u64,
+    expired: u64,
+    /// Latest segment time seen.
+    now: Timestamp,
+    last_sweep: i64,
+}
+
+/// Segments the tracker does not follow: those tcpdump prints no TCP header for.
+fn trackable(seg: &Segment) -> bool {
+    !seg.bad_ipv4()
+        && seg.status & (status::IP_TRUNCATED | status::EXT_LIMIT) == 0
+        && seg.tcp_caplen >= 20
+        && seg.hdr_len >= 20
+}
+
+impl Tracker {
+    pub fn new(cfg: TrackConfig) -> Tracker {
+        Tracker {
+            cfg: TrackConfig {
+                max_connections: cfg.max_connections.max(1),
+                ..cfg
+            },
+            map: HashMap::default(),
+            rows: VecDeque::new(),
+            rows_dropped: 0,
+            next_id: 1,
+            evicted: 0,
+            expired: 0,
+            now: Timestamp::default(),
+            last_sweep: i64::MIN,
+        }
+    }
+
+    /// Connections in the table.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Connections evicted so far to respect `max_connections`.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
+    pub fn totals(&self) -> Totals {
+        Totals {
+            tracked: self.map.len(),
+            seen: self.next_id - 1,
+            evicted: self.evicted,
+            expired: self.expired,
+            rows_dropped: self.rows_dropped,
+            max_connections: self.cfg.max_connections,
+        }
+    }
+
+    fn archive(&mut self, mut c: Conn, fate: Fate) {
+        if !self.cfg.keep_rows {
+            return;
+        }
+        c.fate = fate;
+        if self.rows.len() >= self.cfg.max_connections {
+            self.rows.pop_front();
+            self.rows_dropped += 1;
+        }
+        self.rows.push_back(Row::of(&c));
+    }
+
+    /// Forgets connections idle past their state's timeout at segment time `now` (at most
+    /// once per second of segment time); their verdicts (gave up, no answer) go to `ev`.
+    pub fn sweep(&mut self, now: Timestamp, ev: &mut Vec<Event>) {
+        if now > self.now {
+            self.now = now;
+        }
+        let now = self.now.secs;
+        if now < self.last_sweep.saturating_add(1) {
+            return;
+        }
+        self.last_sweep = now;
+        let mut gone: Vec<ConnKey> = self
+            .map
+            .iter()
+            .filter(|(_, c)| now.saturating_sub(c.last.secs) > timeout(c.state))
+            .map(|(k, _)| *k)
+            .collect();
+        if gone.is_empty() {
+            return;
+        }
+        gone.sort_by_key(|k| self.map[k].id);
+        for k in gone {
+            if let Some(c) = self.map.remove(&k) {
+                self.expired += 1;
+                if let Some(e) = c.verdict() {
+                    ev.push(e);
+                }
+                self.archive(c, Fate::Expired);
+            }
+        }
+    }
+
+    /// Makes room for one more connection: evicts the least recently active 1/64 of the
+    /// table (at least one), so a full table costs O(1) per new connection on average.
+    fn make_room(&mut self) {
+        if self.map.len() < self.cfg.max_connections {
+            return;
+        }
+        let n = (self.map.len() / 64).max(1);
+        let mut by_age: Vec<(i128, u64, ConnKey)> = self
+            .map
+            .iter()
+            .map(|(k, c)| (ts_ns(c.last), c.id, *k))
+            .collect();
+        by_age.select_nth_unstable(n - 1);
+        by_age.truncate(n);
+        by_age.sort();
+        for (_, _, k) in by_age {
+            if let Some(c) = self.map.remove(&k) {
+                self.evicted += 1;
+                self.archive(c, Fate::Evicted);
+            }
+        }
+    }
+
+    /// Follows one segment. Returns its connection id (None for segments not followed);
+    /// events go to `ev`.
+    pub fn segment(&mut self, seg: &Segment, ev: &mut Vec<Event>) -> Option<u64> {
+        if !trackable(seg) {
+            return None;
+        }
+        if seg.ts > self.now {
+            self.now = seg.ts;
+        }
+        let key = ConnKey::of(seg);
+        let syn_only = seg.has(SYN) && !seg.has(ACK);
+        let mut reuse = None;
+        if let Some(c) = self.map.get_mut(&key) {
+            let d = c.side(seg);
+            if !(syn_only && c.is_new_syn(d, seg.seq)) {
+                c.segment(seg, ev);
+                return Some(c.id);
+            }
+            // A new SYN on this port pair: the old connection is over (a refused client
+            // that now sends a new SYN has given up on the old one).
+            let old = self.map.remove(&key).expect("present");
+            if let Some(e) = old.verdict() {
+                ev.push(e);
+            }
+            reuse = Some((
+                old.id,
+                old.state.phrase(),
+                Span::between(old.ended_at.unwrap_or(old.last), seg.ts),
+            ));
+            self.archive(old, Fate::Replaced);
+        }
+        self.make_room();
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut c = Conn::new(id, seg);
+        if let Some((previous, previous_state, since)) = reuse {
+            ev.push(Event {
+                ts: seg.ts,
+                conn: id,
+                from: c.h[0].ep,
+                to: c.h[1].ep,
+                about_line: true,
+                kind: EventKind::PortReuse {
+                    isn: seg.seq,
+                    previous,
+                    previous_state,
+                    since_end: Some(since),
+                },
+            });
+        } else if !seg.has(SYN) {
+            ev.push(Event {
+                ts: seg.ts,
+                conn: id,
+                from: c.h[0].ep,
+                to: c.h[1].ep,
+                about_line: true,
+                kind: EventKind::Midstream,
+            });
+        }
+        c.segment(seg, ev);
+        self.map.insert(key, c);
+        Some(id)
+    }
+
+    /// End of the trace: the verdicts still pending (a refused client that did not retry,
+    /// SYNs never answered), in connection order. Connections stay in the table.
+    pub fn finish(&mut self, ev: &mut Vec<Event>) {
+        let mut ids: Vec<(u64, ConnKey)> = self.map.iter().map(|(k, c)| (c.id, *k)).collect();
+        ids.sort();
+        for (_, k) in ids {
+            if let Some(c) = self.map.get_mut(&k) {
+                if let Some(e) = c.verdict() {
+                    ev.push(e);
+                }
+                c.fate = Fate::TraceEnd;
+            }
+        }
+    }
+
+    /// Every row (finished and tracked), in connection order.
+    pub fn rows(&self) -> Vec<Row> {
+        let mut rows: Vec<Row> = self.rows.iter().cloned().collect();
+        rows.extend(self.map.values().map(Row::of));
+        rows.sort_by_key(|r| r.conn);
+        rows
+    }
+}
+
+#[cfg(test)]
+mod tests;
