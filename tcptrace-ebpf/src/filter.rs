@@ -5,8 +5,8 @@
 use tcptrace_common::{
     FAMILY_V4, FAMILY_V6,
     rules::{
-        DIR_DST, DIR_SRC, KIND_FLAGS_EQ, KIND_FLAGS_NE, KIND_NET4, KIND_NET6, KIND_PORT,
-        KIND_V4, KIND_V6, KIND_VLAN, KIND_VLAN_ID, MAX_TERMS, MAX_TESTS, Test,
+        DIR_DST, DIR_SRC, KIND_FLAGS_EQ, KIND_FLAGS_NE, KIND_NET4, KIND_NET6, KIND_PORT, KIND_V4,
+        KIND_V6, KIND_VLAN, KIND_VLAN_ID, MAX_TERMS, MAX_TESTS, Test,
     },
 };
 
@@ -71,20 +71,20 @@ fn facts<F: Frame>(f: &F, l: &Layers, x: &mut Facts) -> bool {
         x.src = [word(a, 0), word(a, 4), word(a, 8), word(a, 12)];
         x.dst = [word(a, 16), word(a, 20), word(a, 24), word(a, 28)];
     }
-    if l.l4_avail >= 14 {
-        if let Some(h) = read::<F, 14>(f, l.l4) {
-            x.sport = u16::from_be_bytes([h[0], h[1]]);
-            x.dport = u16::from_be_bytes([h[2], h[3]]);
-            x.flags = h[13];
-            x.have_ports = 1;
-            x.have_flags = 1;
-        }
-    } else if l.l4_avail >= 4 {
-        if let Some(h) = read::<F, 4>(f, l.l4) {
-            x.sport = u16::from_be_bytes([h[0], h[1]]);
-            x.dport = u16::from_be_bytes([h[2], h[3]]);
-            x.have_ports = 1;
-        }
+    if l.l4_avail >= 14
+        && let Some(h) = read::<F, 14>(f, l.l4)
+    {
+        x.sport = u16::from_be_bytes([h[0], h[1]]);
+        x.dport = u16::from_be_bytes([h[2], h[3]]);
+        x.flags = h[13];
+        x.have_ports = 1;
+        x.have_flags = 1;
+    } else if l.l4_avail >= 4
+        && let Some(h) = read::<F, 4>(f, l.l4)
+    {
+        x.sport = u16::from_be_bytes([h[0], h[1]]);
+        x.dport = u16::from_be_bytes([h[2], h[3]]);
+        x.have_ports = 1;
     }
     true
 }
@@ -105,11 +105,22 @@ pub fn accept<F: Frame>(f: &F, l: &Layers) -> bool {
     if !facts(f, l, unsafe { &mut *x }) {
         return false;
     }
-    let n = if n > MAX_TERMS as u32 { MAX_TERMS as u32 } else { n };
+    let n = if n > MAX_TERMS as u32 {
+        MAX_TERMS as u32
+    } else {
+        n
+    };
     // bpf_loop over every (term, test) slot: the verifier checks one test, once, instead
     // of every path through every term.
     // SAFETY: `step` has the callback signature bpf_loop expects and takes no context.
-    unsafe { bpf_loop(n * MAX_TESTS as u32, step as *mut c_void, core::ptr::null_mut(), 0) };
+    unsafe {
+        bpf_loop(
+            n * MAX_TESTS as u32,
+            step as *mut c_void,
+            core::ptr::null_mut(),
+            0,
+        )
+    };
     // SAFETY: as above; volatile so that the read happens after the loop.
     unsafe { core::ptr::read_volatile(&(*x).matched) != 0 }
 }
@@ -161,7 +172,9 @@ fn test(t: &Test, x: &Facts) -> bool {
                 && ((src && (x.src[0] & t.mask[0]) == t.addr[0])
                     || (dst && (x.dst[0] & t.mask[0]) == t.addr[0]))
         }
-        KIND_NET6 => x.family == FAMILY_V6 && ((src && net6(&x.src, t)) || (dst && net6(&x.dst, t))),
+        KIND_NET6 => {
+            x.family == FAMILY_V6 && ((src && net6(&x.src, t)) || (dst && net6(&x.dst, t)))
+        }
         KIND_PORT => {
             x.have_ports != 0
                 && ((src && x.sport >= t.lo && x.sport <= t.hi)
@@ -169,11 +182,16 @@ fn test(t: &Test, x: &Facts) -> bool {
         }
         KIND_V4 => x.family == FAMILY_V4,
         KIND_V6 => x.family == FAMILY_V6,
-        KIND_FLAGS_EQ => x.family == FAMILY_V4 && x.have_flags != 0 && (x.flags & t.lo as u8) == t.hi as u8,
-        KIND_FLAGS_NE => x.family == FAMILY_V4 && x.have_flags != 0 && (x.flags & t.lo as u8) != t.hi as u8,
+        KIND_FLAGS_EQ => {
+            x.family == FAMILY_V4 && x.have_flags != 0 && (x.flags & t.lo as u8) == t.hi as u8
+        }
+        KIND_FLAGS_NE => {
+            x.family == FAMILY_V4 && x.have_flags != 0 && (x.flags & t.lo as u8) != t.hi as u8
+        }
         KIND_VLAN => x.vlan_count > 0,
         KIND_VLAN_ID => {
-            (x.vlan_count > 0 && x.vlan_ids[0] == t.lo) || (x.vlan_count > 1 && x.vlan_ids[1] == t.lo)
+            (x.vlan_count > 0 && x.vlan_ids[0] == t.lo)
+                || (x.vlan_count > 1 && x.vlan_ids[1] == t.lo)
         }
         _ => true,
     };

@@ -154,7 +154,7 @@ fn dir(r: &mut Rng) -> &'static str {
 fn primitive(r: &mut Rng) -> String {
     let (head, value): (String, fn(&mut Rng) -> String) = match r.below(12) {
         0..=2 => (format!("{}host", dir(r)), host),
-        3 => (format!("{}", dir(r).trim_end()), host),
+        3 => (dir(r).trim_end().to_string(), host),
         4..=5 => (format!("{}net", dir(r)), net),
         6..=7 => (format!("{}port", dir(r)), port),
         8 => {
@@ -162,10 +162,25 @@ fn primitive(r: &mut Rng) -> String {
             let (a, b) = (a.min(b), a.max(b));
             return format!("{}portrange {a}-{b}", dir(r));
         }
-        9 => return r.pick(&["ip", "ip6", "tcp", "tcp port 80", "ip host 10.0.0.1", "ip6 net fd00::/16"]).to_string(),
+        9 => {
+            return r
+                .pick(&[
+                    "ip",
+                    "ip6",
+                    "tcp",
+                    "tcp port 80",
+                    "ip host 10.0.0.1",
+                    "ip6 net fd00::/16",
+                ])
+                .to_string();
+        }
         _ => return flags(r),
     };
-    let head = if head.is_empty() { "host".to_string() } else { head };
+    let head = if head.is_empty() {
+        "host".to_string()
+    } else {
+        head
+    };
     let mut s = format!("{head} {}", value(r));
     while r.chance(25) {
         let op = r.pick(&["or", "and", "or not", "||"]);
@@ -191,7 +206,11 @@ fn flags(r: &mut Rng) -> String {
     let op = r.pick(&["!=", "==", "="]);
     if r.chance(75) {
         let mask = flag_value(r);
-        let value = if r.chance(60) { "0".to_string() } else { flag_value(r) };
+        let value = if r.chance(60) {
+            "0".to_string()
+        } else {
+            flag_value(r)
+        };
         format!("{byte} & {mask} {op} {value}")
     } else {
         format!("{byte} {op} {}", flag_value(r))
@@ -221,7 +240,11 @@ fn expression(r: &mut Rng, depth: usize) -> String {
             r.pick(&["or", "||"]),
             expression(r, depth - 1)
         ),
-        7..=8 => format!("{} {}", r.pick(&["not", "!"]), paren(expression(r, depth - 1))),
+        7..=8 => format!(
+            "{} {}",
+            r.pick(&["not", "!"]),
+            paren(expression(r, depth - 1))
+        ),
         _ => paren(expression(r, depth - 1)),
     }
 }
@@ -258,8 +281,10 @@ fn compare(file: &Path, expr: &str) -> Outcome {
         return Outcome::TooLarge;
     }
     if !tt.status.success() {
-        return Outcome::Differs(format!("expression: {expr}
-tcptrace failed: {stderr}"));
+        return Outcome::Differs(format!(
+            "expression: {expr}
+tcptrace failed: {stderr}"
+        ));
     }
     let tt = String::from_utf8_lossy(&tt.stdout).into_owned();
     let td = tcpdump(&["-n", "-r", file.to_str().unwrap(), expr]);
@@ -270,18 +295,17 @@ tcptrace failed: {stderr}"));
         // tcpdump's optimizer proved the filter constant false: nothing is printed.
         String::new()
     } else {
-        return Outcome::Differs(format!("expression: {expr}
-tcpdump failed: {td_err}"));
+        return Outcome::Differs(format!(
+            "expression: {expr}
+tcpdump failed: {td_err}"
+        ));
     };
     if tt == td {
         Outcome::Same {
             lines: td.lines().count(),
         }
     } else {
-        Outcome::Differs(format!(
-            "expression: {expr}\n{}",
-            common::diff(&td, &tt, 6)
-        ))
+        Outcome::Differs(format!("expression: {expr}\n{}", common::diff(&td, &tt, 6)))
     }
 }
 
@@ -316,7 +340,9 @@ fn random_expressions_match_tcpdump() {
                         *n += 1;
                         i
                     };
-                    let Some((expr, file)) = cases.get(i) else { break };
+                    let Some((expr, file)) = cases.get(i) else {
+                        break;
+                    };
                     let out = compare(file, expr);
                     results.lock().unwrap().push((i, out));
                 }
@@ -345,14 +371,25 @@ fn random_expressions_match_tcpdump() {
         "{} of {} expressions print differently from tcpdump:\n{}",
         failures.len(),
         results.len(),
-        failures.iter().take(5).cloned().collect::<Vec<_>>().join("\n")
+        failures
+            .iter()
+            .take(5)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     eprintln!(
         "{same} expressions printed the same lines as tcpdump ({selective} selected some but \
          not all packets); {too_large} refused as too large for the kernel table"
     );
-    assert!(too_large * 10 <= EXPRESSIONS, "too many refused: {too_large}");
-    assert!(selective * 2 >= same, "too few selective expressions: {selective} of {same}");
+    assert!(
+        too_large * 10 <= EXPRESSIONS,
+        "too many refused: {too_large}"
+    );
+    assert!(
+        selective * 2 >= same,
+        "too few selective expressions: {selective} of {same}"
+    );
 }
 
 #[test]
@@ -367,10 +404,19 @@ fn bad_expressions_are_refused_before_loading() {
             "tcptrace: syntax error near 'prot' (word 4): expected host, net, port",
         ),
         (vec!["udp"], "tcptrace: 'udp' (word 1) is not supported"),
-        (vec!["ether", "host", "1:2:3:4:5:6"], "'ether' (word 1) is not supported"),
-        (vec!["greater", "100"], "'greater' (word 1) is not supported"),
+        (
+            vec!["ether", "host", "1:2:3:4:5:6"],
+            "'ether' (word 1) is not supported",
+        ),
+        (
+            vec!["greater", "100"],
+            "'greater' (word 1) is not supported",
+        ),
         (vec!["host", "example.com"], "host names are not resolved"),
-        (vec!["port", "23", "and"], "syntax error at the end of the expression"),
+        (
+            vec!["port", "23", "and"],
+            "syntax error at the end of the expression",
+        ),
         (
             vec![
                 "(port 1 or port 2 or port 3 or port 4 or port 5) and (host 10.0.0.1 or 10.0.0.2 \

@@ -607,7 +607,7 @@ fn xdp_tcp_header_straddling_fragment() {
 }
 
 #[test]
-#[ignore = "kernel bug: the IPv6 extension header walk reads the linear area only"]
+#[ignore = "known limit (README): the IPv6 extension header walk reads the linear area only"]
 fn xdp_extension_header_in_fragment() {
     // 4096 bytes of extension headers, then a third one that starts in the first
     // fragment: the walk must still reach TCP.
@@ -1502,7 +1502,6 @@ fn filter_ipv4_host_does_not_match_ipv6_address() {
 }
 
 #[test]
-#[ignore = "kernel bug: IPv4 host keys are IPv4-mapped IPv6 keys, so ::ffff:a.b.c.d matches"]
 fn filter_ipv4_host_does_not_match_ipv4_mapped_ipv6_address() {
     // The IPv4 host is stored as ::ffff:192.0.2.1 in HOSTS; an IPv6 segment carrying that
     // very address must not match it (tcpdump: `host 192.0.2.1` is IPv4 only).
@@ -1516,7 +1515,6 @@ fn filter_ipv4_host_does_not_match_ipv4_mapped_ipv6_address() {
 }
 
 #[test]
-#[ignore = "kernel bug: an IPv6 host ::ffff:a.b.c.d is the same key as IPv4 a.b.c.d"]
 fn filter_ipv6_mapped_host_does_not_match_ipv4_packet() {
     for hook in BOTH {
         // Asking for the IPv6 address ::ffff:192.0.2.1 is not asking for IPv4 192.0.2.1.
@@ -1774,7 +1772,7 @@ fn checksums_xdp_segment_in_fragment() {
 }
 
 #[test]
-#[ignore = "kernel bug: the IPv6 pseudo-header ignores the Routing header's final destination"]
+#[ignore = "known limit (README): the IPv6 pseudo-header ignores the Routing header's final destination"]
 fn checksums_ipv6_routing_header_final_destination() {
     // RFC 8200 8.1: with a Routing header the pseudo-header holds the final destination,
     // the last address of the Routing header (tcpdump does so for types 0 and 2).

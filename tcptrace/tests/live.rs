@@ -371,3 +371,25 @@ fn bad_input_is_refused_and_leaves_nothing_attached() {
     assert_eq!(first.interrupt(), Some(0));
     assert_no_programs(&net);
 }
+
+#[test]
+fn filter_expression_matches_tcpdump() {
+    // The article's command, as a filter expression in the kernel: `host B and port 23`.
+    let net = NetnsPair::new();
+    let (a, b): (IpAddr, IpAddr) = (net.a4.parse().unwrap(), net.b4.parse().unwrap());
+    let host = net.b4.clone();
+    let expr = format!("host {host} and port 23");
+    let words: Vec<&str> = expr.split_whitespace().collect();
+    let mut w = Watchers::start(&net, &words, &expr);
+    // Refused connections to another port and over IPv6 must not show up.
+    refused(&net, a, b, 1062, 24);
+    let (a6, b6): (IpAddr, IpAddr) = (net.a6.parse().unwrap(), net.b6.parse().unwrap());
+    refused(&net, a6, b6, 1065, 23);
+    for sport in [1063, 1064, MARKER_PORT] {
+        refused(&net, a, b, sport, 23);
+    }
+    let (tt, td) = w.stop_after(&format!("{}.{MARKER_PORT}: Flags [R.]", net.a4));
+    assert_same(&tt, &td);
+    assert_eq!(tt.len(), 6, "three SYNs, three RSTs: {tt:#?}");
+    assert!(tt.iter().all(|l| l.contains(".23")), "{tt:#?}");
+}

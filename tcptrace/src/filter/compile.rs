@@ -87,9 +87,9 @@ fn simplify_term(mut t: Conj) -> Option<Conj> {
     term_family(t.iter()).ok()?;
     // Drop literals the rest of the term implies.
     loop {
-        let redundant = t.iter().copied().find(|l| {
-            matches!(term_family(t.iter().filter(|m| *m != l)), Ok(Some(f)) if implied(l, f))
-        });
+        let redundant = t.iter().copied().find(
+            |l| matches!(term_family(t.iter().filter(|m| *m != l)), Ok(Some(f)) if implied(l, f)),
+        );
         match redundant {
             Some(l) => {
                 t.remove(&l);
@@ -244,7 +244,12 @@ pub fn table(e: &Expr) -> Result<RuleTable, FilterError> {
     if terms.len() > MAX_TERMS {
         return Err(FilterError::TooManyTerms { terms: terms.len() });
     }
-    if let Some(n) = terms.iter().map(BTreeSet::len).max().filter(|n| *n > MAX_TESTS) {
+    if let Some(n) = terms
+        .iter()
+        .map(BTreeSet::len)
+        .max()
+        .filter(|n| *n > MAX_TESTS)
+    {
         return Err(FilterError::TooManyTests { tests: n });
     }
     let mut t = RuleTable::ALL;
@@ -286,7 +291,12 @@ mod tests {
 
     #[test]
     fn contradictions_match_nothing() {
-        for e in ["ip and ip6", "port 1 and not port 1", "not tcp", "host 1.1.1.1 and ip6"] {
+        for e in [
+            "ip and ip6",
+            "port 1 and not port 1",
+            "not tcp",
+            "host 1.1.1.1 and ip6",
+        ] {
             let t = compile(e).unwrap();
             assert_eq!((t.enabled, t.n_terms), (1, 0), "{e}");
         }
@@ -297,7 +307,10 @@ mod tests {
         let t = compile("host 192.168.2.165 and port 23").unwrap();
         assert_eq!((t.enabled, t.n_terms, t.terms[0].len), (1, 1, 2));
         let host = t.terms[0].tests[0];
-        assert_eq!((host.kind, host.dir, host.negate), (KIND_NET4, DIR_EITHER, 0));
+        assert_eq!(
+            (host.kind, host.dir, host.negate),
+            (KIND_NET4, DIR_EITHER, 0)
+        );
         assert_eq!(host.addr[0].to_ne_bytes(), [192, 168, 2, 165]);
         assert_eq!(host.mask[0], u32::MAX);
         let port = t.terms[0].tests[1];
@@ -316,7 +329,10 @@ mod tests {
             dnf_of("not (port 1 and port 2)"),
             vec![Conj::from([(port(1), true)]), Conj::from([(port(2), true)])]
         );
-        assert_eq!(dnf_of("not not port 1"), vec![Conj::from([(port(1), false)])]);
+        assert_eq!(
+            dnf_of("not not port 1"),
+            vec![Conj::from([(port(1), false)])]
+        );
     }
 
     #[test]
@@ -324,7 +340,10 @@ mod tests {
         let d = dnf_of("(port 1 or port 2) and (port 3 or port 4)");
         assert_eq!(d.len(), 4);
         // port 1 or (port 1 and port 2) = port 1
-        assert_eq!(dnf_of("port 1 or (port 1 and port 2)"), vec![Conj::from([(port(1), false)])]);
+        assert_eq!(
+            dnf_of("port 1 or (port 1 and port 2)"),
+            vec![Conj::from([(port(1), false)])]
+        );
     }
 
     #[test]
@@ -390,7 +409,10 @@ mod tests {
         assert_eq!(net.addr[0].to_ne_bytes(), [0xfd, 0, 0, 1]);
         assert_eq!(net.mask[0], u32::MAX);
         assert_eq!(net.mask[1], 0);
-        assert_eq!((range.kind, range.dir, range.negate), (KIND_PORT, DIR_DST, 1));
+        assert_eq!(
+            (range.kind, range.dir, range.negate),
+            (KIND_PORT, DIR_DST, 1)
+        );
         assert_eq!((range.lo, range.hi), (10, 20));
         let t = compile("tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn and vlan 7").unwrap();
         let [f, v] = [t.terms[0].tests[0], t.terms[0].tests[1]];
@@ -414,7 +436,10 @@ mod tests {
         let t = crate::filter::compile_with(&h, &[23], "").unwrap();
         assert_eq!(t.n_terms, 2);
         assert!(t.terms[..2].iter().all(|t| t.len == 2));
-        assert_eq!(crate::filter::compile_with(&[], &[], "").unwrap(), RuleTable::ALL);
+        assert_eq!(
+            crate::filter::compile_with(&[], &[], "").unwrap(),
+            RuleTable::ALL
+        );
         let t = crate::filter::compile_with(&[], &[23], "not host 1.1.1.1").unwrap();
         assert_eq!((t.n_terms, t.terms[0].len), (1, 2));
     }

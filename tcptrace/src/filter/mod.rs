@@ -80,18 +80,19 @@ pub fn hosts_ports(hosts: &[IpAddr], ports: &[u16]) -> Expr {
             .reduce(|a, b| Expr::Or(Box::new(a), Box::new(b)))
             .unwrap_or(Expr::Const(true))
     };
-    let hosts = any(hosts.iter().map(|h| Expr::Prim(Prim::host(*h, Side::Either))).collect());
-    let ports = any(
-        ports
-            .iter()
-            .map(|p| {
-                Expr::Prim(Prim::Port {
-                    side: Side::Either,
-                    lo: *p,
-                    hi: *p,
-                })
+    let hosts = any(hosts
+        .iter()
+        .map(|h| Expr::Prim(Prim::host(*h, Side::Either)))
+        .collect());
+    let ports = any(ports
+        .iter()
+        .map(|p| {
+            Expr::Prim(Prim::Port {
+                side: Side::Either,
+                lo: *p,
+                hi: *p,
             })
-            .collect(),
-    );
+        })
+        .collect());
     parse::and_all([hosts, ports])
 }

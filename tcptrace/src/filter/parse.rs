@@ -160,16 +160,101 @@ pub fn tokenize(expr: &str) -> Result<Vec<Token>, FilterError> {
 
 /// pcap-filter keywords tcptrace does not implement: refused by name.
 const UNSUPPORTED: &[&str] = &[
-    "udp", "icmp", "icmp6", "igmp", "igrp", "pim", "vrrp", "carp", "sctp", "ah", "esp", "arp",
-    "rarp", "ether", "fddi", "tr", "wlan", "ppp", "slip", "link", "decnet", "iso", "esis",
-    "es-is", "isis", "is-is", "clnp", "stp", "ipx", "netbeui", "atalk", "aarp", "lat", "sca",
-    "moprc", "mopdl", "l1", "l2", "iih", "lsp", "snp", "csnp", "psnp", "greater", "less",
-    "proto", "protochain", "gateway", "broadcast", "multicast", "inbound", "outbound", "len",
-    "mpls", "pppoed", "pppoes", "geneve", "llc", "ifname", "on", "rnr", "rulenum", "reason",
-    "rset", "srnr", "subrulenum", "action", "type", "subtype", "dir", "ra", "ta", "addr1",
-    "addr2", "addr3", "addr4", "vpi", "vci", "lane", "oamf4", "oamf4ec", "oamf4sc", "oam",
-    "metac", "bcc", "sc", "ilmic", "connectmsg", "metaconnect", "radio", "hdpi", "host6",
-    "portrange6", "tcp-ece", "tcp-cwr",
+    "udp",
+    "icmp",
+    "icmp6",
+    "igmp",
+    "igrp",
+    "pim",
+    "vrrp",
+    "carp",
+    "sctp",
+    "ah",
+    "esp",
+    "arp",
+    "rarp",
+    "ether",
+    "fddi",
+    "tr",
+    "wlan",
+    "ppp",
+    "slip",
+    "link",
+    "decnet",
+    "iso",
+    "esis",
+    "es-is",
+    "isis",
+    "is-is",
+    "clnp",
+    "stp",
+    "ipx",
+    "netbeui",
+    "atalk",
+    "aarp",
+    "lat",
+    "sca",
+    "moprc",
+    "mopdl",
+    "l1",
+    "l2",
+    "iih",
+    "lsp",
+    "snp",
+    "csnp",
+    "psnp",
+    "greater",
+    "less",
+    "proto",
+    "protochain",
+    "gateway",
+    "broadcast",
+    "multicast",
+    "inbound",
+    "outbound",
+    "len",
+    "mpls",
+    "pppoed",
+    "pppoes",
+    "geneve",
+    "llc",
+    "ifname",
+    "on",
+    "rnr",
+    "rulenum",
+    "reason",
+    "rset",
+    "srnr",
+    "subrulenum",
+    "action",
+    "type",
+    "subtype",
+    "dir",
+    "ra",
+    "ta",
+    "addr1",
+    "addr2",
+    "addr3",
+    "addr4",
+    "vpi",
+    "vci",
+    "lane",
+    "oamf4",
+    "oamf4ec",
+    "oamf4sc",
+    "oam",
+    "metac",
+    "bcc",
+    "sc",
+    "ilmic",
+    "connectmsg",
+    "metaconnect",
+    "radio",
+    "hdpi",
+    "host6",
+    "portrange6",
+    "tcp-ece",
+    "tcp-cwr",
 ];
 
 const EXPECT_PRIMITIVE: &str =
@@ -247,8 +332,20 @@ fn is_not(t: &Tok) -> bool {
 fn is_keyword(w: &str) -> bool {
     matches!(
         w,
-        "and" | "or" | "not" | "host" | "net" | "mask" | "port" | "portrange" | "src" | "dst"
-            | "ip" | "ip6" | "tcp" | "vlan"
+        "and"
+            | "or"
+            | "not"
+            | "host"
+            | "net"
+            | "mask"
+            | "port"
+            | "portrange"
+            | "src"
+            | "dst"
+            | "ip"
+            | "ip6"
+            | "tcp"
+            | "vlan"
     ) || UNSUPPORTED.contains(&w)
 }
 
@@ -320,8 +417,7 @@ impl Parser {
     /// expr: term ((and|or) (term|id))*
     fn expr(&mut self, ctx: Qual) -> Result<(Expr, Qual), FilterError> {
         let (mut e, mut q) = self.term(ctx)?;
-        loop {
-            let Some(t) = self.peek() else { break };
+        while let Some(t) = self.peek() {
             let and = is_and(t);
             if !and && !is_or(t) {
                 break;
@@ -364,11 +460,13 @@ impl Parser {
                     parse_num(s).is_some()
                         || parse_dotted(s).is_some()
                         || s.contains(':')
-                        || s.split_once('-').is_some_and(|(a, b)| {
-                            parse_num(a).is_some() && parse_num(b).is_some()
-                        })
+                        || s.split_once('-')
+                            .is_some_and(|(a, b)| parse_num(a).is_some() && parse_num(b).is_some())
                 };
-                if !value_like(w) && !is_and(&Tok::Word(next.clone())) && !is_or(&Tok::Word(next.clone())) {
+                if !value_like(w)
+                    && !is_and(&Tok::Word(next.clone()))
+                    && !is_or(&Tok::Word(next.clone()))
+                {
                     self.pos += n;
                     return Err(self.error(EXPECT_PRIMITIVE));
                 }
@@ -468,12 +566,13 @@ impl Parser {
             dir = if first == "src" { Dir::Src } else { Dir::Dst };
             // `src or dst`, `src and dst` (either order).
             let other = if first == "src" { "dst" } else { "src" };
-            if let (Some(op), Some(Tok::Word(w2))) = (self.peek(), self.peek_at(1)) {
-                if w2 == other && (is_and(op) || is_or(op)) {
-                    dir = if is_and(op) { Dir::And } else { Dir::Or };
-                    self.bump();
-                    self.bump();
-                }
+            if let (Some(op), Some(Tok::Word(w2))) = (self.peek(), self.peek_at(1))
+                && w2 == other
+                && (is_and(op) || is_or(op))
+            {
+                dir = if is_and(op) { Dir::And } else { Dir::Or };
+                self.bump();
+                self.bump();
             }
         }
         let addr = match self.peek_word() {
@@ -498,7 +597,9 @@ impl Parser {
                 return Err(self.error(match addr {
                     AddrQ::Port => "a port number",
                     AddrQ::Portrange => "a port range (LOW-HIGH)",
-                    AddrQ::Net => "a network (A.B.C.D/LEN, A.B.C.D mask M, A.B.C or an IPv6 prefix)",
+                    AddrQ::Net => {
+                        "a network (A.B.C.D/LEN, A.B.C.D mask M, A.B.C or an IPv6 prefix)"
+                    }
                     _ => "an IPv4 or IPv6 address",
                 }));
             }
@@ -517,8 +618,7 @@ impl Parser {
             Some(Tok::LParen) => {
                 self.bump();
                 let mut e = self.id(q)?;
-                loop {
-                    let Some(t) = self.peek() else { break };
+                while let Some(t) = self.peek() {
                     let and = is_and(t);
                     if !and && !is_or(t) {
                         break;
@@ -587,7 +687,10 @@ impl Parser {
                         }
                     }
                 } else {
-                    return Err(Self::invalid(&t, "port names are not resolved: give a number"));
+                    return Err(Self::invalid(
+                        &t,
+                        "port names are not resolved: give a number",
+                    ));
                 };
                 if self.peek() == Some(&Tok::Slash) || self.peek_word() == Some("mask") {
                     return Err(self.error("and, or, or the end of the expression"));
@@ -600,11 +703,14 @@ impl Parser {
                 }
                 // IPv6.
                 if text.contains(':') {
-                    let a: Ipv6Addr = text.parse().map_err(|_| {
-                        Self::invalid(&t, "not an IPv6 address")
-                    })?;
+                    let a: Ipv6Addr = text
+                        .parse()
+                        .map_err(|_| Self::invalid(&t, "not an IPv6 address"))?;
                     if proto == Proto::Ip {
-                        return Err(Self::invalid(&t, "'ip' modifier applied to an IPv6 address"));
+                        return Err(Self::invalid(
+                            &t,
+                            "'ip' modifier applied to an IPv6 address",
+                        ));
                     }
                     let mut len = 128u32;
                     if self.peek() == Some(&Tok::Slash) {
@@ -614,14 +720,28 @@ impl Parser {
                             return Err(Self::invalid(&t, "mask syntax for networks only"));
                         }
                     } else if self.peek_word() == Some("mask") {
-                        return Err(Self::invalid(&t, "'mask' is for IPv4 networks; use ADDR/LEN"));
+                        return Err(Self::invalid(
+                            &t,
+                            "'mask' is for IPv4 networks; use ADDR/LEN",
+                        ));
                     }
-                    let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
+                    let mask = if len == 0 {
+                        0
+                    } else {
+                        u128::MAX << (128 - len)
+                    };
                     let v = u128::from(a);
                     if v & !mask != 0 {
-                        return Err(Self::invalid(&t, format!("non-network bits set in {text}/{len}")));
+                        return Err(Self::invalid(
+                            &t,
+                            format!("non-network bits set in {text}/{len}"),
+                        ));
                     }
-                    return Ok(side_prim(&|side| Prim::Net6 { side, addr: v, mask }));
+                    return Ok(side_prim(&|side| Prim::Net6 {
+                        side,
+                        addr: v,
+                        mask,
+                    }));
                 }
                 // IPv4: a number (a 32-bit address, or a short net), dotted, or CIDR.
                 let (mut v, mut mask, dotted) = if let Some(n) = parse_num(&text) {
@@ -643,7 +763,10 @@ impl Parser {
                     ));
                 };
                 if proto == Proto::Ip6 {
-                    return Err(Self::invalid(&t, "'ip6' modifier applied to an IPv4 address"));
+                    return Err(Self::invalid(
+                        &t,
+                        "'ip6' modifier applied to an IPv4 address",
+                    ));
                 }
                 if !dotted && addr == AddrQ::Net {
                     // libpcap promotes a short net number: `net 10` is 10.0.0.0/8.
@@ -660,7 +783,10 @@ impl Parser {
                     let len = self.prefix_len(32)?;
                     let m = if len == 0 { 0 } else { u32::MAX << (32 - len) };
                     if v & !m != 0 {
-                        return Err(Self::invalid(&t, format!("non-network bits set in {text}/{len}")));
+                        return Err(Self::invalid(
+                            &t,
+                            format!("non-network bits set in {text}/{len}"),
+                        ));
                     }
                     mask = m;
                 } else if self.peek_word() == Some("mask") {
@@ -674,7 +800,10 @@ impl Parser {
                         _ => return Err(Self::invalid(&mt, "a mask is A.B.C.D")),
                     };
                     if v & !m != 0 {
-                        return Err(Self::invalid(&t, format!("non-network bits set in {text} mask {}", mt.text)));
+                        return Err(Self::invalid(
+                            &t,
+                            format!("non-network bits set in {text} mask {}", mt.text),
+                        ));
                     }
                     mask = m;
                 }
@@ -698,7 +827,10 @@ impl Parser {
         let t = self.bump_value("a prefix length")?;
         match parse_num(&t.text) {
             Some(n) if n <= u64::from(max) => Ok(n as u32),
-            _ => Err(Self::invalid(&t, format!("prefix length must be 0 to {max}"))),
+            _ => Err(Self::invalid(
+                &t,
+                format!("prefix length must be 0 to {max}"),
+            )),
         }
     }
 
@@ -854,7 +986,10 @@ mod tests {
     fn article_expression() {
         assert_eq!(
             parse("host 192.168.2.165 and port 23").unwrap(),
-            and(host4(Side::Either, [192, 168, 2, 165]), port(Side::Either, 23))
+            and(
+                host4(Side::Either, [192, 168, 2, 165]),
+                port(Side::Either, 23)
+            )
         );
     }
 
@@ -870,12 +1005,18 @@ mod tests {
         let e = parse("port 1 or port 2 and port 3").unwrap();
         assert_eq!(
             e,
-            and(or(port(Side::Either, 1), port(Side::Either, 2)), port(Side::Either, 3))
+            and(
+                or(port(Side::Either, 1), port(Side::Either, 2)),
+                port(Side::Either, 3)
+            )
         );
         let e = parse("port 1 and port 2 or port 3").unwrap();
         assert_eq!(
             e,
-            or(and(port(Side::Either, 1), port(Side::Either, 2)), port(Side::Either, 3))
+            or(
+                and(port(Side::Either, 1), port(Side::Either, 2)),
+                port(Side::Either, 3)
+            )
         );
     }
 
@@ -897,7 +1038,10 @@ mod tests {
     fn bare_values_take_the_previous_qualifiers() {
         assert_eq!(
             parse("host 1.2.3.4 or 5.6.7.8").unwrap(),
-            or(host4(Side::Either, [1, 2, 3, 4]), host4(Side::Either, [5, 6, 7, 8]))
+            or(
+                host4(Side::Either, [1, 2, 3, 4]),
+                host4(Side::Either, [5, 6, 7, 8])
+            )
         );
         assert_eq!(
             parse("src port 23 or 80").unwrap(),
@@ -906,12 +1050,18 @@ mod tests {
         // `not` before a bare value negates only the value.
         assert_eq!(
             parse("not host 1.1.1.1 and 2.2.2.2").unwrap(),
-            and(not(host4(Side::Either, [1, 1, 1, 1])), host4(Side::Either, [2, 2, 2, 2]))
+            and(
+                not(host4(Side::Either, [1, 1, 1, 1])),
+                host4(Side::Either, [2, 2, 2, 2])
+            )
         );
         // In parentheses, a list of bare values.
         assert_eq!(
             parse("port 1 or (2 or 3)").unwrap(),
-            or(port(Side::Either, 1), or(port(Side::Either, 2), port(Side::Either, 3)))
+            or(
+                port(Side::Either, 1),
+                or(port(Side::Either, 2), port(Side::Either, 3))
+            )
         );
         // After a parenthesized expression: the qualifiers before it.
         assert_eq!(
@@ -928,9 +1078,15 @@ mod tests {
         assert_eq!(parse("src or dst port 23").unwrap(), port(Side::Either, 23));
         assert_eq!(
             parse("src and dst host 1.1.1.1").unwrap(),
-            and(host4(Side::Src, [1, 1, 1, 1]), host4(Side::Dst, [1, 1, 1, 1]))
+            and(
+                host4(Side::Src, [1, 1, 1, 1]),
+                host4(Side::Dst, [1, 1, 1, 1])
+            )
         );
-        assert_eq!(parse("dst 1.1.1.1").unwrap(), host4(Side::Dst, [1, 1, 1, 1]));
+        assert_eq!(
+            parse("dst 1.1.1.1").unwrap(),
+            host4(Side::Dst, [1, 1, 1, 1])
+        );
         assert_eq!(parse("tcp dst port 80").unwrap(), port(Side::Dst, 80));
     }
 
@@ -947,7 +1103,10 @@ mod tests {
         assert_eq!(parse("net 192.168.2").unwrap(), net([192, 168, 2, 0], 24));
         assert_eq!(parse("net 172.16").unwrap(), net([172, 16, 0, 0], 16));
         assert_eq!(parse("net 10.1.0.0/16").unwrap(), net([10, 1, 0, 0], 16));
-        assert_eq!(parse("net 10.1.0.0 mask 255.255.0.0").unwrap(), net([10, 1, 0, 0], 16));
+        assert_eq!(
+            parse("net 10.1.0.0 mask 255.255.0.0").unwrap(),
+            net([10, 1, 0, 0], 16)
+        );
         // libpcap: a short dotted host is a net too.
         assert_eq!(parse("host 10.1").unwrap(), net([10, 1, 0, 0], 16));
         assert_eq!(
@@ -1014,7 +1173,11 @@ mod tests {
             format!("syntax error near 'prot' (word 4): expected {EXPECT_PRIMITIVE}")
         );
         let e = parse("port 23 and").unwrap_err();
-        assert!(e.to_string().starts_with("syntax error at the end of the expression"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("syntax error at the end of the expression"),
+            "{e}"
+        );
         let e = parse("port 23 )").unwrap_err();
         assert!(e.to_string().contains("near ')' (word 3)"), "{e}");
         let e = parse("tcp and 80").unwrap_err();
@@ -1043,8 +1206,14 @@ mod tests {
             );
             assert!(e.to_string().contains("is not supported"), "{e}");
         }
-        assert!(matches!(parse("tcp[0] = 1"), Err(FilterError::Unsupported { .. })));
-        assert!(matches!(parse("ip[9] = 6"), Err(FilterError::Unsupported { .. })));
+        assert!(matches!(
+            parse("tcp[0] = 1"),
+            Err(FilterError::Unsupported { .. })
+        ));
+        assert!(matches!(
+            parse("ip[9] = 6"),
+            Err(FilterError::Unsupported { .. })
+        ));
     }
 
     #[test]
@@ -1062,7 +1231,10 @@ mod tests {
         assert!(parse("ip host ::1").is_err());
         assert!(parse("tcp host 1.2.3.4").is_err());
         assert!(parse("ip port 80").is_err());
-        assert_eq!(parse("ip host 1.2.3.4").unwrap(), host4(Side::Either, [1, 2, 3, 4]));
+        assert_eq!(
+            parse("ip host 1.2.3.4").unwrap(),
+            host4(Side::Either, [1, 2, 3, 4])
+        );
     }
 
     #[test]
@@ -1071,7 +1243,9 @@ mod tests {
         let texts: Vec<&str> = t.iter().map(|t| t.text.as_str()).collect();
         assert_eq!(
             texts,
-            ["tcp", "[", "13", "]", "&", "2", "!=", "0", "and", "(", "port", "1", ")"]
+            [
+                "tcp", "[", "13", "]", "&", "2", "!=", "0", "and", "(", "port", "1", ")"
+            ]
         );
         assert_eq!(t[8].word, 2);
         assert_eq!(t[12].word, 4);

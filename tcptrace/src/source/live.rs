@@ -61,7 +61,8 @@ pub fn drain(ring: &mut RingBuf<MapData>, clock: &MonoClock, sink: &mut dyn Sink
     ControlFlow::Continue(())
 }
 
-/// Runs until SIGINT, SIGTERM or the sink stops; SIGUSR1 asks the sink for a summary. The ring is handed back for a last drain.
+/// Runs until SIGINT, SIGTERM or the sink stops; SIGUSR1 asks the sink for a summary.
+/// The ring is handed back for a last drain.
 pub async fn run(
     ring: RingBuf<MapData>,
     clock: MonoClock,

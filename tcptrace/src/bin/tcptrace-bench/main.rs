@@ -156,7 +156,7 @@ fn main() -> Result<()> {
         return micro::spin(spec, 10);
     }
     if let Some(path) = &cli.gen_capture {
-        let segments = if cli.quick { 200_000 } else { 1_000_000 };
+        let segments = if cli.quick { 100_000 } else { 1_000_000 };
         let (frames, conns) = replay::generate(path, segments)?;
         eprintln!(
             "bench: {frames} frames, {conns} connections in {}",

@@ -212,7 +212,7 @@ pub fn run(quick: bool) -> Result<Micro> {
     let entry = 8 + record_size.div_ceil(8) * 8;
     let capacity = RING_BYTES as usize / entry;
     let batch = (capacity / 2).min(1 << 14) as u32;
-    let runs: u32 = if quick { 1 << 18 } else { 1 << 20 };
+    let runs: u32 = if quick { 1 << 17 } else { 1 << 20 };
     let batches = runs / batch;
     let rounds = if quick { 3 } else { 7 };
     let cases = cases();

@@ -318,12 +318,12 @@ fn compare(tcptrace: &Path, pcap: &Path, tmp: &Path) -> Result<Comparison> {
 }
 
 pub fn run(quick: bool, tcptrace: &Path, tmp: &Path) -> Result<Replay> {
-    let segments = if quick { 200_000 } else { 1_000_000 };
+    let segments = if quick { 100_000 } else { 1_000_000 };
     let pcap: PathBuf = tmp.join("bench-capture.pcap");
     let (frames, conns) = generate(&pcap, segments).context("generating the capture")?;
     let file_bytes = std::fs::metadata(&pcap)?.len();
     let (same_lines, total_lines, first_diff) = compare(tcptrace, &pcap, tmp)?;
-    let rounds = 3;
+    let rounds = if quick { 2 } else { 3 };
     let mut tt = Vec::new();
     let mut td = Vec::new();
     let mut splits = Vec::new();

@@ -694,6 +694,16 @@ or `:floor`) and `perf record -g -- target/release/tcptrace -r CAPTURE` (write o
   flag) removes it; live mode can batch wakeups the same way (`BPF_RB_FORCE_WAKEUP` once the
   ring holds more than a threshold, plus a short poll timeout). Then comes the per-call
   BPF_PROG_TEST_RUN set-up (buffer allocation, copy in). Decode + render is a few percent.
+- **Live, generic XDP.** The program is not what costs: a system-wide profile during an
+  iperf3 run shows `do_xdp_generic` at ~35% of the receiving path, almost all of it
+  `skb_pp_cow_data` → `skb_copy_bits`: for a program that declares `xdp.frags`, generic XDP
+  copies every cloned or non-linear skb (here each 64 KB GSO super-segment) into page-pool
+  pages before running it. Every byte received is copied once more, which halves a
+  memory-bound veth stream. The cure is an attachment choice, not program tuning: where
+  native XDP is unavailable, run the same parse/filter/record path as a TC *ingress*
+  program (clsact/TCX ingress sees the skb without any copy) instead of generic XDP, or
+  drop `xdp.frags` for generic mode (the kernel then linearises only when the headers are
+  not in the linear part). Both touch the kernel side and its attach code; not done here.
 - **Live, native XDP on veth.** Not the program: veth clears the peer's TSO when a native
   program attaches, so the stack handles wire-sized segments (see section 2).
 ";
