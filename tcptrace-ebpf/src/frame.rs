@@ -108,7 +108,11 @@ impl<'a> Tc<'a> {
     pub fn new(ctx: &'a TcContext) -> Self {
         // Egress skbs may keep headers outside the linear area: pull them in. This only
         // moves bytes; the packet is unchanged.
-        let want = if ctx.len() < TC_PULL { ctx.len() } else { TC_PULL };
+        let want = if ctx.len() < TC_PULL {
+            ctx.len()
+        } else {
+            TC_PULL
+        };
         if ((ctx.data_end() - ctx.data()) as u32) < want {
             let _ = ctx.pull_data(want);
         }

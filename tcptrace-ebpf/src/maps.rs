@@ -1,9 +1,9 @@
 //! The maps shared with userspace.
+use crate::parse::Layers;
 use aya_ebpf::{
     macros::map,
     maps::{Array, PerCpuArray, RingBuf},
 };
-use crate::parse::Layers;
 use tcptrace_common::{Config, RING_BYTES, counter, rules::RuleTable};
 
 /// Records for userspace.

@@ -55,7 +55,11 @@ fn emit_snap<F: Frame>(f: &F, l: &Layers, direction: u8, snaplen: u32) {
         return;
     }
     s._pad = 0;
-    let want = if l.frame_len < snaplen { l.frame_len } else { snaplen };
+    let want = if l.frame_len < snaplen {
+        l.frame_len
+    } else {
+        snaplen
+    };
     s.snap_len = 0;
     if want > 0 && want <= MAX_SNAP as u32 {
         // Masked so the verifier sees 1..=MAX_SNAP (a power of two).
@@ -75,7 +79,7 @@ fn emit_snap<F: Frame>(f: &F, l: &Layers, direction: u8, snaplen: u32) {
 #[inline(always)]
 fn zero(r: &mut Record) {
     const WORDS: usize = core::mem::size_of::<Record>() / 8;
-    const _: () = assert!(core::mem::size_of::<Record>() % 8 == 0);
+    const _: () = assert!(core::mem::size_of::<Record>().is_multiple_of(8));
     let p = r as *mut Record as *mut u64;
     for i in 0..WORDS {
         // SAFETY: i < WORDS, inside the record; volatile keeps LLVM from making a memset.
@@ -112,11 +116,12 @@ fn fill<F: Frame>(f: &F, l: &Layers, direction: u8, r: &mut Record) -> bool {
 #[inline(always)]
 fn fill_checksums<F: Frame>(f: &F, l: &Layers, r: &mut Record) {
     let want = config().checksums != 0;
-    if want && l.family == FAMILY_V4 {
-        if let Some(s) = csum::add_range(f, l.l3 as u32, l.ihl as u32, 0) {
-            r.ip_csum_calc = csum::should_be(s, r.ip_csum);
-            r.status |= status::CSUM_COMPUTED;
-        }
+    if want
+        && l.family == FAMILY_V4
+        && let Some(s) = csum::add_range(f, l.l3 as u32, l.ihl as u32, 0)
+    {
+        r.ip_csum_calc = csum::should_be(s, r.ip_csum);
+        r.status |= status::CSUM_COMPUTED;
     }
     let l4 = l.l4 as u32;
     let tcp_len = if l.family == FAMILY_V4 {

@@ -26,7 +26,9 @@ pub enum KernelError {
         "permission denied loading BPF programs: run as root, or grant CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON (see README)"
     )]
     Permission,
-    #[error("an XDP program is already attached to {0} (see: ip link show dev {0}; detach it with: ip link set dev {0} xdp off)")]
+    #[error(
+        "an XDP program is already attached to {0} (see: ip link show dev {0}; detach it with: ip link set dev {0} xdp off)"
+    )]
     XdpBusy(String),
     #[error("native XDP is not supported on {iface}: {source} (try --xdp-mode generic)")]
     NativeUnsupported { iface: String, source: io::Error },
@@ -76,10 +78,10 @@ impl<E: std::error::Error + 'static> SourceIo for E {
 fn is_eperm(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(e) = cur {
-        if let Some(io) = e.downcast_ref::<io::Error>() {
-            if io.raw_os_error() == Some(libc::EPERM) {
-                return true;
-            }
+        if let Some(io) = e.downcast_ref::<io::Error>()
+            && io.raw_os_error() == Some(libc::EPERM)
+        {
+            return true;
         }
         cur = e.source();
     }
@@ -264,7 +266,8 @@ impl Kernel {
         };
         let xdp_mode = match mode {
             XdpModeArg::Generic => {
-                xdp.attach_to_if_index(ifindex, XdpMode::Skb).map_err(xdp_err)?;
+                xdp.attach_to_if_index(ifindex, XdpMode::Skb)
+                    .map_err(xdp_err)?;
                 "generic"
             }
             XdpModeArg::Native => {
@@ -275,7 +278,9 @@ impl Kernel {
                         return Err(KernelError::NativeUnsupported {
                             iface: iface.to_string(),
                             source: io_error(&e)
-                                .map(|io| io::Error::from_raw_os_error(io.raw_os_error().unwrap_or(0)))
+                                .map(|io| {
+                                    io::Error::from_raw_os_error(io.raw_os_error().unwrap_or(0))
+                                })
                                 .unwrap_or_else(|| io::Error::other(e.to_string())),
                         });
                     }
@@ -290,7 +295,8 @@ impl Kernel {
                         "tcptrace: native XDP refused on {iface} ({}); using generic XDP",
                         io_error(&e).map_or_else(|| e.to_string(), |io| io.to_string())
                     );
-                    xdp.attach_to_if_index(ifindex, XdpMode::Skb).map_err(xdp_err)?;
+                    xdp.attach_to_if_index(ifindex, XdpMode::Skb)
+                        .map_err(xdp_err)?;
                     "generic"
                 }
             },
@@ -379,7 +385,9 @@ impl Kernel {
     }
 }
 
-fn test_run<P: for<'a> TestRun<Opts<'a> = TestRunOptions<'a>, Result = aya::programs::TestRunResult>>(
+fn test_run<
+    P: for<'a> TestRun<Opts<'a> = TestRunOptions<'a>, Result = aya::programs::TestRunResult>,
+>(
     p: &P,
     frame: &[u8],
 ) -> Result<u32, KernelError> {

@@ -12,8 +12,8 @@ use clap::{ArgAction, Parser};
 use tcptrace::{
     decode::{Segment, Timestamp},
     kernel::{Counters, Kernel, XdpModeArg, if_index},
-    render::{RenderOptions, Renderer, TsStyle},
     pcapng::{PcapngOut, WriteError},
+    render::{RenderOptions, Renderer, TsStyle},
     source::{Sink, live, offline},
     track::report::{Report, ReportOptions},
 };
@@ -25,7 +25,12 @@ use tcptrace_common::{Config, Record};
 #[command(name = "tcptrace", version, disable_help_flag = false)]
 struct Cli {
     /// Interface to trace (XDP on ingress, TC on egress).
-    #[arg(short = 'i', long = "iface", value_name = "IFACE", conflicts_with = "read")]
+    #[arg(
+        short = 'i',
+        long = "iface",
+        value_name = "IFACE",
+        conflicts_with = "read"
+    )]
     iface: Option<String>,
 
     /// Read packets from a pcap or pcapng file instead of an interface.
@@ -118,7 +123,11 @@ struct Cli {
     /// A pcap-filter expression, as tcpdump takes it (TCP/IP part: host, net, port,
     /// portrange, ip, ip6, tcp, tcp[tcpflags], vlan, and/or/not); evaluated in the kernel.
     /// And-ed with --host/--port when both are given.
-    #[arg(value_name = "EXPRESSION", trailing_var_arg = true, allow_hyphen_values = false)]
+    #[arg(
+        value_name = "EXPRESSION",
+        trailing_var_arg = true,
+        allow_hyphen_values = false
+    )]
     expr: Vec<String>,
 }
 
@@ -213,11 +222,11 @@ impl<W: Write> Sink for Printer<W> {
         {
             return ControlFlow::Break(());
         }
-        if let Some(f) = self.file.as_mut() {
-            if let Err(e) = f.write(rec, ts, snap) {
-                self.file_error = Some(e);
-                return ControlFlow::Break(());
-            }
+        if let Some(f) = self.file.as_mut()
+            && let Err(e) = f.write(rec, ts, snap)
+        {
+            self.file_error = Some(e);
+            return ControlFlow::Break(());
         }
         let seg = Segment::from_record(rec, ts);
         match self.report.as_mut() {
@@ -240,10 +249,10 @@ impl<W: Write> Sink for Printer<W> {
 
     fn flush(&mut self) {
         self.write_out();
-        if self.error.is_none() {
-            if let Err(e) = self.out.flush() {
-                self.error = Some(e);
-            }
+        if self.error.is_none()
+            && let Err(e) = self.out.flush()
+        {
+            self.error = Some(e);
         }
     }
 
@@ -262,7 +271,11 @@ fn plural(n: u64) -> &'static str {
 /// tcpdump's three closing lines, with tcptrace's meanings.
 fn print_stats(printed: u64, c: &Counters) {
     eprintln!("{printed} packet{} captured", plural(printed));
-    eprintln!("{} packet{} received by filter", c.matched, plural(c.matched));
+    eprintln!(
+        "{} packet{} received by filter",
+        c.matched,
+        plural(c.matched)
+    );
     eprintln!("{} packet{} dropped by kernel", c.lost, plural(c.lost));
 }
 
@@ -271,8 +284,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // A closed stdout (e.g. `| head`) is not an error worth a message.
-            if e
-                .downcast_ref::<io::Error>()
+            if e.downcast_ref::<io::Error>()
                 .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
             {
                 return ExitCode::SUCCESS;
@@ -319,20 +331,32 @@ fn run() -> Result<()> {
         ..Config::default()
     };
     let file_name = |read: &Option<PathBuf>| {
-        read.as_ref()
-            .map(|p| p.file_name().unwrap_or_default().to_string_lossy().into_owned())
+        read.as_ref().map(|p| {
+            p.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
     };
 
     if let Some(path) = &cli.read {
         let mut kernel = Kernel::load(&filter, cfg)?;
         let mut ring = kernel.take_ring()?;
         let file = match &cli.write {
-            Some(w) => Some(PcapngOut::create(w, cli.snaplen.into(), file_name(&cli.read))?),
+            Some(w) => Some(PcapngOut::create(
+                w,
+                cli.snaplen.into(),
+                file_name(&cli.read),
+            )?),
             None => None,
         };
         let stdout = io::stdout().lock();
-        let mut printer =
-            Printer::new(Renderer::new(opts), io::BufWriter::new(stdout), cli.count, file);
+        let mut printer = Printer::new(
+            Renderer::new(opts),
+            io::BufWriter::new(stdout),
+            cli.count,
+            file,
+        );
         printer.report = Report::new(report_opts);
         let unfiltered = filter.enabled == 0;
         let replayed = offline::replay(path, &mut kernel, &mut ring, &mut printer, unfiltered);

@@ -29,7 +29,9 @@ struct Watchers {
 impl Watchers {
     fn start(net: &NetnsPair, tcptrace_args: &[&str], tcpdump_filter: &str) -> Watchers {
         let mut tt = net.exec(&net.b, tcptrace_bin());
-        tt.args(["-i", &net.veth_b]).args(tcptrace_args).env("TZ", "UTC");
+        tt.args(["-i", &net.veth_b])
+            .args(tcptrace_args)
+            .env("TZ", "UTC");
         let mut tcptrace = Proc::spawn("tcptrace", tt);
         tcptrace.wait_stderr("listening on");
 
@@ -71,7 +73,10 @@ fn strip_ts(lines: &[String]) -> Vec<String> {
         .map(|l| match l.starts_with(' ') {
             // A continuation line (-v): no timestamp.
             true => l.clone(),
-            false => l.split_once(' ').map_or(l.as_str(), |(_, rest)| rest).to_string(),
+            false => l
+                .split_once(' ')
+                .map_or(l.as_str(), |(_, rest)| rest)
+                .to_string(),
         })
         .collect()
 }
@@ -228,10 +233,19 @@ fn full_connection(v6: bool, xdp_mode: &str, extra: &[&str]) {
     let (tt, td) = w.stop_after(&marker);
     assert_same(&tt, &td);
     let text = tt.join("\n");
-    for needle in ["Flags [S]", "Flags [S.]", "Flags [P.]", "Flags [F.]", "Flags [R.]"] {
+    for needle in [
+        "Flags [S]",
+        "Flags [S.]",
+        "Flags [P.]",
+        "Flags [F.]",
+        "Flags [R.]",
+    ] {
         assert!(text.contains(needle), "no '{needle}' in:\n{text}");
     }
-    assert!(!text.contains(&format!(".{OTHER_PORT}")), "port {OTHER_PORT} leaked:\n{text}");
+    assert!(
+        !text.contains(&format!(".{OTHER_PORT}")),
+        "port {OTHER_PORT} leaked:\n{text}"
+    );
     let stats = w.tcptrace.err_lines.join("\n");
     assert!(
         stats.contains(&format!("{} packets captured", tt.len())),
@@ -265,7 +279,15 @@ fn verbose_absolute_lines_match_tcpdump() {
     let mut tcptrace = Proc::spawn("tcptrace", tt);
     tcptrace.wait_stderr("listening on");
     let mut td = net.exec(&net.b, tcpdump_bin());
-    td.args(["-n", "-l", "-v", "-S", "-i", &net.veth_b, &format!("tcp port {PORT}")]);
+    td.args([
+        "-n",
+        "-l",
+        "-v",
+        "-S",
+        "-i",
+        &net.veth_b,
+        &format!("tcp port {PORT}"),
+    ]);
     let mut tcpdump = Proc::spawn("tcpdump", td);
     tcpdump.wait_stderr("listening on");
     let mut w = Watchers { tcptrace, tcpdump };
@@ -327,13 +349,22 @@ fn assert_no_programs(net: &NetnsPair) {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains("prog/xdp"), "XDP still attached: {text}");
     let tc = std::process::Command::new("ip")
-        .args(["netns", "exec", &net.b, "bpftool", "net", "show", "dev", &net.veth_b])
+        .args([
+            "netns",
+            "exec",
+            &net.b,
+            "bpftool",
+            "net",
+            "show",
+            "dev",
+            &net.veth_b,
+        ])
         .output();
-    if let Ok(tc) = tc {
-        if tc.status.success() {
-            let t = String::from_utf8_lossy(&tc.stdout);
-            assert!(!t.contains("tcptrace"), "programs still attached: {t}");
-        }
+    if let Ok(tc) = tc
+        && tc.status.success()
+    {
+        let t = String::from_utf8_lossy(&tc.stdout);
+        assert!(!t.contains("tcptrace"), "programs still attached: {t}");
     }
 }
 
@@ -346,7 +377,10 @@ fn bad_input_is_refused_and_leaves_nothing_attached() {
             .args(args)
             .output()
             .expect("run tcptrace");
-        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     let (code, err) = run(&["-i", "nosuchif0"]);
     assert_ne!(code, Some(0));

@@ -154,7 +154,9 @@ fn setup() -> Result<()> {
         "--toolchain",
         NIGHTLY,
     ]))
-    .context("the nightly toolchain is needed for the eBPF crate (rustup toolchain install nightly)")?;
+    .context(
+        "the nightly toolchain is needed for the eBPF crate (rustup toolchain install nightly)",
+    )?;
     if !components.lines().any(|l| l.starts_with("rust-src")) {
         eprintln!("xtask: adding rust-src to {NIGHTLY}");
         run(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", NIGHTLY]))?;
@@ -171,7 +173,8 @@ fn ensure_bpf_linker() -> Result<()> {
     };
     let llvm = field("LLVM version:").context("rustc -vV printed no LLVM version")?;
     let major = llvm.split('.').next().unwrap_or_default().to_string();
-    let sysroot = output(Command::new("rustc").args([&format!("+{NIGHTLY}"), "--print", "sysroot"]))?;
+    let sysroot =
+        output(Command::new("rustc").args([&format!("+{NIGHTLY}"), "--print", "sysroot"]))?;
     let lib_dir = PathBuf::from(sysroot.trim()).join("lib");
     let libllvm = fs::read_dir(&lib_dir)?
         .filter_map(|e| e.ok())
@@ -226,10 +229,7 @@ fn test(extra: &[OsString]) -> Result<()> {
     cmd.args(["test", "--workspace", "--exclude", "tcptrace-ebpf"]);
     if !is_root() {
         // Kernel and namespace tests need root: run the test binaries through sudo.
-        cmd.env(
-            "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER",
-            "sudo -E",
-        );
+        cmd.env("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER", "sudo -E");
     }
     cmd.args(extra);
     run(&mut cmd)
@@ -247,19 +247,17 @@ fn lint() -> Result<()> {
         "-D",
         "warnings",
     ]))?;
-    run(Command::new("cargo")
-        .current_dir("tcptrace-ebpf")
-        .args([
-            &format!("+{NIGHTLY}"),
-            "clippy",
-            "--release",
-            "--target",
-            "bpfel-unknown-none",
-            "-Z",
-            "build-std=core",
-            "--bins",
-            "--",
-            "-D",
-            "warnings",
-        ]))
+    run(Command::new("cargo").current_dir("tcptrace-ebpf").args([
+        &format!("+{NIGHTLY}"),
+        "clippy",
+        "--release",
+        "--target",
+        "bpfel-unknown-none",
+        "-Z",
+        "build-std=core",
+        "--bins",
+        "--",
+        "-D",
+        "warnings",
+    ]))
 }

@@ -39,7 +39,10 @@ impl MonoClock {
 
     pub fn wall(&self, mono_ns: u64) -> Timestamp {
         let ns = mono_ns as i128 + self.offset_ns;
-        Timestamp::new(ns.div_euclid(1_000_000_000) as i64, ns.rem_euclid(1_000_000_000) as u32)
+        Timestamp::new(
+            ns.div_euclid(1_000_000_000) as i64,
+            ns.rem_euclid(1_000_000_000) as u32,
+        )
     }
 }
 
@@ -51,7 +54,11 @@ pub enum Stop {
 }
 
 /// Delivers every record in the ring buffer now; `Break` when the sink wants to stop.
-pub fn drain(ring: &mut RingBuf<MapData>, clock: &MonoClock, sink: &mut dyn Sink) -> ControlFlow<()> {
+pub fn drain(
+    ring: &mut RingBuf<MapData>,
+    clock: &MonoClock,
+    sink: &mut dyn Sink,
+) -> ControlFlow<()> {
     while let Some(item) = ring.next() {
         if let Some((rec, snap)) = record_from_bytes(&item) {
             let ts = clock.wall(rec.ts_ns);

@@ -41,7 +41,9 @@ pub enum OfflineError {
     },
     #[error("{path}: not a pcap or pcapng file ({detail})")]
     Format { path: PathBuf, detail: String },
-    #[error("{path}: unsupported link type {linktype:?} (supported: Ethernet, Linux cooked SLL and SLL2, raw IPv4/IPv6, BSD loopback)")]
+    #[error(
+        "{path}: unsupported link type {linktype:?} (supported: Ethernet, Linux cooked SLL and SLL2, raw IPv4/IPv6, BSD loopback)"
+    )]
     LinkType { path: PathBuf, linktype: DataLink },
     #[error("{path}: packet {index}: {detail}")]
     Corrupt {
@@ -64,7 +66,9 @@ enum Link {
     /// Raw IP: version from the first nibble.
     Raw,
     /// BSD loopback: 4-byte address family, host order (NULL) or network order (LOOP).
-    Null { big_endian: bool },
+    Null {
+        big_endian: bool,
+    },
 }
 
 impl Link {
@@ -102,7 +106,11 @@ impl Link {
                 } else {
                     // Files written on either byte order: take whichever reads small.
                     let le = u32::from_le_bytes(b);
-                    if le < 0x100 { le } else { u32::from_be_bytes(b) }
+                    if le < 0x100 {
+                        le
+                    } else {
+                        u32::from_be_bytes(b)
+                    }
                 };
                 match family {
                     2 => Some((4, 0x0800)),
@@ -137,10 +145,11 @@ pub fn replay(
     };
     let mut file = BufReader::new(File::open(path).map_err(open_err)?);
     let mut magic = [0u8; 4];
-    file.read_exact(&mut magic).map_err(|e| OfflineError::Format {
-        path: path.to_path_buf(),
-        detail: e.to_string(),
-    })?;
+    file.read_exact(&mut magic)
+        .map_err(|e| OfflineError::Format {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        })?;
     let file = BufReader::new(File::open(path).map_err(open_err)?);
     let mut replayer = Replayer {
         path,
@@ -199,7 +208,11 @@ impl Replayer<'_> {
         let nano = header.ts_resolution == TsResolution::NanoSecond;
         while let Some(pkt) = reader.next_raw_packet() {
             let pkt = pkt.map_err(|e| self.corrupt(e))?;
-            let frac = if nano { pkt.ts_frac } else { pkt.ts_frac.saturating_mul(1000) };
+            let frac = if nano {
+                pkt.ts_frac
+            } else {
+                pkt.ts_frac.saturating_mul(1000)
+            };
             if frac >= 1_000_000_000 {
                 return Err(self.corrupt("timestamp fraction out of range"));
             }
