@@ -665,12 +665,12 @@ impl Report<'_> {
 const COSTS: &str = "
 ## What costs it (profiles)
 
-Profiles taken with `perf record -a -g` on this tree; reproduce with
+Profiles taken with `perf record -a -g` (commits ab187bb and 1343f48); reproduce with
 `perf record -a -g -- target/release/tcptrace-bench --spin tcp-accept:xdp` (any case, `:tc`
 or `:floor`) and `perf record -g -- target/release/tcptrace -r CAPTURE` (write one with
 `tcptrace-bench --gen-capture CAPTURE`).
 
-- **Matching segment (record written), kernel side.** Within the test run, the XDP program's
+- **Matching segment (record written), kernel side** (profiled on ab187bb). Within the test run, the XDP program's
   own instructions are ~12% of the time; ~25% is `memcpy` behind `bpf_xdp_load_bytes` (every
   header field read copies through the helper), ~11% is a BPF `memset` subprogram that
   `*r = Record::ZERO` compiles to (160 bytes zeroed before every field is written anyway),
@@ -680,10 +680,19 @@ or `:floor`) and `perf record -g -- target/release/tcptrace -r CAPTURE` (write o
   headers through direct packet access (`data`..`data_end`) when they are in the linear
   part, keeping `bpf_xdp_load_bytes` for frames whose headers sit in fragments; copy the
   options with one bounded load rather than per field.
-- **Non-matching segment.** ~30 ns above the empty program for parse + filter: the per-CPU
-  counter updates (SEEN, TCP), the CONFIG lookup and the PORTS lookups, each a helper call
-  plus the header reads through `bpf_xdp_load_bytes`. Counting SEEN/TCP in one per-CPU
-  struct update and direct packet access would bring it toward the 1.5× target.
+- **Non-matching segment, and the filter expression.** With the rule-table filter
+  (commit 1343f48) a rejected segment costs ~270 ns, against 56 ns for the same frame with
+  the earlier host/port-map filter (commit ab187bb, same bench: 1.95× the floor). Profile of
+  `--spin tcp-reject:xdp`: the program body ~21% of the test run, the filter's `bpf_loop`
+  callback `step` ~14%, `memcpy` behind `bpf_xdp_load_bytes` ~12%, BPF `memset` ~3.5%. The
+  loop visits every (term, test) slot — `n_terms × MAX_TESTS` (8) callbacks, 8 even for a
+  one-term `--port` filter, 80 for a 10-term expression (~1.4 µs) — and each callback looks
+  up RULES and FILTER_FACTS again. Cheaper, same verifier footprint: pass one context
+  pointer (table + facts) through `bpf_loop`'s `callback_ctx` instead of two lookups per
+  step; loop over terms and stop each term at its `len` (and at its first failing test)
+  rather than over all 8 slots; keep a direct path for tables of one term. Counting
+  SEEN/TCP in one per-CPU struct and direct packet access for linear headers would bring
+  the plain path toward the 1.5× target.
 - **`tcptrace -r`, whole command.** About half of its CPU on a 200 k-frame capture is the
   verifier (`bpf_prog_load`) loading *both* programs, though offline replay only runs the
   XDP one; loading only XDP for `-r` halves that fixed cost. Per frame, the largest cost is
