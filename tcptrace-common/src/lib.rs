@@ -270,6 +270,10 @@ pub mod rules {
         /// Zero: every TCP segment matches.
         pub enabled: u32,
         pub n_terms: u32,
+        /// Test slots the kernel visits per term: the longest term's length (at least 1;
+        /// set when the table is loaded).
+        pub stride: u32,
+        pub _pad: u32,
         pub terms: [Term; MAX_TERMS],
     }
 
@@ -278,6 +282,8 @@ pub mod rules {
         pub const ALL: RuleTable = RuleTable {
             enabled: 0,
             n_terms: 0,
+            stride: 0,
+            _pad: 0,
             terms: [Term {
                 len: 0,
                 _pad: 0,

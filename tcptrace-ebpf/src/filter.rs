@@ -110,35 +110,41 @@ pub fn accept<F: Frame>(f: &F, l: &Layers) -> bool {
     } else {
         n
     };
+    let stride = table.stride;
+    let stride = if stride == 0 || stride > MAX_TESTS as u32 {
+        MAX_TESTS as u32
+    } else {
+        stride
+    };
     // bpf_loop over every (term, test) slot: the verifier checks one test, once, instead
     // of every path through every term.
     // SAFETY: `step` has the callback signature bpf_loop expects and takes no context.
-    unsafe {
-        bpf_loop(
-            n * MAX_TESTS as u32,
-            step as *mut c_void,
-            core::ptr::null_mut(),
-            0,
-        )
-    };
+    unsafe { bpf_loop(n * stride, step as *mut c_void, core::ptr::null_mut(), 0) };
     // SAFETY: as above; volatile so that the read happens after the loop.
     unsafe { core::ptr::read_volatile(&(*x).matched) != 0 }
 }
 
-/// bpf_loop callback for slot `i` = term `i / MAX_TESTS`, test `i % MAX_TESTS`. Returns 1
+/// bpf_loop callback for slot `i` = term `i / stride`, test `i % stride`. Returns 1
 /// (stop) once a term has held. `matched` is 1 while the current term's tests all held
 /// so far, and stays 1 (with the loop stopped) once a whole term held.
 #[inline(never)]
 extern "C" fn step(i: u64, _ctx: *mut c_void) -> i64 {
-    let i = i as u32;
-    let t = (i / MAX_TESTS as u32) as usize;
-    let j = (i % MAX_TESTS as u32) as usize;
-    if t >= MAX_TERMS {
-        return 1;
-    }
     let (Some(table), Some(x)) = (RULES.get(0), FILTER_FACTS.get_ptr_mut(0)) else {
         return 1;
     };
+    // Slots per term: the longest term's length (checked as in `accept`).
+    let stride = table.stride;
+    if stride == 0 || stride > MAX_TESTS as u32 {
+        return 1;
+    }
+    let i = i as u32;
+    // black_box: keep the bounds checks below in the code (the compiler can prove them,
+    // the verifier cannot follow its proof through `i % stride`).
+    let t = core::hint::black_box((i / stride) as usize);
+    let j = core::hint::black_box((i % stride) as usize);
+    if t >= MAX_TERMS || j >= MAX_TESTS {
+        return 1;
+    }
     // SAFETY: this CPU's slot, filled by `accept` in this program run.
     let x = unsafe { &mut *x };
     if j == 0 {
@@ -148,7 +154,7 @@ extern "C" fn step(i: u64, _ctx: *mut c_void) -> i64 {
     if x.matched != 0 && (j as u32) < term.len && !test(&term.tests[j], x) {
         x.matched = 0;
     }
-    if j == MAX_TESTS - 1 && x.matched != 0 {
+    if j as u32 == stride - 1 && x.matched != 0 {
         return 1;
     }
     0

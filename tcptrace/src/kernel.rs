@@ -10,7 +10,10 @@ use aya::{
         xdp::XdpError,
     },
 };
-use tcptrace_common::{Config, MAX_SNAP, Record, SnapRecord, counter, rules::RuleTable};
+use tcptrace_common::{
+    Config, MAX_SNAP, Record, SnapRecord, counter,
+    rules::{MAX_TESTS, RuleTable},
+};
 
 /// The kernel object built by build.rs from tcptrace-ebpf.
 static OBJECT: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tcptrace-ebpf"));
@@ -228,7 +231,15 @@ impl Kernel {
                     .ok_or_else(|| KernelError::other("map missing", "RULES"))?,
             )
             .map_err(|e| KernelError::other("RULES map", e))?;
-            map.set(0, *rules, 0)
+            let mut rules = *rules;
+            let used = (rules.n_terms as usize).min(rules.terms.len());
+            rules.stride = rules.terms[..used]
+                .iter()
+                .map(|t| t.len)
+                .max()
+                .unwrap_or(0)
+                .clamp(1, MAX_TESTS as u32);
+            map.set(0, rules, 0)
                 .map_err(|e| KernelError::other("writing the filter rules", e))?;
         }
         let mut config: Array<&mut MapData, Config> = Array::try_from(
