@@ -13,20 +13,32 @@ pub use tcpdump::{RenderOptions, Renderer, TsStyle};
 
 use std::net::IpAddr;
 
-/// Appends `v` in decimal.
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends `v` in base 10 or 16, left-padded with `fill` to at least `width` columns.
 #[inline]
-pub(crate) fn put_u64(out: &mut Vec<u8>, mut v: u64) {
+fn put_digits(out: &mut Vec<u8>, mut v: u64, base: u64, width: usize, fill: u8) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     loop {
         i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
+        buf[i] = HEX[(v % base) as usize];
+        v /= base;
         if v == 0 {
             break;
         }
     }
+    let digits = buf.len() - i;
+    for _ in digits..width {
+        out.push(fill);
+    }
     out.extend_from_slice(&buf[i..]);
+}
+
+/// Appends `v` in decimal.
+#[inline]
+pub(crate) fn put_u64(out: &mut Vec<u8>, v: u64) {
+    put_digits(out, v, 10, 0, b'0');
 }
 
 /// Appends `v` in decimal.
@@ -37,64 +49,20 @@ pub(crate) fn put_u32(out: &mut Vec<u8>, v: u32) {
 
 /// Appends `v` in decimal, zero-padded to at least `width` digits.
 #[inline]
-pub(crate) fn put_u64_pad(out: &mut Vec<u8>, mut v: u64, width: usize) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    let digits = buf.len() - i;
-    for _ in digits..width {
-        out.push(b'0');
-    }
-    out.extend_from_slice(&buf[i..]);
+pub(crate) fn put_u64_pad(out: &mut Vec<u8>, v: u64, width: usize) {
+    put_digits(out, v, 10, width, b'0');
 }
 
 /// Appends `v` in decimal, space-padded on the left to at least `width` columns (`%5u`).
 #[inline]
-pub(crate) fn put_u64_spad(out: &mut Vec<u8>, mut v: u64, width: usize) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    let digits = buf.len() - i;
-    for _ in digits..width {
-        out.push(b' ');
-    }
-    out.extend_from_slice(&buf[i..]);
+pub(crate) fn put_u64_spad(out: &mut Vec<u8>, v: u64, width: usize) {
+    put_digits(out, v, 10, width, b' ');
 }
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Appends `v` in lower-case hex, zero-padded to at least `width` digits (`%0Nx`).
 #[inline]
-pub(crate) fn put_hex(out: &mut Vec<u8>, mut v: u64, width: usize) {
-    let mut buf = [0u8; 16];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = HEX[(v & 0xf) as usize];
-        v >>= 4;
-        if v == 0 {
-            break;
-        }
-    }
-    let digits = buf.len() - i;
-    for _ in digits..width {
-        out.push(b'0');
-    }
-    out.extend_from_slice(&buf[i..]);
+pub(crate) fn put_hex(out: &mut Vec<u8>, v: u64, width: usize) {
+    put_digits(out, v, 16, width, b'0');
 }
 
 /// Appends each byte as two hex digits (`%02x` in a loop).
