@@ -67,7 +67,7 @@ pub fn parse<F: Frame>(f: &F) -> Option<Layers> {
         l3: 0,
         l4: 0,
         l4_avail: 0,
-        frame_len: f.len(),
+        frame_len: 0,
         family: 0,
         ihl: 0,
         status: 0,
@@ -101,10 +101,14 @@ pub fn parse<F: Frame>(f: &F) -> Option<Layers> {
         off += 4;
     }
     l.l3 = off;
+    if proto != ETH_P_IP && proto != ETH_P_IPV6 {
+        return None;
+    }
+    // Only now: for XDP the whole length is a helper call (fragments).
+    l.frame_len = f.len();
     match proto {
         ETH_P_IP => parse_ipv4(f, &mut l)?,
-        ETH_P_IPV6 => parse_ipv6(f, &mut l)?,
-        _ => return None,
+        _ => parse_ipv6(f, &mut l)?,
     }
     l.l4_avail = l.frame_len.saturating_sub(l.l4 as u32);
     if l.l4_avail < 20 {
