@@ -394,6 +394,28 @@ fn bad_input_is_refused_and_leaves_nothing_attached() {
     assert_eq!(err.lines().count(), 1, "one-line error: {err}");
     assert_no_programs(&net);
 
+    // Without privileges (as nobody, no capabilities): a clear error, nothing attached.
+    // A copy in a world-readable folder, since the build tree may not be.
+    let dir = std::env::temp_dir().join(format!("tcptrace-nobody-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bin = dir.join("tcptrace");
+    std::fs::copy(tcptrace_bin(), &bin).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = net
+        .exec(&net.b, "setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&bin)
+        .args(["-i", &net.veth_b])
+        .output()
+        .expect("run setpriv (util-linux)");
+    let _ = std::fs::remove_dir_all(&dir);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(err.contains("permission denied"), "{err}");
+    assert_no_programs(&net);
+
     // An XDP program already on the interface: tcptrace must refuse and detach its own.
     let mut first = net.exec(&net.b, tcptrace_bin());
     first.args(["-i", &net.veth_b, "--xdp-mode", "generic"]);
