@@ -10,7 +10,7 @@ use std::{
 };
 
 use common::{
-    netns::{NetnsPair, Proc, in_netns},
+    netns::{NetnsPair, Proc, connect_from, in_netns},
     tcpdump_bin, tcptrace_bin,
 };
 
@@ -134,77 +134,11 @@ fn client_session(net: &NetnsPair, dst: IpAddr, port: u16) {
 /// A connection from `sport` to a closed port: SYN answered by RST.
 fn refused(net: &NetnsPair, src: IpAddr, dst: IpAddr, sport: u16, port: u16) {
     in_netns(&net.a, move || {
-        let sock = socket2_connect(src, sport, SocketAddr::new(dst, port));
+        let sock = connect_from(src, sport, SocketAddr::new(dst, port));
         assert_eq!(sock.kind(), ErrorKind::ConnectionRefused, "{sock}");
     })
     .join()
     .expect("refused client");
-}
-
-/// Connects from a fixed source port (raw libc: std has no bind-before-connect).
-fn socket2_connect(src: IpAddr, sport: u16, dst: SocketAddr) -> std::io::Error {
-    use std::os::fd::FromRawFd;
-    let domain = if dst.is_ipv4() {
-        libc::AF_INET
-    } else {
-        libc::AF_INET6
-    };
-    // SAFETY: plain socket calls with valid, correctly sized addresses.
-    unsafe {
-        let fd = libc::socket(domain, libc::SOCK_STREAM, 0);
-        assert!(fd >= 0);
-        let _guard = std::fs::File::from_raw_fd(fd);
-        let one: libc::c_int = 1;
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_REUSEADDR,
-            (&one as *const libc::c_int).cast(),
-            4,
-        );
-        let (sa, len) = sockaddr(SocketAddr::new(src, sport));
-        assert_eq!(libc::bind(fd, sa.as_ptr().cast(), len), 0, "bind");
-        let (da, dlen) = sockaddr(dst);
-        if libc::connect(fd, da.as_ptr().cast(), dlen) == 0 {
-            return std::io::Error::other("connected");
-        }
-        std::io::Error::last_os_error()
-    }
-}
-
-fn sockaddr(a: SocketAddr) -> ([u8; 28], libc::socklen_t) {
-    let mut buf = [0u8; 28];
-    match a {
-        SocketAddr::V4(v4) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as u16,
-                sin_port: v4.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(v4.ip().octets()),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: sockaddr_in is 16 bytes of plain data.
-            let b: [u8; 16] = unsafe { std::mem::transmute(sin) };
-            buf[..16].copy_from_slice(&b);
-            (buf, 16)
-        }
-        SocketAddr::V6(v6) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as u16,
-                sin6_port: v6.port().to_be(),
-                sin6_flowinfo: 0,
-                sin6_addr: libc::in6_addr {
-                    s6_addr: v6.ip().octets(),
-                },
-                sin6_scope_id: 0,
-            };
-            // SAFETY: sockaddr_in6 is 28 bytes of plain data.
-            let b: [u8; 28] = unsafe { std::mem::transmute(sin6) };
-            buf.copy_from_slice(&b);
-            (buf, 28)
-        }
-    }
 }
 
 fn full_connection(v6: bool, xdp_mode: &str, extra: &[&str]) {

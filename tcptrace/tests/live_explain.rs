@@ -12,7 +12,7 @@ use std::{
 };
 
 use common::{
-    netns::{NetnsPair, Proc, in_netns},
+    netns::{NetnsPair, Proc, connect_from, in_netns, sockaddr},
     tcptrace_bin,
 };
 use serde_json::Value;
@@ -341,7 +341,9 @@ fn zero_window_live() {
         }
     });
     rx.recv().unwrap();
-    // Client: a small receive buffer, reads nothing for a while, then everything.
+    // Client: a small receive buffer; reads nothing until tcptrace has reported the zero
+    // window (the event is awaited, not slept for), then everything.
+    let (go_tx, go_rx) = mpsc::channel::<()>();
     let client = in_netns(&net.a, move || {
         // SAFETY: plain socket calls.
         let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
@@ -360,11 +362,11 @@ fn zero_window_live() {
         use std::os::fd::FromRawFd;
         // SAFETY: fd is a fresh socket we own.
         let sock = unsafe { std::net::TcpStream::from_raw_fd(fd) };
-        let (sa, len) = sockaddr_v4(SocketAddr::new(dst, port));
+        let (sa, len) = sockaddr(SocketAddr::new(dst, port));
         // SAFETY: valid address of the given length.
         let rc = unsafe { libc::connect(fd, sa.as_ptr().cast(), len) };
         assert_eq!(rc, 0, "connect: {}", std::io::Error::last_os_error());
-        thread::sleep(Duration::from_millis(1500));
+        go_rx.recv().expect("go");
         let mut s = sock;
         let mut total = 0usize;
         let mut buf = vec![0u8; 64 * 1024];
@@ -377,6 +379,8 @@ fn zero_window_live() {
         }
         assert_eq!(total, 2 * 1024 * 1024);
     });
+    tt.wait_stdout("zero window: ");
+    go_tx.send(()).unwrap();
     client.join().unwrap();
     server.join().unwrap();
     tt.wait_stdout("window open: ");
@@ -396,50 +400,4 @@ fn zero_window_live() {
     // No segment lines.
     assert!(!out.contains(" IP "), "{out}");
     assert!(out.contains("tcptrace summary: 1 connection "), "{out}");
-}
-
-/// Connects from a fixed source port; returns the error (refused expected).
-fn connect_from(src: IpAddr, sport: u16, dst: SocketAddr) -> std::io::Error {
-    use std::os::fd::FromRawFd;
-    let IpAddr::V4(src4) = src else {
-        panic!("IPv4 only")
-    };
-    // SAFETY: plain socket calls with valid, correctly sized addresses.
-    unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
-        assert!(fd >= 0);
-        let _guard = std::fs::File::from_raw_fd(fd);
-        let one: libc::c_int = 1;
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_REUSEADDR,
-            (&one as *const libc::c_int).cast(),
-            4,
-        );
-        let (sa, len) = sockaddr_v4(SocketAddr::new(IpAddr::V4(src4), sport));
-        assert_eq!(libc::bind(fd, sa.as_ptr().cast(), len), 0, "bind");
-        let (da, dlen) = sockaddr_v4(dst);
-        if libc::connect(fd, da.as_ptr().cast(), dlen) == 0 {
-            return std::io::Error::other("connected");
-        }
-        std::io::Error::last_os_error()
-    }
-}
-
-fn sockaddr_v4(a: SocketAddr) -> ([u8; 16], libc::socklen_t) {
-    let SocketAddr::V4(v4) = a else {
-        panic!("IPv4 only")
-    };
-    let sin = libc::sockaddr_in {
-        sin_family: libc::AF_INET as u16,
-        sin_port: v4.port().to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from_ne_bytes(v4.ip().octets()),
-        },
-        sin_zero: [0; 8],
-    };
-    // SAFETY: sockaddr_in is 16 bytes of plain data.
-    let b: [u8; 16] = unsafe { std::mem::transmute(sin) };
-    (b, 16)
 }
