@@ -672,8 +672,8 @@ or `:floor`) and `perf record -g -- target/release/tcptrace -r CAPTURE` (write o
 
 - **Matching segment (record written), kernel side** (profiled on ab187bb). Within the test run, the XDP program's
   own instructions are ~12% of the time; ~25% is `memcpy` behind `bpf_xdp_load_bytes` (every
-  header field read copies through the helper), ~11% is a BPF `memset` subprogram that
-  `*r = Record::ZERO` compiles to (160 bytes zeroed before every field is written anyway),
+  header field read copies through the helper), ~11% was a BPF `memset` subprogram that
+  `*r = Record::ZERO` compiled to (since replaced by twenty 8-byte stores),
   plus `bpf_ktime_get_ns` (`read_tsc`) and the ring buffer reserve/commit. Changes that would
   cut it (kernel program, not made here): write every field of the reserved record once
   instead of zeroing it first (zero only the unused option tail); read the Ethernet/IP/TCP
@@ -685,8 +685,9 @@ or `:floor`) and `perf record -g -- target/release/tcptrace -r CAPTURE` (write o
   the earlier host/port-map filter (commit ab187bb, same bench: 1.95× the floor). Profile of
   `--spin tcp-reject:xdp`: the program body ~21% of the test run, the filter's `bpf_loop`
   callback `step` ~14%, `memcpy` behind `bpf_xdp_load_bytes` ~12%, BPF `memset` ~3.5%. The
-  loop visits every (term, test) slot — `n_terms × MAX_TESTS` (8) callbacks, 8 even for a
-  one-term `--port` filter, 80 for a 10-term expression (~1.4 µs) — and each callback looks
+  loop then visited every (term, test) slot — 8 callbacks even for a one-term `--port`
+  filter, 80 for a 10-term expression; it now visits only the longest term's length per
+  term (1 for `--port`, 20 here), which the tables above measure. Each callback still looks
   up RULES and FILTER_FACTS again. Cheaper, same verifier footprint: pass one context
   pointer (table + facts) through `bpf_loop`'s `callback_ctx` instead of two lookups per
   step; loop over terms and stop each term at its `len` (and at its first failing test)
