@@ -12,7 +12,7 @@
 
 use crate::decode::Segment;
 use crate::render::options::{OptContext, OptStyle, put_options};
-use crate::render::seq::{Relative, SeqTable};
+use crate::render::seq::SeqTable;
 use crate::render::tcpdump::RenderOptions;
 use crate::render::{put_ip, put_u32};
 use tcptrace_common::tcp_flags;
@@ -80,19 +80,7 @@ fn tcp(table: &mut SeqTable, opts: &RenderOptions, seg: &Segment, out: &mut Vec<
         out.push(b'.');
     }
     let ack_set = flags & tcp_flags::ACK as u8 != 0;
-    let rel = if !opts.absolute_seq && ack_set {
-        table.relate(
-            &seg.src,
-            &seg.dst,
-            seg.sport,
-            seg.dport,
-            seg.seq,
-            seg.ack,
-            flags & tcp_flags::SYN as u8 != 0,
-        )
-    } else {
-        Relative::absolute(seg.seq, seg.ack)
-    };
+    let rel = table.numbers(seg, opts.absolute_seq);
     if hlen > length {
         out.extend_from_slice(b" [bad hdr length ");
         put_u32(out, hlen);

@@ -130,6 +130,23 @@ impl SeqTable {
         self.len() == 0
     }
 
+    /// The numbers tcpdump prints for `seg`: relative once the conversation is known,
+    /// absolute with `-S` (`absolute`) or without ACK (tcpdump only tracks ACK segments).
+    pub fn numbers(&mut self, seg: &crate::decode::Segment, absolute: bool) -> Relative {
+        if absolute || !seg.has(tcptrace_common::tcp_flags::ACK) {
+            return Relative::absolute(seg.seq, seg.ack);
+        }
+        self.relate(
+            &seg.src,
+            &seg.dst,
+            seg.sport,
+            seg.dport,
+            seg.seq,
+            seg.ack,
+            seg.syn(),
+        )
+    }
+
     /// Looks up (or records) the conversation of a segment with ACK set and returns the
     /// numbers to print. `syn`: the segment carries SYN.
     #[allow(clippy::too_many_arguments)]

@@ -16,7 +16,7 @@
 use crate::decode::{Segment, Timestamp, ext};
 use crate::render::classic;
 use crate::render::options::{OptContext, OptStyle, put_options};
-use crate::render::seq::{Relative, SeqTable};
+use crate::render::seq::SeqTable;
 use crate::render::{put_hex, put_ip, put_u32, put_u64, put_u64_spad};
 use crate::timefmt::{self, LocalClock};
 use tcptrace_common::{status, tcp_flags};
@@ -286,19 +286,7 @@ impl Renderer {
         put_flags(out, flags);
         out.push(b']');
 
-        let rel = if !self.opts.absolute_seq && flags & tcp_flags::ACK as u8 != 0 {
-            self.seq.relate(
-                &seg.src,
-                &seg.dst,
-                seg.sport,
-                seg.dport,
-                seg.seq,
-                seg.ack,
-                flags & tcp_flags::SYN as u8 != 0,
-            )
-        } else {
-            Relative::absolute(seg.seq, seg.ack)
-        };
+        let rel = self.seq.numbers(seg, self.opts.absolute_seq);
         if hlen > length {
             bad_too_long(out, hlen, length);
             return;

@@ -8,9 +8,9 @@ use serde_json::{Map, Value, json};
 use super::event::{Event, EventKind};
 use super::summary::{End, Row};
 use crate::decode::{Segment, Timestamp};
-use crate::render::seq::{Relative, SeqTable};
+use crate::render::seq::SeqTable;
 use crate::render::tcpdump::put_flags;
-use tcptrace_common::{DIR_EGRESS, status, tcp_flags};
+use tcptrace_common::{DIR_EGRESS, status};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -91,19 +91,7 @@ impl SegmentWriter {
         line: Option<&str>,
         out: &mut Vec<u8>,
     ) {
-        let rel = if seg.has(tcp_flags::ACK) {
-            self.seq.relate(
-                &seg.src,
-                &seg.dst,
-                seg.sport,
-                seg.dport,
-                seg.seq,
-                seg.ack,
-                seg.syn(),
-            )
-        } else {
-            Relative::absolute(seg.seq, seg.ack)
-        };
+        let rel = self.seq.numbers(seg, false);
         let mut flags = Vec::with_capacity(8);
         put_flags(&mut flags, seg.flag_byte());
         let flags = std::str::from_utf8(&flags).unwrap_or("");
