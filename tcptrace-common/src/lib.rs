@@ -8,8 +8,6 @@
 pub const MAX_OPTIONS: usize = 40;
 /// Most IPv6 extension headers the kernel walks before giving up on a packet.
 pub const MAX_IPV6_EXT: usize = 6;
-/// Most entries in the host filter set.
-pub const MAX_HOSTS: u32 = 1024;
 /// Ring buffer size in bytes (a power of two, a multiple of the page size).
 pub const RING_BYTES: u32 = 1 << 22;
 
@@ -173,10 +171,6 @@ impl Record {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Config {
-    /// Non-zero: the `HOSTS` set is in force.
-    pub filter_hosts: u8,
-    /// Non-zero: the `PORTS` set is in force.
-    pub filter_ports: u8,
     /// Non-zero: compute the IPv4 header and TCP checksums (`-v`).
     pub checksums: u8,
     pub _pad: u8,
@@ -321,18 +315,6 @@ pub mod counter {
     /// IPv4 or IPv6 later fragments (no TCP header) skipped.
     pub const FRAGMENTS: u32 = 7;
     pub const COUNT: u32 = 8;
-}
-
-/// Key of the `HOSTS` map: IPv4 addresses are stored IPv4-mapped (`::ffff:a.b.c.d`).
-pub fn host_key_v4(addr: [u8; 4]) -> [u8; 16] {
-    let mut k = [0u8; 16];
-    k[10] = 0xff;
-    k[11] = 0xff;
-    k[12] = addr[0];
-    k[13] = addr[1];
-    k[14] = addr[2];
-    k[15] = addr[3];
-    k
 }
 
 #[cfg(feature = "user")]

@@ -1503,11 +1503,11 @@ fn filter_ipv4_host_does_not_match_ipv6_address() {
 
 #[test]
 fn filter_ipv4_host_does_not_match_ipv4_mapped_ipv6_address() {
-    // The IPv4 host is stored as ::ffff:192.0.2.1 in HOSTS; an IPv6 segment carrying that
-    // very address must not match it (tcpdump: `host 192.0.2.1` is IPv4 only).
+    // An IPv6 segment carrying ::ffff:192.0.2.1 must not match the IPv4 host 192.0.2.1
+    // (tcpdump: `host 192.0.2.1` is IPv4 only).
     let mut k = K::filtered(&[ip4(A4)], &[]);
     for hook in BOTH {
-        let mapped = tcptrace_common::host_key_v4(A4);
+        let mapped = v4_mapped(A4);
         k.none(hook, &v6_frame(B6, mapped, 1, 2));
         k.none(hook, &v6_frame(mapped, B6, 1, 2));
         assert_eq!(k.take_counters(), ctr(2, 2, 0, 0, 0, 0, 0));
@@ -1518,7 +1518,7 @@ fn filter_ipv4_host_does_not_match_ipv4_mapped_ipv6_address() {
 fn filter_ipv6_mapped_host_does_not_match_ipv4_packet() {
     for hook in BOTH {
         // Asking for the IPv6 address ::ffff:192.0.2.1 is not asking for IPv4 192.0.2.1.
-        let mapped = tcptrace_common::host_key_v4(A4);
+        let mapped = v4_mapped(A4);
         let mut k = K::filtered(&[ip6(mapped)], &[]);
         k.none(hook, &v4_frame(A4, B4, 1, 2));
         let r = k.record(hook, &v6_frame(mapped, B6, 1, 2));
@@ -1796,4 +1796,9 @@ fn checksums_ipv6_routing_header_final_destination() {
             eprintln!("{hook:?} routing type {typ}: ok");
         }
     }
+}
+
+/// The IPv4-mapped IPv6 address `::ffff:a.b.c.d`.
+fn v4_mapped(a: [u8; 4]) -> [u8; 16] {
+    std::net::Ipv4Addr::from(a).to_ipv6_mapped().octets()
 }
