@@ -61,6 +61,11 @@ pub mod status {
 pub struct Record {
     /// `bpf_ktime_get_ns()` when the program ran (CLOCK_MONOTONIC).
     pub ts_ns: u64,
+    /// Raw TCP option bytes (8-aligned: the kernel copies them a word at a time).
+    pub options: [u8; MAX_OPTIONS],
+    /// Source and destination address; IPv4 uses the first four bytes.
+    pub saddr: [u8; 16],
+    pub daddr: [u8; 16],
     /// Interface the packet was seen on.
     pub ifindex: u32,
     /// Length of the whole frame in bytes, from the link header on.
@@ -74,9 +79,6 @@ pub struct Record {
     pub ip_id: u32,
     /// IPv6 flow label (20 bits).
     pub flow_label: u32,
-    /// Source and destination address; IPv4 uses the first four bytes.
-    pub saddr: [u8; 16],
-    pub daddr: [u8; 16],
     pub sport: u16,
     pub dport: u16,
     pub window: u16,
@@ -112,18 +114,19 @@ pub struct Record {
     pub doff: u8,
     /// How many bytes of the TCP header were captured (0..=60).
     pub tcp_caplen: u8,
-    /// How many bytes of `options` are valid.
+    /// How many bytes of `options` are valid (the rest are zero).
     pub opt_len: u8,
-    /// Raw TCP option bytes.
-    pub options: [u8; MAX_OPTIONS],
     /// IPv6 extension headers walked before TCP, in order (next-header values).
     pub ext_count: u8,
     pub exts: [u8; MAX_IPV6_EXT],
     /// VLAN tags seen (0..=2) and their IDs, outer first.
     pub vlan_count: u8,
     pub vlan_ids: [u16; 2],
-    pub _pad: [u8; 4],
+    pub _pad: [u8; 6],
 }
+
+const _: () = assert!(core::mem::size_of::<Record>() == 160);
+const _: () = assert!(core::mem::offset_of!(Record, options) % 8 == 0);
 
 impl Record {
     pub const ZERO: Record = Record {
@@ -163,21 +166,35 @@ impl Record {
         exts: [0; MAX_IPV6_EXT],
         vlan_count: 0,
         vlan_ids: [0; 2],
-        _pad: [0; 4],
+        _pad: [0; 6],
     };
 }
 
-/// Filter and mode settings, written by userspace into `CONFIG[0]` before attaching.
+/// Mode settings. Userspace writes them into the object's read-only global
+/// `TCPTRACE_CONFIG` before loading, so the verifier sees them as constants and drops the
+/// code they switch off.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Config {
     /// Non-zero: compute the IPv4 header and TCP checksums (`-v`).
     pub checksums: u8,
-    pub _pad: u8,
+    /// Non-zero: submit records without waking the reader (offline replay, which reads
+    /// the ring right after each test run).
+    pub no_wakeup: u8,
     /// Non-zero: also copy the first `snaplen` bytes of the frame (at most [`MAX_SNAP`])
     /// into a [`SnapRecord`] (`-w`).
     pub snaplen: u16,
     pub _pad2: [u8; 2],
+}
+
+impl Config {
+    /// Plain records, no checksums.
+    pub const OFF: Config = Config {
+        checksums: 0,
+        no_wakeup: 0,
+        snaplen: 0,
+        _pad2: [0; 2],
+    };
 }
 
 /// Most frame bytes a [`SnapRecord`] carries.
@@ -257,17 +274,15 @@ pub mod rules {
         pub tests: [Test; MAX_TESTS],
     }
 
-    /// The whole table, the single value of the `RULES` map.
+    /// The whole table: the object's read-only global `TCPTRACE_RULES`, written before
+    /// the programs are loaded (the verifier then walks only the tests the table uses).
     #[repr(C)]
     #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
     pub struct RuleTable {
         /// Zero: every TCP segment matches.
         pub enabled: u32,
         pub n_terms: u32,
-        /// Test slots the kernel visits per term: the longest term's length (at least 1;
-        /// set when the table is loaded).
-        pub stride: u32,
-        pub _pad: u32,
+        pub _pad: [u32; 2],
         pub terms: [Term; MAX_TERMS],
     }
 
@@ -276,8 +291,7 @@ pub mod rules {
         pub const ALL: RuleTable = RuleTable {
             enabled: 0,
             n_terms: 0,
-            stride: 0,
-            _pad: 0,
+            _pad: [0; 2],
             terms: [Term {
                 len: 0,
                 _pad: 0,
@@ -296,7 +310,7 @@ pub mod rules {
     }
 }
 
-/// Indices into the per-CPU `COUNTERS` array.
+/// Indices into the per-CPU `COUNTERS` block (one `[u64; COUNT]` per CPU).
 pub mod counter {
     /// Every frame the programs ran on.
     pub const SEEN: u32 = 0;

@@ -45,14 +45,45 @@ pub fn read<F: Frame, const N: usize>(f: &F, off: usize) -> Option<[u8; N]> {
 /// A pointer to a `T` at `off` in the linear area, when all of it is there.
 #[inline(always)]
 pub fn at<F: Frame, T>(f: &F, off: usize) -> Option<*const T> {
-    // black_box: the comparison must be made on this very pointer (the verifier learns
-    // the packet range from it), not on an offset LLVM rearranged it into.
-    let p = core::hint::black_box(f.start() + off);
+    // The comparison must be made on this very pointer (the verifier learns the packet
+    // range from it), not on an offset LLVM rearranged it into: hide where it came from.
+    let p = opaque(f.start() + off);
     if p + core::mem::size_of::<T>() > f.end() {
         return None;
     }
     Some(p as *const T)
 }
+
+/// `v`, with everything the compiler knows about it forgotten (one register move; an
+/// empty asm block would leave two line-info entries on one instruction, which the kernel
+/// refuses).
+#[inline(always)]
+pub fn opaque(mut v: usize) -> usize {
+    // SAFETY: an empty asm block that only claims to change `v`.
+    unsafe { core::arch::asm!("{0} = {0}", inout(reg) v, options(pure, nomem, nostack)) };
+    v
+}
+
+/// Loads a `u8`/`u16`/`u32`/`u64` (native byte order) from `$p + $off`, `$p` a pointer
+/// `at` checked to cover the bytes. One BPF load: packet and map memory need no
+/// alignment here, where a Rust read of a byte array becomes one load per byte.
+macro_rules! ld {
+    ($ty:ident, $p:expr, $off:expr) => {{
+        let v: u64;
+        // SAFETY: the caller's `at` check covers `$off + size_of::<$ty>()` bytes at `$p`.
+        unsafe {
+            core::arch::asm!(
+                concat!("{v} = *(", stringify!($ty), " *)({p} + {off})"),
+                v = lateout(reg) v,
+                p = in(reg) $p,
+                off = const $off,
+                options(pure, readonly, nostack)
+            )
+        };
+        v as $ty
+    }};
+}
+pub(crate) use ld;
 
 pub struct Xdp<'a> {
     ctx: &'a XdpContext,

@@ -1,7 +1,8 @@
-//! tcptrace's kernel programs: XDP on ingress, TC on egress. Both run the same
+//! tcptrace's kernel programs: XDP (or TC) on ingress, TC on egress. All run the same
 //! parse → filter → record path and never change traffic.
 #![no_std]
 #![no_main]
+#![feature(asm_experimental_arch)]
 
 mod csum;
 mod filter;
@@ -17,44 +18,58 @@ use aya_ebpf::{
 };
 use tcptrace_common::{DIR_EGRESS, DIR_INGRESS, counter};
 
-use crate::frame::Frame;
+use crate::{
+    frame::Frame,
+    maps::Counts,
+    parse::{Copies, Layers, Parsed},
+};
 
 #[xdp(frags)]
+#[inline(always)]
 pub fn tcptrace_xdp(ctx: XdpContext) -> u32 {
     trace(&frame::Xdp::new(&ctx), DIR_INGRESS);
     xdp_action::XDP_PASS
 }
 
 #[classifier]
+#[inline(always)]
 pub fn tcptrace_tc(ctx: TcContext) -> i32 {
     trace(&frame::Tc::new(&ctx), DIR_EGRESS);
     TC_ACT_PIPE
 }
 
+/// Ingress without XDP (`--xdp-mode off`, and `auto` on virtual interfaces).
+#[classifier]
+#[inline(always)]
+pub fn tcptrace_tc_ingress(ctx: TcContext) -> i32 {
+    trace(&frame::Tc::new(&ctx), DIR_INGRESS);
+    TC_ACT_PIPE
+}
+
 #[inline(always)]
 fn trace<F: Frame>(f: &F, direction: u8) {
-    maps::count(counter::SEEN);
-    let Some(layers) = parse::parse(f) else {
+    let Some(c) = Counts::get() else {
         return;
     };
-    maps::count(counter::TCP);
-    // Park the parse result in map memory and read it back after the filter. The parse
-    // reaches the filter in many verifier states (VLANs, IPv4 options, IPv6 extension
-    // headers); read back from a map, the offsets are plain bounded numbers, so the
-    // filter's loop and everything after it are verified once, not once per state. Every
-    // packet access after this point checks its bounds anyway.
-    let Some(slot) = maps::LAYERS.get_ptr_mut(0) else {
+    c.add(counter::SEEN);
+    let mut copies = Copies::new();
+    let Some((view, parsed)) = parse::parse(f, c, &mut copies) else {
         return;
     };
-    // SAFETY: this CPU's slot, used only while this program runs.
-    unsafe { slot.write_volatile(layers) };
-    if !filter::accept(f, &layers) {
+    c.add(counter::TCP);
+    let Some(view) = view else {
+        return;
+    };
+    if !filter::accept(&view) {
         return;
     }
-    maps::count(counter::MATCHED);
-    // SAFETY: as above; volatile so the compiler really reads the map.
-    let layers = unsafe { slot.read_volatile() }.bounded();
-    record::emit(f, &layers, direction);
+    c.add(counter::MATCHED);
+    let mut layers = match parsed {
+        Parsed::Ipv4 { ihl } => Layers::ipv4(ihl),
+        Parsed::Parked(slot) => Layers::unpark(slot),
+    };
+    layers.measure(f);
+    record::emit(f, &layers, direction, c);
 }
 
 #[cfg(not(test))]

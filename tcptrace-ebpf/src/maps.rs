@@ -1,8 +1,8 @@
-//! The maps shared with userspace.
+//! The maps shared with userspace, and the read-only globals it fills in before loading.
 use crate::parse::Layers;
 use aya_ebpf::{
     macros::map,
-    maps::{Array, PerCpuArray, RingBuf},
+    maps::{PerCpuArray, RingBuf},
 };
 use tcptrace_common::{Config, RING_BYTES, counter, rules::RuleTable};
 
@@ -10,34 +10,77 @@ use tcptrace_common::{Config, RING_BYTES, counter, rules::RuleTable};
 #[map]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(RING_BYTES, 0);
 
-/// `CONFIG[0]`: filter switches and modes.
-#[map]
-pub static CONFIG: Array<Config> = Array::with_max_entries(1, 0);
-
-/// `RULES[0]`: the filter's rule table (see `tcptrace_common::rules`).
-#[map]
-pub static RULES: Array<RuleTable> = Array::with_max_entries(1, 0);
-
-/// Per-CPU parking place for the parse result while the filter runs (see `trace`).
+/// Per-CPU parking place for the parse result of an accepted segment (see `trace`).
 #[map]
 pub static LAYERS: PerCpuArray<Layers> = PerCpuArray::with_max_entries(1, 0);
 
-/// Per-CPU counters, indexed by `tcptrace_common::counter`.
+/// Per-CPU counters, one block per CPU, indexed by `tcptrace_common::counter`.
 #[map]
-pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counter::COUNT, 0);
+pub static COUNTERS: PerCpuArray<[u64; counter::COUNT as usize]> =
+    PerCpuArray::with_max_entries(1, 0);
 
+/// The filter's rule table (`.rodata`, written by userspace before loading; frozen).
+#[unsafe(no_mangle)]
+static TCPTRACE_RULES: RuleTable = RuleTable::ALL;
+
+/// Mode settings (`.rodata`, as above).
+#[unsafe(no_mangle)]
+static TCPTRACE_CONFIG: Config = Config::OFF;
+
+/// Reads a field of a read-only global. Volatile, so that the program really loads it (the
+/// compiler would fold in the default value); the verifier knows the loaded value, since
+/// the map is frozen and the offset constant, and skips the branches it rules out.
+macro_rules! ro {
+    ($place:expr) => {
+        // SAFETY: a field of a static, read in place.
+        unsafe { core::ptr::read_volatile(core::ptr::addr_of!($place)) }
+    };
+}
+pub(crate) use ro;
+
+/// The rule table global (read its fields with [`ro!`]).
 #[inline(always)]
-pub fn count(index: u32) {
-    if let Some(p) = COUNTERS.get_ptr_mut(index) {
-        // SAFETY: per-CPU slot, only this CPU writes it while the program runs.
-        unsafe { *p += 1 };
+pub fn rules() -> &'static RuleTable {
+    &TCPTRACE_RULES
+}
+
+/// Non-zero: compute checksums (`-v`).
+#[inline(always)]
+pub fn want_checksums() -> bool {
+    ro!(TCPTRACE_CONFIG.checksums) != 0
+}
+
+/// Flags for `bpf_ringbuf_submit`: no wakeup when userspace reads without waiting.
+#[inline(always)]
+pub fn submit_flags() -> u64 {
+    if ro!(TCPTRACE_CONFIG.no_wakeup) != 0 {
+        aya_ebpf::bindings::BPF_RB_NO_WAKEUP as u64
+    } else {
+        0
     }
 }
 
+/// Frame bytes to copy after each record (`-w`), 0 for plain records.
 #[inline(always)]
-pub fn config() -> Config {
-    match CONFIG.get(0) {
-        Some(c) => *c,
-        None => Config::default(),
+pub fn snaplen() -> u32 {
+    ro!(TCPTRACE_CONFIG.snaplen) as u32
+}
+
+/// This CPU's counter block, looked up once per program run.
+#[derive(Clone, Copy)]
+pub struct Counts(*mut [u64; counter::COUNT as usize]);
+
+impl Counts {
+    #[inline(always)]
+    pub fn get() -> Option<Counts> {
+        COUNTERS.get_ptr_mut(0).map(Counts)
+    }
+
+    #[inline(always)]
+    pub fn add(self, index: u32) {
+        // SAFETY: this CPU's block, written only while the program runs on this CPU.
+        if let Some(v) = unsafe { (*self.0).get_mut(index as usize) } {
+            *v += 1;
+        }
     }
 }

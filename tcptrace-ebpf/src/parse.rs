@@ -2,9 +2,11 @@
 //! Every read is bounds-checked; every loop has a fixed bound.
 use tcptrace_common::{FAMILY_V4, FAMILY_V6, MAX_IPV6_EXT, counter, status};
 
+use core::mem::MaybeUninit;
+
 use crate::{
-    frame::{Frame, at},
-    maps::count,
+    frame::{Frame, at, ld},
+    maps::{Counts, LAYERS},
 };
 
 const ETH_HLEN: usize = 14;
@@ -17,31 +19,32 @@ const NEXTHDR_HOP: u8 = 0;
 const NEXTHDR_ROUTING: u8 = 43;
 const NEXTHDR_FRAGMENT: u8 = 44;
 const NEXTHDR_DEST: u8 = 60;
+const TCP_HLEN: usize = 20;
 
-/// Where the headers are, and what the parse found on the way.
+/// Where the headers are, and what the parse found on the way. Plain scalars only, so the
+/// compiler keeps it in registers (an aggregate with arrays gets zeroed by a memset call).
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct Layers {
     pub l3: usize,
     pub l4: usize,
-    /// Bytes of the frame from the TCP header on (may be less than a header).
-    pub l4_avail: u32,
+    /// IPv6 extension headers walked (next-header values), header `i` in byte `i`.
+    pub exts: u64,
+    /// Length of the whole frame; 0 until [`Layers::measure`] when the TCP header was
+    /// found whole in the linear area.
     pub frame_len: u32,
-    pub family: u8,
-    pub ihl: u8,
-    pub status: u16,
-    pub ext_count: u8,
-    pub exts: [u8; MAX_IPV6_EXT],
+    /// Bytes of the frame from the TCP header on (at least 20 while `frame_len` is 0).
+    pub l4_avail: u32,
     /// IPv6 fragment header (first fragment): identification and offset field.
     pub frag_id: u32,
+    /// VLAN IDs, outer in the low 16 bits.
+    pub vlan_ids: u32,
     pub frag_off: u16,
+    pub status: u16,
+    pub family: u8,
+    pub ihl: u8,
+    pub ext_count: u8,
     pub vlan_count: u8,
-    pub vlan_ids: [u16; 2],
-}
-
-#[inline(always)]
-fn be16(b: [u8; 2]) -> u16 {
-    u16::from_be_bytes(b)
 }
 
 impl Layers {
@@ -57,168 +60,368 @@ impl Layers {
         self.vlan_count &= 0x3;
         self
     }
+
+    /// Writes the fields to this CPU's map slot, each store straight from a register.
+    #[inline(always)]
+    pub fn park(self, slot: *mut Layers) {
+        macro_rules! store {
+            ($($f:ident)*) => {
+                // SAFETY: `slot` is this CPU's map slot, used only while the program runs.
+                unsafe { $(core::ptr::addr_of_mut!((*slot).$f).write_volatile(self.$f);)* }
+            };
+        }
+        store!(l3 l4 exts frame_len l4_avail frag_id vlan_ids frag_off status family ihl ext_count vlan_count);
+    }
+
+    /// Reads back what [`Layers::park`] wrote (volatile: the compiler really goes through
+    /// the map), with the offsets bounded again.
+    #[inline(always)]
+    pub fn unpark(slot: *mut Layers) -> Layers {
+        macro_rules! load {
+            ($($f:ident)*) => {
+                // SAFETY: as in `park`.
+                unsafe { Layers { $($f: core::ptr::addr_of!((*slot).$f).read_volatile(),)* } }
+            };
+        }
+        load!(l3 l4 exts frame_len l4_avail frag_id vlan_ids frag_off status family ihl ext_count vlan_count).bounded()
+    }
+
+    /// An untagged IPv4 frame with the whole TCP header in the linear area.
+    #[inline(always)]
+    pub fn ipv4(ihl: usize) -> Layers {
+        Layers {
+            l3: ETH_HLEN,
+            l4: ETH_HLEN + ihl,
+            exts: 0,
+            frame_len: 0,
+            l4_avail: TCP_HLEN as u32,
+            frag_id: 0,
+            vlan_ids: 0,
+            frag_off: 0,
+            status: 0,
+            family: FAMILY_V4,
+            ihl: ihl as u8,
+            ext_count: 0,
+            vlan_count: 0,
+        }
+    }
+
+    /// Fills in the frame length (for XDP a helper call, so only for recorded segments).
+    #[inline(always)]
+    pub fn measure<F: Frame>(&mut self, f: &F) {
+        if self.frame_len == 0 {
+            self.frame_len = f.len();
+            self.l4_avail = self.frame_len.saturating_sub(self.l4 as u32);
+        }
+    }
+
+    pub fn vlan_id(&self, i: usize) -> u16 {
+        (self.vlan_ids >> (16 * (i & 1))) as u16
+    }
+}
+
+/// What the filter reads: the IP and TCP headers in the packet when they are in the
+/// linear area (the usual case), else copies of them in [`Copies`].
+pub struct View {
+    /// IPv4: 20 bytes; IPv6: 40 bytes.
+    pub ip: *const u8,
+    /// 20 bytes, or the 4 (`ports`) or 14 (`flags`) bytes that could be copied.
+    pub tcp: *const u8,
+    pub ports: bool,
+    pub flags: bool,
+    pub family: u8,
+    pub vlan_count: u8,
+    pub vlan_ids: u32,
+}
+
+/// Bytes of the TCP header the filter may read (ports, flags).
+const TCP_VIEW: usize = 14;
+
+/// Stack room for header copies (slow path only; left uninitialised otherwise).
+pub struct Copies {
+    ip: MaybeUninit<[u8; 40]>,
+    tcp: MaybeUninit<[u8; TCP_VIEW]>,
+}
+
+impl Copies {
+    #[inline(always)]
+    pub fn new() -> Copies {
+        Copies {
+            ip: MaybeUninit::uninit(),
+            tcp: MaybeUninit::uninit(),
+        }
+    }
+}
+
+/// Where the layers are once the filter has run.
+#[derive(Clone, Copy)]
+pub enum Parsed {
+    /// Untagged IPv4, TCP header in the linear area: [`Layers::ipv4`] of this IHL.
+    Ipv4 { ihl: usize },
+    /// Anything else: parked in this map slot ([`Layers::unpark`]).
+    Parked(*mut Layers),
 }
 
 /// Parses down to the TCP header. `None` for anything that carries no TCP header
-/// (counting malformed, cut-short and later-fragment frames on the way).
+/// (counting malformed, cut-short and later-fragment frames on the way); the view is
+/// `None` when the IP header could not be read for the filter.
 #[inline(always)]
-pub fn parse<F: Frame>(f: &F) -> Option<Layers> {
-    let mut l = Layers {
-        l3: 0,
-        l4: 0,
-        l4_avail: 0,
-        frame_len: 0,
-        family: 0,
-        ihl: 0,
-        status: 0,
-        ext_count: 0,
-        exts: [0; MAX_IPV6_EXT],
-        frag_id: 0,
-        frag_off: 0,
-        vlan_count: 0,
-        vlan_ids: [0; 2],
+pub fn parse<F: Frame>(f: &F, c: Counts, copies: &mut Copies) -> Option<(Option<View>, Parsed)> {
+    // Fast path: nothing to keep across the filter but the IHL.
+    if let Some(eth) = at::<F, [u8; ETH_HLEN]>(f, 0)
+        && ld!(u16, eth, 12) == ETH_P_IP.to_be()
+        && let Some(ip) = at::<F, [u8; 20]>(f, ETH_HLEN)
+        && let Some(ihl) = ipv4_plain(ip)
+        && let Some(tcp) = at::<F, [u8; TCP_HLEN]>(f, ETH_HLEN + ihl)
+    {
+        let view = View {
+            ip: ip as *const u8,
+            tcp: tcp as *const u8,
+            ports: true,
+            flags: true,
+            family: FAMILY_V4,
+            vlan_count: 0,
+            vlan_ids: 0,
+        };
+        return Some((Some(view), Parsed::Ipv4 { ihl }));
+    }
+    let (l, hdrs) = parse_any(f, c)?;
+    let view = match hdrs {
+        Some(h) => Some(View {
+            ip: h.ip,
+            tcp: h.tcp,
+            ports: true,
+            flags: true,
+            family: l.family,
+            vlan_count: l.vlan_count,
+            vlan_ids: l.vlan_ids,
+        }),
+        None => copy_headers(f, &l, copies),
     };
+    // Park the layers in map memory. They reach this point in many verifier states
+    // (VLANs, IPv4 options, IPv6 extension headers); read back from a map, the offsets
+    // are plain bounded numbers, so what follows is verified once, not once per state.
+    let slot = LAYERS.get_ptr_mut(0)?;
+    l.park(slot);
+    Some((view, Parsed::Parked(slot)))
+}
+
+/// The IHL in bytes of an IPv4 header that is version 4, IHL >= 5, TCP, a first (or only)
+/// fragment, and whose total length covers the header; None for anything else.
+#[inline(always)]
+fn ipv4_plain(ip: *const [u8; 20]) -> Option<usize> {
+    let w0 = ld!(u32, ip, 0);
+    let w1 = ld!(u32, ip, 4);
+    let vihl = w0 as u8;
+    let ihl = ((vihl & 0x0f) as usize) * 4;
+    let total = u16::from_be((w0 >> 16) as u16) as usize;
+    (vihl.wrapping_sub(0x45) <= 0x0a
+        && ld!(u8, ip, 9) == IPPROTO_TCP
+        && w1 & 0xff1f_0000 == 0
+        && total >= ihl)
+        .then_some(ihl)
+}
+
+/// Headers not all in the linear area (XDP fragments, cut-short frames): copy what is
+/// there. None when the IP header is not all there.
+#[inline(always)]
+fn copy_headers<F: Frame>(f: &F, l: &Layers, copies: &mut Copies) -> Option<View> {
+    let ip_len = if l.family == FAMILY_V4 { 20 } else { 40 };
+    // SAFETY: the buffers are 40 and TCP_VIEW bytes long; `load` only writes.
+    let ip = unsafe { core::slice::from_raw_parts_mut(copies.ip.as_mut_ptr() as *mut u8, ip_len) };
+    if !f.load(l.l3 as u32, ip) {
+        return None;
+    }
+    let (ports, flags) = if l.l4_avail >= TCP_VIEW as u32 {
+        (true, true)
+    } else if l.l4_avail >= 4 {
+        (true, false)
+    } else {
+        (false, false)
+    };
+    let want = if flags { TCP_VIEW } else { 4 };
+    // SAFETY: `want` <= TCP_VIEW.
+    let tcp = unsafe { core::slice::from_raw_parts_mut(copies.tcp.as_mut_ptr() as *mut u8, want) };
+    let ports = ports && f.load(l.l4 as u32, tcp);
+    Some(View {
+        ip: copies.ip.as_ptr() as *const u8,
+        tcp: copies.tcp.as_ptr() as *const u8,
+        ports,
+        flags: flags && ports,
+        family: l.family,
+        vlan_count: l.vlan_count,
+        vlan_ids: l.vlan_ids,
+    })
+}
+
+/// Checked pointers to the IP and TCP headers in the linear area (IP: 20 bytes for IPv4,
+/// 40 for IPv6; TCP: 20), when both are there.
+#[derive(Clone, Copy)]
+struct Headers {
+    ip: *const u8,
+    tcp: *const u8,
+}
+
+/// Parses any frame down to the TCP header (see [`parse`]).
+#[inline(always)]
+fn parse_any<F: Frame>(f: &F, c: Counts) -> Option<(Layers, Option<Headers>)> {
     let Some(eth) = at::<F, [u8; ETH_HLEN]>(f, 0) else {
-        count(counter::TRUNCATED);
+        c.add(counter::TRUNCATED);
         return None;
     };
-    // SAFETY: `at` checked the bytes are inside the frame.
-    let mut proto = be16(unsafe { [(*eth)[12], (*eth)[13]] });
+    let mut proto = u16::from_be(ld!(u16, eth, 12));
     let mut off = ETH_HLEN;
+    let mut vlan_ids = 0u32;
+    let mut vlan_count = 0u8;
     for i in 0..2 {
         if proto != ETH_P_8021Q && proto != ETH_P_8021AD {
             break;
         }
         let Some(tag) = at::<F, [u8; 4]>(f, off) else {
-            count(counter::TRUNCATED);
+            c.add(counter::TRUNCATED);
             return None;
         };
-        // SAFETY: checked by `at`.
-        let tag = unsafe { *tag };
-        l.vlan_ids[i] = be16([tag[0], tag[1]]) & 0x0fff;
-        l.vlan_count += 1;
-        proto = be16([tag[2], tag[3]]);
+        vlan_ids |= ((u16::from_be(ld!(u16, tag, 0)) & 0x0fff) as u32) << (16 * i);
+        vlan_count += 1;
+        proto = u16::from_be(ld!(u16, tag, 2));
         off += 4;
     }
-    l.l3 = off;
-    if proto != ETH_P_IP && proto != ETH_P_IPV6 {
-        return None;
+    let (mut l, ip) = match proto {
+        ETH_P_IP => parse_ipv4(f, c, off)?,
+        ETH_P_IPV6 => parse_ipv6(f, c, off)?,
+        _ => return None,
+    };
+    l.vlan_ids = vlan_ids;
+    l.vlan_count = vlan_count;
+    if let Some(tcp) = at::<F, [u8; TCP_HLEN]>(f, l.l4) {
+        // The whole TCP header is in the linear area: the frame length can wait.
+        l.frame_len = 0;
+        l.l4_avail = TCP_HLEN as u32;
+        let tcp = tcp as *const u8;
+        return Some((l, Some(Headers { ip, tcp })));
     }
-    // Only now: for XDP the whole length is a helper call (fragments).
     l.frame_len = f.len();
-    match proto {
-        ETH_P_IP => parse_ipv4(f, &mut l)?,
-        _ => parse_ipv6(f, &mut l)?,
-    }
-    l.l4_avail = l.frame_len.saturating_sub(l.l4 as u32);
-    if l.l4_avail < 20 {
-        l.status |= status::TCP_TRUNCATED;
-        count(counter::TRUNCATED);
-    }
-    Some(l)
-}
-
-#[inline(always)]
-fn parse_ipv4<F: Frame>(f: &F, l: &mut Layers) -> Option<()> {
-    let Some(ip) = at::<F, [u8; 20]>(f, l.l3) else {
-        count(counter::TRUNCATED);
-        return None;
-    };
-    // SAFETY: checked by `at`.
-    let ip = unsafe { &*ip };
-    if ip[0] >> 4 != 4 {
-        count(counter::MALFORMED);
-        return None;
-    }
-    if ip[9] != IPPROTO_TCP {
-        return None;
-    }
-    let ihl = ((ip[0] & 0x0f) as usize) * 4;
-    if ihl < 20 {
-        count(counter::MALFORMED);
-        return None;
-    }
-    if be16([ip[6], ip[7]]) & 0x1fff != 0 {
-        count(counter::FRAGMENTS);
-        return None;
-    }
-    if (be16([ip[2], ip[3]]) as usize) < ihl {
-        count(counter::MALFORMED);
-        return None;
-    }
-    l.family = FAMILY_V4;
-    l.ihl = ihl as u8;
-    l.l4 = l.l3 + ihl;
     if l.l4 as u32 > l.frame_len {
-        count(counter::TRUNCATED);
+        c.add(counter::TRUNCATED);
         return None;
     }
-    Some(())
+    l.l4_avail = l.frame_len - l.l4 as u32;
+    if l.l4_avail < TCP_HLEN as u32 {
+        l.status |= status::TCP_TRUNCATED;
+        c.add(counter::TRUNCATED);
+    }
+    Some((l, None))
 }
 
 #[inline(always)]
-fn parse_ipv6<F: Frame>(f: &F, l: &mut Layers) -> Option<()> {
-    let Some(ip) = at::<F, [u8; 40]>(f, l.l3) else {
-        count(counter::TRUNCATED);
+fn parse_ipv4<F: Frame>(f: &F, c: Counts, l3: usize) -> Option<(Layers, *const u8)> {
+    let Some(ip) = at::<F, [u8; 20]>(f, l3) else {
+        c.add(counter::TRUNCATED);
         return None;
     };
-    // SAFETY: checked by `at`.
-    let ip = unsafe { &*ip };
-    if ip[0] >> 4 != 6 {
-        count(counter::MALFORMED);
+    let Some(ihl) = ipv4_plain(ip) else {
+        // Which check failed, in the order that decides what gets counted.
+        let vihl = ld!(u8, ip, 0);
+        if vihl >> 4 != 4 {
+            c.add(counter::MALFORMED);
+        } else if ld!(u8, ip, 9) != IPPROTO_TCP {
+        } else if vihl & 0x0f < 5 {
+            c.add(counter::MALFORMED);
+        } else if ld!(u32, ip, 4) & 0xff1f_0000 != 0 {
+            c.add(counter::FRAGMENTS);
+        } else {
+            c.add(counter::MALFORMED);
+        }
+        return None;
+    };
+    let l = Layers {
+        l3,
+        l4: l3 + ihl,
+        exts: 0,
+        frame_len: 0,
+        l4_avail: 0,
+        frag_id: 0,
+        vlan_ids: 0,
+        frag_off: 0,
+        status: 0,
+        family: FAMILY_V4,
+        ihl: ihl as u8,
+        ext_count: 0,
+        vlan_count: 0,
+    };
+    Some((l, ip as *const u8))
+}
+
+#[inline(always)]
+fn parse_ipv6<F: Frame>(f: &F, c: Counts, l3: usize) -> Option<(Layers, *const u8)> {
+    let Some(ip) = at::<F, [u8; 40]>(f, l3) else {
+        c.add(counter::TRUNCATED);
+        return None;
+    };
+    if ld!(u8, ip, 0) >> 4 != 6 {
+        c.add(counter::MALFORMED);
         return None;
     }
-    l.family = FAMILY_V6;
-    let mut nh = ip[6];
-    let mut off = l.l3 + 40;
+    let mut nh = ld!(u8, ip, 6);
+    let mut off = l3 + 40;
+    let mut exts = 0u64;
+    let mut ext_count = 0u8;
+    let mut frag_id = 0u32;
+    let mut frag_off = 0u16;
     for i in 0..MAX_IPV6_EXT {
         match nh {
             NEXTHDR_HOP | NEXTHDR_ROUTING | NEXTHDR_DEST => {
                 let Some(h) = at::<F, [u8; 2]>(f, off) else {
-                    count(counter::TRUNCATED);
+                    c.add(counter::TRUNCATED);
                     return None;
                 };
-                // SAFETY: checked by `at`.
-                let h = unsafe { *h };
-                l.exts[i] = nh;
-                nh = h[0];
-                off += (h[1] as usize + 1) * 8;
+                exts |= (nh as u64) << (8 * i);
+                nh = ld!(u8, h, 0);
+                off += (ld!(u8, h, 1) as usize + 1) * 8;
             }
             NEXTHDR_FRAGMENT => {
                 let Some(h) = at::<F, [u8; 8]>(f, off) else {
-                    count(counter::TRUNCATED);
+                    c.add(counter::TRUNCATED);
                     return None;
                 };
-                // SAFETY: checked by `at`.
-                let h = unsafe { *h };
-                let frag_off = be16([h[2], h[3]]);
-                if frag_off & 0xfff8 != 0 {
-                    count(counter::FRAGMENTS);
+                let fo = u16::from_be(ld!(u16, h, 2));
+                if fo & 0xfff8 != 0 {
+                    c.add(counter::FRAGMENTS);
                     return None;
                 }
-                l.exts[i] = nh;
-                l.frag_off = frag_off;
-                l.frag_id = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
-                nh = h[0];
+                exts |= (nh as u64) << (8 * i);
+                frag_off = fo;
+                frag_id = u32::from_be(ld!(u32, h, 4));
+                nh = ld!(u8, h, 0);
                 off += 8;
             }
             _ => break,
         }
-        l.ext_count += 1;
+        ext_count += 1;
     }
     if nh != IPPROTO_TCP {
         if matches!(
             nh,
             NEXTHDR_HOP | NEXTHDR_ROUTING | NEXTHDR_DEST | NEXTHDR_FRAGMENT
         ) {
-            count(counter::MALFORMED);
+            c.add(counter::MALFORMED);
         }
         return None;
     }
-    l.l4 = off;
-    if l.l4 as u32 > l.frame_len {
-        count(counter::TRUNCATED);
-        return None;
-    }
-    Some(())
+    let l = Layers {
+        l3,
+        l4: off,
+        exts,
+        frame_len: 0,
+        l4_avail: 0,
+        frag_id,
+        vlan_ids: 0,
+        frag_off,
+        status: 0,
+        family: FAMILY_V6,
+        ihl: 0,
+        ext_count,
+        vlan_count: 0,
+    };
+    Some((l, ip as *const u8))
 }

@@ -4,54 +4,44 @@ use tcptrace_common::{FAMILY_V4, MAX_OPTIONS, MAX_SNAP, Record, SnapRecord, coun
 
 use crate::{
     csum,
-    frame::{Frame, at, read},
-    maps::{EVENTS, config, count},
+    frame::{Frame, at, ld, opaque, read},
+    maps::{Counts, EVENTS, snaplen, submit_flags, want_checksums},
     parse::Layers,
 };
 
 #[inline(always)]
-fn be16(a: u8, b: u8) -> u16 {
-    u16::from_be_bytes([a, b])
-}
-
-#[inline(always)]
-fn be32(a: u8, b: u8, c: u8, d: u8) -> u32 {
-    u32::from_be_bytes([a, b, c, d])
-}
-
-#[inline(always)]
-pub fn emit<F: Frame>(f: &F, l: &Layers, direction: u8) {
-    let snaplen = config().snaplen as u32;
+pub fn emit<F: Frame>(f: &F, l: &Layers, direction: u8, c: Counts) {
+    let snaplen = snaplen();
     if snaplen != 0 {
-        return emit_snap(f, l, direction, snaplen);
+        return emit_snap(f, l, direction, snaplen, c);
     }
     let Some(mut entry) = EVENTS.reserve::<Record>(0) else {
-        count(counter::LOST);
+        c.add(counter::LOST);
         return;
     };
     // SAFETY: the entry is ours until submitted; `fill` writes every field.
     let r = unsafe { &mut *entry.as_mut_ptr() };
-    if fill(f, l, direction, r) {
-        entry.submit(0);
-        count(counter::EMITTED);
+    if fill(f, l, direction, r, c) {
+        entry.submit(submit_flags());
+        c.add(counter::EMITTED);
     } else {
         entry.discard(0);
-        count(counter::MALFORMED);
+        c.add(counter::MALFORMED);
     }
 }
 
 /// `-w`: the record plus the first `snaplen` bytes of the frame, as they are.
 #[inline(always)]
-fn emit_snap<F: Frame>(f: &F, l: &Layers, direction: u8, snaplen: u32) {
+fn emit_snap<F: Frame>(f: &F, l: &Layers, direction: u8, snaplen: u32, c: Counts) {
     let Some(mut entry) = EVENTS.reserve::<SnapRecord>(0) else {
-        count(counter::LOST);
+        c.add(counter::LOST);
         return;
     };
     // SAFETY: the entry is ours until submitted; every field is written below.
     let s = unsafe { &mut *entry.as_mut_ptr() };
-    if !fill(f, l, direction, &mut s.rec) {
+    if !fill(f, l, direction, &mut s.rec, c) {
         entry.discard(0);
-        count(counter::MALFORMED);
+        c.add(counter::MALFORMED);
         return;
     }
     s._pad = 0;
@@ -63,15 +53,15 @@ fn emit_snap<F: Frame>(f: &F, l: &Layers, direction: u8, snaplen: u32) {
     s.snap_len = 0;
     if want > 0 && want <= MAX_SNAP as u32 {
         // Masked so the verifier sees 1..=MAX_SNAP (a power of two).
-        let len = (core::hint::black_box(want - 1) & (MAX_SNAP as u32 - 1)) + 1;
+        let len = (opaque((want - 1) as usize) as u32 & (MAX_SNAP as u32 - 1)) + 1;
         // SAFETY: len <= MAX_SNAP = s.data.len().
         let dst = unsafe { core::slice::from_raw_parts_mut(s.data.as_mut_ptr(), len as usize) };
         if f.load(0, dst) {
             s.snap_len = len;
         }
     }
-    entry.submit(0);
-    count(counter::EMITTED);
+    entry.submit(submit_flags());
+    c.add(counter::EMITTED);
 }
 
 /// Zeroes the record with 8-byte stores. (A plain `*r = Record::ZERO` becomes a call to
@@ -88,7 +78,7 @@ fn zero(r: &mut Record) {
 }
 
 #[inline(always)]
-fn fill<F: Frame>(f: &F, l: &Layers, direction: u8, r: &mut Record) -> bool {
+fn fill<F: Frame>(f: &F, l: &Layers, direction: u8, r: &mut Record, c: Counts) -> bool {
     zero(r);
     // SAFETY: helper without arguments.
     r.ts_ns = unsafe { bpf_ktime_get_ns() };
@@ -100,13 +90,16 @@ fn fill<F: Frame>(f: &F, l: &Layers, direction: u8, r: &mut Record) -> bool {
     r.l3_off = l.l3 as u16;
     r.l4_off = l.l4 as u16;
     r.vlan_count = l.vlan_count;
-    r.vlan_ids = l.vlan_ids;
+    r.vlan_ids = [l.vlan_id(0), l.vlan_id(1)];
     r.ext_count = l.ext_count;
-    r.exts = l.exts;
+    let exts = l.exts.to_le_bytes();
+    for (i, e) in r.exts.iter_mut().enumerate() {
+        *e = exts[i];
+    }
     if !fill_ip(f, l, r) {
         return false;
     }
-    fill_tcp(f, l, r);
+    fill_tcp(f, l, r, c);
     fill_checksums(f, l, r);
     true
 }
@@ -115,7 +108,7 @@ fn fill<F: Frame>(f: &F, l: &Layers, direction: u8, r: &mut Record) -> bool {
 /// values the IPv4 header and TCP checksum fields should hold.
 #[inline(always)]
 fn fill_checksums<F: Frame>(f: &F, l: &Layers, r: &mut Record) {
-    let want = config().checksums != 0;
+    let want = want_checksums();
     if want
         && l.family == FAMILY_V4
         && let Some(s) = csum::add_range(f, l.l3 as u32, l.ihl as u32, 0)
@@ -170,48 +163,75 @@ fn fill_checksums<F: Frame>(f: &F, l: &Layers, r: &mut Record) {
 
 #[inline(always)]
 fn fill_ip<F: Frame>(f: &F, l: &Layers, r: &mut Record) -> bool {
+    let saddr = r.saddr.as_mut_ptr() as *mut u32;
+    let daddr = r.daddr.as_mut_ptr() as *mut u32;
     if l.family == FAMILY_V4 {
         let Some(ip) = at::<F, [u8; 20]>(f, l.l3) else {
             return false;
         };
-        // SAFETY: checked by `at`.
-        let ip = unsafe { &*ip };
-        r.tos = ip[1];
-        r.ip_len = be16(ip[2], ip[3]) as u32;
-        r.ip_id = be16(ip[4], ip[5]) as u32;
-        r.frag = be16(ip[6], ip[7]);
-        r.ttl = ip[8];
-        r.ip_csum = be16(ip[10], ip[11]);
-        r.saddr[..4].copy_from_slice(&ip[12..16]);
-        r.daddr[..4].copy_from_slice(&ip[16..20]);
+        r.tos = ld!(u8, ip, 1);
+        r.ip_len = u16::from_be(ld!(u16, ip, 2)) as u32;
+        r.ip_id = u16::from_be(ld!(u16, ip, 4)) as u32;
+        r.frag = u16::from_be(ld!(u16, ip, 6));
+        r.ttl = ld!(u8, ip, 8);
+        r.ip_csum = u16::from_be(ld!(u16, ip, 10));
+        let (src, dst) = (ld!(u32, ip, 12), ld!(u32, ip, 16));
+        // SAFETY: the address fields are 16 bytes at 4-aligned offsets of the record.
+        unsafe {
+            saddr.write(src);
+            daddr.write(dst);
+        }
         r.ihl = l.ihl;
     } else {
         let Some(ip) = at::<F, [u8; 40]>(f, l.l3) else {
             return false;
         };
-        // SAFETY: checked by `at`.
-        let ip = unsafe { &*ip };
-        r.tos = (ip[0] << 4) | (ip[1] >> 4);
-        r.flow_label = be32(0, ip[1] & 0x0f, ip[2], ip[3]);
-        r.ip_len = be16(ip[4], ip[5]) as u32;
-        r.ttl = ip[7];
-        r.saddr.copy_from_slice(&ip[8..24]);
-        r.daddr.copy_from_slice(&ip[24..40]);
+        let w0 = u32::from_be(ld!(u32, ip, 0));
+        r.tos = (w0 >> 20) as u8;
+        r.flow_label = w0 & 0x000f_ffff;
+        r.ip_len = u16::from_be(ld!(u16, ip, 4)) as u32;
+        r.ttl = ld!(u8, ip, 7);
+        let words = [
+            ld!(u32, ip, 8),
+            ld!(u32, ip, 12),
+            ld!(u32, ip, 16),
+            ld!(u32, ip, 20),
+            ld!(u32, ip, 24),
+            ld!(u32, ip, 28),
+            ld!(u32, ip, 32),
+            ld!(u32, ip, 36),
+        ];
+        for (i, w) in words.into_iter().enumerate() {
+            // SAFETY: as above; words 0..4 go to saddr, 4..8 to daddr.
+            unsafe {
+                if i < 4 {
+                    saddr.add(i).write(w);
+                } else {
+                    daddr.add(i - 4).write(w);
+                }
+            }
+        }
         r.ip_id = l.frag_id;
         r.frag = l.frag_off;
     }
     true
 }
 
+/// The TCP header's fixed part as five 32-bit words (wire bytes, native order).
 #[inline(always)]
-fn fill_tcp<F: Frame>(f: &F, l: &Layers, r: &mut Record) {
+fn tcp_words<F: Frame>(f: &F, l: &Layers) -> Option<[u32; 5]> {
+    if let Some(h) = at::<F, [u8; 20]>(f, l.l4) {
+        return Some([
+            ld!(u32, h, 0),
+            ld!(u32, h, 4),
+            ld!(u32, h, 8),
+            ld!(u32, h, 12),
+            ld!(u32, h, 16),
+        ]);
+    }
     let avail = l.l4_avail;
-    r.tcp_caplen = if avail > 60 { 60 } else { avail as u8 };
     let h: [u8; 20] = if avail >= 20 {
-        match read::<F, 20>(f, l.l4) {
-            Some(h) => h,
-            None => return,
-        }
+        read::<F, 20>(f, l.l4)?
     } else {
         // Cut short (rare, never on the live path): take the bytes that are there; the
         // rest stays zero and is not printed. The length is masked into [1, 32] in a way
@@ -219,32 +239,44 @@ fn fill_tcp<F: Frame>(f: &F, l: &Layers, r: &mut Record) {
         let mut buf = [0u8; 32];
         let n = avail;
         if n > 0 && n < 20 {
-            let len = (core::hint::black_box(n - 1) & 0x1f) + 1;
+            let len = (opaque((n - 1) as usize) & 0x1f) + 1;
             // SAFETY: len <= 32 = buf.len().
-            let part = unsafe { core::slice::from_raw_parts_mut(buf.as_mut_ptr(), len as usize) };
+            let part = unsafe { core::slice::from_raw_parts_mut(buf.as_mut_ptr(), len) };
             if !f.load(l.l4 as u32, part) {
-                return;
+                return None;
             }
         }
         let mut h = [0u8; 20];
         h.copy_from_slice(&buf[..20]);
         h
     };
-    r.sport = be16(h[0], h[1]);
-    r.dport = be16(h[2], h[3]);
-    r.seq = be32(h[4], h[5], h[6], h[7]);
-    r.ack = be32(h[8], h[9], h[10], h[11]);
-    r.doff = (h[12] >> 4) * 4;
-    r.flags = h[13] as u16 | (((h[12] & 1) as u16) << 8);
-    r.window = be16(h[14], h[15]);
-    r.tcp_csum = be16(h[16], h[17]);
-    r.urg_ptr = be16(h[18], h[19]);
+    let w = |i: usize| u32::from_ne_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+    Some([w(0), w(4), w(8), w(12), w(16)])
+}
+
+#[inline(always)]
+fn fill_tcp<F: Frame>(f: &F, l: &Layers, r: &mut Record, c: Counts) {
+    let avail = l.l4_avail;
+    r.tcp_caplen = if avail > 60 { 60 } else { avail as u8 };
+    let Some(h) = tcp_words(f, l) else {
+        return;
+    };
+    r.sport = u16::from_be(h[0] as u16);
+    r.dport = u16::from_be((h[0] >> 16) as u16);
+    r.seq = u32::from_be(h[1]);
+    r.ack = u32::from_be(h[2]);
+    let (off_byte, flag_byte) = (h[3] as u8, (h[3] >> 8) as u8);
+    r.doff = (off_byte >> 4) * 4;
+    r.flags = flag_byte as u16 | (((off_byte & 1) as u16) << 8);
+    r.window = u16::from_be((h[3] >> 16) as u16);
+    r.tcp_csum = u16::from_be(h[4] as u16);
+    r.urg_ptr = u16::from_be((h[4] >> 16) as u16);
     if avail < 13 {
         return;
     }
     if r.doff < 20 {
         r.status |= status::BAD_DOFF;
-        count(counter::MALFORMED);
+        c.add(counter::MALFORMED);
         return;
     }
     let want = (r.doff - 20) as u32;
@@ -252,18 +284,42 @@ fn fill_tcp<F: Frame>(f: &F, l: &Layers, r: &mut Record) {
         return;
     }
     let have = avail.saturating_sub(20);
-    let mut n = if have < want { have } else { want };
+    let n = if have < want { have } else { want };
     if n < want {
         r.status |= status::OPT_TRUNCATED;
     }
     // Hide what the compiler knows of `n` so that the bounds checks below stay in the
     // code: the verifier must see them before the helper call.
-    n = core::hint::black_box(n);
-    if n == 0 || n > MAX_OPTIONS as u32 {
+    let n = opaque(n as usize);
+    if n == 0 || n > MAX_OPTIONS {
+        return;
+    }
+    // Usual case: all 40 bytes after the fixed header are in the linear area; copy them
+    // as five words and keep the `n` that are options (the rest stays zero).
+    if let Some(p) = at::<F, [u8; MAX_OPTIONS]>(f, l.l4 + 20) {
+        let words = [
+            ld!(u64, p, 0),
+            ld!(u64, p, 8),
+            ld!(u64, p, 16),
+            ld!(u64, p, 24),
+            ld!(u64, p, 32),
+        ];
+        let dst = r.options.as_mut_ptr() as *mut u64;
+        for (i, w) in words.into_iter().enumerate() {
+            let have = n.saturating_sub(8 * i);
+            let w = if have >= 8 {
+                w
+            } else {
+                w & ((1u64 << (8 * have)) - 1)
+            };
+            // SAFETY: `options` is 40 bytes at an 8-aligned offset of the record.
+            unsafe { dst.add(i).write(w) };
+        }
+        r.opt_len = n as u8;
         return;
     }
     // SAFETY: n <= MAX_OPTIONS = r.options.len().
-    let dst = unsafe { core::slice::from_raw_parts_mut(r.options.as_mut_ptr(), n as usize) };
+    let dst = unsafe { core::slice::from_raw_parts_mut(r.options.as_mut_ptr(), n) };
     if f.load(l.l4 as u32 + 20, dst) {
         r.opt_len = n as u8;
     } else {

@@ -3,23 +3,22 @@
 use std::{io, net::IpAddr};
 
 use aya::{
-    Ebpf, EbpfError, include_bytes_aligned,
-    maps::{Array, MapData, MapError, PerCpuArray, RingBuf},
+    Ebpf, EbpfError, EbpfLoader, include_bytes_aligned,
+    maps::{MapData, MapError, PerCpuArray, RingBuf},
     programs::{
         ProgramError, SchedClassifier, TcAttachType, TestRun, TestRunOptions, Xdp, XdpMode,
         xdp::XdpError,
     },
 };
-use tcptrace_common::{
-    Config, MAX_SNAP, Record, SnapRecord, counter,
-    rules::{MAX_TESTS, RuleTable},
-};
+use tcptrace_common::{Config, MAX_SNAP, Record, SnapRecord, counter, rules::RuleTable};
 
 /// The kernel object built by build.rs from tcptrace-ebpf.
 static OBJECT: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tcptrace-ebpf"));
 
 const XDP_PROG: &str = "tcptrace_xdp";
 const TC_PROG: &str = "tcptrace_tc";
+const TC_IN_PROG: &str = "tcptrace_tc_ingress";
+const PROGS: [&str; 3] = [XDP_PROG, TC_PROG, TC_IN_PROG];
 
 #[derive(Debug, thiserror::Error)]
 pub enum KernelError {
@@ -91,15 +90,30 @@ fn is_eperm(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// How the XDP program is attached.
+/// How ingress is traced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum XdpModeArg {
-    /// Native (driver) mode, falling back to generic when the driver refuses.
+    /// Native XDP on hardware interfaces (TC ingress where the driver refuses it);
+    /// TC ingress on virtual ones (veth, bridges, tunnels), where native XDP changes how
+    /// the device segments traffic.
     Auto,
-    /// Native (driver) mode only.
+    /// Native (driver) XDP only.
     Native,
-    /// Generic (skb) mode, works on every interface.
+    /// Generic (skb) XDP: works everywhere, but the kernel copies every non-linear
+    /// (GSO/GRO) packet for it.
     Generic,
+    /// No XDP: a TC classifier on ingress, like egress. Sees packets after GRO, as
+    /// tcpdump does, and copies nothing.
+    Off,
+}
+
+/// Whether `iface` is backed by a device (a NIC, virtio included), as opposed to a
+/// virtual interface such as veth, a bridge or a tunnel.
+fn has_device(iface: &str) -> bool {
+    std::path::Path::new("/sys/class/net")
+        .join(iface)
+        .join("device")
+        .exists()
 }
 
 /// `--host` / `--port`: a segment matches when (no hosts or a host matches source or
@@ -165,7 +179,8 @@ pub fn if_index(iface: &str) -> Result<u32, KernelError> {
 }
 
 impl Kernel {
-    /// Loads the object, writes the filter's rule table and loads (verifies) both programs.
+    /// Loads the object with the filter's rule table and the modes written into it; the
+    /// programs are verified when first attached or test-run.
     /// `filter` is a compiled [`RuleTable`] (see [`crate::filter::compile`]) or the
     /// `--host`/`--port` sugar [`Filter`].
     pub fn load<R: Rules + ?Sized>(filter: &R, cfg: Config) -> Result<Kernel, KernelError> {
@@ -182,80 +197,85 @@ impl Kernel {
         // SAFETY: plain syscall with a valid pointer; failure is harmless here.
         unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &rlim) };
 
-        let ebpf = Ebpf::load(OBJECT).map_err(|e| match &e {
-            e if is_eperm(e) => KernelError::Permission,
-            EbpfError::MapError(MapError::CreateError { name, .. }) if name == "EVENTS" => {
-                KernelError::Unsupported {
-                    what: "BPF ring buffer",
-                    detail: e.to_string(),
-                }
-            }
-            _ => KernelError::Unsupported {
-                what: "loading the BPF object",
-                detail: e.to_string(),
-            },
-        })?;
-        let mut k = Kernel { ebpf };
-        k.configure(&rules, cfg)?;
-        for name in [XDP_PROG, TC_PROG] {
-            let load = match k.prog(name)? {
-                aya::programs::Program::Xdp(p) => p.load(),
-                aya::programs::Program::SchedClassifier(p) => p.load(),
-                _ => unreachable!("the object holds only XDP and TC programs"),
-            };
-            load.map_err(|e| {
-                if is_eperm(&e) {
-                    KernelError::Permission
-                } else {
+        // The rule table and the modes are read-only globals: written into the object
+        // before the maps are made, frozen, and known to the verifier as constants.
+        let ebpf = EbpfLoader::new()
+            .override_global("TCPTRACE_RULES", &rules, true)
+            .override_global("TCPTRACE_CONFIG", &cfg, true)
+            .load(OBJECT)
+            .map_err(|e| match &e {
+                e if is_eperm(e) => KernelError::Permission,
+                EbpfError::MapError(MapError::CreateError { name, .. }) if name == "EVENTS" => {
                     KernelError::Unsupported {
-                        what: "loading the BPF programs (verifier)",
-                        detail: verifier_log(&e),
+                        what: "BPF ring buffer",
+                        detail: e.to_string(),
                     }
                 }
+                _ => KernelError::Unsupported {
+                    what: "loading the BPF object",
+                    detail: e.to_string(),
+                },
             })?;
-        }
-        Ok(k)
+        Ok(Kernel { ebpf })
     }
 
+    /// Program `name`, loaded (verified) on first use: each run verifies only the
+    /// programs it attaches or test-runs.
     fn prog(&mut self, name: &'static str) -> Result<&mut aya::programs::Program, KernelError> {
-        self.ebpf
+        let p = self
+            .ebpf
             .program_mut(name)
-            .ok_or_else(|| KernelError::other("program missing from object", name))
+            .ok_or_else(|| KernelError::other("program missing from object", name))?;
+        let load = match p {
+            aya::programs::Program::Xdp(p) if p.fd().is_err() => p.load(),
+            aya::programs::Program::SchedClassifier(p) if p.fd().is_err() => p.load(),
+            _ => Ok(()),
+        };
+        load.map_err(|e| {
+            if is_eperm(&e) {
+                KernelError::Permission
+            } else {
+                KernelError::Unsupported {
+                    what: "loading the BPF programs (verifier)",
+                    detail: verifier_log(&e),
+                }
+            }
+        })?;
+        Ok(p)
     }
 
-    fn configure(&mut self, rules: &RuleTable, cfg: Config) -> Result<(), KernelError> {
-        {
-            let mut map: Array<&mut MapData, RuleTable> = Array::try_from(
-                self.ebpf
-                    .map_mut("RULES")
-                    .ok_or_else(|| KernelError::other("map missing", "RULES"))?,
-            )
-            .map_err(|e| KernelError::other("RULES map", e))?;
-            let mut rules = *rules;
-            let used = (rules.n_terms as usize).min(rules.terms.len());
-            rules.stride = rules.terms[..used]
-                .iter()
-                .map(|t| t.len)
-                .max()
-                .unwrap_or(0)
-                .clamp(1, MAX_TESTS as u32);
-            map.set(0, rules, 0)
-                .map_err(|e| KernelError::other("writing the filter rules", e))?;
-        }
-        let mut config: Array<&mut MapData, Config> = Array::try_from(
-            self.ebpf
-                .map_mut("CONFIG")
-                .ok_or_else(|| KernelError::other("map missing", "CONFIG"))?,
-        )
-        .map_err(|e| KernelError::other("CONFIG map", e))?;
-        config
-            .set(0, cfg, 0)
-            .map_err(|e| KernelError::other("writing the configuration", e))
-    }
-
-    /// Attaches XDP on ingress and TC on egress of `iface`.
+    /// Attaches the ingress program (XDP, or TC when `mode` says so) and TC on egress of
+    /// `iface`.
     pub fn attach(&mut self, iface: &str, mode: XdpModeArg) -> Result<Attachment, KernelError> {
         let ifindex = if_index(iface)?;
+        let xdp_mode = match mode {
+            XdpModeArg::Off => self.attach_tc(iface, TC_IN_PROG, TcAttachType::Ingress)?,
+            XdpModeArg::Generic => self.attach_xdp(iface, ifindex, XdpMode::Skb)?,
+            XdpModeArg::Native => self.attach_xdp(iface, ifindex, XdpMode::Driver)?,
+            XdpModeArg::Auto if !has_device(iface) => {
+                self.attach_tc(iface, TC_IN_PROG, TcAttachType::Ingress)?
+            }
+            XdpModeArg::Auto => match self.attach_xdp(iface, ifindex, XdpMode::Driver) {
+                Ok(m) => m,
+                Err(KernelError::NativeUnsupported { source, .. }) => {
+                    eprintln!(
+                        "tcptrace: native XDP refused on {iface} ({source}); using TC ingress"
+                    );
+                    self.attach_tc(iface, TC_IN_PROG, TcAttachType::Ingress)?
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        self.attach_tc(iface, TC_PROG, TcAttachType::Egress)?;
+        Ok(Attachment { ifindex, xdp_mode })
+    }
+
+    fn attach_xdp(
+        &mut self,
+        iface: &str,
+        ifindex: u32,
+        mode: XdpMode,
+    ) -> Result<&'static str, KernelError> {
         let xdp: &mut Xdp = self
             .prog(XDP_PROG)?
             .try_into()
@@ -266,72 +286,47 @@ impl Kernel {
                 Some(libc::EBUSY) | Some(libc::EEXIST)
             )
         };
-        let xdp_err = |e: ProgramError| {
-            if busy(&e) {
-                KernelError::XdpBusy(iface.to_string())
-            } else if is_eperm(&e) {
-                KernelError::Permission
-            } else {
-                KernelError::other("attaching XDP", e)
-            }
-        };
-        let xdp_mode = match mode {
-            XdpModeArg::Generic => {
-                xdp.attach_to_if_index(ifindex, XdpMode::Skb)
-                    .map_err(xdp_err)?;
-                "generic"
-            }
-            XdpModeArg::Native => {
-                match xdp.attach_to_if_index(ifindex, XdpMode::Driver) {
-                    Ok(_) => {}
-                    Err(e) if busy(&e) || is_eperm(&e) => return Err(xdp_err(e)),
-                    Err(e) => {
-                        return Err(KernelError::NativeUnsupported {
-                            iface: iface.to_string(),
-                            source: io_error(&e)
-                                .map(|io| {
-                                    io::Error::from_raw_os_error(io.raw_os_error().unwrap_or(0))
-                                })
-                                .unwrap_or_else(|| io::Error::other(e.to_string())),
-                        });
-                    }
-                }
-                "native"
-            }
-            XdpModeArg::Auto => match xdp.attach_to_if_index(ifindex, XdpMode::Driver) {
-                Ok(_) => "native",
-                Err(e) if busy(&e) || is_eperm(&e) => return Err(xdp_err(e)),
-                Err(e) => {
-                    eprintln!(
-                        "tcptrace: native XDP refused on {iface} ({}); using generic XDP",
-                        io_error(&e).map_or_else(|| e.to_string(), |io| io.to_string())
-                    );
-                    xdp.attach_to_if_index(ifindex, XdpMode::Skb)
-                        .map_err(xdp_err)?;
-                    "generic"
-                }
-            },
-        };
+        match xdp.attach_to_if_index(ifindex, mode) {
+            Ok(_) if mode == XdpMode::Skb => Ok("generic"),
+            Ok(_) => Ok("native"),
+            Err(e) if busy(&e) => Err(KernelError::XdpBusy(iface.to_string())),
+            Err(e) if is_eperm(&e) => Err(KernelError::Permission),
+            Err(e) if mode == XdpMode::Driver => Err(KernelError::NativeUnsupported {
+                iface: iface.to_string(),
+                source: io_error(&e)
+                    .map(|io| io::Error::from_raw_os_error(io.raw_os_error().unwrap_or(0)))
+                    .unwrap_or_else(|| io::Error::other(e.to_string())),
+            }),
+            Err(e) => Err(KernelError::other("attaching XDP", e)),
+        }
+    }
+
+    fn attach_tc(
+        &mut self,
+        iface: &str,
+        name: &'static str,
+        hook: TcAttachType,
+    ) -> Result<&'static str, KernelError> {
         let tc: &mut SchedClassifier = self
-            .prog(TC_PROG)?
+            .prog(name)?
             .try_into()
             .map_err(|e| KernelError::other("TC program", e))?;
-        tc.attach(iface, TcAttachType::Egress).map_err(|e| {
+        tc.attach(iface, hook).map_err(|e| {
             if is_eperm(&e) {
                 KernelError::Permission
             } else {
                 KernelError::Unsupported {
-                    what: "TC egress attach (TCX or clsact)",
+                    what: "TC attach (TCX or clsact)",
                     detail: e.to_string(),
                 }
             }
         })?;
-        Ok(Attachment { ifindex, xdp_mode })
+        Ok("off")
     }
 
-    /// Detaches and unloads both programs; maps (ring, counters) stay readable.
+    /// Detaches and unloads the programs; maps (ring, counters) stay readable.
     pub fn detach(&mut self) {
-        for name in [XDP_PROG, TC_PROG] {
+        for name in PROGS {
             if let Some(p) = self.ebpf.program_mut(name) {
                 let _ = match p {
                     aya::programs::Program::Xdp(p) => p.unload(),
@@ -357,14 +352,13 @@ impl Kernel {
             .ebpf
             .map("COUNTERS")
             .ok_or_else(|| KernelError::other("map missing", "COUNTERS"))?;
-        let arr: PerCpuArray<&MapData, u64> =
+        let arr: PerCpuArray<&MapData, [u64; counter::COUNT as usize]> =
             PerCpuArray::try_from(map).map_err(|e| KernelError::other("COUNTERS map", e))?;
-        let sum = |i: u32| -> Result<u64, KernelError> {
-            let v = arr
-                .get(&i, 0)
-                .map_err(|e| KernelError::other("reading counters", e))?;
-            Ok(v.iter().sum())
-        };
+        let blocks = arr
+            .get(&0, 0)
+            .map_err(|e| KernelError::other("reading counters", e))?;
+        let sum =
+            |i: u32| -> Result<u64, KernelError> { Ok(blocks.iter().map(|b| b[i as usize]).sum()) };
         Ok(Counters {
             seen: sum(counter::SEEN)?,
             tcp: sum(counter::TCP)?,

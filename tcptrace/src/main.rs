@@ -24,7 +24,7 @@ use tcptrace_common::{Config, Record};
 #[derive(Parser, Debug)]
 #[command(name = "tcptrace", version, disable_help_flag = false)]
 struct Cli {
-    /// Interface to trace (XDP on ingress, TC on egress).
+    /// Interface to trace (XDP or TC on ingress, TC on egress; see --xdp-mode).
     #[arg(
         short = 'i',
         long = "iface",
@@ -63,7 +63,8 @@ struct Cli {
     #[arg(short = 'S', long = "absolute-tcp-sequence-numbers")]
     absolute: bool,
 
-    /// How to attach XDP: native (falling back to generic) | native | generic.
+    /// Ingress hook: auto (native XDP on NICs, TC on virtual interfaces such as veth) |
+    /// native | generic (XDP) | off (no XDP: TC ingress).
     #[arg(long = "xdp-mode", value_enum, default_value = "auto")]
     xdp_mode: XdpModeArg,
 
@@ -340,6 +341,11 @@ fn run() -> Result<()> {
     };
 
     if let Some(path) = &cli.read {
+        // Replay reads the ring right after each frame's test run: no wakeups needed.
+        let cfg = Config {
+            no_wakeup: 1,
+            ..cfg
+        };
         let mut kernel = Kernel::load(&filter, cfg)?;
         let mut ring = kernel.take_ring()?;
         let file = match &cli.write {
@@ -377,9 +383,12 @@ fn run() -> Result<()> {
         None => None,
     };
     let att = kernel.attach(iface, cli.xdp_mode)?;
+    let ingress = match att.xdp_mode {
+        "off" => "TC".to_string(),
+        m => format!("XDP {m}"),
+    };
     eprintln!(
-        "tcptrace: listening on {iface} (XDP {} ingress, TC egress), printing TCP as tcpdump -n",
-        att.xdp_mode
+        "tcptrace: listening on {iface} ({ingress} ingress, TC egress), printing TCP as tcpdump -n"
     );
 
     let rt = tokio::runtime::Builder::new_current_thread()

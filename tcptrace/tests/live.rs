@@ -141,7 +141,9 @@ fn refused(net: &NetnsPair, src: IpAddr, dst: IpAddr, sport: u16, port: u16) {
     .expect("refused client");
 }
 
-fn full_connection(v6: bool, xdp_mode: &str, extra: &[&str]) {
+/// A whole connection traced with `--xdp-mode xdp_mode`, whose banner must name `ingress`
+/// (e.g. "XDP native ingress", "TC ingress"); nothing stays attached afterwards.
+fn full_connection(v6: bool, xdp_mode: &str, ingress: &str, extra: &[&str]) {
     let net = NetnsPair::new();
     let (a, b): (IpAddr, IpAddr) = if v6 {
         (net.a6.parse().unwrap(), net.b6.parse().unwrap())
@@ -186,6 +188,12 @@ fn full_connection(v6: bool, xdp_mode: &str, extra: &[&str]) {
         "closing lines: {stats}"
     );
     assert!(stats.contains("0 packets dropped by kernel"), "{stats}");
+    assert!(
+        stats.contains(&format!("({ingress}, TC egress)")),
+        "banner does not say {ingress}: {stats}"
+    );
+    drop(w);
+    assert_no_programs(&net);
 }
 
 fn fmt_addr(a: IpAddr) -> String {
@@ -194,12 +202,22 @@ fn fmt_addr(a: IpAddr) -> String {
 
 #[test]
 fn ipv4_connection_native_xdp_matches_tcpdump() {
-    full_connection(false, "native", &[]);
+    full_connection(false, "native", "XDP native ingress", &[]);
 }
 
 #[test]
 fn ipv6_connection_generic_xdp_matches_tcpdump() {
-    full_connection(true, "generic", &[]);
+    full_connection(true, "generic", "XDP generic ingress", &[]);
+}
+
+#[test]
+fn ipv4_connection_tc_ingress_matches_tcpdump() {
+    full_connection(false, "off", "TC ingress", &[]);
+}
+
+#[test]
+fn auto_mode_on_veth_traces_ingress_with_tc() {
+    full_connection(true, "auto", "TC ingress", &[]);
 }
 
 #[test]

@@ -1,10 +1,11 @@
-//! The benchmark's floor: an XDP program that does nothing but pass the packet.
+//! The benchmark's floor: an XDP program that does nothing but pass the packet. Declared
+//! frags-aware like tcptrace's, so BPF_PROG_TEST_RUN treats both alike.
 #![no_std]
 #![no_main]
 
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
 
-#[xdp]
+#[xdp(frags)]
 pub fn empty(_ctx: XdpContext) -> u32 {
     xdp_action::XDP_PASS
 }

@@ -114,14 +114,16 @@ fn remove_stale() {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     Untraced,
+    TcptraceTc,
     TcptraceGeneric,
     TcptraceNative,
     Tcpdump,
 }
 
 impl Mode {
-    pub const ALL: [Mode; 4] = [
+    pub const ALL: [Mode; 5] = [
         Mode::Untraced,
+        Mode::TcptraceTc,
         Mode::TcptraceGeneric,
         Mode::TcptraceNative,
         Mode::Tcpdump,
@@ -129,6 +131,7 @@ impl Mode {
     pub fn name(self) -> &'static str {
         match self {
             Mode::Untraced => "untraced",
+            Mode::TcptraceTc => "tcptrace (TC ingress)",
             Mode::TcptraceGeneric => "tcptrace (generic XDP)",
             Mode::TcptraceNative => "tcptrace (native XDP)",
             Mode::Tcpdump => "tcpdump -n",
@@ -261,11 +264,11 @@ fn one(c: &Ctx, mode: Mode, round: usize, offloads: &mut Vec<(String, String)>) 
     let out_path: PathBuf = c.tmp.join(format!("live-{round}-{mode:?}.txt"));
     let tracer = match mode {
         Mode::Untraced => None,
-        Mode::TcptraceGeneric | Mode::TcptraceNative => {
-            let xdp = if mode == Mode::TcptraceNative {
-                "native"
-            } else {
-                "generic"
+        Mode::TcptraceTc | Mode::TcptraceGeneric | Mode::TcptraceNative => {
+            let xdp = match mode {
+                Mode::TcptraceNative => "native",
+                Mode::TcptraceGeneric => "generic",
+                _ => "auto",
             };
             let mut cmd = c.n.exec(&c.n.b, c.tcptrace);
             cmd.args(["-i", &c.n.vb, "--port", PORT, "--xdp-mode", xdp]);
@@ -284,6 +287,7 @@ fn one(c: &Ctx, mode: Mode, round: usize, offloads: &mut Vec<(String, String)>) 
     if round == 0 {
         let state = match mode {
             Mode::Untraced => Some("no XDP program"),
+            Mode::TcptraceTc => Some("tcptrace, TC ingress"),
             Mode::TcptraceGeneric => Some("tcptrace, generic XDP"),
             Mode::TcptraceNative => Some("tcptrace, native XDP"),
             Mode::Tcpdump => None,
@@ -379,7 +383,7 @@ pub fn run(quick: bool, tcptrace: &Path, tmp: &Path) -> Result<Live> {
         results,
         offloads,
         tracer_cmd: format!(
-            "ip netns exec NS_B tcptrace -i VETH_B --port {PORT} --xdp-mode generic|native > FILE"
+            "ip netns exec NS_B tcptrace -i VETH_B --port {PORT} --xdp-mode auto|generic|native > FILE"
         ),
         tcpdump_cmd: format!("ip netns exec NS_B tcpdump -n -i VETH_B tcp port {PORT} > FILE"),
         iperf_cmd: format!("ip netns exec NS_A iperf3 -c B -p {PORT} -J -t {seconds}"),
