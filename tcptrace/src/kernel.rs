@@ -10,7 +10,9 @@ use aya::{
         xdp::XdpError,
     },
 };
-use tcptrace_common::{Config, MAX_SNAP, Record, SnapRecord, counter, rules::RuleTable};
+use tcptrace_common::{
+    Config, MAX_SNAP, RING_BYTES, Record, SnapRecord, counter, rules::RuleTable,
+};
 
 /// The kernel object built by build.rs from tcptrace-ebpf.
 static OBJECT: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tcptrace-ebpf"));
@@ -184,6 +186,16 @@ impl Kernel {
     /// `filter` is a compiled [`RuleTable`] (see [`crate::filter::compile`]) or the
     /// `--host`/`--port` sugar [`Filter`].
     pub fn load<R: Rules + ?Sized>(filter: &R, cfg: Config) -> Result<Kernel, KernelError> {
+        Kernel::load_sized(filter, cfg, RING_BYTES)
+    }
+
+    /// [`Kernel::load`] with a ring buffer of `ring_bytes` (a power of two, at least a
+    /// page).
+    pub fn load_sized<R: Rules + ?Sized>(
+        filter: &R,
+        cfg: Config,
+        ring_bytes: u32,
+    ) -> Result<Kernel, KernelError> {
         let rules = filter.rules()?;
         if OBJECT.is_empty() {
             return Err(KernelError::NoObject);
@@ -202,6 +214,7 @@ impl Kernel {
         let ebpf = EbpfLoader::new()
             .override_global("TCPTRACE_RULES", &rules, true)
             .override_global("TCPTRACE_CONFIG", &cfg, true)
+            .map_max_entries("EVENTS", ring_bytes)
             .load(OBJECT)
             .map_err(|e| match &e {
                 e if is_eperm(e) => KernelError::Permission,

@@ -211,8 +211,8 @@ fn ipv6_connection_generic_xdp_matches_tcpdump() {
 }
 
 #[test]
-fn ipv4_connection_tc_ingress_matches_tcpdump() {
-    full_connection(false, "off", "TC ingress", &[]);
+fn ipv4_connection_tc_ingress_small_ring_matches_tcpdump() {
+    full_connection(false, "off", "TC ingress", &["-B", "8"]);
 }
 
 #[test]
@@ -344,6 +344,11 @@ fn bad_input_is_refused_and_leaves_nothing_attached() {
     assert_ne!(code, Some(0));
     assert!(err.contains("invalid port '70000'"), "{err}");
     assert_eq!(err.lines().count(), 1, "one-line error: {err}");
+    for size in ["0", "2000000", "lots"] {
+        let (code, err) = run(&["-i", &net.veth_b, "-B", size]);
+        assert_ne!(code, Some(0));
+        assert!(err.contains("--buffer-size"), "{err}");
+    }
     assert_no_programs(&net);
 
     // Without privileges (as nobody, no capabilities): a clear error, nothing attached.
