@@ -9,9 +9,8 @@ pub const MAX_OPTIONS: usize = 40;
 /// Most IPv6 extension headers the kernel walks before giving up on a packet.
 pub const MAX_IPV6_EXT: usize = 6;
 /// Default ring buffer size in bytes (a power of two, a multiple of the page size; `-B`
-/// sets another). 512 KiB stays in a core's L2 cache: against 4 MiB, that halves what a
-/// record costs the kernel (measured by the benchmark).
-pub const RING_BYTES: u32 = 1 << 19;
+/// sets another).
+pub const RING_BYTES: u32 = 1 << 22;
 
 /// `Record::direction` values.
 pub const DIR_INGRESS: u8 = 0;

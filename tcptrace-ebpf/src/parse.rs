@@ -168,9 +168,9 @@ pub enum Parsed {
 #[inline(always)]
 pub fn parse<F: Frame>(f: &F, c: Counts, copies: &mut Copies) -> Option<(Option<View>, Parsed)> {
     // Fast path: nothing to keep across the filter but the IHL.
-    if let Some(eth) = at::<F, [u8; ETH_HLEN]>(f, 0)
+    if let Some(eth) = at::<F, [u8; ETH_HLEN + 20]>(f, 0)
         && ld!(u16, eth, 12) == ETH_P_IP.to_be()
-        && let Some(ip) = at::<F, [u8; 20]>(f, ETH_HLEN)
+        && let ip = (eth as *const u8).wrapping_add(ETH_HLEN) as *const [u8; 20]
         && let Some(ihl) = ipv4_plain(ip)
         && let Some(tcp) = at::<F, [u8; TCP_HLEN]>(f, ETH_HLEN + ihl)
     {

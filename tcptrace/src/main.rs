@@ -48,9 +48,8 @@ struct Cli {
     snaplen: u16,
 
     /// Kernel ring buffer size in KiB, as tcpdump -B (rounded up to a power of two; 4 to
-    /// 1048576). The 512 KiB default stays in a core's L2 cache, which halves what a record
-    /// costs the kernel; raise it for long bursts. Records that do not fit are counted as
-    /// dropped, never lost silently.
+    /// 1048576; default 4 MiB, about 25 000 records). Records that do not fit are counted
+    /// as dropped, never lost silently.
     #[arg(short = 'B', long = "buffer-size", value_name = "KiB",
           default_value_t = tcptrace_common::RING_BYTES / 1024,
           value_parser = clap::value_parser!(u32).range(4..=1_048_576))]

@@ -9,7 +9,7 @@ use aya::{
     programs::{TestRun, TestRunOptions, Xdp},
 };
 use tcptrace::kernel::{Filter, Kernel, Prog};
-use tcptrace_common::{Config, RING_BYTES, Record};
+use tcptrace_common::{Config, Record};
 
 use crate::{
     packets::{self, ACK, PSH, SYN, Tcp, opt},
@@ -200,19 +200,15 @@ pub fn run(quick: bool) -> Result<Micro> {
         hosts: vec![],
         ports: vec![PORT],
     };
-    let mut kernel = Kernel::load(&filter, Config::default())?;
+    let mut kernel = Kernel::load_sized(&filter, Config::default(), BENCH_RING)?;
     let mut ring = kernel.take_ring()?;
     let table = tcptrace::filter::compile(TEN_TERMS)
         .map_err(|e| anyhow::anyhow!("compiling the 10-term expression: {e}"))?;
-    let mut kernel10 = Kernel::load(&table, Config::default())?;
+    let mut kernel10 = Kernel::load_sized(&table, Config::default(), BENCH_RING)?;
     let mut ring10 = kernel10.take_ring()?;
-    // Ring entries: 8-byte header + the record rounded up to 8. Keep each batch well below
-    // the ring's capacity so it never fills.
     let record_size = std::mem::size_of::<Record>();
-    let entry = 8 + record_size.div_ceil(8) * 8;
-    let capacity = RING_BYTES as usize / entry;
-    let batch = (capacity / 2).min(1 << 14) as u32;
     let runs: u32 = if quick { 1 << 17 } else { 1 << 20 };
+    let batch = batch(runs);
     let batches = runs / batch;
     let rounds = if quick { 3 } else { 7 };
     let cases = cases();
@@ -280,6 +276,21 @@ pub fn run(quick: bool) -> Result<Micro> {
     })
 }
 
+/// The bench's ring buffer: 16 MiB, so that a test run can repeat a frame ~50 000 times
+/// without filling it (8 MB of records, within the L3 cache). Long runs matter for XDP: the kernel swaps its XDP dispatcher to the
+/// program and back around every XDP test run (milliseconds, mostly waiting), and with
+/// short runs the CPU keeps going cold in between, which made every XDP instruction and
+/// helper look ~40% slower than the same code under TC. The ring's size does not change
+/// what a record costs (measured: 512 KiB and 4 MiB give the same ns per record).
+const BENCH_RING: u32 = 1 << 24;
+
+/// Runs per test run: half of what the ring holds (8-byte header + the record rounded up
+/// to 8 per entry), so that it never fills between drains; at most `runs`.
+fn batch(runs: u32) -> u32 {
+    let entry = 8 + std::mem::size_of::<Record>().div_ceil(8) * 8;
+    ((BENCH_RING as usize / entry / 2) as u32).min(runs)
+}
+
 /// For profiling (`perf record -a -g -- tcptrace-bench --spin tcp-accept:xdp`): runs one
 /// case for `secs` seconds, draining the ring.
 pub fn spin(spec: &str, secs: u64) -> Result<()> {
@@ -292,33 +303,36 @@ pub fn spin(spec: &str, secs: u64) -> Result<()> {
     let mut kernel = if case.expr {
         let table = tcptrace::filter::compile(TEN_TERMS)
             .map_err(|e| anyhow::anyhow!("compiling the 10-term expression: {e}"))?;
-        Kernel::load(&table, Config::default())?
+        Kernel::load_sized(&table, Config::default(), BENCH_RING)?
     } else {
-        Kernel::load(
+        Kernel::load_sized(
             &Filter {
                 hosts: vec![],
                 ports: vec![PORT],
             },
             Config::default(),
+            BENCH_RING,
         )?
     };
     let mut ring = kernel.take_ring()?;
     let end = Instant::now() + Duration::from_secs(secs);
     let mut sum = 0f64;
     let mut n = 0u32;
+    let batch = batch(u32::MAX);
     while Instant::now() < end {
         let d = match prog {
-            "tc" => kernel.test_run_repeat(Prog::Tc, &case.frame, 10_000)?,
-            "floor" => floor.run(&case.frame, 10_000)?,
-            _ => kernel.test_run_repeat(Prog::Xdp, &case.frame, 10_000)?,
+            "tc" => kernel.test_run_repeat(Prog::Tc, &case.frame, batch)?,
+            "floor" => floor.run(&case.frame, batch)?,
+            _ => kernel.test_run_repeat(Prog::Xdp, &case.frame, batch)?,
         };
         sum += d.as_nanos() as f64;
         n += 1;
         while ring.next().is_some() {}
     }
     println!(
-        "{spec}: {:.1} ns per run over {n} batches",
-        sum / f64::from(n.max(1))
+        "{spec}: {:.1} ns per run over {n} batches of {batch}; {} records lost",
+        sum / f64::from(n.max(1)),
+        kernel.counters()?.lost
     );
     Ok(())
 }

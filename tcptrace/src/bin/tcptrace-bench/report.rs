@@ -318,9 +318,16 @@ impl Report<'_> {
              {} records lost). The floor is the empty XDP program (`bench-empty`, returns \
              XDP_PASS) measured right before each case, {} rounds, medians. *kernel ns* is the \
              kernel's own average per run (`duration`, whole nanoseconds, averaged over the \
-             batches). The wall time of the syscall is not used: with `repeat` > 1 the kernel swaps its XDP dispatcher to the program and back around every XDP test run (milliseconds), which it rightly leaves out of `duration`. The TC program is compared with the same \
-             XDP floor; the skb test run around it costs more than the XDP one, so TC ratios \
-             include that harness difference. Record size: {} bytes.\n\n\
+             batches). The wall time of the syscall is not used: with `repeat` > 1 the kernel \
+             swaps its XDP dispatcher to the program and back around every XDP test run \
+             (milliseconds, mostly waiting), which it rightly leaves out of `duration`. The \
+             kernels here are loaded with a 16 MiB ring (`-B 16384`) so that a test run can be \
+             long: with short runs the CPU goes cold between XDP runs and every XDP instruction \
+             and helper looks ~40% slower than the same code under TC. The ring's size does \
+             not change what a record costs (512 KiB and 4 MiB measured alike). The \
+             TC program is compared with the same XDP floor; the skb test run around it is not \
+             the XDP one, so TC ratios include that harness difference. Record size: {} \
+             bytes.\n\n\
              ![kernel cost per packet](kernel.svg)\n\n\
              | case | program | ns per packet | floor ns (paired) | × floor | records drained |\n\
              | --- | --- | --- | --- | --- | --- |\n",
@@ -441,9 +448,11 @@ impl Report<'_> {
              hands veth wire-sized (MTU) segments instead of 64 KB GSO super-segments, and GRO \
              stays off on the traced end: the stack, the program and the tracer all handle \
              ~30× more packets for the same bytes, which is most of native mode's throughput \
-             loss here. Generic mode runs the program from `netif_receive_skb` on the skb as \
-             it is (a super-segment is one program run and one line, as tcpdump sees it). On a \
-             physical NIC native mode is the cheap one; on veth, prefer generic.\n",
+             loss here. Generic mode runs the program from `netif_receive_skb` on the skb (a \
+             super-segment is one program run and one line, as tcpdump sees it), but copies \
+             every non-linear skb first; TC ingress sees the same skb and copies nothing. On a \
+             physical NIC native mode is the cheap one; on veth, `--xdp-mode auto` uses TC \
+             ingress.\n",
         );
     }
 
@@ -681,59 +690,46 @@ impl Report<'_> {
 /// What the profiles of the missed targets showed (perf, on the 2-core VM this bench was
 /// written on). Reproduce with the commands given.
 const COSTS: &str = "
-## What costs it (profiles)
+## What costs it (measured)
 
-Profiles taken with `perf record -a -g` (commits ab187bb and 1343f48); reproduce with
-`perf record -a -g -- target/release/tcptrace-bench --spin tcp-accept:xdp` (any case, `:tc`
-or `:floor`) and `perf record -g -- target/release/tcptrace -r CAPTURE` (write one with
-`tcptrace-bench --gen-capture CAPTURE`).
+Measured on this build with `tcptrace-bench --spin CASE:xdp|tc|floor` (one case for 10 s,
+the ring drained between runs) and variants of the kernel program built for the purpose;
+profiles with `perf record -a -- tcptrace-bench --spin tcp-accept:tc`.
 
-- **Matching segment (record written), kernel side** (profiled on ab187bb). Within the test run, the XDP program's
-  own instructions are ~12% of the time; ~25% is `memcpy` behind `bpf_xdp_load_bytes` (every
-  header field read copies through the helper), ~11% was a BPF `memset` subprogram that
-  `*r = Record::ZERO` compiled to (since replaced by twenty 8-byte stores),
-  plus `bpf_ktime_get_ns` (`read_tsc`) and the ring buffer reserve/commit. Changes that would
-  cut it (kernel program, not made here): write every field of the reserved record once
-  instead of zeroing it first (zero only the unused option tail); read the Ethernet/IP/TCP
-  headers through direct packet access (`data`..`data_end`) when they are in the linear
-  part, keeping `bpf_xdp_load_bytes` for frames whose headers sit in fragments; copy the
-  options with one bounded load rather than per field.
-- **Non-matching segment, and the filter expression.** With the rule-table filter
-  (commit 1343f48) a rejected segment costs ~270 ns, against 56 ns for the same frame with
-  the earlier host/port-map filter (commit ab187bb, same bench: 1.95× the floor). Profile of
-  `--spin tcp-reject:xdp`: the program body ~21% of the test run, the filter's `bpf_loop`
-  callback `step` ~14%, `memcpy` behind `bpf_xdp_load_bytes` ~12%, BPF `memset` ~3.5%. The
-  loop then visited every (term, test) slot — 8 callbacks even for a one-term `--port`
-  filter, 80 for a 10-term expression; it now visits only the longest term's length per
-  term (1 for `--port`, 20 here), which the tables above measure. Each callback still looks
-  up RULES and FILTER_FACTS again. Cheaper, same verifier footprint: pass one context
-  pointer (table + facts) through `bpf_loop`'s `callback_ctx` instead of two lookups per
-  step; loop over terms and stop each term at its `len` (and at its first failing test)
-  rather than over all 8 slots; keep a direct path for tables of one term. Counting
-  SEEN/TCP in one per-CPU struct and direct packet access for linear headers would bring
-  the plain path toward the 1.5× target.
-- **`tcptrace -r`, whole command.** About half of its CPU on a 200 k-frame capture is the
-  verifier (`bpf_prog_load`) loading *both* programs, though offline replay only runs the
-  XDP one; loading only XDP for `-r` halves that fixed cost. Per frame, the largest cost is
-  the ring buffer's wakeup: each `bpf_ringbuf_submit` with adaptive wakeup finds the reader
-  caught up (it reads after every frame) and queues an irq_work, whose self-IPI is an APIC
-  MSR write — a VM exit on this virtual machine (~20% of all CPU). Submitting with
-  `BPF_RB_NO_WAKEUP` when userspace polls right after the run (offline replay; a config
-  flag) removes it; live mode can batch wakeups the same way (`BPF_RB_FORCE_WAKEUP` once the
-  ring holds more than a threshold, plus a short poll timeout). Then comes the per-call
-  BPF_PROG_TEST_RUN set-up (buffer allocation, copy in). Decode + render is a few percent.
-- **Live, generic XDP.** The program is not what costs: a system-wide profile during an
-  iperf3 run shows `do_xdp_generic` at ~35% of the receiving path, almost all of it
-  `skb_pp_cow_data` → `skb_copy_bits`: for a program that declares `xdp.frags`, generic XDP
-  copies every cloned or non-linear skb (here each 64 KB GSO super-segment) into page-pool
-  pages before running it. Every byte received is copied once more, which halves a
-  memory-bound veth stream. The cure is an attachment choice, not program tuning: where
-  native XDP is unavailable, run the same parse/filter/record path as a TC *ingress*
-  program (clsact/TCX ingress sees the skb without any copy) instead of generic XDP, or
-  drop `xdp.frags` for generic mode (the kernel then linearises only when the headers are
-  not in the linear part). Both touch the kernel side and its attach code; not done here.
+- **Non-matching segment** (at the target). One lookup of the per-CPU counter block and two
+  increments (~6 ns), the untagged-IPv4 fast path (Ethernet type, then version/IHL, protocol,
+  fragment field and total length from three loads; the TCP header's bounds) (~8 ns), and
+  the filter (~4 ns): the rule table is a frozen read-only global, so the verifier knows
+  every kind, direction and value, keeps only the code for the tests the table has, and a
+  `--port` test is two 16-bit loads and four compares. Before this build: a `bpf_loop`
+  callback per test slot with two map lookups each, every header field read through
+  `bpf_xdp_load_bytes`, and a BPF `memset` subprogram for the parse result.
+- **Matching segment** (missed). On top of the above: `bpf_ktime_get_ns` (~30–45 ns; in the
+  profile `read_tsc` alone is ~38% as much time as the program's own instructions; it is
+  the only fine-grained clock a BPF program has, `bpf_ktime_get_coarse_ns` ticks in
+  milliseconds), the ring buffer's reserve and commit (~20–25 ns: a spin lock taken with
+  interrupts off, then the commit), writing the 160-byte record (~25 ns, 2.6 new cache
+  lines of ring memory per record), and for XDP `bpf_xdp_get_buff_len` (~5 ns; fragments
+  make the linear length not the frame's). Tried and measured, not kept: building the
+  record on the stack and copying it in with one `bpf_ringbuf_output` call (slower: 172 vs
+  137 ns), not zeroing the record first (no change), a ring small enough for the L2 cache
+  (no change). What would still cut it: a smaller record (most segments carry 0–12 option
+  bytes of the 40 reserved, IPv4 uses 8 of the 32 address bytes), or a kernel clock kfunc
+  that the JIT inlines.
+- **Live, generic XDP** (missed; the mode is no longer tcptrace's default anywhere). The
+  program is not what costs: a system-wide profile during an iperf3 run shows
+  `do_xdp_generic` at ~35% of the receiving path, almost all of it
+  `skb_cow_data_for_xdp` → `skb_copy_bits`: generic XDP copies every cloned or non-linear
+  skb (here each 64 KB GSO super-segment) into page-pool pages before running the program.
+  Hence `--xdp-mode off` (a TC ingress classifier running the same parse/filter/record path:
+  no copy), which `auto` picks on virtual interfaces such as veth and where native XDP is
+  refused.
 - **Live, native XDP on veth.** Not the program: veth clears the peer's TSO when a native
   program attaches, so the stack handles wire-sized segments (see section 2).
+- **`tcptrace -r`, whole command.** Each frame is one BPF_PROG_TEST_RUN (set-up, copy in).
+  Replay now loads (verifies) only the XDP program and submits records with
+  `BPF_RB_NO_WAKEUP` (it reads the ring right after each run), which removes an irq_work
+  self-IPI per frame — an APIC write, so a VM exit, on this machine.
 ";
 
 fn svg_head(w: f64, h: f64, title: &str) -> String {
