@@ -50,14 +50,36 @@ pub fn want_checksums() -> bool {
     ro!(TCPTRACE_CONFIG.checksums) != 0
 }
 
-/// Flags for `bpf_ringbuf_submit`: no wakeup when userspace reads without waiting.
+/// Per-CPU time of the last reader wakeup this CPU asked for.
+#[map]
+static LAST_WAKE: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// Wake the reader at most this often per CPU; userspace also drains on a timer.
+const WAKE_NS: u64 = 1_000_000;
+
+/// Flags for `bpf_ringbuf_submit` of a record taken at `now`: wake the reader when this
+/// CPU has not for `WAKE_NS` (so a lone segment shows at once), else leave the record for
+/// the next wakeup or the reader's timer. Waking for every record costs the reader a
+/// wakeup per line (and an IPI per record) at high rates. Never when userspace reads
+/// without waiting (`-r`).
 #[inline(always)]
-pub fn submit_flags() -> u64 {
+pub fn submit_flags(now: u64) -> u64 {
+    const NO_WAKEUP: u64 = aya_ebpf::bindings::BPF_RB_NO_WAKEUP as u64;
+    const FORCE_WAKEUP: u64 = aya_ebpf::bindings::BPF_RB_FORCE_WAKEUP as u64;
     if ro!(TCPTRACE_CONFIG.no_wakeup) != 0 {
-        aya_ebpf::bindings::BPF_RB_NO_WAKEUP as u64
-    } else {
-        0
+        return NO_WAKEUP;
     }
+    let Some(last) = LAST_WAKE.get_ptr_mut(0) else {
+        return 0;
+    };
+    // SAFETY: this CPU's slot, used only while the program runs.
+    unsafe {
+        if now.wrapping_sub(*last) < WAKE_NS {
+            return NO_WAKEUP;
+        }
+        *last = now;
+    }
+    FORCE_WAKEUP
 }
 
 /// Frame bytes to copy after each record (`-w`), 0 for plain records.

@@ -22,7 +22,7 @@ pub fn emit<F: Frame>(f: &F, l: &Layers, direction: u8, c: Counts) {
     // SAFETY: the entry is ours until submitted; `fill` writes every field.
     let r = unsafe { &mut *entry.as_mut_ptr() };
     if fill(f, l, direction, r, c) {
-        entry.submit(submit_flags());
+        entry.submit(submit_flags(r.ts_ns));
         c.add(counter::EMITTED);
     } else {
         entry.discard(0);
@@ -60,7 +60,7 @@ fn emit_snap<F: Frame>(f: &F, l: &Layers, direction: u8, snaplen: u32, c: Counts
             s.snap_len = len;
         }
     }
-    entry.submit(submit_flags());
+    entry.submit(submit_flags(s.rec.ts_ns));
     c.add(counter::EMITTED);
 }
 

@@ -402,6 +402,7 @@ fn run() -> Result<()> {
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
+        .enable_time()
         .build()?;
     let stdout = io::stdout().lock();
     let mut printer = Printer::new(Renderer::new(opts), stdout, cli.count, file);
