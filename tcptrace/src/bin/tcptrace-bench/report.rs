@@ -704,25 +704,28 @@ profiles with `perf record -a -- tcptrace-bench --spin tcp-accept:tc`.
   `--port` test is two 16-bit loads and four compares. Before this build: a `bpf_loop`
   callback per test slot with two map lookups each, every header field read through
   `bpf_xdp_load_bytes`, and a BPF `memset` subprogram for the parse result.
-- **Matching segment** (missed). On top of the above: `bpf_ktime_get_ns` (~30–45 ns; in the
-  profile `read_tsc` alone is ~38% as much time as the program's own instructions; it is
-  the only fine-grained clock a BPF program has, `bpf_ktime_get_coarse_ns` ticks in
-  milliseconds), the ring buffer's reserve and commit (~20–25 ns: a spin lock taken with
-  interrupts off, then the commit), writing the 160-byte record (~25 ns, 2.6 new cache
-  lines of ring memory per record), and for XDP `bpf_xdp_get_buff_len` (~5 ns; fragments
-  make the linear length not the frame's). Tried and measured, not kept: building the
-  record on the stack and copying it in with one `bpf_ringbuf_output` call (slower: 172 vs
-  137 ns), not zeroing the record first (no change), a ring small enough for the L2 cache
-  (no change). What would still cut it: a smaller record (most segments carry 0–12 option
-  bytes of the 40 reserved, IPv4 uses 8 of the 32 address bytes), or a kernel clock kfunc
-  that the JIT inlines.
-- **Live, generic XDP** (missed; the mode is no longer tcptrace's default anywhere). The
-  program is not what costs: a system-wide profile during an iperf3 run shows
-  `do_xdp_generic` at ~35% of the receiving path, almost all of it
-  `skb_cow_data_for_xdp` → `skb_copy_bits`: generic XDP copies every cloned or non-linear
-  skb (here each 64 KB GSO super-segment) into page-pool pages before running the program.
-  Hence `--xdp-mode off` (a TC ingress classifier running the same parse/filter/record path:
-  no copy), which `auto` picks on virtual interfaces such as veth and where native XDP is
+- **Matching segment** (at the edge: from run to run ~3.7–4.3× under TC and ~4.2–5.5×
+  under XDP, whose test runs also pay for the dispatcher swap around them). On top of the
+  above: `bpf_ktime_get_ns` (~30–45 ns; in the profile `read_tsc` alone is ~38% as much
+  time as the program's own instructions; it is the only fine-grained clock a BPF program
+  has, `bpf_ktime_get_coarse_ns` ticks in milliseconds), the ring buffer's reserve and
+  commit (~20–25 ns: a spin lock taken with interrupts off, then the commit), writing the
+  160-byte record (~25 ns, 2.6 new cache lines of ring memory per record), and for XDP
+  `bpf_xdp_get_buff_len` (~5 ns; with fragments the linear length is not the frame's).
+  Tried and measured, not kept: building the record on the stack and copying it in with
+  one `bpf_ringbuf_output` call (slower: 172 vs 137 ns), not zeroing the record first (no
+  change), a ring small enough for the L2 cache (no change). What would still cut it: a
+  smaller record (most segments carry 0–12 of the 40 option bytes reserved, IPv4 uses 8 of
+  the 32 address bytes), or a clock kfunc the JIT inlines.
+- **Live.** On this 2-core machine the tracer's own CPU was the cost: with the ring
+  buffer's default (adaptive) wakeup the kernel woke tcptrace for nearly every record —
+  about 100 000 wakeups a second, 39–41% of a core in the previous report — and that CPU
+  came out of iperf3's. The kernel now asks for a wakeup at most once a millisecond per
+  CPU and tcptrace drains the ring every 10 ms besides: 12% of a core for the same lines.
+  Generic XDP also copies every cloned or non-linear skb (each 64 KB GSO super-segment)
+  before running the program (`skb_cow_data_for_xdp` → `skb_copy_bits`, ~35% of the
+  receiving path in a system-wide profile of the previous build); TC ingress sees the same
+  skb without a copy, and is what `--xdp-mode auto` uses on veth and where native XDP is
   refused.
 - **Live, native XDP on veth.** Not the program: veth clears the peer's TSO when a native
   program attaches, so the stack handles wire-sized segments (see section 2).
