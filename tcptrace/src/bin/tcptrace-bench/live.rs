@@ -1,5 +1,5 @@
 //! Live overhead: iperf3 between two network namespaces over a veth pair, untraced, traced
-//! by tcptrace (generic and native XDP) and by tcpdump, in interleaved rounds.
+//! by tcptrace (TC ingress, generic and native XDP) and by tcpdump, in interleaved rounds.
 use std::{
     fs,
     path::{Path, PathBuf},
@@ -335,7 +335,7 @@ fn one(c: &Ctx, mode: Mode, round: usize, offloads: &mut Vec<(String, String)>) 
 pub fn run(quick: bool, tcptrace: &Path, tmp: &Path) -> Result<Live> {
     let n = Netns::new()?;
     let seconds = if quick { 2 } else { 10 };
-    let rounds = 3;
+    let rounds = if quick { 3 } else { 5 };
     let mut server = Proc::spawn(
         "iperf3 server",
         {
