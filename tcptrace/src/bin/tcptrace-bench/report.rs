@@ -360,8 +360,8 @@ impl Report<'_> {
             "\n## 2. Live overhead\n\n\
              iperf3 (one TCP stream) from namespace A to namespace B over a veth pair, {} s per \
              run, {} rounds; each round runs every mode once, the order rotating from round to \
-             round. The tracer watches B's veth end (data segments arrive on XDP, ACKs leave \
-             through TC) with a filter that matches every iperf3 segment, and prints every line \
+             round. The tracer watches B's veth end (data segments arrive on the ingress hook, \
+             XDP or TC, and ACKs leave through TC) with a filter that matches every iperf3 segment, and prints every line \
              to a file. Ratios are per round against that round's untraced run, then the \
              median.\n\n\
              - iperf3: `{}`\n- tcptrace: `{}`\n- tcpdump: `{}`\n\n\
