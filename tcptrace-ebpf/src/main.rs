@@ -18,11 +18,7 @@ use aya_ebpf::{
 };
 use tcptrace_common::{DIR_EGRESS, DIR_INGRESS, counter};
 
-use crate::{
-    frame::Frame,
-    maps::Counts,
-    parse::{Copies, Layers, Parsed},
-};
+use crate::{frame::Frame, maps::Counts, parse::Copies};
 
 #[xdp(frags)]
 #[inline(always)]
@@ -64,10 +60,7 @@ fn trace<F: Frame>(f: &F, direction: u8) {
         return;
     }
     c.add(counter::MATCHED);
-    let mut layers = match parsed {
-        Parsed::Ipv4 { ihl } => Layers::ipv4(ihl),
-        Parsed::Parked(slot) => Layers::unpark(slot),
-    };
+    let mut layers = parsed.layers();
     layers.measure(f);
     record::emit(f, &layers, direction, c);
 }

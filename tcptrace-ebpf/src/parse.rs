@@ -52,7 +52,7 @@ impl Layers {
     /// verifier knows nothing of them (a variable packet offset plus the access must stay
     /// below 64 KiB; the extension header walk ends below 12.4 KiB).
     #[inline(always)]
-    pub fn bounded(mut self) -> Self {
+    fn bounded(mut self) -> Self {
         self.l3 &= 0xff;
         self.l4 &= 0x3fff;
         self.ihl &= 0x3c;
@@ -86,12 +86,13 @@ impl Layers {
         load!(l3 l4 exts frame_len l4_avail frag_id vlan_ids frag_off status family ihl ext_count vlan_count).bounded()
     }
 
-    /// An untagged IPv4 frame with the whole TCP header in the linear area.
+    /// IPv4 at `l3` with this IHL, the whole TCP header in the linear area (the general
+    /// parse corrects the lengths when it is not).
     #[inline(always)]
-    pub fn ipv4(ihl: usize) -> Layers {
+    pub fn ipv4(l3: usize, ihl: usize) -> Layers {
         Layers {
-            l3: ETH_HLEN,
-            l4: ETH_HLEN + ihl,
+            l3,
+            l4: l3 + ihl,
             exts: 0,
             frame_len: 0,
             l4_avail: TCP_HLEN as u32,
@@ -156,10 +157,21 @@ impl Copies {
 /// Where the layers are once the filter has run.
 #[derive(Clone, Copy)]
 pub enum Parsed {
-    /// Untagged IPv4, TCP header in the linear area: [`Layers::ipv4`] of this IHL.
+    /// Untagged IPv4, TCP header in the linear area: [`Layers::ipv4`] after Ethernet.
     Ipv4 { ihl: usize },
     /// Anything else: parked in this map slot ([`Layers::unpark`]).
     Parked(*mut Layers),
+}
+
+impl Parsed {
+    /// The layers, once the filter has accepted the segment.
+    #[inline(always)]
+    pub fn layers(self) -> Layers {
+        match self {
+            Parsed::Ipv4 { ihl } => Layers::ipv4(ETH_HLEN, ihl),
+            Parsed::Parked(slot) => Layers::unpark(slot),
+        }
+    }
 }
 
 /// Parses down to the TCP header. `None` for anything that carries no TCP header
@@ -334,22 +346,7 @@ fn parse_ipv4<F: Frame>(f: &F, c: Counts, l3: usize) -> Option<(Layers, *const u
         }
         return None;
     };
-    let l = Layers {
-        l3,
-        l4: l3 + ihl,
-        exts: 0,
-        frame_len: 0,
-        l4_avail: 0,
-        frag_id: 0,
-        vlan_ids: 0,
-        frag_off: 0,
-        status: 0,
-        family: FAMILY_V4,
-        ihl: ihl as u8,
-        ext_count: 0,
-        vlan_count: 0,
-    };
-    Some((l, ip as *const u8))
+    Some((Layers::ipv4(l3, ihl), ip as *const u8))
 }
 
 #[inline(always)]

@@ -393,10 +393,19 @@ impl Kernel {
         test_run(&*xdp, frame)
     }
 
-    /// Runs the TC program once on `frame` (BPF_PROG_TEST_RUN); returns its verdict.
+    /// Runs the TC egress program once on `frame` (BPF_PROG_TEST_RUN); returns its verdict.
     pub fn run_tc(&mut self, frame: &[u8]) -> Result<u32, KernelError> {
+        self.run_classifier(TC_PROG, frame)
+    }
+
+    /// Runs the TC ingress program once on `frame`; returns its verdict.
+    pub fn run_tc_ingress(&mut self, frame: &[u8]) -> Result<u32, KernelError> {
+        self.run_classifier(TC_IN_PROG, frame)
+    }
+
+    fn run_classifier(&mut self, name: &'static str, frame: &[u8]) -> Result<u32, KernelError> {
         let tc: &mut SchedClassifier = self
-            .prog(TC_PROG)?
+            .prog(name)?
             .try_into()
             .map_err(|e| KernelError::other("TC program", e))?;
         test_run(&*tc, frame)

@@ -34,19 +34,23 @@ const OPTS: [u8; 20] = [
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Hook {
     Xdp,
+    /// TC egress.
     Tc,
+    /// TC ingress (`--xdp-mode off`, and `auto` on virtual interfaces).
+    TcIngress,
 }
 
 impl Hook {
     fn direction(self) -> u8 {
         match self {
-            Hook::Xdp => DIR_INGRESS,
+            Hook::Xdp | Hook::TcIngress => DIR_INGRESS,
             Hook::Tc => DIR_EGRESS,
         }
     }
 }
 
-const BOTH: [Hook; 2] = [Hook::Xdp, Hook::Tc];
+/// Every program: cases run on all of them.
+const HOOKS: [Hook; 3] = [Hook::Xdp, Hook::Tc, Hook::TcIngress];
 
 fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {
@@ -111,12 +115,13 @@ impl K {
         let verdict = match hook {
             Hook::Xdp => self.k.run_xdp(frame),
             Hook::Tc => self.k.run_tc(frame),
+            Hook::TcIngress => self.k.run_tc_ingress(frame),
         }
         .unwrap_or_else(|e| panic!("{hook:?} test run on {} bytes: {e}", frame.len()));
         let after = monotonic_ns();
         match hook {
             Hook::Xdp => assert_eq!(verdict, XDP_PASS, "XDP verdict"),
-            Hook::Tc => assert_eq!(verdict, TC_ACT_PIPE, "TC verdict"),
+            Hook::Tc | Hook::TcIngress => assert_eq!(verdict, TC_ACT_PIPE, "TC verdict"),
         }
         let mut recs = Vec::new();
         while let Some(item) = self.ring.next() {
@@ -382,7 +387,7 @@ fn v6_frame(src: [u8; 16], dst: [u8; 16], sport: u16, dport: u16) -> Vec<u8> {
 #[test]
 fn ipv4_segment_all_fields() {
     let mut k = K::new();
-    for hook in BOTH {
+    for hook in HOOKS {
         let (ip, tcp) = (full_v4(), full_tcp());
         let frame = eth4(&ip.tcp(&tcp));
         let r = k.record(hook, &frame);
@@ -427,7 +432,7 @@ fn ipv4_segment_all_fields() {
 #[test]
 fn ipv4_mf_fragment_zero_offset_is_recorded() {
     let mut k = K::new();
-    for hook in BOTH {
+    for hook in HOOKS {
         let ip = Ipv4 {
             mf: true,
             id: 7,
@@ -445,7 +450,7 @@ fn ipv4_mf_fragment_zero_offset_is_recorded() {
 #[test]
 fn ipv4_every_ihl_with_options() {
     let mut k = K::new();
-    for hook in BOTH {
+    for hook in HOOKS {
         for words in 5u8..=15 {
             let ip = Ipv4 {
                 // Record route style option padding: NOPs then an EOL.
@@ -471,7 +476,7 @@ fn ipv4_every_ihl_with_options() {
 #[test]
 fn ipv6_segment_all_fields() {
     let mut k = K::new();
-    for hook in BOTH {
+    for hook in HOOKS {
         let (ip, tcp) = (full_v6(), full_tcp());
         let frame = eth6(&ip.tcp(&tcp));
         let r = k.record(hook, &frame);
@@ -644,7 +649,7 @@ fn ethernet_below_14_bytes_refused_by_test_run() {
 fn tag_variants(hook: Hook) -> &'static [usize] {
     match hook {
         Hook::Xdp => &[0, 1, 2],
-        Hook::Tc => &[1, 2],
+        Hook::Tc | Hook::TcIngress => &[1, 2],
     }
 }
 
@@ -685,7 +690,7 @@ fn tc_test_run_refuses_untagged_cut_ip_header() {
 #[test]
 fn ethernet_header_only() {
     let mut k = K::new();
-    for hook in BOTH {
+    for hook in HOOKS {
         let mut runs = 0;
         for &tags in tag_variants(hook) {
             let (frame, l3) = tagged(tags, ETH_P_IP, &Ipv4::new(A4, B4).tcp(&simple_tcp(1, 2)));
@@ -700,7 +705,7 @@ fn ethernet_header_only() {
 #[test]
 fn cut_vlan_tag() {
     let mut k = K::new();
-    for hook in BOTH {
+    for hook in HOOKS {
         let frame = ether(
             &[vlan(10)],
             ETH_P_IP,
@@ -721,7 +726,7 @@ fn cut_vlan_tag() {
 #[test]
 fn cut_ipv4_header() {
     let mut k = K::new();
-    for hook in BOTH {
+    for hook in HOOKS {
         let mut runs = 0;
         for &tags in tag_variants(hook) {
             let (frame, l3) = tagged(tags, ETH_P_IP, &Ipv4::new(A4, B4).tcp(&simple_tcp(1, 2)));
@@ -737,7 +742,7 @@ fn cut_ipv4_header() {
 #[test]
 fn cut_ipv4_options() {
     let mut k = K::new();
-    for hook in BOTH {
+    for hook in HOOKS {
         let ip = Ipv4 {
             options: vec![1; 12],
             ..Ipv4::new(A4, B4)
@@ -757,7 +762,7 @@ fn cut_ipv4_options() {
 #[test]
 fn cut_ipv6_header() {
     let mut k = K::new();
-    for hook in BOTH {
+    for hook in HOOKS {
         let mut runs = 0;
         for &tags in tag_variants(hook) {
             let (frame, l3) = tagged(tags, ETH_P_IPV6, &Ipv6::new(A6, B6).tcp(&simple_tcp(1, 2)));
@@ -773,7 +778,7 @@ fn cut_ipv6_header() {
 #[test]
 fn cut_ipv6_extension_header() {
     let mut k = K::new();
-    for hook in BOTH {
+    for hook in HOOKS {
         let ip = Ipv6 {
             exts: vec![
                 Ext::HopByHop(1),
@@ -797,7 +802,7 @@ fn cut_ipv6_extension_header() {
 #[test]
 fn cut_tcp_header() {
     let mut k = K::new();
-    for hook in BOTH {
+    for hook in HOOKS {
         for v6 in [false, true] {
             let tcp = full_tcp();
             let (frame, l3) = if v6 {
@@ -860,7 +865,7 @@ fn cut_tcp_header() {
 #[test]
 fn cut_tcp_header_without_options() {
     let mut k = K::new();
-    for hook in BOTH {
+    for hook in HOOKS {
         let ip = Ipv4::new(A4, B4);
         let tcp = simple_tcp(7, 8);
         let frame = eth4(&ip.tcp(&tcp));
@@ -878,7 +883,7 @@ fn cut_tcp_header_without_options() {
 #[test]
 fn cut_tcp_options() {
     let mut k = K::new();
-    for hook in BOTH {
+    for hook in HOOKS {
         let (ip, tcp) = (full_v4(), full_tcp());
         let frame = eth4(&ip.tcp(&tcp));
         for have in [1usize, 10, 19] {
@@ -903,7 +908,7 @@ fn cut_tcp_options() {
 #[test]
 fn ipv4_ihl_below_5() {
     let mut k = K::new();
-    for hook in BOTH {
+    for hook in HOOKS {
         for ihl in 0u8..5 {
             let ip = Ipv4 {
                 ihl: Some(ihl),
@@ -918,7 +923,7 @@ fn ipv4_ihl_below_5() {
 #[test]
 fn ipv4_ihl_beyond_frame() {
     let mut k = K::new();
-    for hook in BOTH {
+    for hook in HOOKS {
         // IHL 15 (60 bytes) with only a 20-byte header and a 20-byte TCP header behind it;
         // the total length agrees with the IHL so only the frame is too short.
         let ip = Ipv4 {
@@ -936,7 +941,7 @@ fn ipv4_ihl_beyond_frame() {
 #[test]
 fn ipv4_total_length_below_ihl() {
     let mut k = K::new();
-    for hook in BOTH {
+    for hook in HOOKS {
         for total in [0u16, 19] {
             let ip = Ipv4 {
                 total_len: Some(total),
@@ -959,7 +964,7 @@ fn ipv4_total_length_short_but_header_fits() {
     // Total length = IHL: no room for TCP by the header's account, but the bytes are there.
     // The kernel records what it captured; userspace cuts to the IP payload.
     let mut k = K::new();
-    for hook in BOTH {
+    for hook in HOOKS {
         let ip = Ipv4 {
             total_len: Some(20),
             ..Ipv4::new(A4, B4)
@@ -978,7 +983,7 @@ fn ip_length_beyond_frame() {
     // The IP header claims more than the frame holds (a capture cut after the TCP header):
     // the record is whole but the checksum cannot be computed.
     let mut k = K::new();
-    for hook in BOTH {
+    for hook in HOOKS {
         let ip = Ipv4 {
             total_len: Some(1500),
             ..full_v4()
@@ -1016,7 +1021,7 @@ fn ip_length_beyond_frame() {
 #[test]
 fn wrong_ip_version() {
     let mut k = K::new();
-    for hook in BOTH {
+    for hook in HOOKS {
         let ip = Ipv4 {
             version: 6,
             ..Ipv4::new(A4, B4)
@@ -1034,7 +1039,7 @@ fn wrong_ip_version() {
 #[test]
 fn tcp_doff_below_5() {
     let mut k = K::new();
-    for hook in BOTH {
+    for hook in HOOKS {
         for doff in 0u8..5 {
             let ip = Ipv4::new(A4, B4);
             let tcp = Tcp {
@@ -1067,7 +1072,7 @@ fn tcp_doff_below_5() {
 #[test]
 fn tcp_doff_15_with_40_option_bytes() {
     let mut k = K::new();
-    for hook in BOTH {
+    for hook in HOOKS {
         let opts: Vec<u8> = OPTS
             .iter()
             .copied()
@@ -1096,7 +1101,7 @@ fn tcp_doff_beyond_segment() {
     // Data offset 15 but only 4 option bytes and no payload: the header runs past the
     // frame's end, the options are cut.
     let mut k = K::new();
-    for hook in BOTH {
+    for hook in HOOKS {
         let ip = Ipv4::new(A4, B4);
         let tcp = Tcp {
             doff: Some(15),
@@ -1118,7 +1123,7 @@ fn tcp_doff_beyond_segment() {
 #[test]
 fn vlan_single_tag() {
     let mut k = K::new();
-    for hook in BOTH {
+    for hook in HOOKS {
         let (ip, tcp) = (full_v4(), full_tcp());
         let frame = ether(&[vlan(100)], ETH_P_IP, &ip.tcp(&tcp));
         let r = k.record(hook, &frame);
@@ -1143,7 +1148,7 @@ fn vlan_single_tag() {
 #[test]
 fn vlan_qinq() {
     let mut k = K::new();
-    for hook in BOTH {
+    for hook in HOOKS {
         let (ip, tcp) = (full_v4(), full_tcp());
         let frame = ether(&qinq(300, 42), ETH_P_IP, &ip.tcp(&tcp));
         let r = k.record(hook, &frame);
@@ -1169,7 +1174,7 @@ fn vlan_qinq() {
 #[test]
 fn vlan_three_tags_not_parsed() {
     let mut k = K::new();
-    for hook in BOTH {
+    for hook in HOOKS {
         let [o, i] = qinq(1, 2);
         let frame = ether(&[o, i, vlan(3)], ETH_P_IP, &full_v4().tcp(&full_tcp()));
         k.none(hook, &frame);
@@ -1191,7 +1196,7 @@ fn routing() -> Ext {
 #[test]
 fn ipv6_extension_chain() {
     let mut k = K::new();
-    for hook in BOTH {
+    for hook in HOOKS {
         let ip = Ipv6 {
             exts: vec![
                 Ext::HopByHop(0),
@@ -1224,7 +1229,7 @@ fn ipv6_extension_chain() {
 #[test]
 fn ipv6_extension_bound() {
     let mut k = K::new();
-    for hook in BOTH {
+    for hook in HOOKS {
         let tcp = simple_tcp(1, 2);
         // Exactly MAX_IPV6_EXT headers: still parsed.
         let mut exts: Vec<Ext> = (0..MAX_IPV6_EXT - 1).map(|_| Ext::DestOpts(0)).collect();
@@ -1266,7 +1271,7 @@ fn ipv6_extension_bound() {
 #[test]
 fn ipv6_extension_then_non_tcp() {
     let mut k = K::new();
-    for hook in BOTH {
+    for hook in HOOKS {
         let ip = Ipv6 {
             exts: vec![Ext::HopByHop(0)],
             ..Ipv6::new(A6, B6)
@@ -1284,7 +1289,7 @@ fn ipv6_extension_then_non_tcp() {
 #[test]
 fn non_tcp_frames() {
     let mut k = K::new();
-    for hook in BOTH {
+    for hook in HOOKS {
         let v4 = Ipv4::new(A4, B4);
         let v6 = Ipv6::new(A6, B6);
         let frames = [
@@ -1308,7 +1313,7 @@ fn non_tcp_frames() {
 #[test]
 fn ipv4_later_fragment() {
     let mut k = K::new();
-    for hook in BOTH {
+    for hook in HOOKS {
         for (off, mf) in [(1u16, true), (185, false), (0x1fff, true)] {
             let ip = Ipv4 {
                 frag_off: off,
@@ -1326,7 +1331,7 @@ fn ipv4_later_fragment() {
 #[test]
 fn ipv6_later_fragment() {
     let mut k = K::new();
-    for hook in BOTH {
+    for hook in HOOKS {
         for (offset, more) in [(1u16, true), (185, false)] {
             let ip = Ipv6 {
                 exts: vec![
@@ -1373,7 +1378,7 @@ fn ip6(a: [u8; 16]) -> IpAddr {
 #[test]
 fn filter_hosts_only() {
     let mut k = K::filtered(&[ip4(A4)], &[]);
-    for hook in BOTH {
+    for hook in HOOKS {
         let r = k.record(hook, &v4_frame(A4, B4, 1, 2));
         assert_eq!(&r.saddr[..4], &A4, "hit on source");
         let r = k.record(hook, &v4_frame(C4, A4, 3, 4));
@@ -1388,7 +1393,7 @@ fn filter_hosts_only() {
 #[test]
 fn filter_ports_only() {
     let mut k = K::filtered(&[], &[443]);
-    for hook in BOTH {
+    for hook in HOOKS {
         let r = k.record(hook, &v4_frame(A4, B4, 443, 50000));
         assert_eq!(r.sport, 443, "hit on source port");
         let r = k.record(hook, &v6_frame(A6, B6, 50000, 443));
@@ -1411,7 +1416,7 @@ fn filter_port_zero_and_max() {
 #[test]
 fn filter_ports_on_cut_tcp_header() {
     let mut k = K::filtered(&[], &[443]);
-    for hook in BOTH {
+    for hook in HOOKS {
         let frame = v4_frame(A4, B4, 1, 443);
         // The ports are not both there: no match.
         k.none(hook, &frame[..34]);
@@ -1427,7 +1432,7 @@ fn filter_ports_on_cut_tcp_header() {
 #[test]
 fn filter_hosts_and_ports() {
     let mut k = K::filtered(&[ip4(A4)], &[22]);
-    for hook in BOTH {
+    for hook in HOOKS {
         assert!(k.run(hook, &v4_frame(A4, B4, 50000, 22)).is_some());
         assert!(k.run(hook, &v4_frame(B4, A4, 22, 50000)).is_some());
         // Host hit, port miss.
@@ -1441,7 +1446,7 @@ fn filter_hosts_and_ports() {
 #[test]
 fn filter_several_values() {
     let mut k = K::filtered(&[ip4(A4), ip4(B4), ip6(A6)], &[80, 443, 8080]);
-    for hook in BOTH {
+    for hook in HOOKS {
         for (s, d, sp, dp) in [(A4, C4, 80, 1), (C4, B4, 1, 443), (B4, A4, 8080, 8080)] {
             let r = k.record(hook, &v4_frame(s, d, sp, dp));
             assert_eq!((r.sport, r.dport), (sp, dp));
@@ -1458,7 +1463,7 @@ fn filter_several_values() {
 #[test]
 fn filter_ipv6_host() {
     let mut k = K::filtered(&[ip6(B6)], &[]);
-    for hook in BOTH {
+    for hook in HOOKS {
         let r = k.record(hook, &v6_frame(A6, B6, 1, 2));
         assert_eq!(r.daddr, B6);
         let r = k.record(hook, &v6_frame(B6, C6, 1, 2));
@@ -1488,7 +1493,7 @@ fn filter_ipv6_host() {
 #[test]
 fn filter_ipv4_host_does_not_match_ipv6_address() {
     let mut k = K::filtered(&[ip4(A4)], &[]);
-    for hook in BOTH {
+    for hook in HOOKS {
         // IPv6 addresses holding the IPv4 address in their low bytes (IPv4-compatible
         // ::192.0.2.1, and a global one).
         let mut compat = [0u8; 16];
@@ -1506,7 +1511,7 @@ fn filter_ipv4_host_does_not_match_ipv4_mapped_ipv6_address() {
     // An IPv6 segment carrying ::ffff:192.0.2.1 must not match the IPv4 host 192.0.2.1
     // (tcpdump: `host 192.0.2.1` is IPv4 only).
     let mut k = K::filtered(&[ip4(A4)], &[]);
-    for hook in BOTH {
+    for hook in HOOKS {
         let mapped = v4_mapped(A4);
         k.none(hook, &v6_frame(B6, mapped, 1, 2));
         k.none(hook, &v6_frame(mapped, B6, 1, 2));
@@ -1516,7 +1521,7 @@ fn filter_ipv4_host_does_not_match_ipv4_mapped_ipv6_address() {
 
 #[test]
 fn filter_ipv6_mapped_host_does_not_match_ipv4_packet() {
-    for hook in BOTH {
+    for hook in HOOKS {
         // Asking for the IPv6 address ::ffff:192.0.2.1 is not asking for IPv4 192.0.2.1.
         let mapped = v4_mapped(A4);
         let mut k = K::filtered(&[ip6(mapped)], &[]);
@@ -1559,7 +1564,7 @@ fn assert_csum_ok(r: &Record, want_ip: u16, want_tcp: u16) {
 #[test]
 fn checksums_off_by_default() {
     let mut k = K::new();
-    for hook in BOTH {
+    for hook in HOOKS {
         let r = k.record(hook, &eth4(&full_v4().tcp(&full_tcp())));
         assert_eq!(
             r.status & (status::CSUM_COMPUTED | status::CSUM_UNAVAILABLE),
@@ -1572,7 +1577,7 @@ fn checksums_off_by_default() {
 #[test]
 fn checksums_ipv4_correct() {
     let mut k = K::checksums();
-    for hook in BOTH {
+    for hook in HOOKS {
         for (ip, tcp) in [
             (full_v4(), full_tcp()),
             (Ipv4::new(A4, B4), simple_tcp(1, 2)),
@@ -1614,7 +1619,7 @@ fn checksums_ipv4_correct() {
 #[test]
 fn checksums_ipv4_wrong_on_wire() {
     let mut k = K::checksums();
-    for hook in BOTH {
+    for hook in HOOKS {
         let good_ip = full_v4();
         let tcp = full_tcp();
         let good = eth4(&good_ip.tcp(&tcp));
@@ -1654,7 +1659,7 @@ fn checksums_ipv4_wrong_on_wire() {
 #[test]
 fn checksums_ipv6() {
     let mut k = K::checksums();
-    for hook in BOTH {
+    for hook in HOOKS {
         for ip in [
             full_v6(),
             Ipv6 {
@@ -1709,7 +1714,7 @@ fn checksums_ignore_ethernet_trailer() {
     // A minimum-size frame: 54 bytes of headers, padded to 60 with non-zero bytes. The
     // checksum covers the IP total length, not the frame.
     let mut k = K::checksums();
-    for hook in BOTH {
+    for hook in HOOKS {
         let ip = Ipv4::new(A4, B4);
         let tcp = simple_tcp(1, 2);
         let mut frame = eth4(&ip.tcp(&tcp));
@@ -1724,7 +1729,7 @@ fn checksums_ignore_ethernet_trailer() {
 #[test]
 fn checksums_unavailable_when_cut() {
     let mut k = K::checksums();
-    for hook in BOTH {
+    for hook in HOOKS {
         let frame = eth4(&full_v4().tcp(&full_tcp()));
         let ip_ok = be16(&frame, 24);
         for cut in [1usize, 11, 40, 45] {
@@ -1777,7 +1782,7 @@ fn checksums_ipv6_routing_header_final_destination() {
     // RFC 8200 8.1: with a Routing header the pseudo-header holds the final destination,
     // the last address of the Routing header (tcpdump does so for types 0 and 2).
     let mut k = K::checksums();
-    for hook in BOTH {
+    for hook in HOOKS {
         for (typ, addrs) in [(2u8, vec![C6]), (0, vec![A6, C6])] {
             let ip = Ipv6 {
                 exts: vec![Ext::Routing {
