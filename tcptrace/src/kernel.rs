@@ -34,7 +34,7 @@ pub enum KernelError {
         "an XDP program is already attached to {0} (see: ip link show dev {0}; detach it with: ip link set dev {0} xdp off)"
     )]
     XdpBusy(String),
-    #[error("native XDP is not supported on {iface}: {source} (try --xdp-mode generic)")]
+    #[error("native XDP is not supported on {iface}: {source} (try --xdp-mode off or auto)")]
     NativeUnsupported { iface: String, source: io::Error },
     #[error("this kernel lacks what tcptrace needs ({what}): {detail}")]
     Unsupported { what: &'static str, detail: String },
