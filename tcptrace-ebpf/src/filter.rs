@@ -108,23 +108,24 @@ fn port(t: &Test, v: &View, dst: bool) -> bool {
     p >= ro!(t.lo) && p <= ro!(t.hi)
 }
 
-/// IPv6 network test, out of line: the longest test, and the least common.
+/// IPv6 network test, out of line: the longest test, and the least common. Takes the
+/// direction itself, so that testing both sides is one call.
 #[inline(never)]
 fn net6(t: &Test, ip: *const u8, dir: u8) -> bool {
-    let side = |off_src: bool| {
-        let (a0, a1, a2, a3) = if off_src {
-            (
-                ld!(u32, ip, 8),
-                ld!(u32, ip, 12),
-                ld!(u32, ip, 16),
-                ld!(u32, ip, 20),
-            )
-        } else {
+    let side = |dst: bool| {
+        let (a0, a1, a2, a3) = if dst {
             (
                 ld!(u32, ip, 24),
                 ld!(u32, ip, 28),
                 ld!(u32, ip, 32),
                 ld!(u32, ip, 36),
+            )
+        } else {
+            (
+                ld!(u32, ip, 8),
+                ld!(u32, ip, 12),
+                ld!(u32, ip, 16),
+                ld!(u32, ip, 20),
             )
         };
         (a0 & ro!(t.mask[0])) == ro!(t.addr[0])
@@ -132,5 +133,5 @@ fn net6(t: &Test, ip: *const u8, dir: u8) -> bool {
             && (a2 & ro!(t.mask[2])) == ro!(t.addr[2])
             && (a3 & ro!(t.mask[3])) == ro!(t.addr[3])
     };
-    (dir & DIR_SRC != 0 && side(true)) || (dir & DIR_DST != 0 && side(false))
+    (dir & DIR_SRC != 0 && side(false)) || (dir & DIR_DST != 0 && side(true))
 }

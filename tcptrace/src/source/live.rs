@@ -88,31 +88,30 @@ pub async fn run(
     let mut tick = tokio::time::interval(DRAIN_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
+        let flow = tokio::select! {
             _ = int.recv() => break,
             _ = term.recv() => break,
-            _ = usr1.recv() => sink.summary(),
-            _ = tick.tick() => {
-                let flow = drain(afd.get_mut(), &clock, sink);
-                sink.flush();
-                if flow.is_break() {
-                    return Ok((afd.into_inner(), Stop::Sink));
-                }
+            _ = usr1.recv() => {
+                sink.summary();
+                continue;
             }
+            _ = tick.tick() => drain(afd.get_mut(), &clock, sink),
             guard = afd.readable_mut() => {
                 let mut guard = guard?;
                 // Drain, clear readiness, drain again: a record that lands between the two
                 // would otherwise wait for the next wakeup.
-                let mut flow = drain(guard.get_inner_mut(), &clock, sink);
+                let flow = drain(guard.get_inner_mut(), &clock, sink);
                 guard.clear_ready();
                 if flow.is_continue() {
-                    flow = drain(guard.get_inner_mut(), &clock, sink);
-                }
-                sink.flush();
-                if flow.is_break() {
-                    return Ok((afd.into_inner(), Stop::Sink));
+                    drain(guard.get_inner_mut(), &clock, sink)
+                } else {
+                    flow
                 }
             }
+        };
+        sink.flush();
+        if flow.is_break() {
+            return Ok((afd.into_inner(), Stop::Sink));
         }
     }
     Ok((afd.into_inner(), Stop::Signal))

@@ -108,40 +108,35 @@ impl Report<'_> {
                     .unwrap_or_default(),
             });
         }
-        let d = self.mode(Mode::Tcpdump);
+        // Records (tcptrace) or packets (tcpdump) lost, summed over the rounds.
+        let lost = |m: Mode| {
+            self.mode(m)
+                .map(|x| x.runs.iter().map(|r| r.dropped).sum::<u64>())
+        };
+        let tracers = [
+            Mode::TcptraceTc,
+            Mode::TcptraceGeneric,
+            Mode::TcptraceNative,
+        ];
+        let tt: Option<Vec<u64>> = tracers.iter().map(|&m| lost(m)).collect();
+        let td = lost(Mode::Tcpdump);
         t.push(Target {
             what: "tcptrace loses fewer packets than tcpdump (same run)",
-            measured: match (g, d) {
-                (Some(g), Some(d)) => format!(
-                    "tcptrace {} (TC) / {} (generic) / {} (native) vs tcpdump {} lost (sums over rounds)",
-                    self.mode(Mode::TcptraceTc).map_or(0, |n| n
-                        .runs
-                        .iter()
-                        .map(|r| r.dropped)
-                        .sum::<u64>()),
-                    g.runs.iter().map(|r| r.dropped).sum::<u64>(),
-                    self.mode(Mode::TcptraceNative).map_or(0, |n| n
-                        .runs
-                        .iter()
-                        .map(|r| r.dropped)
-                        .sum::<u64>()),
-                    d.runs.iter().map(|r| r.dropped).sum::<u64>()
+            measured: match (&tt, td) {
+                (Some(tt), Some(td)) => format!(
+                    "tcptrace {} (TC) / {} (generic) / {} (native) vs tcpdump {td} lost (sums over rounds)",
+                    tt[0], tt[1], tt[2]
                 ),
                 _ => "—".into(),
             },
-            met: match (g, d) {
-                (Some(g), Some(d)) => {
-                    let tt: u64 = g.runs.iter().map(|r| r.dropped).sum();
-                    let td: u64 = d.runs.iter().map(|r| r.dropped).sum();
-                    Some(tt < td || (tt == 0 && td == 0))
+            met: match (&tt, td) {
+                (Some(tt), Some(td)) => {
+                    Some(tt.iter().all(|&n| n < td || (n == 0 && td == 0)))
                 }
                 _ => None,
             },
-            note: match (g, d) {
-                (Some(g), Some(d))
-                    if g.runs.iter().all(|r| r.dropped == 0)
-                        && d.runs.iter().all(|r| r.dropped == 0) =>
-                {
+            note: match (&tt, td) {
+                (Some(tt), Some(0)) if tt.iter().all(|&n| n == 0) => {
                     "neither lost any: a tie, counted as met".into()
                 }
                 _ => String::new(),
