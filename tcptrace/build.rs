@@ -25,7 +25,7 @@ fn main() -> anyhow::Result<()> {
     // With AYA_BUILD_SKIP=1 (userspace-only checks) leave empty objects: loading them fails
     // with a clear error at run time instead of the build failing here.
     let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").context("OUT_DIR")?);
-    for name in ["tcptrace-ebpf", "bench-empty"] {
+    for name in ["tcptrace-ebpf", "bench-empty", "test-peers"] {
         let p = out.join(name);
         if !p.exists() {
             std::fs::write(&p, b"")?;

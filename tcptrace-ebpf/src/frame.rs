@@ -7,9 +7,6 @@ use aya_ebpf::{
     programs::{TcContext, XdpContext},
 };
 
-/// Bytes the TC program makes sure are in the linear area before parsing.
-const TC_PULL: u32 = 256;
-
 pub trait Frame {
     /// First byte of the frame's linear area.
     fn start(&self) -> usize;
@@ -85,6 +82,17 @@ macro_rules! ld {
 }
 pub(crate) use ld;
 
+/// `n` as a helper's length argument, 1..=4096, in a form every verifier can prove:
+/// older ones (6.1) learn nothing from `n != 0`, so the bound is checked on `n - 1`.
+#[inline(always)]
+fn helper_len(n: usize) -> Option<u32> {
+    let m = opaque(n.wrapping_sub(1));
+    if m >= 4096 {
+        return None;
+    }
+    Some(m as u32 + 1)
+}
+
 pub struct Xdp<'a> {
     ctx: &'a XdpContext,
 }
@@ -120,10 +128,9 @@ impl Frame for Xdp<'_> {
     }
     #[inline(always)]
     fn load_raw(raw: *mut c_void, off: u32, dst: &mut [u8]) -> bool {
-        let len = dst.len() as u32;
-        if len == 0 || len > 4096 {
+        let Some(len) = helper_len(dst.len()) else {
             return false;
-        }
+        };
         let dst = dst.as_mut_ptr();
         // SAFETY: `raw` is the program's context; `dst` is valid for `len` bytes.
         unsafe { bpf_xdp_load_bytes(raw.cast(), off, dst.cast(), len) == 0 }
@@ -137,16 +144,9 @@ pub struct Tc<'a> {
 impl<'a> Tc<'a> {
     #[inline(always)]
     pub fn new(ctx: &'a TcContext) -> Self {
-        // Egress skbs may keep headers outside the linear area: pull them in. This only
-        // moves bytes; the packet is unchanged.
-        let want = if ctx.len() < TC_PULL {
-            ctx.len()
-        } else {
-            TC_PULL
-        };
-        if ((ctx.data_end() - ctx.data()) as u32) < want {
-            let _ = ctx.pull_data(want);
-        }
+        // No bpf_skb_pull_data: it would unshare and reallocate the head of cloned skbs
+        // (every TCP segment on egress). Bytes outside the linear area are copied out with
+        // bpf_skb_load_bytes instead; the skb is only ever read.
         Self { ctx }
     }
 }
@@ -175,10 +175,9 @@ impl Frame for Tc<'_> {
     }
     #[inline(always)]
     fn load_raw(raw: *mut c_void, off: u32, dst: &mut [u8]) -> bool {
-        let len = dst.len() as u32;
-        if len == 0 || len > 4096 {
+        let Some(len) = helper_len(dst.len()) else {
             return false;
-        }
+        };
         let dst = dst.as_mut_ptr();
         // SAFETY: `raw` is the program's context; `dst` is valid for `len` bytes.
         unsafe { bpf_skb_load_bytes(raw.cast(), off, dst.cast(), len) == 0 }

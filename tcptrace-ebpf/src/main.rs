@@ -1,5 +1,6 @@
 //! tcptrace's kernel programs: XDP (or TC) on ingress, TC on egress. All run the same
-//! parse → filter → record path and never change traffic.
+//! parse → filter → record path and never change traffic: each returns the verdict that
+//! hands the packet on unchanged to whatever comes next on its hook.
 #![no_std]
 #![no_main]
 #![feature(asm_experimental_arch)]
@@ -12,7 +13,7 @@ mod parse;
 mod record;
 
 use aya_ebpf::{
-    bindings::{TC_ACT_PIPE, xdp_action},
+    bindings::xdp_action,
     macros::{classifier, xdp},
     programs::{TcContext, XdpContext},
 };
@@ -20,9 +21,24 @@ use tcptrace_common::{DIR_EGRESS, DIR_INGRESS, counter};
 
 use crate::{frame::Frame, maps::Counts, parse::Copies};
 
+/// "Carry on with the next program, as if this one were not there": `TCX_NEXT` under TCX
+/// (6.6+) and `TC_ACT_UNSPEC` for a clsact direct-action filter are both -1. Any other
+/// value ends the chain (TC_ACT_PIPE would stop every TCX program attached after us).
+const TC_NEXT: i32 = -1;
+
+/// Native XDP and BPF_PROG_TEST_RUN (`-r`): fragment-aware, so multi-buffer frames pass.
 #[xdp(frags)]
 #[inline(always)]
 pub fn tcptrace_xdp(ctx: XdpContext) -> u32 {
+    trace(&frame::Xdp::new(&ctx), DIR_INGRESS);
+    xdp_action::XDP_PASS
+}
+
+/// Generic (skb) XDP: without the frags flag, because the kernel's generic path for a
+/// frags program rebuilds the skb and later TC programs no longer see its Ethernet header.
+#[xdp]
+#[inline(always)]
+pub fn tcptrace_xdp_skb(ctx: XdpContext) -> u32 {
     trace(&frame::Xdp::new(&ctx), DIR_INGRESS);
     xdp_action::XDP_PASS
 }
@@ -31,7 +47,7 @@ pub fn tcptrace_xdp(ctx: XdpContext) -> u32 {
 #[inline(always)]
 pub fn tcptrace_tc(ctx: TcContext) -> i32 {
     trace(&frame::Tc::new(&ctx), DIR_EGRESS);
-    TC_ACT_PIPE
+    TC_NEXT
 }
 
 /// Ingress without XDP (`--xdp-mode off`, and `auto` on virtual interfaces).
@@ -39,7 +55,7 @@ pub fn tcptrace_tc(ctx: TcContext) -> i32 {
 #[inline(always)]
 pub fn tcptrace_tc_ingress(ctx: TcContext) -> i32 {
     trace(&frame::Tc::new(&ctx), DIR_INGRESS);
-    TC_ACT_PIPE
+    TC_NEXT
 }
 
 #[inline(always)]

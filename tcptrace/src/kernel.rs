@@ -6,9 +6,12 @@ use aya::{
     Ebpf, EbpfError, EbpfLoader, include_bytes_aligned,
     maps::{MapData, MapError, PerCpuArray, RingBuf},
     programs::{
-        ProgramError, SchedClassifier, TcAttachType, TestRun, TestRunOptions, Xdp, XdpMode,
+        LinkOrder, ProgramError, SchedClassifier, TcAttachType, TestRun, TestRunOptions, Xdp,
+        XdpMode,
+        tc::{self, NlOptions, TcAttachOptions},
         xdp::XdpError,
     },
+    util::KernelVersion,
 };
 use tcptrace_common::{
     Config, MAX_SNAP, RING_BYTES, Record, SnapRecord, counter, rules::RuleTable,
@@ -18,9 +21,14 @@ use tcptrace_common::{
 static OBJECT: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tcptrace-ebpf"));
 
 const XDP_PROG: &str = "tcptrace_xdp";
+/// The same path without the XDP frags flag, for generic XDP.
+const XDP_SKB_PROG: &str = "tcptrace_xdp_skb";
 const TC_PROG: &str = "tcptrace_tc";
 const TC_IN_PROG: &str = "tcptrace_tc_ingress";
-const PROGS: [&str; 3] = [XDP_PROG, TC_PROG, TC_IN_PROG];
+const PROGS: [&str; 4] = [XDP_PROG, XDP_SKB_PROG, TC_PROG, TC_IN_PROG];
+
+/// clsact priority for egress when TCX is missing: the last one, as TCX appends.
+const CLSACT_EGRESS_PRIORITY: u16 = u16::MAX;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KernelError {
@@ -169,6 +177,11 @@ pub struct Kernel {
     ebpf: Ebpf,
 }
 
+/// TCX (BPF links on the TC hooks) arrived in 6.6; before it, clsact filters.
+pub fn has_tcx() -> bool {
+    KernelVersion::current().is_ok_and(|v| v >= KernelVersion::new(6, 6, 0))
+}
+
 pub fn if_index(iface: &str) -> Result<u32, KernelError> {
     let name = std::ffi::CString::new(iface)
         .map_err(|_| KernelError::UnknownInterface(iface.to_string()))?;
@@ -289,8 +302,13 @@ impl Kernel {
         ifindex: u32,
         mode: XdpMode,
     ) -> Result<&'static str, KernelError> {
+        let name = if mode == XdpMode::Skb {
+            XDP_SKB_PROG
+        } else {
+            XDP_PROG
+        };
         let xdp: &mut Xdp = self
-            .prog(XDP_PROG)?
+            .prog(name)?
             .try_into()
             .map_err(|e| KernelError::other("XDP program", e))?;
         let busy = |e: &ProgramError| {
@@ -314,6 +332,11 @@ impl Kernel {
         }
     }
 
+    /// Attaches a TC program where it changes nothing for the others on the hook: under
+    /// TCX (6.6+) ingress first (it sees what tcpdump sees, before any policy) and egress
+    /// last; without TCX a clsact direct-action filter (the qdisc is added when missing),
+    /// ingress in front of existing filters and egress behind them. Either way the program
+    /// returns "next", so every program after it still runs and decides.
     fn attach_tc(
         &mut self,
         iface: &str,
@@ -324,7 +347,7 @@ impl Kernel {
             .prog(name)?
             .try_into()
             .map_err(|e| KernelError::other("TC program", e))?;
-        tc.attach(iface, hook).map_err(|e| {
+        let failed = |e: ProgramError| {
             if is_eperm(&e) {
                 KernelError::Permission
             } else {
@@ -333,7 +356,38 @@ impl Kernel {
                     detail: e.to_string(),
                 }
             }
-        })?;
+        };
+        if has_tcx() {
+            let order = match hook {
+                TcAttachType::Ingress => LinkOrder::first(),
+                _ => LinkOrder::last(),
+            };
+            tc.attach_with_options(iface, hook, TcAttachOptions::TcxOrder(order))
+                .map_err(failed)?;
+            return Ok("off");
+        }
+        if let Err(e) = tc::qdisc_add_clsact(iface)
+            && e.source_io().and_then(io::Error::raw_os_error) != Some(libc::EEXIST)
+        {
+            return Err(failed(e.into()));
+        }
+        let priority = match hook {
+            TcAttachType::Egress => CLSACT_EGRESS_PRIORITY,
+            _ => 0, // the kernel picks one in front of the existing filters
+        };
+        let nl = |priority| {
+            TcAttachOptions::Netlink(NlOptions {
+                priority,
+                ..NlOptions::default()
+            })
+        };
+        // The last priority may hold another kind of filter: then in front of it.
+        if let Err(e) = tc.attach_with_options(iface, hook, nl(priority)) {
+            if priority == 0 {
+                return Err(failed(e));
+            }
+            tc.attach_with_options(iface, hook, nl(0)).map_err(failed)?;
+        }
         Ok("off")
     }
 
@@ -388,6 +442,15 @@ impl Kernel {
     pub fn run_xdp(&mut self, frame: &[u8]) -> Result<u32, KernelError> {
         let xdp: &mut Xdp = self
             .prog(XDP_PROG)?
+            .try_into()
+            .map_err(|e| KernelError::other("XDP program", e))?;
+        test_run(&*xdp, frame)
+    }
+
+    /// Runs the generic-XDP program (no frags flag) once on `frame`; returns its verdict.
+    pub fn run_xdp_skb(&mut self, frame: &[u8]) -> Result<u32, KernelError> {
+        let xdp: &mut Xdp = self
+            .prog(XDP_SKB_PROG)?
             .try_into()
             .map_err(|e| KernelError::other("XDP program", e))?;
         test_run(&*xdp, frame)

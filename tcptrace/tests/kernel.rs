@@ -13,7 +13,8 @@ use tcptrace_common::{
 };
 
 const XDP_PASS: u32 = 2;
-const TC_ACT_PIPE: u32 = 3;
+/// TCX_NEXT / TC_ACT_UNSPEC (-1): "run the next program", the only pass-through verdict.
+const TC_NEXT: u32 = u32::MAX;
 
 const A4: [u8; 4] = [192, 0, 2, 1];
 const B4: [u8; 4] = [198, 51, 100, 7];
@@ -34,6 +35,8 @@ const OPTS: [u8; 20] = [
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Hook {
     Xdp,
+    /// The generic-XDP program (no frags flag).
+    XdpSkb,
     /// TC egress.
     Tc,
     /// TC ingress (`--xdp-mode off`, and `auto` on virtual interfaces).
@@ -43,14 +46,14 @@ enum Hook {
 impl Hook {
     fn direction(self) -> u8 {
         match self {
-            Hook::Xdp | Hook::TcIngress => DIR_INGRESS,
+            Hook::Xdp | Hook::XdpSkb | Hook::TcIngress => DIR_INGRESS,
             Hook::Tc => DIR_EGRESS,
         }
     }
 }
 
 /// Every program: cases run on all of them.
-const HOOKS: [Hook; 3] = [Hook::Xdp, Hook::Tc, Hook::TcIngress];
+const HOOKS: [Hook; 4] = [Hook::Xdp, Hook::XdpSkb, Hook::Tc, Hook::TcIngress];
 
 fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {
@@ -114,14 +117,15 @@ impl K {
         let before = monotonic_ns();
         let verdict = match hook {
             Hook::Xdp => self.k.run_xdp(frame),
+            Hook::XdpSkb => self.k.run_xdp_skb(frame),
             Hook::Tc => self.k.run_tc(frame),
             Hook::TcIngress => self.k.run_tc_ingress(frame),
         }
         .unwrap_or_else(|e| panic!("{hook:?} test run on {} bytes: {e}", frame.len()));
         let after = monotonic_ns();
         match hook {
-            Hook::Xdp => assert_eq!(verdict, XDP_PASS, "XDP verdict"),
-            Hook::Tc | Hook::TcIngress => assert_eq!(verdict, TC_ACT_PIPE, "TC verdict"),
+            Hook::Xdp | Hook::XdpSkb => assert_eq!(verdict, XDP_PASS, "XDP verdict"),
+            Hook::Tc | Hook::TcIngress => assert_eq!(verdict, TC_NEXT, "TC verdict"),
         }
         let mut recs = Vec::new();
         while let Some(item) = self.ring.next() {
@@ -648,7 +652,7 @@ fn ethernet_below_14_bytes_refused_by_test_run() {
 /// does not look. So the cut-IP-header cases run untagged and tagged on XDP, tagged on TC.
 fn tag_variants(hook: Hook) -> &'static [usize] {
     match hook {
-        Hook::Xdp => &[0, 1, 2],
+        Hook::Xdp | Hook::XdpSkb => &[0, 1, 2],
         Hook::Tc | Hook::TcIngress => &[1, 2],
     }
 }

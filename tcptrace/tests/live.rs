@@ -3,14 +3,10 @@
 //! must print the same lines, timestamps aside.
 mod common;
 
-use std::{
-    io::{ErrorKind, Read, Write},
-    net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream},
-    sync::mpsc,
-};
+use std::net::IpAddr;
 
 use common::{
-    netns::{NetnsPair, Proc, connect_from, in_netns},
+    netns::{NetnsPair, Proc, client_session, echo_server, refused},
     tcpdump_bin, tcptrace_bin,
 };
 
@@ -89,56 +85,6 @@ fn assert_same(tcptrace: &[String], tcpdump: &[String]) {
         "tcptrace differs from tcpdump (- tcpdump, + tcptrace):\n{}",
         common::diff(&td, &tt, 6)
     );
-}
-
-/// Starts a server in `b` on `port` that answers each request line with "pong", then
-/// closes when the client does. Returns once it listens.
-fn echo_server(net: &NetnsPair, addr: IpAddr, port: u16) -> std::thread::JoinHandle<()> {
-    let (ready_tx, ready_rx) = mpsc::channel();
-    let h = in_netns(&net.b, move || {
-        let l = TcpListener::bind(SocketAddr::new(addr, port)).expect("bind");
-        ready_tx.send(()).unwrap();
-        let (mut s, _) = l.accept().expect("accept");
-        let mut buf = [0u8; 64];
-        loop {
-            let n = s.read(&mut buf).expect("server read");
-            if n == 0 {
-                break;
-            }
-            s.write_all(b"pong\n").expect("server write");
-        }
-        // Client closed first; now close our side.
-        drop(s);
-    });
-    ready_rx.recv().expect("server ready");
-    h
-}
-
-/// Client in `a`: connect from `sport` (0 = any), one request and reply, then close.
-fn client_session(net: &NetnsPair, dst: IpAddr, port: u16) {
-    in_netns(&net.a, move || {
-        let mut s = TcpStream::connect(SocketAddr::new(dst, port)).expect("connect");
-        s.write_all(b"ping\n").unwrap();
-        let mut buf = [0u8; 5];
-        s.read_exact(&mut buf).unwrap();
-        assert_eq!(&buf, b"pong\n");
-        s.shutdown(Shutdown::Write).unwrap();
-        // Wait for the server's FIN.
-        let n = s.read(&mut [0u8; 8]).unwrap();
-        assert_eq!(n, 0);
-    })
-    .join()
-    .expect("client");
-}
-
-/// A connection from `sport` to a closed port: SYN answered by RST.
-fn refused(net: &NetnsPair, src: IpAddr, dst: IpAddr, sport: u16, port: u16) {
-    in_netns(&net.a, move || {
-        let sock = connect_from(src, sport, SocketAddr::new(dst, port));
-        assert_eq!(sock.kind(), ErrorKind::ConnectionRefused, "{sock}");
-    })
-    .join()
-    .expect("refused client");
 }
 
 /// A whole connection traced with `--xdp-mode xdp_mode`, whose banner must name `ingress`
@@ -294,30 +240,7 @@ fn count_stops_after_n_lines() {
 }
 
 fn assert_no_programs(net: &NetnsPair) {
-    let out = std::process::Command::new("ip")
-        .args(["-n", &net.b, "-d", "link", "show", "dev", &net.veth_b])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(!text.contains("prog/xdp"), "XDP still attached: {text}");
-    let tc = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &net.b,
-            "bpftool",
-            "net",
-            "show",
-            "dev",
-            &net.veth_b,
-        ])
-        .output();
-    if let Ok(tc) = tc
-        && tc.status.success()
-    {
-        let t = String::from_utf8_lossy(&tc.stdout);
-        assert!(!t.contains("tcptrace"), "programs still attached: {t}");
-    }
+    common::hooks::assert_nothing_of_ours(&net.b, &net.veth_b);
 }
 
 #[test]
@@ -405,4 +328,56 @@ fn filter_expression_matches_tcpdump() {
     assert_same(&tt, &td);
     assert_eq!(tt.len(), 6, "three SYNs, three RSTs: {tt:#?}");
     assert!(tt.iter().all(|l| l.contains(".23")), "{tt:#?}");
+}
+
+/// Two tcptrace instances on one interface both print every line tcpdump prints; killing
+/// one (SIGKILL: no clean exit) does not disturb the other.
+#[test]
+fn two_tracers_on_one_interface() {
+    let net = NetnsPair::new();
+    let (a, b): (IpAddr, IpAddr) = (net.a4.parse().unwrap(), net.b4.parse().unwrap());
+    let port = PORT.to_string();
+    let mut w = Watchers::start(&net, &["--port", &port], &format!("tcp port {PORT}"));
+    let mut cmd = net.exec(&net.b, tcptrace_bin());
+    cmd.args(["-i", &net.veth_b, "--port", &port])
+        .env("TZ", "UTC");
+    let mut second = Proc::spawn("second tcptrace", cmd);
+    second.wait_stderr("listening on");
+
+    let server = echo_server(&net, b, PORT);
+    client_session(&net, b, PORT);
+    server.join().unwrap();
+    refused(&net, a, b, MARKER_PORT, PORT);
+    let marker1 = format!("{}.{MARKER_PORT}: Flags [R.]", net.a4);
+    w.tcptrace.wait_stdout(&marker1);
+    second.wait_stdout(&marker1);
+    w.tcpdump.wait_stdout(&marker1);
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(w.tcptrace.pid() as i32, libc::SIGKILL) };
+    w.tcptrace.finish();
+    let first = strip_ts(&w.tcptrace.out_lines);
+
+    let server = echo_server(&net, b, PORT);
+    client_session(&net, b, PORT);
+    server.join().unwrap();
+    refused(&net, a, b, MARKER_PORT + 1, PORT);
+    let marker = format!("{}.{}: Flags [R.]", net.a4, MARKER_PORT + 1);
+    second.wait_stdout(&marker);
+    w.tcpdump.wait_stdout(&marker);
+    assert_eq!(second.interrupt(), Some(0), "{:?}", second.err_lines);
+    w.tcpdump.interrupt();
+    while w.tcpdump.out_lines.last().is_some_and(|l| l.is_empty()) {
+        w.tcpdump.out_lines.pop();
+    }
+    let td = strip_ts(&w.tcpdump.out_lines);
+    assert_same(&strip_ts(&second.out_lines), &td);
+    assert_same(&first, &td[..first.len().min(td.len())]);
+    assert!(
+        first.last().is_some_and(|l| l.contains(&marker1)),
+        "the killed tracer's last line is not the first refusal: {first:#?}"
+    );
+    if tcptrace::kernel::has_tcx() {
+        // TCX links die with their process; clsact filters (before 6.6) outlive a SIGKILL.
+        assert_no_programs(&net);
+    }
 }

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod conn_pcap;
+pub mod hooks;
 pub mod netns;
 pub mod packet;
 pub mod pcap;

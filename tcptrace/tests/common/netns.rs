@@ -2,8 +2,8 @@
 //! (RAII), plus processes and sockets run inside them.
 use std::{
     fs::File,
-    io::{BufRead, BufReader, Read},
-    net::{IpAddr, SocketAddr},
+    io::{BufRead, BufReader, ErrorKind, Read, Write},
+    net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream},
     os::fd::AsRawFd,
     path::Path,
     process::{Child, Command, Stdio},
@@ -332,5 +332,80 @@ pub fn sockaddr(a: SocketAddr) -> ([u8; 28], libc::socklen_t) {
             buf.copy_from_slice(&b);
             (buf, 28)
         }
+    }
+}
+
+/// Starts a server in `b` on `port` that answers each request line with "pong", then
+/// closes when the client does. Returns once it listens.
+pub fn echo_server(net: &NetnsPair, addr: IpAddr, port: u16) -> std::thread::JoinHandle<()> {
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let h = in_netns(&net.b, move || {
+        let l = TcpListener::bind(SocketAddr::new(addr, port)).expect("bind");
+        ready_tx.send(()).unwrap();
+        let (mut s, _) = l.accept().expect("accept");
+        let mut buf = [0u8; 64];
+        loop {
+            let n = s.read(&mut buf).expect("server read");
+            if n == 0 {
+                break;
+            }
+            s.write_all(b"pong\n").expect("server write");
+        }
+        // Client closed first; now close our side.
+        drop(s);
+    });
+    ready_rx.recv().expect("server ready");
+    h
+}
+
+/// Client in `a`: connect from `sport` (0 = any), one request and reply, then close.
+pub fn client_session(net: &NetnsPair, dst: IpAddr, port: u16) {
+    in_netns(&net.a, move || {
+        let mut s = TcpStream::connect(SocketAddr::new(dst, port)).expect("connect");
+        s.write_all(b"ping\n").unwrap();
+        let mut buf = [0u8; 5];
+        s.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"pong\n");
+        s.shutdown(Shutdown::Write).unwrap();
+        // Wait for the server's FIN.
+        let n = s.read(&mut [0u8; 8]).unwrap();
+        assert_eq!(n, 0);
+    })
+    .join()
+    .expect("client");
+}
+
+/// A connection from `sport` to a closed port: SYN answered by RST.
+pub fn refused(net: &NetnsPair, src: IpAddr, dst: IpAddr, sport: u16, port: u16) {
+    in_netns(&net.a, move || {
+        let sock = connect_from(src, sport, SocketAddr::new(dst, port));
+        assert_eq!(sock.kind(), ErrorKind::ConnectionRefused, "{sock}");
+    })
+    .join()
+    .expect("refused client");
+}
+
+/// Starts a connection to `dst` without waiting for it (a non-blocking connect); the
+/// socket stays open, retransmitting its SYN, until the returned fd is dropped.
+pub fn connect_nonblocking(dst: SocketAddr) -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd;
+    let domain = if dst.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    // SAFETY: plain socket calls with a valid, correctly sized address.
+    unsafe {
+        let fd = libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0);
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        let owned = std::os::fd::OwnedFd::from_raw_fd(fd);
+        let (da, dlen) = sockaddr(dst);
+        let rc = libc::connect(fd, da.as_ptr().cast(), dlen);
+        let err = std::io::Error::last_os_error();
+        assert!(
+            rc == 0 || err.raw_os_error() == Some(libc::EINPROGRESS),
+            "connect: {err}"
+        );
+        owned
     }
 }
