@@ -17,6 +17,9 @@ use tcptrace_common::{
     Config, MAX_SNAP, RING_BYTES, Record, SnapRecord, counter, rules::RuleTable,
 };
 
+pub mod caps;
+pub mod features;
+
 /// The kernel object built by build.rs from tcptrace-ebpf.
 static OBJECT: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tcptrace-ebpf"));
 
@@ -38,6 +41,15 @@ pub enum KernelError {
         "permission denied loading BPF programs: run as root, or grant CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON (see README)"
     )]
     Permission,
+    #[error("{}", caps::describe(.0))]
+    MissingCaps(Vec<caps::Cap>),
+    #[error("{}", features::refusal(*.0, &features::kernel_version()))]
+    MissingFeature(features::Feature),
+    #[error(
+        "the verifier of this kernel ({}) refused {prog}: a tcptrace bug, please report it with the verifier's last lines: {log}",
+        features::kernel_version()
+    )]
+    Verifier { prog: &'static str, log: String },
     #[error(
         "an XDP program is already attached to {0} (see: ip link show dev {0}; detach it with: ip link set dev {0} xdp off)"
     )]
@@ -213,6 +225,13 @@ impl Kernel {
         if OBJECT.is_empty() {
             return Err(KernelError::NoObject);
         }
+        let missing = caps::missing();
+        if !missing.is_empty() {
+            return Err(KernelError::MissingCaps(missing));
+        }
+        if let Some(f) = features::first_missing(cfg.checksums != 0) {
+            return Err(KernelError::MissingFeature(f));
+        }
         // Ring buffers and BPF memory are accounted by memcg on current kernels; older ones
         // need RLIMIT_MEMLOCK raised.
         let rlim = libc::rlimit {
@@ -261,9 +280,9 @@ impl Kernel {
             if is_eperm(&e) {
                 KernelError::Permission
             } else {
-                KernelError::Unsupported {
-                    what: "loading the BPF programs (verifier)",
-                    detail: verifier_log(&e),
+                KernelError::Verifier {
+                    prog: name,
+                    log: verifier_log(&e),
                 }
             }
         })?;

@@ -290,7 +290,7 @@ fn print_stats(printed: u64, c: &Counters) {
 
 fn main() -> ExitCode {
     match run() {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             // A closed stdout (e.g. `| head`) is not an error worth a message.
             if e.downcast_ref::<io::Error>()
@@ -304,7 +304,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run() -> Result<()> {
+fn run() -> Result<ExitCode> {
     let cli = Cli::parse();
     let filter = tcptrace::filter::compile_with(
         &parse_hosts(&cli.hosts)?,
@@ -378,13 +378,13 @@ fn run() -> Result<()> {
         let finished = printer.finish();
         replayed?;
         finished?;
-        return Ok(());
+        return Ok(ExitCode::SUCCESS);
     }
 
     let Some(iface) = cli.iface.as_deref() else {
         bail!("give an interface (-i IFACE) or a capture file (-r FILE); see --help");
     };
-    if_index(iface)?;
+    let ifindex = if_index(iface)?;
     let mut kernel = Kernel::load_sized(&filter, cfg, ring_bytes)?;
     let ring = kernel.take_ring()?;
     let file = match &cli.write {
@@ -392,6 +392,15 @@ fn run() -> Result<()> {
         None => None,
     };
     let att = kernel.attach(iface, cli.xdp_mode)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()?;
+    // Signals are caught from here on: a SIGINT right after the banner still detaches.
+    let signals = {
+        let _rt = rt.enter();
+        live::Signals::new()?
+    };
     let ingress = match att.xdp_mode {
         "off" => "TC".to_string(),
         m => format!("XDP {m}"),
@@ -400,15 +409,11 @@ fn run() -> Result<()> {
         "tcptrace: listening on {iface} ({ingress} ingress, TC egress), printing TCP as tcpdump -n"
     );
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()?;
     let stdout = io::stdout().lock();
     let mut printer = Printer::new(Renderer::new(opts), stdout, cli.count, file);
     printer.report = Report::new(report_opts);
     let clock = live::MonoClock::now();
-    let (mut ring, stop) = rt.block_on(live::run(ring, clock, &mut printer))?;
+    let (mut ring, stop) = rt.block_on(live::run(ring, clock, ifindex, signals, &mut printer))?;
     // Detach first, then take what is still in the ring, then read final counters.
     kernel.detach();
     if stop == live::Stop::Signal {
@@ -417,6 +422,12 @@ fn run() -> Result<()> {
     let counters = kernel.counters()?;
     drop(kernel);
     let printed = printer.finish()?;
+    if stop == live::Stop::Gone {
+        // As tcpdump: the error, then the closing lines, then exit 1.
+        eprintln!("tcptrace: {iface}: the interface disappeared");
+        print_stats(printed, &counters);
+        return Ok(ExitCode::FAILURE);
+    }
     print_stats(printed, &counters);
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -292,8 +292,37 @@ fn bad_input_is_refused_and_leaves_nothing_attached() {
         .expect("run setpriv (util-linux)");
     let _ = std::fs::remove_dir_all(&dir);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_ne!(out.status.code(), Some(0));
-    assert!(err.contains("permission denied"), "{err}");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.starts_with("tcptrace: missing capabilities CAP_BPF ("),
+        "{err}"
+    );
+    assert_no_programs(&net);
+
+    // Each capability missing alone (root without CAP_SYS_ADMIN, which stands in for
+    // all three): named, with what it is for; with all three it runs.
+    for cap in ["bpf", "net_admin", "perfmon"] {
+        let out = net
+            .exec(&net.b, "setpriv")
+            .args(["--bounding-set", &format!("-sys_admin,-{cap}"), "--"])
+            .arg(tcptrace_bin())
+            .args(["-i", &net.veth_b])
+            .output()
+            .expect("run setpriv (util-linux)");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        let want = format!("tcptrace: missing capability CAP_{} (", cap.to_uppercase());
+        assert!(err.starts_with(&want) && err.lines().count() == 1, "{err}");
+        assert_no_programs(&net);
+    }
+    let mut capped = net.exec(&net.b, "setpriv");
+    capped
+        .args(["--bounding-set", "-sys_admin", "--"])
+        .arg(tcptrace_bin())
+        .args(["-i", &net.veth_b]);
+    let mut capped = Proc::spawn("tcptrace (three capabilities)", capped);
+    capped.wait_stderr("listening on");
+    assert_eq!(capped.interrupt(), Some(0), "{:?}", capped.err_lines);
     assert_no_programs(&net);
 
     // An XDP program already on the interface: tcptrace must refuse and detach its own.
@@ -380,4 +409,38 @@ fn two_tracers_on_one_interface() {
         // TCX links die with their process; clsact filters (before 6.6) outlive a SIGKILL.
         assert_no_programs(&net);
     }
+}
+
+/// The traced interface deleted under tcptrace: one line saying so, the closing lines,
+/// exit 1 (as tcpdump's "The interface disappeared"); nothing left behind.
+#[test]
+fn interface_going_away_ends_the_trace() {
+    let net = NetnsPair::new();
+    let mut cmd = net.exec(&net.b, tcptrace_bin());
+    cmd.args(["-i", &net.veth_b, "--port", "23"]);
+    let mut tcptrace = Proc::spawn("tcptrace", cmd);
+    tcptrace.wait_stderr("listening on");
+    let del = std::process::Command::new("ip")
+        .args(["-n", &net.b, "link", "del", &net.veth_b])
+        .status()
+        .unwrap();
+    assert!(del.success());
+    tcptrace.wait_stderr("packets dropped by kernel");
+    assert_eq!(tcptrace.finish(), Some(1), "{:?}", tcptrace.err_lines);
+    let gone = format!("tcptrace: {}: the interface disappeared", net.veth_b);
+    assert_eq!(
+        tcptrace
+            .err_lines
+            .iter()
+            .filter(|l| l.starts_with("tcptrace: "))
+            .count(),
+        2,
+        "the banner and one error line: {:?}",
+        tcptrace.err_lines
+    );
+    assert!(
+        tcptrace.err_lines.iter().any(|l| *l == gone),
+        "{:?}",
+        tcptrace.err_lines
+    );
 }

@@ -1,6 +1,6 @@
-//! Developer tasks: `cargo xtask run -- ARGS`, `cargo xtask test`, `cargo xtask lint`,
-//! `cargo xtask setup`, `cargo xtask bench [--quick]`. Each makes sure the eBPF toolchain
-//! is in place first.
+//! Developer tasks: `cargo xtask run -- ARGS`, `cargo xtask test`, `cargo xtask vmtest`,
+//! `cargo xtask lint`, `cargo xtask setup`, `cargo xtask bench [--quick]`. Each makes sure
+//! the eBPF toolchain is in place first.
 use std::{
     env,
     ffi::OsString,
@@ -13,6 +13,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod vm;
 
 /// The nightly toolchain that builds the eBPF crate.
 const NIGHTLY: &str = "nightly";
@@ -37,11 +38,25 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },
-    /// Run every test: unit, kernel (BPF_PROG_TEST_RUN) and network-namespace tests.
+    /// Run every test: unit, kernel (BPF_PROG_TEST_RUN) and network-namespace tests on
+    /// this kernel, then the kernel matrix (`vmtest`) unless given a filter or --host.
     Test {
+        /// Only this machine's kernel (no VMs).
+        #[arg(long)]
+        host: bool,
         /// Extra arguments for `cargo test` (e.g. a test name filter).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
+    },
+    /// The kernel matrix: boot each kernel (default: Debian's 6.1 and 6.12 from /boot) in
+    /// qemu with virtme-ng and run the kernel, conformance, article, filter (a fixed
+    /// slice) and live suites inside.
+    Vmtest {
+        /// Kernel versions (`6.1`, `6.12`) or image paths.
+        kernels: Vec<String>,
+        /// Only these test suites (e.g. `--suite kernel`).
+        #[arg(long = "suite")]
+        suites: Vec<String>,
     },
     /// rustfmt --check and clippy -D warnings, the eBPF crate included.
     Lint,
@@ -71,9 +86,17 @@ fn main() -> Result<()> {
             let status = privileged(&bin).args(args).status()?;
             std::process::exit(status.code().unwrap_or(1));
         }
-        Cmd::Test { args } => {
+        Cmd::Test { host, args } => {
             setup()?;
-            test(&args)
+            test(&args)?;
+            if host || !args.is_empty() {
+                return Ok(());
+            }
+            vmtest(&root, &[], &[])
+        }
+        Cmd::Vmtest { kernels, suites } => {
+            setup()?;
+            vmtest(&root, &kernels, &suites)
         }
         Cmd::Lint => {
             setup()?;
@@ -260,4 +283,103 @@ fn lint() -> Result<()> {
         "-D",
         "warnings",
     ]))
+}
+
+/// What runs in each VM of the matrix: test target, environment, arguments. The guest is
+/// emulated (no KVM: the verifier runs ~10x slower), so the filter differential runs a
+/// fixed slice of its seeded sequence; the rest runs whole.
+const VM_SUITES: &[(&str, &[(&str, &str)], &[&str])] = &[
+    ("kernel", &[], &[]),
+    ("hook_safety", &[], &[]),
+    ("live", &[], &[]),
+    ("article", &[], &[]),
+    ("conformance", &[], &[]),
+    ("filter_diff", &[("TCPTRACE_FILTER_DIFF_CASES", "24")], &[]),
+];
+
+/// Builds the test binaries here, then runs [`VM_SUITES`] in a VM of each kernel; fails if
+/// any suite fails on any kernel.
+fn vmtest(root: &Path, kernels: &[String], only: &[String]) -> Result<()> {
+    let kernels: Vec<String> = if kernels.is_empty() {
+        vm::MATRIX.iter().map(|k| k.to_string()).collect()
+    } else {
+        kernels.to_vec()
+    };
+    let kernels = kernels
+        .iter()
+        .map(|k| vm::Kernel::find(k))
+        .collect::<Result<Vec<_>>>()?;
+    let bins = test_binaries()?;
+    let mut script = String::from("set -u; failed=''; export TZ=UTC TCPTRACE_VM=1\n");
+    for (name, env, args) in VM_SUITES {
+        if !only.is_empty() && !only.iter().any(|o| o == name) {
+            continue;
+        }
+        let bin = bins
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, p)| p)
+            .with_context(|| format!("no test binary for {name}"))?;
+        let env: Vec<String> = env
+            .iter()
+            .map(|(k, v)| format!("{k}={}", vm::quote(v)))
+            .collect();
+        let args: Vec<String> = args.iter().map(|a| vm::quote(a)).collect();
+        script += &format!(
+            "echo \"== {name} on $(uname -r)\"; s=$(date +%s); env {} {} {} || failed=\"$failed {name}\"; \
+             echo \"== {name}: $(( $(date +%s) - s )) s\"\n",
+            env.join(" "),
+            vm::quote(&bin.to_string_lossy()),
+            args.join(" ")
+        );
+    }
+    script += "if [ -n \"$failed\" ]; then echo \"== failed on $(uname -r):$failed\"; exit 1; fi\n";
+    let mut failed = Vec::new();
+    for k in &kernels {
+        eprintln!(
+            "xtask: kernel matrix: {} ({})",
+            k.release,
+            k.image.display()
+        );
+        if vm::run(k, root, &script)? != 0 {
+            failed.push(k.release.clone());
+        }
+    }
+    if !failed.is_empty() {
+        bail!("tests failed on {}", failed.join(", "));
+    }
+    eprintln!(
+        "xtask: kernel matrix passed on {}",
+        kernels
+            .iter()
+            .map(|k| k.release.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(())
+}
+
+/// `cargo test --no-run`: the integration test binaries, by target name.
+fn test_binaries() -> Result<Vec<(String, PathBuf)>> {
+    let out = output(Command::new("cargo").args([
+        "test",
+        "-p",
+        "tcptrace",
+        "--tests",
+        "--no-run",
+        "--message-format=json-render-diagnostics",
+    ]))?;
+    let mut bins = Vec::new();
+    for line in out.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if v["reason"] != "compiler-artifact" || v["profile"]["test"] != true {
+            continue;
+        }
+        if let (Some(name), Some(exe)) = (v["target"]["name"].as_str(), v["executable"].as_str()) {
+            bins.push((name.to_string(), PathBuf::from(exe)));
+        }
+    }
+    Ok(bins)
 }

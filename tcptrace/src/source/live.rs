@@ -7,7 +7,7 @@ use tokio::{
     signal::unix::{SignalKind, signal},
 };
 
-use super::Sink;
+use super::{Sink, links::LinkWatch};
 use crate::{decode::Timestamp, kernel::record_from_bytes};
 
 /// Converts the kernel's CLOCK_MONOTONIC nanoseconds to wall-clock time.
@@ -54,6 +54,8 @@ const DRAIN_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
 pub enum Stop {
     Signal,
     Sink,
+    /// The traced interface was deleted (or moved to another namespace).
+    Gone,
 }
 
 /// Delivers every record in the ring buffer now; `Break` when the sink wants to stop.
@@ -71,16 +73,41 @@ pub fn drain(
     ControlFlow::Continue(())
 }
 
-/// Runs until SIGINT, SIGTERM or the sink stops; SIGUSR1 asks the sink for a summary.
-/// The ring is handed back for a last drain.
+/// The signals the live loop answers, caught from the moment this is made (make it before
+/// saying "listening", inside the runtime).
+pub struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    usr1: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    pub fn new() -> io::Result<Signals> {
+        Ok(Signals {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+            usr1: signal(SignalKind::user_defined1())?,
+        })
+    }
+}
+
+/// Runs until SIGINT, SIGTERM, the sink stops or interface `ifindex` goes away; SIGUSR1
+/// asks the sink for a summary. The ring is handed back for a last drain.
 pub async fn run(
     ring: RingBuf<MapData>,
     clock: MonoClock,
+    ifindex: u32,
+    signals: Signals,
     sink: &mut dyn Sink,
 ) -> io::Result<(RingBuf<MapData>, Stop)> {
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut term = signal(SignalKind::terminate())?;
-    let mut usr1 = signal(SignalKind::user_defined1())?;
+    let mut links = LinkWatch::new()?;
+    let gone = links.gone(ifindex);
+    tokio::pin!(gone);
+    let Signals {
+        mut int,
+        mut term,
+        mut usr1,
+    } = signals;
     // SAFETY: the AsyncFd owns the ring, so the fd stays open for as long as it is registered.
     let mut afd = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }?;
     // The kernel wakes us at most every millisecond per CPU; what lands after a wakeup
@@ -91,6 +118,12 @@ pub async fn run(
         let flow = tokio::select! {
             _ = int.recv() => break,
             _ = term.recv() => break,
+            r = &mut gone => {
+                r?;
+                let _ = drain(afd.get_mut(), &clock, sink);
+                sink.flush();
+                return Ok((afd.into_inner(), Stop::Gone));
+            }
             _ = usr1.recv() => {
                 sink.summary();
                 continue;

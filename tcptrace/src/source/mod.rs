@@ -1,7 +1,9 @@
 //! Capture sources: both hand `(Record, Timestamp)` pairs to the same sink.
 //! [`live`] drains the ring buffer of programs attached to an interface; [`offline`]
-//! replays a capture file through the same XDP program with BPF_PROG_TEST_RUN.
+//! replays a capture file through the same XDP program with BPF_PROG_TEST_RUN; [`links`]
+//! says when a traced interface goes away.
 
+pub mod links;
 pub mod live;
 pub mod offline;
 

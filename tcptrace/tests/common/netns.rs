@@ -21,15 +21,29 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 /// hung test, never a timing assertion.
 pub const EVENT_TIMEOUT: Duration = Duration::from_secs(30);
 
-fn ip(args: &[&str]) {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
+/// Runs `ip [-n ns] -batch -` with `commands`, one per line.
+fn ip_batch(ns: Option<&str>, commands: &str) {
+    let mut c = Command::new("ip");
+    if let Some(ns) = ns {
+        c.args(["-n", ns]);
+    }
+    let mut child = c
+        .args(["-batch", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap_or_else(|e| panic!("cannot run ip (install iproute2): {e}"));
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(commands.as_bytes())
+        .expect("write to ip -batch");
+    let out = child.wait_with_output().expect("ip -batch");
     assert!(
         out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
+        "ip -batch:\n{commands}{}",
         String::from_utf8_lossy(&out.stderr)
     );
 }
@@ -61,40 +75,29 @@ impl NetnsPair {
             a6: format!("fd00:231:{subnet:x}::1"),
             b6: format!("fd00:231:{subnet:x}::2"),
         };
-        // From here on, Drop cleans up whatever was made.
-        ip(&["netns", "add", &pair.a]);
-        ip(&["netns", "add", &pair.b]);
-        ip(&[
-            "link",
-            "add",
-            &pair.veth_a,
-            "netns",
-            &pair.a,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &pair.veth_b,
-            "netns",
-            &pair.b,
-        ]);
+        // From here on, Drop cleans up whatever was made. Three `ip -batch` runs (each `ip`
+        // start is slow in the emulated kernel-matrix VMs).
+        ip_batch(
+            None,
+            &format!(
+                "netns add {a}\nnetns add {b}\nlink add {va} netns {a} type veth peer name {vb} netns {b}\n",
+                a = pair.a,
+                b = pair.b,
+                va = pair.veth_a,
+                vb = pair.veth_b
+            ),
+        );
         for (ns, dev, v4, v6) in [
             (&pair.a, &pair.veth_a, &pair.a4, &pair.a6),
             (&pair.b, &pair.veth_b, &pair.b4, &pair.b6),
         ] {
-            ip(&["-n", ns, "addr", "add", &format!("{v4}/24"), "dev", dev]);
-            ip(&[
-                "-n",
-                ns,
-                "addr",
-                "add",
-                &format!("{v6}/64"),
-                "dev",
-                dev,
-                "nodad",
-            ]);
-            ip(&["-n", ns, "link", "set", dev, "up"]);
-            ip(&["-n", ns, "link", "set", "lo", "up"]);
+            ip_batch(
+                Some(ns),
+                &format!(
+                    "addr add {v4}/24 dev {dev}\naddr add {v6}/64 dev {dev} nodad\n\
+                     link set {dev} up\nlink set lo up\n"
+                ),
+            );
         }
         pair
     }
@@ -192,7 +195,13 @@ impl Proc {
                 return;
             }
             if let Ok(Some(st)) = self.child.try_wait() {
-                self.pump();
+                // Exited: take everything it wrote, then decide.
+                while let Ok(l) = self.stderr.recv_timeout(Duration::from_secs(5)) {
+                    self.err_lines.push(l);
+                }
+                if self.err_lines.iter().any(|l| l.contains(needle)) {
+                    return;
+                }
                 panic!(
                     "{} exited ({st}) before printing '{needle}'; stderr:\n{}",
                     self.name,
