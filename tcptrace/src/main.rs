@@ -256,6 +256,10 @@ impl<W: Write> Sink for Printer<W> {
         self.renderer.observe(ts);
     }
 
+    fn invalid(&mut self) {
+        self.renderer.observe_invalid();
+    }
+
     fn flush(&mut self) {
         self.write_out();
         if self.error.is_none()
@@ -298,10 +302,24 @@ fn main() -> ExitCode {
             {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("tcptrace: {e:#}");
+            eprintln!("tcptrace: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, `: `-separated, each said once: a cause whose text the
+/// message already holds (`{path}: {io error}` over that io error) is not repeated.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    }
+    msg
 }
 
 fn run() -> Result<()> {

@@ -58,15 +58,26 @@ pub fn end_of_number_after(text: &str, needle: &str, from: usize) -> Option<usiz
 /// tcpdump's TCP printer writes `Flags [` (or `tcp N` with -q) right after the `: ` that
 /// ends `addr.port > addr.port`; other printers with a `Flags [` of their own (LLC's
 /// `…, rcv seq 26, Flags [Command]`, GRE's `GREv1, Flags [key present, …]`) do not follow
-/// a `: `. `[|tcp]` is only ever printed by the TCP printer.
+/// a `: `. `[|tcp]` (`[|tcp]>` inside an option after the first) is only ever printed by
+/// the TCP printer.
 ///
 /// Three more ways the TCP printer ends a line, on malformed headers (none occurs in the
-/// corpus's captures): a data offset below 5 (`:  tcp N [bad hdr length H - too short,
-/// < 20]`, in every style), one past the segment (`Flags [S] [bad hdr length H - too long,
-/// > L]`, or `tcp N [bad hdr length …]` with -q), and a malformed option (`options
-/// [mss 1460,[bad opt]]`, or `options [[bad opt]` when it is the first).
+/// corpus's captures):
+/// - a data offset below 5: `:  tcp N [bad hdr length H - too short, < 20]`, in every style;
+/// - a header longer than the segment: `Flags [S] [bad hdr length H - too long, > L]`, or
+///   `tcp N [bad hdr length …]` with -q;
+/// - a malformed option: `options [mss 1460,[bad opt]]`, or `options [[bad opt]` when it
+///   is the first.
 pub fn tcp_end(text: &str, quiet: bool) -> Option<usize> {
-    let cut_short = text.find("[|tcp]").map(|i| i + "[|tcp]".len());
+    // `[|tcp]>` when an option's data after the first option is cut short.
+    let cut_short = text.find("[|tcp]").map(|i| {
+        let end = i + "[|tcp]".len();
+        if text[end..].starts_with('>') {
+            end + 1
+        } else {
+            end
+        }
+    });
     let too_short = text
         .find(":  tcp ")
         .and_then(|t| bracket_end(text, t, " [bad hdr length "));
