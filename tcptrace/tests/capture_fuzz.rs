@@ -711,3 +711,35 @@ fn file_errors_say_their_cause_once() {
         )
     );
 }
+
+/// Seconds with bit 31 set (a damaged record header): tcpdump prints `[Error converting
+/// time]` for the time, and so does tcptrace (it read them as a time after 2038).
+#[test]
+fn time_past_2038_is_an_error_converting_time() {
+    let (path, mut p) = capture("time_bit31");
+    p.set_record_field(2, rec::TS_SEC, 0x8000_0001);
+    p.write(&path);
+    for options in [&[][..], &["-tt"], &["-tttt"]] {
+        let (_, tt) = same_as_tcpdump(&path, options);
+        let text = String::from_utf8_lossy(&tt.stdout);
+        assert!(
+            text.contains("\n[Error converting time] IP 10.0.0.1.40000 > "),
+            "{options:?}: {text}"
+        );
+    }
+}
+
+/// A frame longer than the 64 KiB replayed (BIG TCP) whose IP header claims a shorter
+/// datagram: the segment lies in the replayed bytes, so -v shows its checksum verdict.
+#[test]
+fn long_frame_with_a_short_ip_datagram_has_a_checksum_verdict() {
+    let src = shared_dir("conformance").join("pcaps/bigtcp-ipv6.pcap");
+    let mut p = RawPcap::read(&src);
+    // The IPv6 payload length (0 for a jumbogram) set to 21504.
+    p.records[0].data[14 + 4..14 + 6].copy_from_slice(&21504u16.to_be_bytes());
+    let path = scratch("capture_fuzz_bigtcp_short.pcap");
+    p.write(&path);
+    let (_, tt) = same_as_tcpdump(&path, &["-v"]);
+    let text = String::from_utf8_lossy(&tt.stdout);
+    assert!(text.contains("cksum 0x"), "{text}");
+}

@@ -533,6 +533,7 @@ fn cut_down_malformed_tcp_headers() {
 10:00:00.000004 IP 1.2.3.4.1 > 5.6.7.8.2: Flags [R.], seq 0, ack 1, win 256, options [[bad opt]
 10:00:00.000005 IP 1.2.3.4.1 > 5.6.7.8.2: UDP, length 8 [bad hdr length 3]
 10:00:00.000006 IP 1.2.3.4.1 > 5.6.7.8.2: Flags [.], ack 1, win 100, options [nop,mss [|tcp]>
+[Error converting time] IP 1.2.3.4.1 > 5.6.7.8.2: Flags [.], ack 1, win 100, length 0
 ";
     assert_eq!(
         cut_down(raw, false),
@@ -542,6 +543,7 @@ fn cut_down_malformed_tcp_headers() {
 10:00:00.000003 IP 1.2.3.4.1 > 5.6.7.8.2: Flags [S], seq 1, win 5, options [mss 1460,[bad opt]]
 10:00:00.000004 IP 1.2.3.4.1 > 5.6.7.8.2: Flags [R.], seq 0, ack 1, win 256, options [[bad opt]
 10:00:00.000006 IP 1.2.3.4.1 > 5.6.7.8.2: Flags [.], ack 1, win 100, options [nop,mss [|tcp]>
+[Error converting time] IP 1.2.3.4.1 > 5.6.7.8.2: Flags [.], ack 1, win 100, length 0
 "
     );
     let quiet = "\

@@ -18,8 +18,6 @@ use pcap_file::{
     },
 };
 
-use tcptrace_common::status;
-
 use super::{
     Sink,
     savefile::{self, Savefile},
@@ -335,7 +333,8 @@ impl Replayer<'_> {
         // Wire length as the kernel would see it with our Ethernet header in front.
         let added = if link == Link::Ethernet { 0 } else { ETH_HLEN };
         let wire_len = (frame.orig_len as usize).saturating_sub(strip) + added;
-        let cut = input.len() > MAX_REPLAY;
+        // A segment that runs past the replayed bytes has no checksum verdict: the kernel
+        // marks it (CSUM_UNAVAILABLE), as any segment beyond the bytes it is given.
         self.kernel.run_xdp(&input[..input.len().min(MAX_REPLAY)])?;
         let mut records = 0;
         while let Some(item) = self.ring.next() {
@@ -348,10 +347,6 @@ impl Replayer<'_> {
                 continue;
             };
             rec.frame_len = wire_len.max(input.len()) as u32;
-            if cut {
-                // The kernel did not see the whole segment: no checksum verdict.
-                rec.status |= status::CSUM_UNAVAILABLE;
-            }
             if self.sink.record(&rec, frame.ts, snap).is_break() {
                 return Ok(ControlFlow::Break(()));
             }
