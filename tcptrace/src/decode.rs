@@ -245,6 +245,19 @@ impl Segment {
         end <= self.frame_len as u64
     }
 
+    /// Whether the byte right after the TCP header was captured and lies inside the IP
+    /// payload (tcpdump's snapshot end): a payload byte the option printer can run into.
+    #[inline]
+    pub fn byte_after_header(&self) -> bool {
+        let hdr = self.hdr_len as u32;
+        if hdr < 60 {
+            // tcp_caplen counts captured bytes from the header's start, up to 60.
+            self.tcp_caplen as u32 > hdr
+        } else {
+            self.tcp_len > hdr && self.segment_captured()
+        }
+    }
+
     /// IPv4 headers tcpdump refuses before printing TCP (`bad-hlen`, `bad-len`).
     #[inline]
     pub fn bad_ipv4(&self) -> bool {

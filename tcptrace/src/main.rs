@@ -63,8 +63,9 @@ struct Cli {
     #[arg(long = "port", value_name = "PORT")]
     ports: Vec<String>,
 
-    /// Stop after printing N segments.
-    #[arg(short = 'c', value_name = "N")]
+    /// Stop after printing N segments (1 or more).
+    #[arg(short = 'c', value_name = "N", allow_negative_numbers = true,
+          value_parser = parse_count)]
     count: Option<u64>,
 
     /// Print absolute, rather than relative, TCP sequence numbers.
@@ -126,7 +127,7 @@ struct Cli {
     /// active are evicted when full.
     #[arg(long = "max-connections", value_name = "N",
           default_value_t = tcptrace::track::DEFAULT_MAX_CONNECTIONS as u64,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = clap::value_parser!(u64).range(1..=u32::MAX as u64))]
     max_connections: u64,
 
     /// A pcap-filter expression, as tcpdump takes it (TCP/IP part: host, net, port,
@@ -138,6 +139,37 @@ struct Cli {
         allow_hyphen_values = false
     )]
     expr: Vec<String>,
+}
+
+/// `-c N`: a packet count, 1 or more (tcpdump refuses 0 and negative counts too).
+fn parse_count(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("invalid packet count {s} (must be 1 or more)")),
+    }
+}
+
+/// A refusal of clap's as one line, without its `error: ` prefix, usage and hints; the
+/// values an option takes, when clap lists them, follow in parentheses.
+fn clap_line(e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    let text = e.render().to_string();
+    let first = text.lines().next().unwrap_or_default();
+    let mut line = first.strip_prefix("error: ").unwrap_or(first).to_string();
+    if let Some(ContextValue::Strings(values)) = e.get(ContextKind::ValidValue)
+        && !values.is_empty()
+    {
+        line.push_str(&format!(" (possible values: {})", values.join(", ")));
+    }
+    let suggested = match e.get(ContextKind::SuggestedArg) {
+        Some(ContextValue::String(s)) => Some(s),
+        Some(ContextValue::Strings(v)) => v.first(),
+        _ => None,
+    };
+    if let Some(s) = suggested {
+        line.push_str(&format!(" (did you mean '{s}'?)"));
+    }
+    line
 }
 
 fn parse_hosts(raw: &[String]) -> Result<Vec<IpAddr>> {
@@ -256,6 +288,10 @@ impl<W: Write> Sink for Printer<W> {
         self.renderer.observe(ts);
     }
 
+    fn invalid(&mut self) {
+        self.renderer.observe_invalid();
+    }
+
     fn flush(&mut self) {
         self.write_out();
         if self.error.is_none()
@@ -289,7 +325,21 @@ fn print_stats(printed: u64, c: &Counters) {
 }
 
 fn main() -> ExitCode {
-    match run() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                // --help, --version: clap's text on stdout, exit status 0.
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            // Bad arguments: one line and exit status 1, as tcpdump.
+            eprintln!("tcptrace: {}", clap_line(&e));
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(cli) {
         Ok(code) => code,
         Err(e) => {
             // A closed stdout (e.g. `| head`) is not an error worth a message.
@@ -298,14 +348,27 @@ fn main() -> ExitCode {
             {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("tcptrace: {e:#}");
+            eprintln!("tcptrace: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
 }
 
-fn run() -> Result<ExitCode> {
-    let cli = Cli::parse();
+/// The error and its causes, `: `-separated, each said once: a cause whose text the
+/// message already holds (`{path}: {io error}` over that io error) is not repeated.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    }
+    msg
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
     let filter = tcptrace::filter::compile_with(
         &parse_hosts(&cli.hosts)?,
         &parse_ports(&cli.ports)?,

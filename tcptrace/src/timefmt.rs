@@ -103,6 +103,17 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// What tcpdump 4.99.3 prints instead of a time whose seconds, as a 32-bit value, have the
+/// top bit set (before 1970 or from 2038 on: from a damaged capture file, say).
+pub const ERROR_CONVERTING: &[u8] = b"[Error converting time]";
+
+/// Whether tcpdump prints [`ERROR_CONVERTING`] for these seconds (`(unsigned)sec &
+/// 0x80000000` in its `ts_*_print`).
+#[inline]
+pub fn unconvertible(secs: i64) -> bool {
+    secs as u32 & 0x8000_0000 != 0
+}
+
 /// Appends the sub-second part: `.ffffff` (microseconds, truncated) or `.fffffffff`.
 #[inline]
 pub fn put_frac(out: &mut Vec<u8>, nanos: u32, nano: bool) {
@@ -169,6 +180,10 @@ pub fn put_delta(out: &mut Vec<u8>, ts: Timestamp, reference: Timestamp, nano: b
     }
     let secs = (d / 1_000_000_000) as i64;
     let nanos = (d % 1_000_000_000) as u32;
+    if unconvertible(secs) {
+        out.extend_from_slice(ERROR_CONVERTING);
+        return;
+    }
     put_hms(out, secs);
     put_frac(out, nanos, nano);
 }
@@ -223,6 +238,11 @@ mod tests {
         assert_eq!(
             s(|o| put_delta(o, ts(5, 7), ts(5, 7), true)),
             " 00:00:00.000000000"
+        );
+        assert!(unconvertible(-1) && unconvertible(1 << 31) && !unconvertible((1 << 31) - 1));
+        assert_eq!(
+            s(|o| put_delta(o, ts(1 << 31, 0), ts(0, 0), false)),
+            " [Error converting time]"
         );
     }
 

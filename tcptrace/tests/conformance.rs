@@ -20,130 +20,12 @@
 //! No other exception exists; do not add one without its reason in [`EXCEPTIONS`].
 mod common;
 
-use std::{
-    path::PathBuf,
-    sync::{
-        Mutex,
-        atomic::{AtomicUsize, Ordering},
-    },
+use std::path::PathBuf;
+
+use common::{
+    cut_down::{cut_down, drop_non_tcp, tcp_end},
+    par_map,
 };
-
-// ---------------------------------------------------------------------------------------
-// The corpus's cut-down rule
-// ---------------------------------------------------------------------------------------
-
-/// Does this line of tcpdump output start a packet? Packets start with their timestamp:
-/// a digit (`10:50:09.891237`, `1454324209.891237`, `2016-02-01 …`), or for -ttt a space or
-/// a minus sign then a digit (` 00:00:00.000123`, `-00:00:00.315173`). Continuation lines
-/// start with a tab (hex dumps, some decoders) or several spaces (-v: `    1.2.3.4.22 > …`).
-fn is_packet_start(line: &str) -> bool {
-    let b = line.as_bytes();
-    match b.first() {
-        None => false,
-        Some(b' ' | b'-') => b.get(1).is_some_and(u8::is_ascii_digit),
-        Some(c) => !c.is_ascii_whitespace(),
-    }
-}
-
-/// tcpdump output split into packets: each a packet-start line and its continuation lines
-/// (lines without their `\n`).
-fn packets(text: &str) -> Vec<Vec<&str>> {
-    let mut out: Vec<Vec<&str>> = Vec::new();
-    for line in text.lines() {
-        match out.last_mut() {
-            Some(p) if !is_packet_start(line) => p.push(line),
-            _ => out.push(vec![line]),
-        }
-    }
-    out
-}
-
-/// Is this packet (given its first line) an IPv4 or IPv6 one? What follows the timestamp
-/// must be `IP ` or `IP6 ` (`IP (tos …`, `IP6 (flowlabel …`, `IP truncated-ip …` included).
-/// Timestamps consist of digits, `:`, `.`, `-` and spaces only.
-fn is_ip(first_line: &str) -> bool {
-    let rest = first_line.trim_start_matches(|c: char| c.is_ascii_digit() || ":.- ".contains(c));
-    rest.starts_with("IP ") || rest.starts_with("IP6 ")
-}
-
-/// Byte offset just past the digits of the first `needle` at or after `from` that is
-/// followed by at least one digit.
-fn end_of_number_after(text: &str, needle: &str, from: usize) -> Option<usize> {
-    let mut at = from;
-    while let Some(i) = text[at..].find(needle) {
-        let start = at + i + needle.len();
-        let digits = text[start..].bytes().take_while(u8::is_ascii_digit).count();
-        if digits > 0 {
-            return Some(start + digits);
-        }
-        at = start;
-    }
-    None
-}
-
-/// Where a packet's TCP text ends: just past the first `, length N` after `: Flags [`
-/// (with `quiet`, just past the first `: tcp N`), or past `[|tcp]` for a cut-short header,
-/// whichever comes first. `None`: the packet carries no TCP header line.
-///
-/// tcpdump's TCP printer writes `Flags [` (or `tcp N` with -q) right after the `: ` that
-/// ends `addr.port > addr.port`; other printers with a `Flags [` of their own (LLC's
-/// `…, rcv seq 26, Flags [Command]`, GRE's `GREv1, Flags [key present, …]`) do not follow
-/// a `: `. `[|tcp]` is only ever printed by the TCP printer.
-fn tcp_end(text: &str, quiet: bool) -> Option<usize> {
-    let cut_short = text.find("[|tcp]").map(|i| i + "[|tcp]".len());
-    let full = if quiet {
-        end_of_number_after(text, ": tcp ", 0)
-    } else {
-        text.find(": Flags [")
-            .and_then(|f| end_of_number_after(text, ", length ", f))
-    };
-    match (cut_short, full) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
-/// The packet's TCP text, if it is an IP packet with a TCP header line.
-fn tcp_text(packet: &[&str], quiet: bool) -> Option<String> {
-    if !is_ip(packet[0]) {
-        return None;
-    }
-    let text = packet.join("\n");
-    tcp_end(&text, quiet).map(|end| text[..end].to_string())
-}
-
-/// The corpus's cut-down of tcpdump's stdout to what a TCP tracer prints (README): only IP
-/// packets that carry a TCP header line are kept, each up to the end of its TCP text
-/// ([`tcp_end`]; application decode and hex dumps after it are cut). With -v an IPv4 packet
-/// keeps its two lines, as tcpdump prints them.
-fn cut_down(raw: &str, quiet: bool) -> String {
-    let mut out = String::new();
-    for p in packets(raw) {
-        if let Some(t) = tcp_text(&p, quiet) {
-            out.push_str(&t);
-            out.push('\n');
-        }
-    }
-    out
-}
-
-/// `text` (an expected file) without the packets that carry no TCP header line, and how
-/// many packets were removed. The rest is kept as it is.
-fn drop_non_tcp(text: &str, quiet: bool) -> (String, usize) {
-    let mut out = String::new();
-    let mut removed = 0;
-    for p in packets(text) {
-        if tcp_text(&p, quiet).is_some() {
-            for l in p {
-                out.push_str(l);
-                out.push('\n');
-            }
-        } else {
-            removed += 1;
-        }
-    }
-    (out, removed)
-}
 
 /// A known fault of an expected file: it holds `removed` packets without a TCP header.
 struct Exception {
@@ -297,37 +179,6 @@ fn exceptions_report() -> String {
         );
     }
     s
-}
-
-/// Runs `f` over `items` on a few threads (each tcptrace run loads and verifies the kernel
-/// programs, which takes seconds), returning the results in order. `$TCPTRACE_TEST_JOBS`
-/// overrides the number of threads.
-fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let jobs = std::env::var("TCPTRACE_TEST_JOBS")
-        .ok()
-        .and_then(|j| j.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
-        .clamp(1, 16);
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
-    std::thread::scope(|s| {
-        for _ in 0..jobs {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(item) = items.get(i) else { break };
-                    let r = f(item);
-                    results.lock().unwrap()[i] = Some(r);
-                }
-            });
-        }
-    });
-    results
-        .into_inner()
-        .unwrap()
-        .into_iter()
-        .map(|r| r.expect("every item ran"))
-        .collect()
 }
 
 /// What a case must print, and the exceptions/notes that went into it.
@@ -671,6 +522,35 @@ fn cut_down_needs_digits_after_length() {
     );
     // `, length N` before `Flags [` (the -v IP header) is not the end either.
     assert_eq!(tcp_end("IP (length 52)\n    a > b: x", false), None);
+}
+
+#[test]
+fn cut_down_malformed_tcp_headers() {
+    let raw = "\
+10:00:00.000001 IP 1.2.3.4.1 > 5.6.7.8.2:  tcp 16 [bad hdr length 12 - too short, < 20]
+10:00:00.000002 IP 1.2.3.4.1 > 5.6.7.8.2: Flags [.] [bad hdr length 60 - too long, > 32]
+10:00:00.000003 IP 1.2.3.4.1 > 5.6.7.8.2: Flags [S], seq 1, win 5, options [mss 1460,[bad opt]]
+10:00:00.000004 IP 1.2.3.4.1 > 5.6.7.8.2: Flags [R.], seq 0, ack 1, win 256, options [[bad opt]
+10:00:00.000005 IP 1.2.3.4.1 > 5.6.7.8.2: UDP, length 8 [bad hdr length 3]
+10:00:00.000006 IP 1.2.3.4.1 > 5.6.7.8.2: Flags [.], ack 1, win 100, options [nop,mss [|tcp]>
+[Error converting time] IP 1.2.3.4.1 > 5.6.7.8.2: Flags [.], ack 1, win 100, length 0
+";
+    assert_eq!(
+        cut_down(raw, false),
+        "\
+10:00:00.000001 IP 1.2.3.4.1 > 5.6.7.8.2:  tcp 16 [bad hdr length 12 - too short, < 20]
+10:00:00.000002 IP 1.2.3.4.1 > 5.6.7.8.2: Flags [.] [bad hdr length 60 - too long, > 32]
+10:00:00.000003 IP 1.2.3.4.1 > 5.6.7.8.2: Flags [S], seq 1, win 5, options [mss 1460,[bad opt]]
+10:00:00.000004 IP 1.2.3.4.1 > 5.6.7.8.2: Flags [R.], seq 0, ack 1, win 256, options [[bad opt]
+10:00:00.000006 IP 1.2.3.4.1 > 5.6.7.8.2: Flags [.], ack 1, win 100, options [nop,mss [|tcp]>
+[Error converting time] IP 1.2.3.4.1 > 5.6.7.8.2: Flags [.], ack 1, win 100, length 0
+"
+    );
+    let quiet = "\
+10:00:00.000001 IP 1.2.3.4.1 > 5.6.7.8.2:  tcp 16 [bad hdr length 12 - too short, < 20]
+10:00:00.000002 IP 1.2.3.4.1 > 5.6.7.8.2: tcp 4294967268 [bad hdr length 60 - too long, > 32]
+";
+    assert_eq!(cut_down(quiet, true), quiet);
 }
 
 #[test]

@@ -16,6 +16,7 @@ use std::{path::Path, sync::Mutex, time::Duration};
 use common::{
     packet::{ETH_P_IP, ETH_P_IPV6, Ipv4, Ipv6, Tcp, eth4, eth6, ether, vlan},
     pcap::{Frame, scratch, write_pcap},
+    rng::Rng,
     stdout_ok, tcpdump, tcptrace,
 };
 
@@ -30,32 +31,6 @@ fn expressions() -> usize {
         .map_or(EXPRESSIONS, |n: usize| n.min(EXPRESSIONS))
 }
 const SEED: u64 = 0x7463_7074_7261_6365;
-
-/// xorshift64*: small, deterministic, good enough to pick from lists.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
-    }
-
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-}
 
 const HOSTS4: &[[u8; 4]] = &[
     [10, 0, 0, 1],

@@ -13,7 +13,7 @@ pub mod parse;
 use std::net::IpAddr;
 
 pub use compile::table;
-pub use parse::{Expr, Prim, Side, parse};
+pub use parse::{Expr, MAX_DEPTH, MAX_TOKENS, Prim, Side, parse};
 pub use tcptrace_common::rules::{MAX_TERMS, MAX_TESTS, RuleTable};
 
 /// Why an expression was refused. Words are counted from 1 over the expression's
@@ -39,6 +39,16 @@ pub enum FilterError {
         word: usize,
         why: String,
     },
+    #[error(
+        "filter too long: {tokens} tokens (words, operators, parentheses), at most {}",
+        MAX_TOKENS
+    )]
+    TooLong { tokens: usize },
+    #[error(
+        "filter nested too deep at word {word}: more than {} levels of parentheses and 'not'",
+        MAX_DEPTH
+    )]
+    TooDeep { word: usize },
     #[error(
         "filter too large: {terms} terms after expansion, the kernel table holds {}",
         MAX_TERMS
@@ -74,12 +84,18 @@ pub fn compile_with(hosts: &[IpAddr], ports: &[u16], expr: &str) -> Result<RuleT
 
 /// `--host` / `--port` as an expression: `(host H1 or …) and (port P1 or …)`.
 pub fn hosts_ports(hosts: &[IpAddr], ports: &[u16]) -> Expr {
-    let any = |prims: Vec<Expr>| -> Expr {
-        prims
-            .into_iter()
-            .reduce(|a, b| Expr::Or(Box::new(a), Box::new(b)))
-            .unwrap_or(Expr::Const(true))
-    };
+    // A balanced tree: the compiler recurses on its depth, and the command line can
+    // repeat --host and --port any number of times.
+    fn any(mut prims: Vec<Expr>) -> Expr {
+        match prims.len() {
+            0 => Expr::Const(true),
+            1 => prims.pop().unwrap(),
+            n => {
+                let right = prims.split_off(n / 2);
+                Expr::Or(Box::new(any(prims)), Box::new(any(right)))
+            }
+        }
+    }
     let hosts = any(hosts
         .iter()
         .map(|h| Expr::Prim(Prim::host(*h, Side::Either)))

@@ -290,10 +290,21 @@ enum AddrQ {
 /// (`tcp`, `ip`, `vlan`, a `tcp[…]` relation): libpcap's `qerr`.
 type Qual = Option<(Proto, Dir, AddrQ)>;
 
+/// The longest expression parsed, in tokens (words, operators, parentheses): far more
+/// than any expression whose table fits the kernel's (16 terms of 8 tests), and a bound
+/// on the work and the syntax tree's size.
+pub const MAX_TOKENS: usize = 1024;
+
+/// The deepest nesting of parentheses and `not` parsed: the parser and the compiler
+/// recurse on it, and must not run out of stack.
+pub const MAX_DEPTH: usize = 64;
+
 struct Parser {
     toks: Vec<Token>,
     pos: usize,
     words: usize,
+    /// Parentheses and `not`s open at `pos`.
+    depth: usize,
 }
 
 /// Parses an expression (the command line's trailing words joined with spaces). An empty
@@ -303,11 +314,15 @@ pub fn parse(expr: &str) -> Result<Expr, FilterError> {
     if toks.is_empty() {
         return Ok(Expr::Const(true));
     }
+    if toks.len() > MAX_TOKENS {
+        return Err(FilterError::TooLong { tokens: toks.len() });
+    }
     let words = expr.split_whitespace().count();
     let mut p = Parser {
         toks,
         pos: 0,
         words,
+        depth: 0,
     };
     let (e, _) = p.expr(None)?;
     if p.pos < p.toks.len() {
@@ -406,6 +421,18 @@ impl Parser {
         })
     }
 
+    /// Takes the `(` or `not` at `pos`, one level deeper.
+    fn open(&mut self) -> Result<(), FilterError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(FilterError::TooDeep {
+                word: self.toks[self.pos].word,
+            });
+        }
+        self.pos += 1;
+        Ok(())
+    }
+
     fn expect(&mut self, tok: Tok, expected: &str) -> Result<Token, FilterError> {
         if self.peek() == Some(&tok) {
             Ok(self.bump())
@@ -484,14 +511,16 @@ impl Parser {
             return Err(self.error(EXPECT_PRIMITIVE));
         };
         if is_not(&t) {
-            self.bump();
+            self.open()?;
             let (e, q) = self.term(ctx)?;
+            self.depth -= 1;
             return Ok((Expr::Not(Box::new(e)), q));
         }
         if t == Tok::LParen {
-            self.bump();
+            self.open()?;
             let (e, _) = self.expr(ctx)?;
             self.expect(Tok::RParen, "and, or or ')'")?;
+            self.depth -= 1;
             return Ok((e, ctx));
         }
         if let Some(e) = self.unsupported_here() {
@@ -612,11 +641,13 @@ impl Parser {
     fn id(&mut self, q: Qual) -> Result<Expr, FilterError> {
         match self.peek() {
             Some(t) if is_not(t) => {
-                self.bump();
-                Ok(Expr::Not(Box::new(self.id(q)?)))
+                self.open()?;
+                let e = self.id(q)?;
+                self.depth -= 1;
+                Ok(Expr::Not(Box::new(e)))
             }
             Some(Tok::LParen) => {
-                self.bump();
+                self.open()?;
                 let mut e = self.id(q)?;
                 while let Some(t) = self.peek() {
                     let and = is_and(t);
@@ -632,6 +663,7 @@ impl Parser {
                     };
                 }
                 self.expect(Tok::RParen, "and, or or ')'")?;
+                self.depth -= 1;
                 Ok(e)
             }
             Some(Tok::Word(w)) if !is_keyword(w) => self.nid(q),
@@ -887,13 +919,14 @@ impl Parser {
     /// A number, a flag name, or `( v | v | … )`.
     fn value(&mut self) -> Result<u64, FilterError> {
         if self.peek() == Some(&Tok::LParen) {
-            self.bump();
+            self.open()?;
             let mut v = self.value()?;
             while self.peek() == Some(&Tok::Pipe) {
                 self.bump();
                 v |= self.value()?;
             }
             self.expect(Tok::RParen, "'|' or ')'")?;
+            self.depth -= 1;
             return Ok(v);
         }
         let t = self.bump_value("a number or a flag (tcp-syn, tcp-ack, …)")?;
@@ -1249,5 +1282,41 @@ mod tests {
         );
         assert_eq!(t[8].word, 2);
         assert_eq!(t[12].word, 4);
+    }
+
+    #[test]
+    fn depth_and_length_are_bounded() {
+        let nest = |n: usize, inner: &str| format!("{}{inner}{}", "(".repeat(n), ")".repeat(n));
+        assert_eq!(
+            parse(&nest(10_000, "tcp")),
+            Err(FilterError::TooLong { tokens: 20_001 })
+        );
+        assert_eq!(
+            parse(&("tcp or ".repeat(20_000) + "tcp")),
+            Err(FilterError::TooLong { tokens: 40_001 })
+        );
+        assert!(parse(&nest(MAX_DEPTH, "tcp")).is_ok());
+        assert_eq!(
+            parse(&nest(MAX_DEPTH + 1, "tcp")),
+            Err(FilterError::TooDeep { word: 1 })
+        );
+        assert_eq!(
+            parse(&("not ".repeat(MAX_DEPTH + 1) + "tcp")),
+            Err(FilterError::TooDeep {
+                word: MAX_DEPTH + 1
+            })
+        );
+        let bare = format!("host 10.0.0.1 or {}", nest(MAX_DEPTH + 1, "10.0.0.2"));
+        assert!(matches!(parse(&bare), Err(FilterError::TooDeep { .. })));
+        let flags = format!("tcp[tcpflags] & {} != 0", nest(MAX_DEPTH + 1, "tcp-syn"));
+        assert!(matches!(parse(&flags), Err(FilterError::TooDeep { .. })));
+        assert_eq!(
+            FilterError::TooLong { tokens: 20_001 }.to_string(),
+            "filter too long: 20001 tokens (words, operators, parentheses), at most 1024"
+        );
+        assert_eq!(
+            FilterError::TooDeep { word: 3 }.to_string(),
+            "filter nested too deep at word 3: more than 64 levels of parentheses and 'not'"
+        );
     }
 }

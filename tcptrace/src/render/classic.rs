@@ -115,6 +115,7 @@ fn tcp(table: &mut SeqTable, opts: &RenderOptions, seg: &Segment, out: &mut Vec<
             flags,
             rel,
             payload_captured: plen == 0 || seg.segment_captured(),
+            byte_after_header: seg.byte_after_header(),
         };
         put_options(
             out,

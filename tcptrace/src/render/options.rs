@@ -53,6 +53,10 @@ pub struct OptContext {
     pub rel: Relative,
     /// The TCP payload is all captured (or empty): tcpdump's MD5 check can run.
     pub payload_captured: bool,
+    /// The byte after the header is captured and inside the segment (a payload byte):
+    /// tcpdump reads an option's length byte there when the kind is the header's last
+    /// byte, and calls the option bad rather than cut short.
+    pub byte_after_header: bool,
 }
 
 /// Why the walk stopped early.
@@ -173,7 +177,13 @@ fn walk(
             1
         } else {
             if cp >= cap {
-                return Err(Stop::Short);
+                // At the header's end the length byte is the payload's first byte, and
+                // any length is more than the 1 byte left (`l > hlen` below).
+                return Err(if cp == hdr_opts && ctx.byte_after_header {
+                    Stop::Bad
+                } else {
+                    Stop::Short
+                });
             }
             let l = opts[cp] as usize;
             cp += 1;
@@ -646,6 +656,7 @@ mod tests {
             flags,
             rel: Relative::absolute(0, 0),
             payload_captured: true,
+            byte_after_header: false,
         }
     }
 
@@ -746,6 +757,7 @@ mod tests {
                 thack: 100,
             },
             payload_captured: true,
+            byte_after_header: false,
         };
         assert_eq!(
             show(&b[..14], 20, &r).0,

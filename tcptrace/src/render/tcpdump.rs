@@ -102,6 +102,12 @@ impl Renderer {
         self.first.get_or_insert(ts);
     }
 
+    /// A packet tcpdump printed `[Invalid header: …]` for: it takes a `-#` number but,
+    /// having no timestamp printed, moves no `-ttt` / `-ttttt` reference.
+    pub fn observe_invalid(&mut self) {
+        self.count += 1;
+    }
+
     /// Segments rendered so far.
     pub fn count(&self) -> u64 {
         self.count
@@ -133,6 +139,9 @@ impl Renderer {
         let nano = self.opts.nano;
         match self.opts.ts {
             TsStyle::None => return,
+            TsStyle::Local | TsStyle::Date | TsStyle::Epoch if timefmt::unconvertible(ts.secs) => {
+                out.extend_from_slice(timefmt::ERROR_CONVERTING);
+            }
             TsStyle::Local => {
                 let l = self.clock.local_secs(ts.secs);
                 timefmt::put_hms(out, l);
@@ -331,6 +340,7 @@ impl Renderer {
                 flags,
                 rel,
                 payload_captured: plen == 0 || seg.segment_captured(),
+                byte_after_header: seg.byte_after_header(),
             };
             if !put_options(
                 out,

@@ -6,6 +6,7 @@
 pub mod links;
 pub mod live;
 pub mod offline;
+pub mod savefile;
 
 use std::ops::ControlFlow;
 
@@ -21,6 +22,9 @@ pub trait Sink {
     /// A frame that gave no record but that tcpdump would have printed (offline replay
     /// without a filter): it still counts for `-#`, `-ttt` and `-ttttt`.
     fn skipped(&mut self, _ts: Timestamp) {}
+    /// A record tcpdump prints `[Invalid header: …]` for (offline replay; with a filter,
+    /// only when the filter takes it): it counts for `-#` only, having no timestamp.
+    fn invalid(&mut self) {}
     /// Called after each batch, so output can be flushed while the source waits.
     fn flush(&mut self) {}
     /// Asked for a summary now (live: SIGUSR1).

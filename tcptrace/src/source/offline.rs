@@ -3,7 +3,7 @@
 //! without an Ethernet header get a synthetic one; the timestamp comes from the file.
 use std::{
     fs::File,
-    io::{BufReader, Read},
+    io::{self, BufReader},
     ops::ControlFlow,
     path::{Path, PathBuf},
     time::Duration,
@@ -11,17 +11,17 @@ use std::{
 
 use aya::maps::{MapData, RingBuf};
 use pcap_file::{
-    DataLink, TsResolution,
-    pcap::PcapReader,
+    DataLink,
     pcapng::{
         Block, PcapNgReader,
         blocks::interface_description::{InterfaceDescriptionBlock, InterfaceDescriptionOption},
     },
 };
 
-use tcptrace_common::status;
-
-use super::Sink;
+use super::{
+    Sink,
+    savefile::{self, Savefile},
+};
 use crate::{
     decode::Timestamp,
     kernel::{Kernel, KernelError, record_from_bytes},
@@ -34,11 +34,12 @@ const MAX_REPLAY: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OfflineError {
-    #[error("{path}: {source}")]
-    Open {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("{path}: {}", os_text(.error))]
+    Open { path: PathBuf, error: io::Error },
+    /// What libpcap says of a file it will not read, or of a record it cannot read (its
+    /// own words: `truncated dump file; tried to read 16 header bytes, only got 8`).
+    #[error("{path}: {detail}")]
+    Read { path: PathBuf, detail: String },
     #[error("{path}: not a pcap or pcapng file ({detail})")]
     Format { path: PathBuf, detail: String },
     #[error(
@@ -53,6 +54,16 @@ pub enum OfflineError {
     },
     #[error(transparent)]
     Kernel(#[from] KernelError),
+}
+
+/// An I/O error as C's `strerror` words it (`No such file or directory`), without Rust's
+/// ` (os error 2)`.
+fn os_text(e: &io::Error) -> String {
+    let s = e.to_string();
+    match s.rfind(" (os error ") {
+        Some(i) if s.ends_with(')') => s[..i].to_string(),
+        _ => s,
+    }
 }
 
 /// How a link type's frames become Ethernet frames for the XDP program.
@@ -126,7 +137,32 @@ impl Link {
 struct Frame<'a> {
     ts: Timestamp,
     orig_len: u32,
+    /// tcpdump prints `[Invalid header: …]` for it and decodes nothing (see
+    /// [`savefile::Packet::invalid`]).
+    invalid: bool,
     data: &'a [u8],
+}
+
+/// tcpdump's `[Invalid header: …]` test on a record's captured and original lengths.
+fn invalid_header(caplen: usize, len: u32) -> bool {
+    let p = savefile::Packet {
+        ts_sec: 0,
+        ts_frac: 0,
+        caplen: u32::try_from(caplen).unwrap_or(u32::MAX),
+        len,
+    };
+    p.invalid().is_some()
+}
+
+/// A classic pcap record's time: seconds as the signed 32-bit field libpcap reads, and
+/// the fraction in the file's unit. A fraction of a second or more (a damaged file) is
+/// carried into the seconds.
+fn file_time(sec: i32, frac: i32, nano: bool) -> Timestamp {
+    let per_sec: i64 = if nano { 1_000_000_000 } else { 1_000_000 };
+    let frac = i64::from(frac);
+    let secs = i64::from(sec) + frac.div_euclid(per_sec);
+    let frac = frac.rem_euclid(per_sec);
+    Timestamp::new(secs, (frac * (1_000_000_000 / per_sec)) as u32)
 }
 
 /// Replays `path` through the kernel's XDP program into `sink`. Returns the number of
@@ -139,18 +175,25 @@ pub fn replay(
     sink: &mut dyn Sink,
     unfiltered: bool,
 ) -> Result<u64, OfflineError> {
-    let open_err = |source| OfflineError::Open {
+    let open_err = |error| OfflineError::Open {
         path: path.to_path_buf(),
-        source,
+        error,
+    };
+    let read_err = |detail| OfflineError::Read {
+        path: path.to_path_buf(),
+        detail,
     };
     let mut file = BufReader::new(File::open(path).map_err(open_err)?);
     let mut magic = [0u8; 4];
-    file.read_exact(&mut magic)
-        .map_err(|e| OfflineError::Format {
-            path: path.to_path_buf(),
-            detail: e.to_string(),
-        })?;
-    let file = BufReader::new(File::open(path).map_err(open_err)?);
+    match savefile::read_full(&mut file, &mut magic) {
+        Ok(4) => {}
+        Ok(n) => {
+            return Err(read_err(format!(
+                "truncated dump file; tried to read 4 file header bytes, only got {n}"
+            )));
+        }
+        Err(e) => return Err(read_err(savefile::read_error(&e))),
+    }
     let mut replayer = Replayer {
         path,
         kernel,
@@ -161,9 +204,13 @@ pub fn replay(
         unfiltered,
     };
     if magic == [0x0a, 0x0d, 0x0d, 0x0a] {
-        replayer.pcapng(file)?;
-    } else {
+        // pcap-file reads the section header from its start.
+        replayer.pcapng(BufReader::new(File::open(path).map_err(open_err)?))?;
+    } else if savefile::is_pcap(magic) {
+        let file = Savefile::open(magic, file).map_err(read_err)?;
         replayer.pcap(file)?;
+    } else {
+        return Err(replayer.format_err("unknown file format"));
     }
     Ok(replayer.frames)
 }
@@ -201,25 +248,19 @@ impl Replayer<'_> {
         })
     }
 
-    fn pcap(&mut self, file: BufReader<File>) -> Result<(), OfflineError> {
-        let mut reader = PcapReader::new(file).map_err(|e| self.format_err(e))?;
-        let header = reader.header();
-        let link = self.link(header.datalink)?;
-        let nano = header.ts_resolution == TsResolution::NanoSecond;
-        while let Some(pkt) = reader.next_raw_packet() {
-            let pkt = pkt.map_err(|e| self.corrupt(e))?;
-            let frac = if nano {
-                pkt.ts_frac
-            } else {
-                pkt.ts_frac.saturating_mul(1000)
-            };
-            if frac >= 1_000_000_000 {
-                return Err(self.corrupt("timestamp fraction out of range"));
-            }
+    fn pcap(&mut self, mut file: Savefile<BufReader<File>>) -> Result<(), OfflineError> {
+        let link = self.link(DataLink::from(file.linktype))?;
+        let read_err = |detail| OfflineError::Read {
+            path: self.path.to_path_buf(),
+            detail,
+        };
+        let mut data = Vec::with_capacity(2048);
+        while let Some(pkt) = file.next(&mut data).map_err(read_err)? {
             let frame = Frame {
-                ts: Timestamp::new(i64::from(pkt.ts_sec), frac),
-                orig_len: pkt.orig_len,
-                data: &pkt.data,
+                ts: file_time(pkt.ts_sec, pkt.ts_frac, file.nano),
+                orig_len: pkt.len,
+                invalid: pkt.invalid().is_some(),
+                data: &data,
             };
             if self.frame(link, &frame)?.is_break() {
                 break;
@@ -260,6 +301,7 @@ impl Replayer<'_> {
             let frame = Frame {
                 ts: Timestamp::new(secs as i64, nanos),
                 orig_len,
+                invalid: invalid_header(data.len(), orig_len),
                 data,
             };
             if self.frame(link, &frame)?.is_break() {
@@ -273,7 +315,7 @@ impl Replayer<'_> {
     fn frame(&mut self, link: Link, frame: &Frame<'_>) -> Result<ControlFlow<()>, OfflineError> {
         self.frames += 1;
         let Some((strip, ethertype)) = link.split(frame.data) else {
-            return Ok(self.skipped(frame.ts));
+            return Ok(self.skipped(frame));
         };
         let data = &frame.data[strip..];
         let input: &[u8] = if link == Link::Ethernet {
@@ -286,37 +328,46 @@ impl Replayer<'_> {
             &self.buf
         };
         if input.len() < ETH_HLEN {
-            return Ok(self.skipped(frame.ts));
+            return Ok(self.skipped(frame));
         }
         // Wire length as the kernel would see it with our Ethernet header in front.
         let added = if link == Link::Ethernet { 0 } else { ETH_HLEN };
         let wire_len = (frame.orig_len as usize).saturating_sub(strip) + added;
-        let cut = input.len() > MAX_REPLAY;
+        // A segment that runs past the replayed bytes has no checksum verdict: the kernel
+        // marks it (CSUM_UNAVAILABLE), as any segment beyond the bytes it is given.
         self.kernel.run_xdp(&input[..input.len().min(MAX_REPLAY)])?;
         let mut records = 0;
         while let Some(item) = self.ring.next() {
             records += 1;
+            if frame.invalid {
+                // tcpdump decodes none of it: only whether the filter took it counts.
+                continue;
+            }
             let Some((mut rec, snap)) = record_from_bytes(&item) else {
                 continue;
             };
             rec.frame_len = wire_len.max(input.len()) as u32;
-            if cut {
-                // The kernel did not see the whole segment: no checksum verdict.
-                rec.status |= status::CSUM_UNAVAILABLE;
-            }
             if self.sink.record(&rec, frame.ts, snap).is_break() {
                 return Ok(ControlFlow::Break(()));
             }
         }
-        if records == 0 {
-            return Ok(self.skipped(frame.ts));
+        if frame.invalid && records > 0 {
+            self.sink.invalid();
+        } else if records == 0 {
+            return Ok(self.skipped(frame));
         }
         Ok(ControlFlow::Continue(()))
     }
 
-    fn skipped(&mut self, ts: Timestamp) -> ControlFlow<()> {
+    /// A frame that gave no record: with no filter in force it is one tcpdump prints a
+    /// line for (an `[Invalid header: …]` one, without a timestamp, for an invalid record).
+    fn skipped(&mut self, frame: &Frame<'_>) -> ControlFlow<()> {
         if self.unfiltered {
-            self.sink.skipped(ts);
+            if frame.invalid {
+                self.sink.invalid();
+            } else {
+                self.sink.skipped(frame.ts);
+            }
         }
         ControlFlow::Continue(())
     }

@@ -2,15 +2,21 @@
 #![allow(dead_code)]
 
 pub mod conn_pcap;
+pub mod cut_down;
 pub mod hooks;
 pub mod netns;
 pub mod packet;
 pub mod pcap;
+pub mod rng;
 
 use std::{
     ffi::OsStr,
     path::{Path, PathBuf},
     process::{Command, Output},
+    sync::{
+        Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
 };
 
 /// The tcptrace binary cargo built for these tests.
@@ -141,4 +147,35 @@ pub fn diff(expected: &str, actual: &str, max: usize) -> String {
         s += "…\n";
     }
     s
+}
+
+/// Runs `f` over `items` on a few threads (each tcptrace run loads and verifies the kernel
+/// programs, which takes seconds), returning the results in order. `$TCPTRACE_TEST_JOBS`
+/// overrides the number of threads.
+pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let jobs = std::env::var("TCPTRACE_TEST_JOBS")
+        .ok()
+        .and_then(|j| j.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .clamp(1, 16);
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    let r = f(item);
+                    results.lock().unwrap()[i] = Some(r);
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.expect("every item ran"))
+        .collect()
 }
