@@ -459,17 +459,17 @@ impl Kernel {
 
     /// Runs the XDP program once on `frame` (BPF_PROG_TEST_RUN); returns its verdict.
     pub fn run_xdp(&mut self, frame: &[u8]) -> Result<u32, KernelError> {
-        let xdp: &mut Xdp = self
-            .prog(XDP_PROG)?
-            .try_into()
-            .map_err(|e| KernelError::other("XDP program", e))?;
-        test_run(&*xdp, frame)
+        self.run_xdp_prog(XDP_PROG, frame)
     }
 
     /// Runs the generic-XDP program (no frags flag) once on `frame`; returns its verdict.
     pub fn run_xdp_skb(&mut self, frame: &[u8]) -> Result<u32, KernelError> {
+        self.run_xdp_prog(XDP_SKB_PROG, frame)
+    }
+
+    fn run_xdp_prog(&mut self, name: &'static str, frame: &[u8]) -> Result<u32, KernelError> {
         let xdp: &mut Xdp = self
-            .prog(XDP_SKB_PROG)?
+            .prog(name)?
             .try_into()
             .map_err(|e| KernelError::other("XDP program", e))?;
         test_run(&*xdp, frame)
