@@ -439,7 +439,7 @@ fn interface_going_away_ends_the_trace() {
         tcptrace.err_lines
     );
     assert!(
-        tcptrace.err_lines.iter().any(|l| *l == gone),
+        tcptrace.err_lines.contains(&gone),
         "{:?}",
         tcptrace.err_lines
     );

@@ -285,10 +285,17 @@ fn lint() -> Result<()> {
     ]))
 }
 
+/// A test target, its environment and its arguments.
+type VmSuite = (
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static [&'static str],
+);
+
 /// What runs in each VM of the matrix: test target, environment, arguments. The guest is
 /// emulated (no KVM: the verifier runs ~10x slower), so the filter differential runs a
 /// fixed slice of its seeded sequence; the rest runs whole.
-const VM_SUITES: &[(&str, &[(&str, &str)], &[&str])] = &[
+const VM_SUITES: &[VmSuite] = &[
     ("kernel", &[], &[]),
     ("hook_safety", &[], &[]),
     ("live", &[], &[]),

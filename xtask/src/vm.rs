@@ -4,8 +4,10 @@
 use std::{
     ffi::OsString,
     fs,
+    io::{self, Read, Write},
     path::{Path, PathBuf},
-    process::Command,
+    process::{Command, Stdio},
+    thread::{self, JoinHandle},
     time::Instant,
 };
 
@@ -72,7 +74,9 @@ impl Kernel {
 pub fn run(kernel: &Kernel, cwd: &Path, script: &str) -> Result<i32> {
     let vng = which_vng()?;
     let start = Instant::now();
-    let status = Command::new(vng)
+    // vng's output goes through pipes that we copy: with a regular file as its stdout,
+    // qemu reopens (truncates) the file and the guest stalls.
+    let mut child = Command::new(vng)
         .arg("--run")
         .arg(&kernel.image)
         .args(["--disable-kvm", "--memory", "2G", "--cpus", "2", "--rw"])
@@ -80,15 +84,38 @@ pub fn run(kernel: &Kernel, cwd: &Path, script: &str) -> Result<i32> {
         .arg(cwd)
         .args(["--", "bash", "-c"])
         .arg(script)
-        .stdin(std::process::Stdio::null())
-        .status()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .context("starting vng")?;
+    let out = child.stdout.take().map(|o| copy(o, io::stdout()));
+    let err = child.stderr.take().map(|e| copy(e, io::stderr()));
+    let status = child.wait().context("waiting for vng")?;
+    for t in [out, err].into_iter().flatten() {
+        let _ = t.join();
+    }
     eprintln!(
         "xtask: {} finished in {:.0} s ({status})",
         kernel.release,
         start.elapsed().as_secs_f64()
     );
     Ok(status.code().unwrap_or(-1))
+}
+
+/// Copies `from` to `to` as it comes, on a thread.
+fn copy(
+    mut from: impl Read + Send + 'static,
+    mut to: impl Write + Send + 'static,
+) -> JoinHandle<()> {
+    thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 || to.write_all(&buf[..n]).and_then(|_| to.flush()).is_err() {
+                break;
+            }
+        }
+    })
 }
 
 fn which_vng() -> Result<OsString> {

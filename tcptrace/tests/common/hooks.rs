@@ -165,12 +165,11 @@ pub fn attached(ns: &str, iface: &str) -> Vec<String> {
         let mut names = Vec::new();
         for hook in [TcAttachType::Ingress, TcAttachType::Egress] {
             if let Ok((_, progs)) = SchedClassifier::query_tcx(&iface, hook) {
-                names.extend(progs.iter().map(|p| {
-                    format!(
-                        "tcx {hook:?}: {}",
-                        p.name_as_str().unwrap_or("?").to_string()
-                    )
-                }));
+                names.extend(
+                    progs
+                        .iter()
+                        .map(|p| format!("tcx {hook:?}: {}", p.name_as_str().unwrap_or("?"))),
+                );
             }
         }
         // clsact filters (named) and XDP (bpftool gives no name: `xdp …`), as bpftool
