@@ -301,7 +301,7 @@ const VM_SUITES: &[VmSuite] = &[
     ("live", &[], &[]),
     ("article", &[], &[]),
     ("conformance", &[], &[]),
-    ("filter_diff", &[("TCPTRACE_FILTER_DIFF_CASES", "24")], &[]),
+    ("filter_diff", &[("TCPTRACE_FILTER_DIFF_CASES", "60")], &[]),
 ];
 
 /// Builds the test binaries here, then runs [`VM_SUITES`] in a VM of each kernel; fails if

@@ -73,6 +73,12 @@ impl Kernel {
 /// status (vng passes it through).
 pub fn run(kernel: &Kernel, cwd: &Path, script: &str) -> Result<i32> {
     let vng = which_vng()?;
+    // The command reaches the guest on the kernel command line (2 KiB at most): pass a
+    // file the guest reads over the shared filesystem instead.
+    let dir = cwd.join("target/vmtest");
+    fs::create_dir_all(&dir)?;
+    let file = dir.join(format!("{}.sh", kernel.release));
+    fs::write(&file, script).with_context(|| format!("writing {}", file.display()))?;
     let start = Instant::now();
     // vng's output goes through pipes that we copy: with a regular file as its stdout,
     // qemu reopens (truncates) the file and the guest stalls.
@@ -82,8 +88,8 @@ pub fn run(kernel: &Kernel, cwd: &Path, script: &str) -> Result<i32> {
         .args(["--disable-kvm", "--memory", "2G", "--cpus", "2", "--rw"])
         .arg("--cwd")
         .arg(cwd)
-        .args(["--", "bash", "-c"])
-        .arg(script)
+        .args(["--", "bash"])
+        .arg(&file)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
