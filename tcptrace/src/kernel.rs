@@ -129,6 +129,16 @@ pub enum XdpModeArg {
     Off,
 }
 
+/// Whether `iface` is a loopback interface (ARPHRD_LOOPBACK).
+fn is_loopback(iface: &str) -> bool {
+    std::fs::read_to_string(
+        std::path::Path::new("/sys/class/net")
+            .join(iface)
+            .join("type"),
+    )
+    .is_ok_and(|t| t.trim() == "772")
+}
+
 /// Whether `iface` is backed by a device (a NIC, virtio included), as opposed to a
 /// virtual interface such as veth, a bridge or a tunnel.
 fn has_device(iface: &str) -> bool {
@@ -182,6 +192,23 @@ pub struct Counters {
 pub struct Attachment {
     pub ifindex: u32,
     pub xdp_mode: &'static str,
+    /// False on loopback, where only ingress is traced.
+    pub egress: bool,
+}
+
+impl Attachment {
+    /// `XDP native ingress, TC egress`, as the banner says it.
+    pub fn hooks(&self) -> String {
+        let ingress = match self.xdp_mode {
+            "off" => "TC".to_string(),
+            m => format!("XDP {m}"),
+        };
+        if self.egress {
+            format!("{ingress} ingress, TC egress")
+        } else {
+            format!("{ingress} ingress; loopback: each packet once, as it comes in")
+        }
+    }
 }
 
 /// The loaded object. Dropping it detaches everything it attached.
@@ -311,8 +338,17 @@ impl Kernel {
                 Err(e) => return Err(e),
             },
         };
-        self.attach_tc(iface, TC_PROG, TcAttachType::Egress)?;
-        Ok(Attachment { ifindex, xdp_mode })
+        // Loopback: every packet leaves and comes back on `lo`; tcpdump shows it once, as
+        // it comes in, and so does tcptrace.
+        let egress = !is_loopback(iface);
+        if egress {
+            self.attach_tc(iface, TC_PROG, TcAttachType::Egress)?;
+        }
+        Ok(Attachment {
+            ifindex,
+            xdp_mode,
+            egress,
+        })
     }
 
     fn attach_xdp(

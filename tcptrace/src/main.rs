@@ -1,5 +1,6 @@
 //! tcptrace: tcpdump's TCP lines, with the filtering and record building done in the kernel.
 use std::{
+    collections::BTreeMap,
     io::{self, Write},
     net::IpAddr,
     ops::ControlFlow,
@@ -11,10 +12,14 @@ use anyhow::{Context as _, Result, bail};
 use clap::{ArgAction, Parser};
 use tcptrace::{
     decode::{Segment, Timestamp},
-    kernel::{Counters, Kernel, XdpModeArg, if_index},
+    kernel::{Counters, Kernel, KernelError, XdpModeArg, if_index},
     pcapng::{PcapngOut, WriteError},
     render::{RenderOptions, Renderer, TsStyle},
-    source::{Sink, live, offline},
+    source::{
+        Sink,
+        links::{self, LinkEvent},
+        live, offline,
+    },
     track::report::{Report, ReportOptions},
 };
 use tcptrace_common::{Config, Record};
@@ -24,14 +29,16 @@ use tcptrace_common::{Config, Record};
 #[derive(Parser, Debug)]
 #[command(name = "tcptrace", version, disable_help_flag = false)]
 struct Cli {
-    /// Interface to trace (XDP or TC on ingress, TC on egress; see --xdp-mode).
+    /// Interface to trace (XDP or TC on ingress, TC on egress; see --xdp-mode). Repeatable;
+    /// `any`: every interface of the network namespace, new ones included. With more than
+    /// one, lines start with the interface and direction, as tcpdump -i any prints them.
     #[arg(
         short = 'i',
         long = "iface",
         value_name = "IFACE",
         conflicts_with = "read"
     )]
-    iface: Option<String>,
+    iface: Vec<String>,
 
     /// Read packets from a pcap or pcapng file instead of an interface.
     #[arg(short = 'r', value_name = "FILE")]
@@ -309,6 +316,67 @@ impl<W: Write> Sink for Printer<W> {
     }
 }
 
+/// The interfaces being traced; attaches to new ones with `-i any`.
+struct Tracing<'k> {
+    kernel: &'k mut Kernel,
+    mode: XdpModeArg,
+    any: bool,
+    several: bool,
+    traced: BTreeMap<u32, String>,
+    /// The last traced interface, once it has gone.
+    last_gone: Option<String>,
+}
+
+impl Tracing<'_> {
+    /// Attaches to `name`; returns the hooks used (the banner's words).
+    fn attach(&mut self, idx: u32, name: String) -> Result<String, (String, KernelError)> {
+        match self.kernel.attach(&name, self.mode) {
+            Ok(att) => {
+                if self.several {
+                    eprintln!("tcptrace: {name}: {}", att.hooks());
+                }
+                self.traced.insert(idx, name);
+                Ok(att.hooks())
+            }
+            Err(e) => Err((name, e)),
+        }
+    }
+}
+
+impl live::LinkHandler for Tracing<'_> {
+    fn watched(&self) -> Vec<u32> {
+        self.traced.keys().copied().collect()
+    }
+
+    fn event(&mut self, ev: LinkEvent) -> bool {
+        match ev {
+            LinkEvent::New(idx) if self.any && !self.traced.contains_key(&idx) => {
+                if let Some(name) = links::name(idx)
+                    && let Err((name, e)) = self.attach(idx, name)
+                {
+                    eprintln!("tcptrace: {name}: not traced: {e}");
+                }
+                true
+            }
+            LinkEvent::New(_) => true,
+            LinkEvent::Gone(idx) => {
+                let Some(name) = self.traced.remove(&idx) else {
+                    return true;
+                };
+                if self.any {
+                    return true;
+                }
+                if self.traced.is_empty() {
+                    self.last_gone = Some(name);
+                    return false;
+                }
+                eprintln!("tcptrace: {name}: the interface disappeared; tracing the others");
+                true
+            }
+        }
+    }
+}
+
 fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
@@ -389,6 +457,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         nano: cli.nano,
         number: cli.number,
         classic: cli.classic,
+        iface_prefix: false,
     };
     let report_opts = ReportOptions {
         explain: cli.explain,
@@ -444,17 +513,55 @@ fn run(cli: Cli) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
-    let Some(iface) = cli.iface.as_deref() else {
+    if cli.iface.is_empty() {
         bail!("give an interface (-i IFACE) or a capture file (-r FILE); see --help");
+    }
+    let any = cli.iface.iter().any(|i| i == "any");
+    if any && cli.iface.len() > 1 {
+        bail!("-i any traces every interface: give it alone");
+    }
+    let mut targets: Vec<(u32, String)> = if any {
+        links::all()
+    } else {
+        let mut t = Vec::new();
+        for name in &cli.iface {
+            let idx = if_index(name)?;
+            if t.iter().any(|(i, _)| *i == idx) {
+                bail!("interface {name} given twice");
+            }
+            t.push((idx, name.clone()));
+        }
+        t
     };
-    let ifindex = if_index(iface)?;
+    targets.sort();
+    let several = any || targets.len() > 1;
+    let opts = RenderOptions {
+        iface_prefix: several,
+        ..opts
+    };
     let mut kernel = Kernel::load_sized(&filter, cfg, ring_bytes)?;
     let ring = kernel.take_ring()?;
     let file = match &cli.write {
         Some(w) => Some(PcapngOut::create(w, cli.snaplen.into(), None)?),
         None => None,
     };
-    let att = kernel.attach(iface, cli.xdp_mode)?;
+    let mut tracing = Tracing {
+        kernel: &mut kernel,
+        mode: cli.xdp_mode,
+        any,
+        several,
+        traced: BTreeMap::new(),
+        last_gone: None,
+    };
+    let mut hooks = String::new();
+    for (idx, name) in targets {
+        match tracing.attach(idx, name) {
+            Ok(h) => hooks = h,
+            // With -i any, an interface that cannot be traced is said and skipped.
+            Err((name, e)) if any => eprintln!("tcptrace: {name}: not traced: {e}"),
+            Err((_, e)) => return Err(e.into()),
+        }
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
@@ -464,19 +571,28 @@ fn run(cli: Cli) -> Result<ExitCode> {
         let _rt = rt.enter();
         live::Signals::new()?
     };
-    let ingress = match att.xdp_mode {
-        "off" => "TC".to_string(),
-        m => format!("XDP {m}"),
-    };
-    eprintln!(
-        "tcptrace: listening on {iface} ({ingress} ingress, TC egress), printing TCP as tcpdump -n"
-    );
+    if several {
+        let what = if any {
+            "any".to_string()
+        } else {
+            cli.iface.join(", ")
+        };
+        eprintln!("tcptrace: listening on {what}, printing TCP as tcpdump -n -i any");
+    } else {
+        eprintln!(
+            "tcptrace: listening on {} ({hooks}), printing TCP as tcpdump -n",
+            cli.iface[0]
+        );
+    }
 
     let stdout = io::stdout().lock();
     let mut printer = Printer::new(Renderer::new(opts), stdout, cli.count, file);
     printer.report = Report::new(report_opts);
     let clock = live::MonoClock::now();
-    let (mut ring, stop) = rt.block_on(live::run(ring, clock, ifindex, signals, &mut printer))?;
+    let (mut ring, stop) =
+        rt.block_on(live::run(ring, clock, &mut tracing, signals, &mut printer))?;
+    let gone = tracing.last_gone.take();
+    drop(tracing);
     // Detach first, then take what is still in the ring, then read final counters.
     kernel.detach();
     if stop == live::Stop::Signal {
@@ -487,6 +603,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let printed = printer.finish()?;
     if stop == live::Stop::Gone {
         // As tcpdump: the error, then the closing lines, then exit 1.
+        let iface = gone.unwrap_or_default();
         eprintln!("tcptrace: {iface}: the interface disappeared");
         print_stats(printed, &counters);
         return Ok(ExitCode::FAILURE);

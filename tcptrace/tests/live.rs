@@ -3,7 +3,7 @@
 //! must print the same lines, timestamps aside.
 mod common;
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use common::{
     netns::{NetnsPair, Proc, client_session, echo_server, refused},
@@ -443,4 +443,106 @@ fn interface_going_away_ends_the_trace() {
         "{:?}",
         tcptrace.err_lines
     );
+}
+
+/// Several interfaces (`-i any`, or `-i` repeated) against `tcpdump -i any` in namespace b:
+/// lines carry tcpdump's `ifname In/Out` prefix. A connection over the veth, a refused one
+/// over loopback (each packet once, `In`); with `-i any`, a veth made during the trace is
+/// traced at once, and its deletion ends nothing.
+fn several_interfaces(iface_args: &[&str], new_link: bool) {
+    let net = NetnsPair::new();
+    let (a, b): (IpAddr, IpAddr) = (net.a4.parse().unwrap(), net.b4.parse().unwrap());
+    let port = PORT.to_string();
+    // `VETH` stands for the pair's veth end in b.
+    let iface_args: Vec<&str> = iface_args
+        .iter()
+        .map(|a| if *a == "VETH" { net.veth_b.as_str() } else { a })
+        .collect();
+    let mut cmd = net.exec(&net.b, tcptrace_bin());
+    cmd.args(&iface_args)
+        .args(["--port", &port])
+        .env("TZ", "UTC");
+    let mut tcptrace = Proc::spawn("tcptrace", cmd);
+    tcptrace.wait_stderr("listening on");
+    let mut td = net.exec(&net.b, tcpdump_bin());
+    td.args(["-n", "-l", "-i", "any", &format!("tcp port {PORT}")])
+        .env("TZ", "UTC");
+    let mut tcpdump = Proc::spawn("tcpdump", td);
+    tcpdump.wait_stderr("listening on");
+    let mut w = Watchers { tcptrace, tcpdump };
+
+    let server = echo_server(&net, b, PORT);
+    client_session(&net, b, PORT);
+    server.join().unwrap();
+    let lo: IpAddr = "127.0.0.1".parse().unwrap();
+    {
+        let b_ns = net.b.clone();
+        common::netns::in_netns(&b_ns, move || {
+            let e = common::netns::connect_from(lo, MARKER_PORT - 1, SocketAddr::new(lo, PORT));
+            assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}");
+        })
+        .join()
+        .unwrap();
+    }
+    let mut marker = format!("127.0.0.1.{}: Flags [R.]", MARKER_PORT - 1);
+    if new_link {
+        // A third namespace c behind a veth made now: vbc (in b) and vc (in c).
+        let c = format!("{}c", net.b);
+        let (vbc, vc) = (format!("{}c", net.veth_b), format!("{}c", net.veth_a));
+        let subnet = net.a4.split('.').nth(2).unwrap().to_string();
+        let (c4, bc4) = (format!("10.232.{subnet}.1"), format!("10.232.{subnet}.2"));
+        common::netns::ip_batch(
+            None,
+            &format!(
+                "netns add {c}\nlink add {vbc} netns {b} type veth peer name {vc} netns {c}\n",
+                b = net.b
+            ),
+        );
+        w.tcptrace
+            .wait_stderr(&format!("tcptrace: {vbc}: TC ingress, TC egress"));
+        common::netns::ip_batch(
+            Some(&c),
+            &format!("addr add {c4}/24 dev {vc}\nlink set {vc} up\nlink set lo up\n"),
+        );
+        common::netns::ip_batch(
+            Some(&net.b),
+            &format!("addr add {bc4}/24 dev {vbc}\nlink set {vbc} up\n"),
+        );
+        let (c_ip, bc_ip): (IpAddr, IpAddr) = (c4.parse().unwrap(), bc4.parse().unwrap());
+        common::netns::in_netns(&c, move || {
+            let e =
+                common::netns::connect_from(c_ip, MARKER_PORT - 2, SocketAddr::new(bc_ip, PORT));
+            assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}");
+        })
+        .join()
+        .unwrap();
+        let m = format!("{c4}.{}: Flags [R.]", MARKER_PORT - 2);
+        w.tcptrace.wait_stdout(&m);
+        w.tcpdump.wait_stdout(&m);
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &c])
+            .status();
+        // Still tracing the rest afterwards.
+        refused(&net, a, b, MARKER_PORT, PORT);
+        marker = format!("{}.{MARKER_PORT}: Flags [R.]", net.a4);
+    }
+    let (tt, td) = w.stop_after(&marker);
+    assert_same(&tt, &td);
+    assert!(
+        tt.iter()
+            .any(|l| l.starts_with(&format!("{} In  IP ", net.veth_b))),
+        "{tt:#?}"
+    );
+    assert!(tt.iter().any(|l| l.starts_with("lo    In  IP ")), "{tt:#?}");
+    assert_no_programs(&net);
+}
+
+#[test]
+fn any_interface_matches_tcpdump_any() {
+    several_interfaces(&["-i", "any"], true);
+}
+
+#[test]
+fn repeated_interfaces_match_tcpdump_any() {
+    several_interfaces(&["-i", "lo", "-i", "VETH"], false);
 }

@@ -19,7 +19,7 @@ use crate::render::options::{OptContext, OptStyle, put_options};
 use crate::render::seq::SeqTable;
 use crate::render::{put_hex, put_ip, put_u32, put_u64, put_u64_spad};
 use crate::timefmt::{self, LocalClock};
-use tcptrace_common::{status, tcp_flags};
+use tcptrace_common::{DIR_EGRESS, status, tcp_flags};
 
 /// The timestamp column (tcpdump's `-t` family).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -55,6 +55,9 @@ pub struct RenderOptions {
     pub number: bool,
     /// `--classic`: tcpdump 3.x style lines.
     pub classic: bool,
+    /// Several interfaces (`-i any`): `ifname In ` / `ifname Out ` after the timestamp, as
+    /// tcpdump prints Linux cooked v2 frames.
+    pub iface_prefix: bool,
 }
 
 /// Turns segments into lines. Keeps the state tcpdump keeps between packets (relative
@@ -66,6 +69,19 @@ pub struct Renderer {
     prev: Option<Timestamp>,
     first: Option<Timestamp>,
     count: u64,
+    names: IfNames,
+}
+
+/// Interface names by index, looked up when first printed (`?` for one that is gone).
+#[derive(Default)]
+struct IfNames(std::collections::HashMap<u32, String>);
+
+impl IfNames {
+    fn get(&mut self, ifindex: u32) -> &str {
+        self.0
+            .entry(ifindex)
+            .or_insert_with(|| crate::source::links::name(ifindex).unwrap_or_else(|| "?".into()))
+    }
 }
 
 impl Renderer {
@@ -87,6 +103,7 @@ impl Renderer {
             prev: None,
             first: None,
             count: 0,
+            names: IfNames::default(),
         }
     }
 
@@ -127,12 +144,29 @@ impl Renderer {
             out.extend_from_slice(b"  ");
         }
         self.put_ts(seg.ts, out);
+        if self.opts.iface_prefix && !self.opts.classic {
+            self.put_iface(seg, out);
+        }
         if self.opts.classic {
             classic::body(&mut self.seq, &self.opts, seg, out);
         } else {
             self.body(seg, out);
         }
         out.push(b'\n');
+    }
+
+    /// tcpdump's `%-5s %-3s ` of the interface name (looked up now) and the direction.
+    fn put_iface(&mut self, seg: &Segment, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.extend_from_slice(self.names.get(seg.ifindex).as_bytes());
+        while out.len() < start + 5 {
+            out.push(b' ');
+        }
+        out.extend_from_slice(if seg.direction == DIR_EGRESS {
+            b" Out "
+        } else {
+            b" In  "
+        });
     }
 
     fn put_ts(&mut self, ts: Timestamp, out: &mut Vec<u8>) {

@@ -1,4 +1,4 @@
-//! Interfaces going away while they are traced: rtnetlink link notifications.
+//! Interfaces coming and going while tcptrace runs: rtnetlink link notifications.
 use std::{
     io,
     os::fd::{AsRawFd, FromRawFd, OwnedFd},
@@ -7,7 +7,17 @@ use std::{
 use tokio::io::{Interest, unix::AsyncFd};
 
 const RTMGRP_LINK: u32 = 1;
+const RTM_NEWLINK: u16 = 16;
 const RTM_DELLINK: u16 = 17;
+
+/// A change of the namespace's interfaces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkEvent {
+    /// Interface `ifindex` was created or changed (new ones are not told apart).
+    New(u32),
+    /// Interface `ifindex` was deleted or left the namespace.
+    Gone(u32),
+}
 /// struct nlmsghdr, then struct ifinfomsg (family, pad, type, index, flags, change).
 const NLMSG_HDR: usize = 16;
 const IFINFO_INDEX: usize = NLMSG_HDR + 4;
@@ -45,12 +55,9 @@ impl LinkWatch {
         Ok(LinkWatch { fd })
     }
 
-    /// Returns once interface `ifindex` is deleted (or has left the namespace).
-    pub async fn gone(&mut self, ifindex: u32) -> io::Result<()> {
-        // It may have gone before we subscribed.
-        if !exists(ifindex) {
-            return Ok(());
-        }
+    /// The next link events (at least one). Lost notifications (ENOBUFS) come back as a
+    /// `Gone` for each of `watched` that no longer exists.
+    pub async fn next(&mut self, watched: &[u32]) -> io::Result<Vec<LinkEvent>> {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             let mut guard = self.fd.readable_mut().await?;
@@ -71,50 +78,93 @@ impl LinkWatch {
                 }
             }) {
                 Ok(Ok(n)) => n,
-                // ENOBUFS: notifications were lost; look for ourselves instead.
                 Ok(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                    if !exists(ifindex) {
-                        return Ok(());
+                    let gone: Vec<LinkEvent> = watched
+                        .iter()
+                        .filter(|&&i| !exists(i))
+                        .map(|&i| LinkEvent::Gone(i))
+                        .collect();
+                    if gone.is_empty() {
+                        continue;
                     }
-                    continue;
+                    return Ok(gone);
                 }
                 Ok(Err(e)) => return Err(e),
                 Err(_would_block) => continue,
             };
-            if deleted(&buf[..n], ifindex) {
-                return Ok(());
+            let events = events(&buf[..n]);
+            if !events.is_empty() {
+                return Ok(events);
             }
         }
     }
 }
 
-/// Does a batch of netlink messages hold an RTM_DELLINK for `ifindex`?
-fn deleted(mut msgs: &[u8], ifindex: u32) -> bool {
+/// The link events in a batch of netlink messages.
+fn events(mut msgs: &[u8]) -> Vec<LinkEvent> {
+    let mut out = Vec::new();
     while msgs.len() >= NLMSG_HDR {
         let len = u32::from_ne_bytes(msgs[0..4].try_into().unwrap_or_default()) as usize;
         let kind = u16::from_ne_bytes(msgs[4..6].try_into().unwrap_or_default());
         if len < NLMSG_HDR || len > msgs.len() {
-            return false;
+            break;
         }
-        if kind == RTM_DELLINK && len >= IFINFO_INDEX + 4 {
+        if len >= IFINFO_INDEX + 4 {
             let idx = i32::from_ne_bytes(
                 msgs[IFINFO_INDEX..IFINFO_INDEX + 4]
                     .try_into()
                     .unwrap_or_default(),
-            );
-            if idx as u32 == ifindex {
-                return true;
+            ) as u32;
+            match kind {
+                RTM_NEWLINK => out.push(LinkEvent::New(idx)),
+                RTM_DELLINK => out.push(LinkEvent::Gone(idx)),
+                _ => {}
             }
         }
         msgs = &msgs[len.next_multiple_of(4).min(msgs.len())..];
     }
-    false
+    out
 }
 
-fn exists(ifindex: u32) -> bool {
-    let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
-    // SAFETY: `name` has room for IF_NAMESIZE bytes, as if_indextoname requires.
-    !unsafe { libc::if_indextoname(ifindex, name.as_mut_ptr()) }.is_null()
+/// Every interface of this network namespace: (index, name).
+pub fn all() -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    // SAFETY: if_nameindex returns an array ended by a zero entry, freed below.
+    unsafe {
+        let list = libc::if_nameindex();
+        if list.is_null() {
+            return out;
+        }
+        let mut p = list;
+        while (*p).if_index != 0 {
+            let name = std::ffi::CStr::from_ptr((*p).if_name);
+            out.push(((*p).if_index, name.to_string_lossy().into_owned()));
+            p = p.add(1);
+        }
+        libc::if_freenameindex(list);
+    }
+    out.sort();
+    out
+}
+
+/// The name of interface `ifindex` now, if it exists.
+pub fn name(ifindex: u32) -> Option<String> {
+    let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: `buf` has room for IF_NAMESIZE bytes, as if_indextoname requires.
+    let p = unsafe { libc::if_indextoname(ifindex, buf.as_mut_ptr()) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: if_indextoname wrote a NUL-terminated name into `buf`.
+    Some(
+        unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }
+            .to_string_lossy()
+            .into_owned(),
+    )
+}
+
+pub fn exists(ifindex: u32) -> bool {
+    name(ifindex).is_some()
 }
 
 #[cfg(test)]
@@ -130,11 +180,22 @@ mod tests {
     }
 
     #[test]
-    fn finds_the_deletion_of_its_interface_only() {
-        let mut batch = msg(16, 7); // RTM_NEWLINK
+    fn reads_new_and_deleted_links() {
+        let mut batch = msg(RTM_NEWLINK, 7);
         batch.extend(msg(RTM_DELLINK, 8));
-        assert!(!deleted(&batch, 7));
-        assert!(deleted(&batch, 8));
-        assert!(!deleted(&batch[..40], 8), "a cut message is not read");
+        batch.extend(msg(20, 9)); // RTM_NEWADDR: not a link event
+        assert_eq!(events(&batch), vec![LinkEvent::New(7), LinkEvent::Gone(8)]);
+        assert_eq!(
+            events(&batch[..40]),
+            vec![LinkEvent::New(7)],
+            "a cut message is not read"
+        );
+    }
+
+    #[test]
+    fn lists_loopback() {
+        assert!(all().iter().any(|(_, n)| n == "lo"));
+        let (i, n) = all().into_iter().find(|(_, n)| n == "lo").unwrap();
+        assert_eq!(name(i).as_deref(), Some(n.as_str()));
     }
 }

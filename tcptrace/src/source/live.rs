@@ -7,7 +7,10 @@ use tokio::{
     signal::unix::{SignalKind, signal},
 };
 
-use super::{Sink, links::LinkWatch};
+use super::{
+    Sink,
+    links::{self, LinkEvent, LinkWatch},
+};
 use crate::{decode::Timestamp, kernel::record_from_bytes};
 
 /// Converts the kernel's CLOCK_MONOTONIC nanoseconds to wall-clock time.
@@ -91,18 +94,30 @@ impl Signals {
     }
 }
 
-/// Runs until SIGINT, SIGTERM, the sink stops or interface `ifindex` goes away; SIGUSR1
-/// asks the sink for a summary. The ring is handed back for a last drain.
+/// Told about interfaces that come and go while tracing.
+pub trait LinkHandler {
+    /// The interfaces being traced.
+    fn watched(&self) -> Vec<u32>;
+    /// One change; `false` ends the trace ([`Stop::Gone`]).
+    fn event(&mut self, ev: LinkEvent) -> bool;
+}
+
+/// Runs until SIGINT, SIGTERM, the sink stops or `links_to` says the traced interfaces are
+/// gone; SIGUSR1 asks the sink for a summary. The ring is handed back for a last drain.
 pub async fn run(
     ring: RingBuf<MapData>,
     clock: MonoClock,
-    ifindex: u32,
+    links_to: &mut dyn LinkHandler,
     signals: Signals,
     sink: &mut dyn Sink,
 ) -> io::Result<(RingBuf<MapData>, Stop)> {
     let mut links = LinkWatch::new()?;
-    let gone = links.gone(ifindex);
-    tokio::pin!(gone);
+    // Interfaces may have gone before we subscribed.
+    for i in links_to.watched() {
+        if !links::exists(i) && !links_to.event(LinkEvent::Gone(i)) {
+            return Ok((ring, Stop::Gone));
+        }
+    }
     let Signals {
         mut int,
         mut term,
@@ -115,14 +130,22 @@ pub async fn run(
     let mut tick = tokio::time::interval(DRAIN_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        let watched = links_to.watched();
         let flow = tokio::select! {
             _ = int.recv() => break,
             _ = term.recv() => break,
-            r = &mut gone => {
-                r?;
-                let _ = drain(afd.get_mut(), &clock, sink);
+            evs = links.next(&watched) => {
+                // Lines before the change are printed before anything said about it.
+                let flow = drain(afd.get_mut(), &clock, sink);
                 sink.flush();
-                return Ok((afd.into_inner(), Stop::Gone));
+                let mut keep = true;
+                for ev in evs? {
+                    keep &= links_to.event(ev);
+                }
+                if !keep {
+                    return Ok((afd.into_inner(), Stop::Gone));
+                }
+                flow
             }
             _ = usr1.recv() => {
                 sink.summary();

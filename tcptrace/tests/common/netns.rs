@@ -22,7 +22,7 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 pub const EVENT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Runs `ip [-n ns] -batch -` with `commands`, one per line.
-fn ip_batch(ns: Option<&str>, commands: &str) {
+pub fn ip_batch(ns: Option<&str>, commands: &str) {
     let mut c = Command::new("ip");
     if let Some(ns) = ns {
         c.args(["-n", ns]);
