@@ -24,16 +24,20 @@ struct Watchers {
 
 impl Watchers {
     fn start(net: &NetnsPair, tcptrace_args: &[&str], tcpdump_filter: &str) -> Watchers {
+        let mut tt = vec!["-i", net.veth_b.as_str()];
+        tt.extend_from_slice(tcptrace_args);
+        Watchers::spawn(net, &tt, &["-i", &net.veth_b, tcpdump_filter])
+    }
+
+    /// `tcptrace TT…` and `tcpdump -n -l TD…` in namespace `b`, both listening.
+    fn spawn(net: &NetnsPair, tt_args: &[&str], td_args: &[&str]) -> Watchers {
         let mut tt = net.exec(&net.b, tcptrace_bin());
-        tt.args(["-i", &net.veth_b])
-            .args(tcptrace_args)
-            .env("TZ", "UTC");
+        tt.args(tt_args).env("TZ", "UTC");
         let mut tcptrace = Proc::spawn("tcptrace", tt);
         tcptrace.wait_stderr("listening on");
 
         let mut td = net.exec(&net.b, tcpdump_bin());
-        td.args(["-n", "-l", "-i", &net.veth_b, tcpdump_filter])
-            .env("TZ", "UTC");
+        td.args(["-n", "-l"]).args(td_args).env("TZ", "UTC");
         let mut tcpdump = Proc::spawn("tcpdump", td);
         tcpdump.wait_stderr("listening on");
         Watchers { tcptrace, tcpdump }
@@ -172,23 +176,11 @@ fn verbose_absolute_lines_match_tcpdump() {
     let b: IpAddr = net.b4.parse().unwrap();
     let a: IpAddr = net.a4.parse().unwrap();
     let port = PORT.to_string();
-    let mut tt = net.exec(&net.b, tcptrace_bin());
-    tt.args(["-i", &net.veth_b, "--port", &port, "-v", "-S"]);
-    let mut tcptrace = Proc::spawn("tcptrace", tt);
-    tcptrace.wait_stderr("listening on");
-    let mut td = net.exec(&net.b, tcpdump_bin());
-    td.args([
-        "-n",
-        "-l",
-        "-v",
-        "-S",
-        "-i",
-        &net.veth_b,
-        &format!("tcp port {PORT}"),
-    ]);
-    let mut tcpdump = Proc::spawn("tcpdump", td);
-    tcpdump.wait_stderr("listening on");
-    let mut w = Watchers { tcptrace, tcpdump };
+    let mut w = Watchers::spawn(
+        &net,
+        &["-i", &net.veth_b, "--port", &port, "-v", "-S"],
+        &["-v", "-S", "-i", &net.veth_b, &format!("tcp port {PORT}")],
+    );
 
     let server = echo_server(&net, b, PORT);
     client_session(&net, b, PORT);
@@ -458,18 +450,9 @@ fn several_interfaces(iface_args: &[&str], new_link: bool) {
         .iter()
         .map(|a| if *a == "VETH" { net.veth_b.as_str() } else { a })
         .collect();
-    let mut cmd = net.exec(&net.b, tcptrace_bin());
-    cmd.args(&iface_args)
-        .args(["--port", &port])
-        .env("TZ", "UTC");
-    let mut tcptrace = Proc::spawn("tcptrace", cmd);
-    tcptrace.wait_stderr("listening on");
-    let mut td = net.exec(&net.b, tcpdump_bin());
-    td.args(["-n", "-l", "-i", "any", &format!("tcp port {PORT}")])
-        .env("TZ", "UTC");
-    let mut tcpdump = Proc::spawn("tcpdump", td);
-    tcpdump.wait_stderr("listening on");
-    let mut w = Watchers { tcptrace, tcpdump };
+    let mut tt = iface_args.clone();
+    tt.extend(["--port", &port]);
+    let mut w = Watchers::spawn(&net, &tt, &["-i", "any", &format!("tcp port {PORT}")]);
 
     let server = echo_server(&net, b, PORT);
     client_session(&net, b, PORT);
