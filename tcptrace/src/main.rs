@@ -40,6 +40,15 @@ struct Cli {
     )]
     iface: Vec<String>,
 
+    /// Trace inside another network namespace: an `ip netns` name, a namespace file
+    /// (`/proc/PID/ns/net`, a bind mount) or a PID (e.g. `--netns $(pidof nginx) -i eth0`).
+    #[arg(long = "netns", value_name = "NAME|PATH|PID", conflicts_with = "read")]
+    netns: Option<String>,
+
+    /// List the interfaces that can be traced (in the namespace in use), as tcpdump -D.
+    #[arg(short = 'D', long = "list-interfaces")]
+    list_interfaces: bool,
+
     /// Read packets from a pcap or pcapng file instead of an interface.
     #[arg(short = 'r', value_name = "FILE")]
     read: Option<PathBuf>,
@@ -437,6 +446,16 @@ fn one_line(e: &anyhow::Error) -> String {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    if let Some(ns) = &cli.netns {
+        tcptrace::source::netns::enter(ns)?;
+    }
+    if cli.list_interfaces {
+        let mut out = io::stdout().lock();
+        for l in tcptrace::source::netns::list() {
+            writeln!(out, "{l}")?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let filter = tcptrace::filter::compile_with(
         &parse_hosts(&cli.hosts)?,
         &parse_ports(&cli.ports)?,

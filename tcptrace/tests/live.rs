@@ -529,3 +529,89 @@ fn any_interface_matches_tcpdump_any() {
 fn repeated_interfaces_match_tcpdump_any() {
     several_interfaces(&["-i", "lo", "-i", "VETH"], false);
 }
+
+/// `--netns NAME` from outside the namespace traces its interface as tcpdump inside it
+/// sees it; `-D` lists what `tcpdump -D` lists (its non-network pseudo-devices aside), by
+/// name and by PID; a bad namespace is one line and exit 1.
+#[test]
+fn other_namespace_and_interface_list() {
+    let net = NetnsPair::new();
+    let (a, b): (IpAddr, IpAddr) = (net.a4.parse().unwrap(), net.b4.parse().unwrap());
+    let port = PORT.to_string();
+    let mut tt = std::process::Command::new(tcptrace_bin());
+    tt.args(["--netns", &net.b, "-i", &net.veth_b, "--port", &port])
+        .env("TZ", "UTC");
+    let mut tcptrace = Proc::spawn("tcptrace --netns", tt);
+    tcptrace.wait_stderr("listening on");
+    let mut td = net.exec(&net.b, tcpdump_bin());
+    td.args(["-n", "-l", "-i", &net.veth_b, &format!("tcp port {PORT}")])
+        .env("TZ", "UTC");
+    let mut tcpdump = Proc::spawn("tcpdump", td);
+    tcpdump.wait_stderr("listening on");
+    let mut w = Watchers { tcptrace, tcpdump };
+    refused(&net, a, b, MARKER_PORT, PORT);
+    let (tt, td) = w.stop_after(&format!("{}.{MARKER_PORT}: Flags [R.]", net.a4));
+    assert_same(&tt, &td);
+    drop(w);
+    assert_no_programs(&net);
+
+    // -D, against tcpdump -D in the same namespace, once the veth's operational state is
+    // up (the kernel sets it, and so `Running`, up to a second after the link comes up).
+    let deadline = std::time::Instant::now() + common::netns::EVENT_TIMEOUT;
+    loop {
+        let st = std::process::Command::new("ip")
+            .args(["-n", &net.b, "-o", "link", "show", "dev", &net.veth_b])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&st.stdout).contains("state UP") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never came up",
+            net.veth_b
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let strip = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(|l| l.split_once('.').map_or(l, |(_, rest)| rest).to_string())
+            .collect()
+    };
+    let td = net.exec(&net.b, tcpdump_bin()).arg("-D").output().unwrap();
+    let names_in_b = std::process::Command::new("ip")
+        .args(["-n", &net.b, "-o", "link", "show"])
+        .output()
+        .unwrap();
+    let names_in_b = String::from_utf8_lossy(&names_in_b.stdout).to_string();
+    let network = |line: &String| {
+        let name = line.split([' ', '@']).next().unwrap_or("");
+        name == "any"
+            || names_in_b.contains(&format!(": {name}:"))
+            || names_in_b.contains(&format!(": {name}@"))
+    };
+    let want: Vec<String> = strip(&String::from_utf8_lossy(&td.stdout))
+        .into_iter()
+        .filter(network)
+        .collect();
+    let by_name = common::tcptrace(&["--netns", &net.b, "-D"]);
+    let got = common::stdout_ok("tcptrace -D", &by_name);
+    assert_eq!(strip(&got), want, "tcptrace -D:\n{got}");
+    for (i, l) in got.lines().enumerate() {
+        assert!(l.starts_with(&format!("{}.", i + 1)), "{got}");
+    }
+    let mut holder = net.exec(&net.b, "sleep");
+    holder.arg("60");
+    let holder = Proc::spawn("sleep", holder);
+    let by_pid = common::tcptrace(&["--netns", &holder.pid().to_string(), "-D"]);
+    assert_eq!(common::stdout_ok("tcptrace --netns PID -D", &by_pid), got);
+
+    let bad = common::tcptrace(&["--netns", "no-such-namespace-here", "-i", "lo"]);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with("tcptrace: --netns no-such-namespace-here: no such network namespace")
+            && err.lines().count() == 1,
+        "{err}"
+    );
+}

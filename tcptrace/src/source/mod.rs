@@ -5,6 +5,7 @@
 
 pub mod links;
 pub mod live;
+pub mod netns;
 pub mod offline;
 pub mod savefile;
 
