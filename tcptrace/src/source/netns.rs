@@ -198,8 +198,11 @@ fn if_flags(name: &str) -> Option<u32> {
     let mut r = ifreq(name);
     // SAFETY: SIOCGIFFLAGS fills the ifreq we pass.
     let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut r) };
+    if rc != 0 {
+        return None;
+    }
     // SAFETY: the union's flags member is what SIOCGIFFLAGS wrote.
-    (rc == 0).then(|| unsafe { r.ifr_ifru.ifru_flags } as u16 as u32)
+    Some(unsafe { r.ifr_ifru.ifru_flags } as u16 as u32)
 }
 
 /// ETHTOOL_GLINK, as libpcap asks it: Some(link), or None when the driver cannot say.
