@@ -32,6 +32,10 @@ pub struct Segment {
     pub ts: Timestamp,
     pub ifindex: u32,
     pub direction: u8,
+    /// The packet type of a Linux cooked v2 frame read with `-r` (0 host, 1 broadcast,
+    /// 2 multicast, 3 other host, 4 outgoing): its line starts with the interface and
+    /// this type, as tcpdump prints it.
+    pub cooked: Option<u8>,
     pub src: IpAddr,
     pub dst: IpAddr,
     pub sport: u16,
@@ -121,6 +125,7 @@ impl Segment {
             ts,
             ifindex: r.ifindex,
             direction: r.direction,
+            cooked: None,
             src,
             dst,
             sport: r.sport,

@@ -271,8 +271,15 @@ impl<W: Write> Printer<W> {
     }
 }
 
-impl<W: Write> Sink for Printer<W> {
-    fn record(&mut self, rec: &Record, ts: Timestamp, snap: &[u8]) -> ControlFlow<()> {
+impl<W: Write> Printer<W> {
+    /// One record: to the -w file, then decoded and printed (or tracked).
+    fn segment(
+        &mut self,
+        rec: &Record,
+        ts: Timestamp,
+        snap: &[u8],
+        cooked: Option<u8>,
+    ) -> ControlFlow<()> {
         if self.error.is_some()
             || self.file_error.is_some()
             || self.limit.is_some_and(|n| self.printed >= n)
@@ -285,7 +292,10 @@ impl<W: Write> Sink for Printer<W> {
             self.file_error = Some(e);
             return ControlFlow::Break(());
         }
-        let seg = Segment::from_record(rec, ts);
+        let seg = Segment {
+            cooked,
+            ..Segment::from_record(rec, ts)
+        };
         match self.report.as_mut() {
             None => self.renderer.render(&seg, &mut self.buf),
             Some(r) => r.segment(&mut self.renderer, &seg, &mut self.buf),
@@ -298,6 +308,16 @@ impl<W: Write> Sink for Printer<W> {
             return ControlFlow::Break(());
         }
         ControlFlow::Continue(())
+    }
+}
+
+impl<W: Write> Sink for Printer<W> {
+    fn record(&mut self, rec: &Record, ts: Timestamp, snap: &[u8]) -> ControlFlow<()> {
+        self.segment(rec, ts, snap, None)
+    }
+
+    fn cooked(&mut self, rec: &Record, ts: Timestamp, snap: &[u8], pkttype: u8) -> ControlFlow<()> {
+        self.segment(rec, ts, snap, Some(pkttype))
     }
 
     fn skipped(&mut self, ts: Timestamp) {
@@ -561,6 +581,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let mut kernel = Kernel::load_sized(&filter, cfg, ring_bytes)?;
     let ring = kernel.take_ring()?;
     let file = match &cli.write {
+        Some(w) if several => Some(PcapngOut::create_cooked(w, cli.snaplen.into())?),
         Some(w) => Some(PcapngOut::create(w, cli.snaplen.into(), None)?),
         None => None,
     };

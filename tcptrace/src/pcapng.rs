@@ -1,6 +1,8 @@
 //! `-w FILE`: writes what the kernel recorded as pcapng, with the real first bytes of each
 //! frame (`SnapRecord`), one interface block per interface and the direction in each
-//! packet block, so `tcpdump -r` and Wireshark read it.
+//! packet block, so `tcpdump -r` and Wireshark read it. With several interfaces the frames
+//! are written as Linux cooked v2 (SLL2), as `tcpdump -i any -w` writes them, so
+//! `tcpdump -r` prints the interface and direction of each.
 use std::{
     borrow::Cow,
     collections::HashMap,
@@ -47,11 +49,33 @@ pub struct PcapngOut {
     snaplen: u32,
     /// Interface name to use instead of the kernel's (offline replay).
     name: Option<String>,
+    /// Frames written as Linux cooked v2 (several interfaces).
+    cooked: bool,
+    buf: Vec<u8>,
 }
+
+/// Linux cooked v2 header: protocol, reserved, interface index, ARPHRD type, packet type,
+/// address length, address (8 bytes).
+const SLL2_LEN: usize = 20;
+const ETH_LEN: usize = 14;
 
 impl PcapngOut {
     /// Creates (truncates) `path` and writes the section header.
     pub fn create(path: &Path, snaplen: u32, name: Option<String>) -> Result<Self, WriteError> {
+        Self::create_as(path, snaplen, name, false)
+    }
+
+    /// [`PcapngOut::create`] for several interfaces: Linux cooked v2 frames.
+    pub fn create_cooked(path: &Path, snaplen: u32) -> Result<Self, WriteError> {
+        Self::create_as(path, snaplen, None, true)
+    }
+
+    fn create_as(
+        path: &Path,
+        snaplen: u32,
+        name: Option<String>,
+        cooked: bool,
+    ) -> Result<Self, WriteError> {
         let file = File::create(path).map_err(|source| WriteError::Io {
             path: path.to_path_buf(),
             source,
@@ -66,6 +90,8 @@ impl PcapngOut {
             ifaces: HashMap::new(),
             snaplen,
             name,
+            cooked,
+            buf: Vec::new(),
         })
     }
 
@@ -83,11 +109,19 @@ impl PcapngOut {
         let name = self
             .name
             .clone()
-            .or_else(|| if_name(ifindex))
+            .or_else(|| crate::source::links::name(ifindex))
             .unwrap_or_else(|| format!("if{ifindex}"));
+        let (linktype, snaplen) = if self.cooked {
+            (
+                DataLink::LINUX_SLL2,
+                self.snaplen + (SLL2_LEN - ETH_LEN) as u32,
+            )
+        } else {
+            (DataLink::ETHERNET, self.snaplen)
+        };
         let idb = InterfaceDescriptionBlock {
-            linktype: DataLink::ETHERNET,
-            snaplen: self.snaplen,
+            linktype,
+            snaplen,
             options: vec![
                 InterfaceDescriptionOption::IfName(Cow::Owned(name)),
                 // Nanosecond timestamps (pcap-file writes the raw units as nanoseconds).
@@ -111,11 +145,31 @@ impl PcapngOut {
         } else {
             EPB_INBOUND
         };
+        let mut original_len = rec.frame_len.max(snap.len() as u32);
+        let data = if self.cooked && snap.len() >= ETH_LEN {
+            // The Ethernet header becomes a cooked v2 one: its type, the interface, the
+            // direction, the source address.
+            let b = &mut self.buf;
+            b.clear();
+            b.extend_from_slice(&snap[12..14]);
+            b.extend_from_slice(&[0, 0]);
+            b.extend_from_slice(&rec.ifindex.to_be_bytes());
+            b.extend_from_slice(&1u16.to_be_bytes()); // ARPHRD_ETHER
+            b.push(if rec.direction == DIR_EGRESS { 4 } else { 0 });
+            b.push(6);
+            b.extend_from_slice(&snap[6..12]);
+            b.extend_from_slice(&[0, 0]);
+            b.extend_from_slice(&snap[ETH_LEN..]);
+            original_len = original_len - ETH_LEN as u32 + SLL2_LEN as u32;
+            Cow::Borrowed(&self.buf[..])
+        } else {
+            Cow::Borrowed(snap)
+        };
         let epb = EnhancedPacketBlock {
             interface_id: id,
             timestamp: Duration::from_nanos(nanos),
-            original_len: rec.frame_len.max(snap.len() as u32),
-            data: Cow::Borrowed(snap),
+            original_len,
+            data,
             options: vec![EnhancedPacketOption::Flags(dir)],
         };
         self.writer
@@ -132,16 +186,4 @@ impl PcapngOut {
             .flush()
             .map_err(|source| WriteError::Io { path, source })
     }
-}
-
-fn if_name(ifindex: u32) -> Option<String> {
-    let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
-    // SAFETY: buf holds IF_NAMESIZE bytes as if_indextoname requires.
-    let p = unsafe { libc::if_indextoname(ifindex, buf.as_mut_ptr()) };
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: if_indextoname wrote a NUL-terminated name into buf.
-    let name = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };
-    Some(name.to_string_lossy().into_owned())
 }

@@ -450,9 +450,21 @@ fn several_interfaces(iface_args: &[&str], new_link: bool) {
         .iter()
         .map(|a| if *a == "VETH" { net.veth_b.as_str() } else { a })
         .collect();
+    // Both also write what they see: tcptrace pcapng (cooked v2), tcpdump its SLL2 pcap.
+    let tt_file = common::pcap::scratch(&format!("several-{}-tt.pcapng", net.b));
+    let td_file = common::pcap::scratch(&format!("several-{}-td.pcap", net.b));
+    let (tt_path, td_path) = (
+        tt_file.to_string_lossy().into_owned(),
+        td_file.to_string_lossy().into_owned(),
+    );
     let mut tt = iface_args.clone();
-    tt.extend(["--port", &port]);
-    let mut w = Watchers::spawn(&net, &tt, &["-i", "any", &format!("tcp port {PORT}")]);
+    tt.extend(["--port", &port, "-w", &tt_path]);
+    let filter = format!("tcp port {PORT}");
+    let mut w = Watchers::spawn(
+        &net,
+        &tt,
+        &["-i", "any", "--print", "-U", "-w", &td_path, &filter],
+    );
 
     let server = echo_server(&net, b, PORT);
     client_session(&net, b, PORT);
@@ -511,6 +523,33 @@ fn several_interfaces(iface_args: &[&str], new_link: bool) {
     }
     let (tt, td) = w.stop_after(&marker);
     assert_same(&tt, &td);
+    // The files, read back in the namespace by both tools: names are looked up when the
+    // line is printed, as tcpdump does (`?` for the interface deleted since).
+    let read = |prog: &std::path::Path, file: &str| {
+        let mut c = net.exec(&net.b, prog);
+        c.args(["-n", "-r", file]).env("TZ", "UTC");
+        let out = c.output().unwrap();
+        strip_ts(
+            &common::stdout_ok("reading a capture", &out)
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>(),
+        )
+    };
+    let tcpdump_path = tcpdump_bin();
+    let tcptrace_path = std::path::PathBuf::from(tcptrace_bin());
+    let (tt_by_td, td_by_td) = (read(&tcpdump_path, &tt_path), read(&tcpdump_path, &td_path));
+    assert_same(&read(&tcptrace_path, &tt_path), &tt_by_td);
+    assert_same(&read(&tcptrace_path, &td_path), &td_by_td);
+    assert_same(&tt_by_td, &td_by_td);
+    if !new_link {
+        // Every interface still there: the files print the live lines.
+        assert_same(&tt_by_td, &tt);
+    }
+    let _ = (
+        std::fs::remove_file(&tt_file),
+        std::fs::remove_file(&td_file),
+    );
     assert!(
         tt.iter()
             .any(|l| l.starts_with(&format!("{} In  IP ", net.veth_b))),

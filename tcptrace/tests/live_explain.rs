@@ -68,6 +68,7 @@ fn pong_server(net: &NetnsPair, addr: IpAddr, port: u16) -> thread::JoinHandle<(
         let l = TcpListener::bind(SocketAddr::new(addr, port)).expect("bind");
         tx.send(()).unwrap();
         let (mut s, _) = l.accept().expect("accept");
+        common::netns::stop_listening(&l);
         let mut buf = [0u8; 5];
         if s.read_exact(&mut buf).is_ok() {
             let _ = s.write_all(b"pong\n");
@@ -335,6 +336,7 @@ fn zero_window_live() {
         let l = TcpListener::bind(SocketAddr::new(dst, port)).expect("bind");
         tx.send(()).unwrap();
         let (mut s, _) = l.accept().expect("accept");
+        common::netns::stop_listening(&l);
         let chunk = vec![b'z'; 64 * 1024];
         for _ in 0..32 {
             s.write_all(&chunk).expect("server write");

@@ -21,6 +21,7 @@ fn session(net: &NetnsPair, b: IpAddr) {
         let l = TcpListener::bind(SocketAddr::new(b, PORT)).expect("bind");
         tx.send(()).unwrap();
         let (mut s, _) = l.accept().unwrap();
+        common::netns::stop_listening(&l);
         let mut buf = vec![0u8; 4000];
         let mut got = 0;
         while got < 3000 {

@@ -144,7 +144,7 @@ impl Renderer {
             out.extend_from_slice(b"  ");
         }
         self.put_ts(seg.ts, out);
-        if self.opts.iface_prefix && !self.opts.classic {
+        if (self.opts.iface_prefix || seg.cooked.is_some()) && !self.opts.classic {
             self.put_iface(seg, out);
         }
         if self.opts.classic {
@@ -162,11 +162,19 @@ impl Renderer {
         while out.len() < start + 5 {
             out.push(b' ');
         }
-        out.extend_from_slice(if seg.direction == DIR_EGRESS {
-            b" Out "
-        } else {
-            b" In  "
-        });
+        // Linux cooked v2 packet types, as tcpdump names them.
+        let kind: &[u8] = match seg.cooked {
+            None if seg.direction == DIR_EGRESS => b"Out",
+            None | Some(0) => b"In ",
+            Some(1) => b"B  ",
+            Some(2) => b"M  ",
+            Some(3) => b"P  ",
+            Some(4) => b"Out",
+            Some(_) => b"?  ",
+        };
+        out.push(b' ');
+        out.extend_from_slice(kind);
+        out.push(b' ');
     }
 
     fn put_ts(&mut self, ts: Timestamp, out: &mut Vec<u8>) {

@@ -20,6 +20,17 @@ pub trait Sink {
     /// One record; `snap` holds the frame's first bytes when `-w` asked the kernel for
     /// them (else it is empty).
     fn record(&mut self, rec: &Record, ts: Timestamp, snap: &[u8]) -> ControlFlow<()>;
+    /// A record of a Linux cooked v2 frame (`-r`), with the packet type its header gives
+    /// (`rec.ifindex` is the header's interface index).
+    fn cooked(
+        &mut self,
+        rec: &Record,
+        ts: Timestamp,
+        snap: &[u8],
+        _pkttype: u8,
+    ) -> ControlFlow<()> {
+        self.record(rec, ts, snap)
+    }
     /// A frame that gave no record but that tcpdump would have printed (offline replay
     /// without a filter): it still counts for `-#`, `-ttt` and `-ttttt`.
     fn skipped(&mut self, _ts: Timestamp) {}

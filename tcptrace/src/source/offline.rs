@@ -17,6 +17,7 @@ use pcap_file::{
         blocks::interface_description::{InterfaceDescriptionBlock, InterfaceDescriptionOption},
     },
 };
+use tcptrace_common::{DIR_EGRESS, DIR_INGRESS};
 
 use super::{
     Sink,
@@ -66,6 +67,9 @@ fn os_text(e: &io::Error) -> String {
     }
 }
 
+/// Linux cooked header packet type of an outgoing packet.
+const SLL_OUTGOING: u8 = 4;
+
 /// How a link type's frames become Ethernet frames for the XDP program.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Link {
@@ -96,6 +100,17 @@ impl Link {
             DataLink::LOOP => Link::Null { big_endian: true },
             _ => return None,
         })
+    }
+
+    /// A Linux cooked v2 frame's interface index and packet type.
+    fn cooked(self, data: &[u8]) -> Option<(u32, u8)> {
+        match self {
+            Link::Sll2 if data.len() >= 20 => Some((
+                u32::from_be_bytes([data[4], data[5], data[6], data[7]]),
+                data[10],
+            )),
+            _ => None,
+        }
     }
 
     /// Header bytes to strip and the EtherType to put in front, or None when the frame
@@ -347,7 +362,20 @@ impl Replayer<'_> {
                 continue;
             };
             rec.frame_len = wire_len.max(input.len()) as u32;
-            if self.sink.record(&rec, frame.ts, snap).is_break() {
+            let flow = match link.cooked(frame.data) {
+                // Linux cooked v2: the interface and packet type the capture recorded.
+                Some((ifindex, pkttype)) => {
+                    rec.ifindex = ifindex;
+                    rec.direction = if pkttype == SLL_OUTGOING {
+                        DIR_EGRESS
+                    } else {
+                        DIR_INGRESS
+                    };
+                    self.sink.cooked(&rec, frame.ts, snap, pkttype)
+                }
+                None => self.sink.record(&rec, frame.ts, snap),
+            };
+            if flow.is_break() {
                 return Ok(ControlFlow::Break(()));
             }
         }

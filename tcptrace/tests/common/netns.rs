@@ -352,6 +352,7 @@ pub fn echo_server(net: &NetnsPair, addr: IpAddr, port: u16) -> std::thread::Joi
         let l = TcpListener::bind(SocketAddr::new(addr, port)).expect("bind");
         ready_tx.send(()).unwrap();
         let (mut s, _) = l.accept().expect("accept");
+        stop_listening(&l);
         let mut buf = [0u8; 64];
         loop {
             let n = s.read(&mut buf).expect("server read");
@@ -365,6 +366,15 @@ pub fn echo_server(net: &NetnsPair, addr: IpAddr, port: u16) -> std::thread::Joi
     });
     ready_rx.recv().expect("server ready");
     h
+}
+
+/// Stops `l` listening now. Closing it is not enough: a child another thread is just
+/// spawning holds a copy of every descriptor until its exec, and the socket listens (and
+/// completes handshakes) until the last copy is closed.
+pub fn stop_listening(l: &TcpListener) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: shutdown on a socket we own.
+    unsafe { libc::shutdown(l.as_raw_fd(), libc::SHUT_RDWR) };
 }
 
 /// Client in `a`: connect from `sport` (0 = any), one request and reply, then close.
