@@ -642,6 +642,24 @@ fn other_namespace_and_interface_list() {
     let mut holder = net.exec(&net.b, "sleep");
     holder.arg("60");
     let holder = Proc::spawn("sleep", holder);
+    // Await its entering namespace b (`ip netns exec` moves it there before the exec).
+    use std::os::unix::fs::MetadataExt;
+    let b_ino = std::fs::metadata(format!("/var/run/netns/{}", net.b))
+        .unwrap()
+        .ino();
+    let deadline = std::time::Instant::now() + common::netns::EVENT_TIMEOUT;
+    while std::fs::metadata(format!("/proc/{}/ns/net", holder.pid()))
+        .map(|m| m.ino())
+        .ok()
+        != Some(b_ino)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sleep never entered {}",
+            net.b
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     let by_pid = common::tcptrace(&["--netns", &holder.pid().to_string(), "-D"]);
     assert_eq!(common::stdout_ok("tcptrace --netns PID -D", &by_pid), got);
 
