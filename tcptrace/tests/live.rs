@@ -517,6 +517,20 @@ fn several_interfaces(iface_args: &[&str], new_link: bool) {
         let _ = std::process::Command::new("ip")
             .args(["netns", "del", &c])
             .status();
+        // The kernel removes the pair after the namespace, in the background: await it, so
+        // the files below are read with vbc gone for both readers.
+        let deadline = std::time::Instant::now() + common::netns::EVENT_TIMEOUT;
+        while std::process::Command::new("ip")
+            .args(["-n", &net.b, "link", "show", &vbc])
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{vbc} never went away"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         // Still tracing the rest afterwards.
         refused(&net, a, b, MARKER_PORT, PORT);
         marker = format!("{}.{MARKER_PORT}: Flags [R.]", net.a4);
