@@ -361,11 +361,12 @@ impl Tracing<'_> {
     fn attach(&mut self, idx: u32, name: String) -> Result<String, (String, KernelError)> {
         match self.kernel.attach(&name, self.mode) {
             Ok(att) => {
+                let hooks = att.hooks();
                 if self.several {
-                    eprintln!("tcptrace: {name}: {}", att.hooks());
+                    eprintln!("tcptrace: {name}: {hooks}");
                 }
                 self.traced.insert(idx, name);
-                Ok(att.hooks())
+                Ok(hooks)
             }
             Err(e) => Err((name, e)),
         }
@@ -559,7 +560,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     if any && cli.iface.len() > 1 {
         bail!("-i any traces every interface: give it alone");
     }
-    let mut targets: Vec<(u32, String)> = if any {
+    let targets: Vec<(u32, String)> = if any {
         links::all()
     } else {
         let mut t = Vec::new();
@@ -572,7 +573,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         t
     };
-    targets.sort();
     let several = any || targets.len() > 1;
     let opts = RenderOptions {
         iface_prefix: several,

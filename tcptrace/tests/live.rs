@@ -608,6 +608,42 @@ fn other_namespace_and_interface_list() {
     drop(w);
     assert_no_programs(&net);
 
+    // In the namespace, /sys must be the namespace's: a veth there named like one of the
+    // host's device-backed interfaces is still virtual, so `auto` takes TC ingress (with
+    // the host's /sys it would look like a NIC and get native XDP).
+    let host_nic = std::fs::read_dir("/sys/class/net")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| {
+            std::path::Path::new("/sys/class/net")
+                .join(n)
+                .join("device")
+                .exists()
+        });
+    match host_nic {
+        None => eprintln!("skipped: no device-backed interface here to name a veth after"),
+        Some(nic) => {
+            common::netns::ip_batch(
+                Some(&net.b),
+                &format!("link add {nic} type veth peer name {}x\n", net.veth_b),
+            );
+            let mut tt = std::process::Command::new(tcptrace_bin());
+            tt.args(["--netns", &net.b, "-i", &nic]);
+            let mut t = Proc::spawn("tcptrace --netns (virtual twin)", tt);
+            t.wait_stderr("listening on");
+            assert!(
+                t.err_lines
+                    .iter()
+                    .any(|l| l.contains(&format!("listening on {nic} (TC ingress, TC egress)"))),
+                "{:?}",
+                t.err_lines
+            );
+            assert_eq!(t.interrupt(), Some(0), "{:?}", t.err_lines);
+            common::hooks::assert_nothing_of_ours(&net.b, &nic);
+        }
+    }
+
     // -D, against tcpdump -D in the same namespace, once the veth's operational state is
     // up (the kernel sets it, and so `Running`, up to a second after the link comes up).
     let deadline = std::time::Instant::now() + common::netns::EVENT_TIMEOUT;

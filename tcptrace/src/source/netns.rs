@@ -17,6 +17,8 @@ pub enum NetnsError {
     },
     #[error("--netns {given}: cannot enter it: {0}", .error)]
     Enter { given: String, error: io::Error },
+    #[error("--netns {given}: cannot mount its /sys: {0}", .error)]
+    Sysfs { given: String, error: io::Error },
 }
 
 /// Where `--netns` looks: a PID (`/proc/PID/ns/net`), a path (`/proc/…/ns/net`, a bind
@@ -48,7 +50,45 @@ pub fn enter(given: &str) -> Result<(), NetnsError> {
             error: io::Error::last_os_error(),
         });
     }
-    Ok(())
+    remount_sys().map_err(|error| NetnsError::Sysfs {
+        given: given.to_string(),
+        error,
+    })
+}
+
+/// `/sys/class/net` shows the interfaces of the namespace sysfs was mounted in, not of the
+/// one a process has entered: mount a fresh sysfs over `/sys` in a mount namespace of our
+/// own (as `ip netns exec` does), so every `/sys` look-up (device-backed? loopback?
+/// wireless?) is about the traced namespace's interfaces.
+fn remount_sys() -> io::Result<()> {
+    let ok = |rc: libc::c_int| {
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    };
+    // SAFETY: plain syscalls with NUL-terminated literals; the process is single-threaded
+    // here (unshare of the mount namespace requires it).
+    unsafe {
+        ok(libc::unshare(libc::CLONE_NEWNS))?;
+        // Our mounts stay ours: nothing propagates back to the host.
+        ok(libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_SLAVE | libc::MS_REC,
+            std::ptr::null(),
+        ))?;
+        ok(libc::umount2(c"/sys".as_ptr(), libc::MNT_DETACH))?;
+        ok(libc::mount(
+            c"sysfs".as_ptr(),
+            c"/sys".as_ptr(),
+            c"sysfs".as_ptr(),
+            0,
+            std::ptr::null(),
+        ))
+    }
 }
 
 /// One interface as `tcpdump -D` shows it.
