@@ -16,6 +16,19 @@ pub const RING_BYTES: u32 = 1 << 22;
 pub const DIR_INGRESS: u8 = 0;
 pub const DIR_EGRESS: u8 = 1;
 
+/// `Record::pkt_type` values: the kernel's `PACKET_*` (`linux/if_packet.h`), which the
+/// Linux cooked v2 header carries too.
+pub mod pkt_type {
+    pub const HOST: u8 = 0;
+    pub const BROADCAST: u8 = 1;
+    pub const MULTICAST: u8 = 2;
+    pub const OTHERHOST: u8 = 3;
+    pub const OUTGOING: u8 = 4;
+}
+
+/// Most interfaces with counters of their own (`-v`); more share no counters.
+pub const MAX_IFACE_COUNTERS: u32 = 1024;
+
 /// `Record::family` values.
 pub const FAMILY_V4: u8 = 4;
 pub const FAMILY_V6: u8 = 6;
@@ -123,7 +136,9 @@ pub struct Record {
     /// VLAN tags seen (0..=2) and their IDs, outer first.
     pub vlan_count: u8,
     pub vlan_ids: [u16; 2],
-    pub _pad: [u8; 6],
+    /// Linux packet type (see [`pkt_type`]): tcpdump's `In`/`B`/`M`/`P`/`Out` with `-i any`.
+    pub pkt_type: u8,
+    pub _pad: [u8; 5],
 }
 
 const _: () = assert!(core::mem::size_of::<Record>() == 160);
@@ -167,7 +182,8 @@ impl Record {
         exts: [0; MAX_IPV6_EXT],
         vlan_count: 0,
         vlan_ids: [0; 2],
-        _pad: [0; 6],
+        pkt_type: 0,
+        _pad: [0; 5],
     };
 }
 
@@ -185,7 +201,9 @@ pub struct Config {
     /// Non-zero: also copy the first `snaplen` bytes of the frame (at most [`MAX_SNAP`])
     /// into a [`SnapRecord`] (`-w`).
     pub snaplen: u16,
-    pub _pad2: [u8; 2],
+    /// Non-zero: also count per interface (`-v`), in `IFACE_COUNTERS`.
+    pub per_iface: u8,
+    pub _pad2: [u8; 1],
 }
 
 impl Config {
@@ -194,7 +212,8 @@ impl Config {
         checksums: 0,
         no_wakeup: 0,
         snaplen: 0,
-        _pad2: [0; 2],
+        per_iface: 0,
+        _pad2: [0; 1],
     };
 }
 

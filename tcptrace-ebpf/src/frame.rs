@@ -1,6 +1,8 @@
 //! Uniform access to the frame for both program types.
 use core::ffi::c_void;
 
+use tcptrace_common::pkt_type;
+
 use aya_ebpf::{
     EbpfContext as _,
     helpers::{bpf_skb_load_bytes, bpf_xdp_get_buff_len, bpf_xdp_load_bytes},
@@ -15,6 +17,8 @@ pub trait Frame {
     /// Length of the whole frame, linear area and fragments.
     fn len(&self) -> u32;
     fn ifindex(&self) -> u32;
+    /// The kernel's packet type of an incoming frame (`tcptrace_common::pkt_type`).
+    fn pkt_type(&self) -> u8;
     /// The program's context pointer, for `load_raw` in bpf_loop callbacks.
     fn raw(&self) -> *mut c_void;
     /// Fills `dst` (1..=4096 bytes) from `off` of the frame behind the context `raw`;
@@ -122,6 +126,23 @@ impl Frame for Xdp<'_> {
     fn ifindex(&self) -> u32 {
         self.ctx.ingress_ifindex() as u32
     }
+    /// XDP runs before the kernel sets one: broadcast and multicast from the destination
+    /// address, anything else as to this host.
+    #[inline(always)]
+    fn pkt_type(&self) -> u8 {
+        let Some(p) = at::<Self, [u8; 6]>(self, 0) else {
+            return pkt_type::HOST;
+        };
+        let lo = ld!(u32, p, 0);
+        let hi = ld!(u16, p, 4);
+        if lo == u32::MAX && hi == u16::MAX {
+            pkt_type::BROADCAST
+        } else if lo & 1 != 0 {
+            pkt_type::MULTICAST
+        } else {
+            pkt_type::HOST
+        }
+    }
     #[inline(always)]
     fn raw(&self) -> *mut c_void {
         self.ctx.as_ptr()
@@ -168,6 +189,11 @@ impl Frame for Tc<'_> {
     fn ifindex(&self) -> u32 {
         // SAFETY: reading a field of our own context.
         unsafe { (*self.ctx.skb.skb).ifindex }
+    }
+    #[inline(always)]
+    fn pkt_type(&self) -> u8 {
+        // SAFETY: reading a field of our own context.
+        (unsafe { (*self.ctx.skb.skb).pkt_type } & 7) as u8
     }
     #[inline(always)]
     fn raw(&self) -> *mut c_void {

@@ -60,7 +60,7 @@ pub fn tcptrace_tc_ingress(ctx: TcContext) -> i32 {
 
 #[inline(always)]
 fn trace<F: Frame>(f: &F, direction: u8) {
-    let Some(c) = Counts::get() else {
+    let Some(c) = Counts::get(f.ifindex()) else {
         return;
     };
     c.add(counter::SEEN);

@@ -1,10 +1,11 @@
 //! The maps shared with userspace, and the read-only globals it fills in before loading.
 use crate::parse::Layers;
 use aya_ebpf::{
+    bindings::{BPF_F_NO_PREALLOC, BPF_NOEXIST},
     macros::map,
-    maps::{PerCpuArray, RingBuf},
+    maps::{PerCpuArray, PerCpuHashMap, RingBuf},
 };
-use tcptrace_common::{Config, RING_BYTES, counter, rules::RuleTable};
+use tcptrace_common::{Config, MAX_IFACE_COUNTERS, RING_BYTES, counter, rules::RuleTable};
 
 /// Records for userspace.
 #[map]
@@ -18,6 +19,11 @@ pub static LAYERS: PerCpuArray<Layers> = PerCpuArray::with_max_entries(1, 0);
 #[map]
 pub static COUNTERS: PerCpuArray<[u64; counter::COUNT as usize]> =
     PerCpuArray::with_max_entries(1, 0);
+
+/// Per-CPU counters per interface index (`-v` only; allocated as interfaces appear).
+#[map]
+pub static IFACE_COUNTERS: PerCpuHashMap<u32, [u64; counter::COUNT as usize]> =
+    PerCpuHashMap::with_max_entries(MAX_IFACE_COUNTERS, BPF_F_NO_PREALLOC);
 
 /// The filter's rule table (`.rodata`, written by userspace before loading; frozen).
 #[unsafe(no_mangle)]
@@ -88,21 +94,54 @@ pub fn snaplen() -> u32 {
     ro!(TCPTRACE_CONFIG.snaplen) as u32
 }
 
-/// This CPU's counter block, looked up once per program run.
+type Block = [u64; counter::COUNT as usize];
+
+/// This CPU's counter blocks (the host's, and with `-v` the interface's), looked up once
+/// per program run.
 #[derive(Clone, Copy)]
-pub struct Counts(*mut [u64; counter::COUNT as usize]);
+pub struct Counts {
+    all: *mut Block,
+    iface: Option<*mut Block>,
+}
 
 impl Counts {
     #[inline(always)]
-    pub fn get() -> Option<Counts> {
-        COUNTERS.get_ptr_mut(0).map(Counts)
+    pub fn get(ifindex: u32) -> Option<Counts> {
+        let all = COUNTERS.get_ptr_mut(0)?;
+        let iface = if ro!(TCPTRACE_CONFIG.per_iface) != 0 {
+            iface_block(ifindex)
+        } else {
+            None
+        };
+        Some(Counts { all, iface })
     }
 
     #[inline(always)]
     pub fn add(self, index: u32) {
-        // SAFETY: this CPU's block, written only while the program runs on this CPU.
-        if let Some(v) = unsafe { (*self.0).get_mut(index as usize) } {
-            *v += 1;
+        bump(self.all, index);
+        if let Some(b) = self.iface {
+            bump(b, index);
         }
     }
+}
+
+#[inline(always)]
+fn bump(block: *mut Block, index: u32) {
+    // SAFETY: this CPU's block, written only while the program runs on this CPU.
+    if let Some(v) = unsafe { (*block).get_mut(index as usize) } {
+        *v += 1;
+    }
+}
+
+/// The interface's block, created on its first packet; none when the map is full.
+#[inline(always)]
+fn iface_block(ifindex: u32) -> Option<*mut Block> {
+    if let Some(b) = IFACE_COUNTERS.get_ptr_mut(ifindex) {
+        return Some(b);
+    }
+    let zero: Block = [0; counter::COUNT as usize];
+    // Another CPU may have created it meanwhile: then this insert fails and the lookup
+    // finds it.
+    let _ = IFACE_COUNTERS.insert(ifindex, zero, BPF_NOEXIST as u64);
+    IFACE_COUNTERS.get_ptr_mut(ifindex)
 }

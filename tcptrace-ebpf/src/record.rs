@@ -1,6 +1,8 @@
 //! Builds one fixed-size record per accepted segment, straight into the ring buffer.
 use aya_ebpf::helpers::bpf_ktime_get_ns;
-use tcptrace_common::{FAMILY_V4, MAX_OPTIONS, MAX_SNAP, Record, SnapRecord, counter, status};
+use tcptrace_common::{
+    DIR_EGRESS, FAMILY_V4, MAX_OPTIONS, MAX_SNAP, Record, SnapRecord, counter, pkt_type, status,
+};
 
 use crate::{
     csum,
@@ -85,6 +87,11 @@ fn fill<F: Frame>(f: &F, l: &Layers, direction: u8, r: &mut Record, c: Counts) -
     r.ifindex = f.ifindex();
     r.frame_len = l.frame_len;
     r.direction = direction;
+    r.pkt_type = if direction == DIR_EGRESS {
+        pkt_type::OUTGOING
+    } else {
+        f.pkt_type()
+    };
     r.family = l.family;
     r.status = l.status;
     r.l3_off = l.l3 as u16;

@@ -36,6 +36,8 @@ pub struct Segment {
     /// 2 multicast, 3 other host, 4 outgoing): its line starts with the interface and
     /// this type, as tcpdump prints it.
     pub cooked: Option<u8>,
+    /// The kernel's packet type (`tcptrace_common::pkt_type`), for the `-i any` prefix.
+    pub pkt_type: u8,
     pub src: IpAddr,
     pub dst: IpAddr,
     pub sport: u16,
@@ -126,6 +128,7 @@ impl Segment {
             ifindex: r.ifindex,
             direction: r.direction,
             cooked: None,
+            pkt_type: r.pkt_type,
             src,
             dst,
             sport: r.sport,

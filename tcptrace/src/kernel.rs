@@ -1,10 +1,10 @@
 //! The kernel side seen from userspace: load the object, configure the filter, attach
 //! (or replay frames through BPF_PROG_TEST_RUN), read the counters.
-use std::{io, net::IpAddr};
+use std::{collections::BTreeMap, io, net::IpAddr};
 
 use aya::{
     Ebpf, EbpfError, EbpfLoader, include_bytes_aligned,
-    maps::{MapData, MapError, PerCpuArray, RingBuf},
+    maps::{MapData, MapError, PerCpuArray, PerCpuHashMap, RingBuf},
     programs::{
         LinkOrder, ProgramError, SchedClassifier, TcAttachType, TestRun, TestRunOptions, Xdp,
         XdpMode,
@@ -174,6 +174,9 @@ impl Rules for Filter {
     }
 }
 
+/// One CPU's counters, indexed by `tcptrace_common::counter`.
+type Block = [u64; counter::COUNT as usize];
+
 /// Sums of the per-CPU counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
@@ -185,6 +188,34 @@ pub struct Counters {
     pub malformed: u64,
     pub truncated: u64,
     pub fragments: u64,
+}
+
+impl Counters {
+    fn sum<'a>(blocks: impl Iterator<Item = &'a Block> + Clone) -> Counters {
+        let sum = |i: u32| blocks.clone().map(|b| b[i as usize]).sum();
+        Counters {
+            seen: sum(counter::SEEN),
+            tcp: sum(counter::TCP),
+            matched: sum(counter::MATCHED),
+            emitted: sum(counter::EMITTED),
+            lost: sum(counter::LOST),
+            malformed: sum(counter::MALFORMED),
+            truncated: sum(counter::TRUNCATED),
+            fragments: sum(counter::FRAGMENTS),
+        }
+    }
+
+    /// Adds `o` in (an interface seen under one name more than once).
+    pub fn add(&mut self, o: &Counters) {
+        self.seen += o.seen;
+        self.tcp += o.tcp;
+        self.matched += o.matched;
+        self.emitted += o.emitted;
+        self.lost += o.lost;
+        self.malformed += o.malformed;
+        self.truncated += o.truncated;
+        self.fragments += o.fragments;
+    }
 }
 
 /// Where the programs ended up attached.
@@ -474,23 +505,40 @@ impl Kernel {
             .ebpf
             .map("COUNTERS")
             .ok_or_else(|| KernelError::other("map missing", "COUNTERS"))?;
-        let arr: PerCpuArray<&MapData, [u64; counter::COUNT as usize]> =
+        let arr: PerCpuArray<&MapData, Block> =
             PerCpuArray::try_from(map).map_err(|e| KernelError::other("COUNTERS map", e))?;
         let blocks = arr
             .get(&0, 0)
             .map_err(|e| KernelError::other("reading counters", e))?;
-        let sum =
-            |i: u32| -> Result<u64, KernelError> { Ok(blocks.iter().map(|b| b[i as usize]).sum()) };
-        Ok(Counters {
-            seen: sum(counter::SEEN)?,
-            tcp: sum(counter::TCP)?,
-            matched: sum(counter::MATCHED)?,
-            emitted: sum(counter::EMITTED)?,
-            lost: sum(counter::LOST)?,
-            malformed: sum(counter::MALFORMED)?,
-            truncated: sum(counter::TRUNCATED)?,
-            fragments: sum(counter::FRAGMENTS)?,
-        })
+        Ok(Counters::sum(blocks.iter()))
+    }
+
+    /// Counter totals per interface index (`-v`: [`Config::per_iface`]).
+    pub fn iface_counters(&self) -> Result<BTreeMap<u32, Counters>, KernelError> {
+        let map = self
+            .ebpf
+            .map("IFACE_COUNTERS")
+            .ok_or_else(|| KernelError::other("map missing", "IFACE_COUNTERS"))?;
+        let hash: PerCpuHashMap<&MapData, u32, Block> = PerCpuHashMap::try_from(map)
+            .map_err(|e| KernelError::other("IFACE_COUNTERS map", e))?;
+        let mut out = BTreeMap::new();
+        for entry in hash.iter() {
+            let (idx, blocks) =
+                entry.map_err(|e| KernelError::other("reading interface counters", e))?;
+            out.insert(idx, Counters::sum(blocks.iter()));
+        }
+        Ok(out)
+    }
+
+    /// Takes an interface's counters out of the map (it has gone; its index may come back
+    /// for another interface).
+    pub fn take_iface_counters(&mut self, ifindex: u32) -> Option<Counters> {
+        let map = self.ebpf.map_mut("IFACE_COUNTERS")?;
+        let mut hash: PerCpuHashMap<&mut MapData, u32, Block> =
+            PerCpuHashMap::try_from(map).ok()?;
+        let c = hash.get(&ifindex, 0).ok().map(|b| Counters::sum(b.iter()));
+        let _ = hash.remove(&ifindex);
+        c
     }
 
     /// Runs the XDP program once on `frame` (BPF_PROG_TEST_RUN); returns its verdict.

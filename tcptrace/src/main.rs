@@ -354,6 +354,8 @@ struct Tracing<'k> {
     traced: BTreeMap<u32, String>,
     /// The last traced interface, once it has gone.
     last_gone: Option<String>,
+    /// Counters of interfaces that have gone (`-v`), by name.
+    gone_counts: BTreeMap<String, Counters>,
 }
 
 impl Tracing<'_> {
@@ -393,6 +395,9 @@ impl live::LinkHandler for Tracing<'_> {
                 let Some(name) = self.traced.remove(&idx) else {
                     return true;
                 };
+                if let Some(c) = self.kernel.take_iface_counters(idx) {
+                    self.gone_counts.entry(name.clone()).or_default().add(&c);
+                }
                 if self.any {
                     return true;
                 }
@@ -411,8 +416,9 @@ fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-/// tcpdump's three closing lines, with tcptrace's meanings.
-fn print_stats(printed: u64, c: &Counters) {
+/// tcpdump's three closing lines, with tcptrace's meanings; then, with `-v`, one line
+/// per interface.
+fn print_stats(printed: u64, c: &Counters, per_iface: &BTreeMap<String, Counters>) {
     eprintln!("{printed} packet{} captured", plural(printed));
     eprintln!(
         "{} packet{} received by filter",
@@ -420,6 +426,19 @@ fn print_stats(printed: u64, c: &Counters) {
         plural(c.matched)
     );
     eprintln!("{} packet{} dropped by kernel", c.lost, plural(c.lost));
+    for (name, c) in per_iface {
+        eprintln!(
+            "{name}: {} packet{} received by filter, {} dropped by kernel; {} seen, {} TCP, {} malformed, {} cut short, {} fragments",
+            c.matched,
+            plural(c.matched),
+            c.lost,
+            c.seen,
+            c.tcp,
+            c.malformed,
+            c.truncated,
+            c.fragments
+        );
+    }
 }
 
 fn main() -> ExitCode {
@@ -578,6 +597,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         iface_prefix: several,
         ..opts
     };
+    let cfg = Config {
+        per_iface: u8::from(cli.verbose > 0),
+        ..cfg
+    };
     let mut kernel = Kernel::load_sized(&filter, cfg, ring_bytes)?;
     let ring = kernel.take_ring()?;
     let file = match &cli.write {
@@ -592,6 +615,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         several,
         traced: BTreeMap::new(),
         last_gone: None,
+        gone_counts: BTreeMap::new(),
     };
     let mut hooks = String::new();
     for (idx, name) in targets {
@@ -632,6 +656,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let (mut ring, stop) =
         rt.block_on(live::run(ring, clock, &mut tracing, signals, &mut printer))?;
     let gone = tracing.last_gone.take();
+    let traced = std::mem::take(&mut tracing.traced);
+    let mut per_iface = std::mem::take(&mut tracing.gone_counts);
     drop(tracing);
     // Detach first, then take what is still in the ring, then read final counters.
     kernel.detach();
@@ -639,15 +665,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
         let _ = live::drain(&mut ring, &clock, &mut printer);
     }
     let counters = kernel.counters()?;
+    if cli.verbose > 0 {
+        for (idx, c) in kernel.iface_counters()? {
+            if let Some(name) = traced.get(&idx) {
+                per_iface.entry(name.clone()).or_default().add(&c);
+            }
+        }
+    }
     drop(kernel);
     let printed = printer.finish()?;
     if stop == live::Stop::Gone {
         // As tcpdump: the error, then the closing lines, then exit 1.
         let iface = gone.unwrap_or_default();
         eprintln!("tcptrace: {iface}: the interface disappeared");
-        print_stats(printed, &counters);
+        print_stats(printed, &counters, &per_iface);
         return Ok(ExitCode::FAILURE);
     }
-    print_stats(printed, &counters);
+    print_stats(printed, &counters, &per_iface);
     Ok(ExitCode::SUCCESS)
 }

@@ -22,7 +22,7 @@ use pcap_file::{
         },
     },
 };
-use tcptrace_common::{DIR_EGRESS, Record};
+use tcptrace_common::{DIR_EGRESS, Record, pkt_type};
 
 use crate::decode::Timestamp;
 
@@ -155,7 +155,11 @@ impl PcapngOut {
             b.extend_from_slice(&[0, 0]);
             b.extend_from_slice(&rec.ifindex.to_be_bytes());
             b.extend_from_slice(&1u16.to_be_bytes()); // ARPHRD_ETHER
-            b.push(if rec.direction == DIR_EGRESS { 4 } else { 0 });
+            b.push(if rec.direction == DIR_EGRESS {
+                pkt_type::OUTGOING
+            } else {
+                rec.pkt_type
+            });
             b.push(6);
             b.extend_from_slice(&snap[6..12]);
             b.extend_from_slice(&[0, 0]);

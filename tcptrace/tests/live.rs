@@ -46,8 +46,13 @@ impl Watchers {
     /// Waits for a line with `needle` from both, stops both, returns their lines without
     /// timestamps (the first word).
     fn stop_after(&mut self, needle: &str) -> (Vec<String>, Vec<String>) {
-        self.tcptrace.wait_stdout(needle);
-        self.tcpdump.wait_stdout(needle);
+        self.stop_after_n(needle, 1)
+    }
+
+    /// As [`Self::stop_after`], once `n` lines with `needle` have come from each.
+    fn stop_after_n(&mut self, needle: &str, n: usize) -> (Vec<String>, Vec<String>) {
+        self.tcptrace.wait_stdout_n(needle, n);
+        self.tcpdump.wait_stdout_n(needle, n);
         let code = self.tcptrace.interrupt();
         assert_eq!(
             code,
@@ -486,10 +491,11 @@ fn several_interfaces(iface_args: &[&str], new_link: bool) {
         let (vbc, vc) = (format!("{}c", net.veth_b), format!("{}c", net.veth_a));
         let subnet = net.a4.split('.').nth(2).unwrap().to_string();
         let (c4, bc4) = (format!("10.232.{subnet}.1"), format!("10.232.{subnet}.2"));
+        let c_ns = common::netns::Netns::new(c.clone());
         common::netns::ip_batch(
             None,
             &format!(
-                "netns add {c}\nlink add {vbc} netns {b} type veth peer name {vc} netns {c}\n",
+                "link add {vbc} netns {b} type veth peer name {vc} netns {c}\n",
                 b = net.b
             ),
         );
@@ -514,9 +520,7 @@ fn several_interfaces(iface_args: &[&str], new_link: bool) {
         let m = format!("{c4}.{}: Flags [R.]", MARKER_PORT - 2);
         w.tcptrace.wait_stdout(&m);
         w.tcpdump.wait_stdout(&m);
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "del", &c])
-            .status();
+        drop(c_ns);
         // The kernel removes the pair after the namespace, in the background: await it, so
         // the files below are read with vbc gone for both readers.
         let deadline = std::time::Instant::now() + common::netns::EVENT_TIMEOUT;
@@ -570,7 +574,7 @@ fn several_interfaces(iface_args: &[&str], new_link: bool) {
         "{tt:#?}"
     );
     assert!(tt.iter().any(|l| l.starts_with("lo    In  IP ")), "{tt:#?}");
-    assert_no_programs(&net);
+    common::hooks::assert_nothing_of_ours_anywhere(&net.b);
 }
 
 #[test]
@@ -581,6 +585,83 @@ fn any_interface_matches_tcpdump_any() {
 #[test]
 fn repeated_interfaces_match_tcpdump_any() {
     several_interfaces(&["-i", "lo", "-i", "VETH"], false);
+}
+
+/// A Linux bridge in b joins the pair's veth and a veth to a third namespace c; a
+/// connection to the bridge's own address and a refused one through it to c. Each packet
+/// shows on every interface it crosses, as `tcpdump -i any -v` shows it (a frame for
+/// another host's address is `P` on the bridge port it arrives on), and `-v`'s closing
+/// lines count per interface what was printed for it.
+#[test]
+fn bridged_connections_match_tcpdump_any() {
+    let net = NetnsPair::new();
+    let (a, b): (IpAddr, IpAddr) = (net.a4.parse().unwrap(), net.b4.parse().unwrap());
+    let c = common::netns::Netns::new(format!("{}c", net.b));
+    let br = format!("{}br", net.b);
+    let (vbc, vc) = (format!("{}c", net.veth_b), format!("{}c", net.veth_a));
+    let c4 = net.a4.replace(".1", ".3");
+    common::netns::ip_batch(
+        None,
+        &format!(
+            "link add {vbc} netns {b} type veth peer name {vc} netns {c}\n",
+            b = net.b,
+            c = c.0
+        ),
+    );
+    common::netns::ip_batch(
+        Some(&c.0),
+        &format!("addr add {c4}/24 dev {vc}\nlink set {vc} up\nlink set lo up\n"),
+    );
+    common::netns::ip_batch(
+        Some(&net.b),
+        &format!(
+            "link add {br} type bridge\naddr del {b4}/24 dev {vb}\naddr add {b4}/24 dev {br}\n\
+             link set {vb} master {br}\nlink set {vbc} master {br}\n\
+             link set {vbc} up\nlink set {br} up\n",
+            b4 = net.b4,
+            vb = net.veth_b
+        ),
+    );
+    let port = PORT.to_string();
+    let mut w = Watchers::spawn(
+        &net,
+        &["-i", "any", "-v", "--port", &port],
+        &["-i", "any", "-v", &format!("tcp port {PORT}")],
+    );
+    for name in [&net.veth_b, &vbc, &br] {
+        w.tcptrace
+            .wait_stderr(&format!("tcptrace: {name}: TC ingress, TC egress"));
+    }
+    let server = echo_server(&net, b, PORT);
+    client_session(&net, b, PORT);
+    server.join().unwrap();
+    let c_ip: IpAddr = c4.parse().unwrap();
+    refused(&net, a, c_ip, MARKER_PORT, PORT);
+    // The RST crosses vbc, then the veth: -v puts it on a line of its own.
+    let (tt, td) = w.stop_after_n(
+        &format!("{c4}.{PORT} > {}.{MARKER_PORT}: Flags [R.]", net.a4),
+        2,
+    );
+    assert_same(&tt, &td);
+    let first = |prefix: &str| tt.iter().filter(|l| l.starts_with(prefix)).count();
+    // The bridged SYN arrives on the veth for c's address: `P`, then leaves by vbc.
+    assert!(first(&format!("{} P   IP ", net.veth_b)) > 0, "{tt:#?}");
+    assert!(first(&format!("{vbc} Out IP ")) > 0, "{tt:#?}");
+    assert!(first(&format!("{br} In  IP ")) > 0, "{tt:#?}");
+    // Per interface: what the filter took there is what was printed there.
+    for name in [&net.veth_b, &vbc, &br] {
+        let n = first(&format!("{name} "));
+        let line = format!(
+            "{name}: {n} packet{} received by filter, 0 dropped by kernel;",
+            if n == 1 { "" } else { "s" }
+        );
+        assert!(
+            w.tcptrace.err_lines.iter().any(|l| l.starts_with(&line)),
+            "no '{line}' in:\n{}",
+            w.tcptrace.err_lines.join("\n")
+        );
+    }
+    common::hooks::assert_nothing_of_ours_anywhere(&net.b);
 }
 
 /// `--netns NAME` from outside the namespace traces its interface as tcpdump inside it

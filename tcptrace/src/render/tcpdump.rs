@@ -19,7 +19,7 @@ use crate::render::options::{OptContext, OptStyle, put_options};
 use crate::render::seq::SeqTable;
 use crate::render::{put_hex, put_ip, put_u32, put_u64, put_u64_spad};
 use crate::timefmt::{self, LocalClock};
-use tcptrace_common::{DIR_EGRESS, status, tcp_flags};
+use tcptrace_common::{DIR_EGRESS, pkt_type, status, tcp_flags};
 
 /// The timestamp column (tcpdump's `-t` family).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -162,15 +162,11 @@ impl Renderer {
         while out.len() < start + 5 {
             out.push(b' ');
         }
-        // Linux cooked v2 packet types, as tcpdump names them.
+        // Linux packet types, as tcpdump names them.
         let kind: &[u8] = match seg.cooked {
             None if seg.direction == DIR_EGRESS => b"Out",
-            None | Some(0) => b"In ",
-            Some(1) => b"B  ",
-            Some(2) => b"M  ",
-            Some(3) => b"P  ",
-            Some(4) => b"Out",
-            Some(_) => b"?  ",
+            None => pkt_type_name(seg.pkt_type),
+            Some(t) => pkt_type_name(t),
         };
         out.push(b' ');
         out.extend_from_slice(kind);
@@ -480,6 +476,18 @@ fn ipv4_verbose(seg: &Segment, out: &mut Vec<u8>) {
         out.extend_from_slice(b")!");
     }
     out.extend_from_slice(b")\n    ");
+}
+
+/// tcpdump's name for a Linux packet type, padded to three columns.
+fn pkt_type_name(t: u8) -> &'static [u8] {
+    match t {
+        pkt_type::HOST => b"In ",
+        pkt_type::BROADCAST => b"B  ",
+        pkt_type::MULTICAST => b"M  ",
+        pkt_type::OTHERHOST => b"P  ",
+        pkt_type::OUTGOING => b"Out",
+        _ => b"?  ",
+    }
 }
 
 #[cfg(test)]

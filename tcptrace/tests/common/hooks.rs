@@ -200,3 +200,25 @@ pub fn assert_nothing_of_ours(ns: &str, iface: &str) {
         .collect();
     assert!(ours.is_empty(), "still attached to {iface}: {ours:#?}");
 }
+
+/// [`assert_nothing_of_ours`] on every interface of namespace `ns`.
+pub fn assert_nothing_of_ours_anywhere(ns: &str) {
+    let out = std::process::Command::new("ip")
+        .args(["-n", ns, "-o", "link", "show"])
+        .output()
+        .expect("ip link show");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // `3: name@peer: <…` → name.
+    let names: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap_or(n))
+        .collect();
+    assert!(
+        names.contains(&"lo"),
+        "no interfaces listed in {ns}: {text}"
+    );
+    for name in names {
+        assert_nothing_of_ours(ns, name);
+    }
+}

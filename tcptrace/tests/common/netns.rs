@@ -48,6 +48,23 @@ pub fn ip_batch(ns: Option<&str>, commands: &str) {
     );
 }
 
+/// A network namespace of a test's own beyond a [`NetnsPair`]'s, deleted (with the
+/// interfaces in it) on drop.
+pub struct Netns(pub String);
+
+impl Netns {
+    pub fn new(name: String) -> Netns {
+        ip_batch(None, &format!("netns add {name}\n"));
+        Netns(name)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
 /// Namespace `a` (the client side) and `b` (the traced side), joined by `veth_a` / `veth_b`.
 pub struct NetnsPair {
     pub a: String,
@@ -222,15 +239,20 @@ impl Proc {
 
     /// Waits until a stdout line contains `needle`.
     pub fn wait_stdout(&mut self, needle: &str) {
+        self.wait_stdout_n(needle, 1);
+    }
+
+    /// Waits until `n` stdout lines contain `needle`.
+    pub fn wait_stdout_n(&mut self, needle: &str, n: usize) {
         let deadline = Instant::now() + EVENT_TIMEOUT;
         loop {
             self.pump();
-            if self.out_lines.iter().any(|l| l.contains(needle)) {
+            if self.out_lines.iter().filter(|l| l.contains(needle)).count() >= n {
                 return;
             }
             assert!(
                 Instant::now() < deadline,
-                "{} did not print a line with '{needle}'; stdout so far:\n{}\nstderr:\n{}",
+                "{} did not print {n} lines with '{needle}'; stdout so far:\n{}\nstderr:\n{}",
                 self.name,
                 self.out_lines.join("\n"),
                 self.err_lines.join("\n")
