@@ -664,6 +664,71 @@ fn bridged_connections_match_tcpdump_any() {
     common::hooks::assert_nothing_of_ours_anywhere(&net.b);
 }
 
+/// A VLAN sub-interface on each end of the veth (802.1Q; needs the `8021q` module, which
+/// the kernel-matrix VMs have): the connection over it, as `tcpdump -i any` shows it on the
+/// sub-interface and on the veth under it.
+#[test]
+fn vlan_subinterface_matches_tcpdump_any() {
+    let net = NetnsPair::new();
+    let (va, vb) = (format!("{}v", net.veth_a), format!("{}v", net.veth_b));
+    let subnet = net.a4.split('.').nth(2).unwrap().to_string();
+    let (a4, b4) = (format!("10.233.{subnet}.1"), format!("10.233.{subnet}.2"));
+    let added = std::process::Command::new("ip")
+        .args([
+            "-n",
+            &net.a,
+            "link",
+            "add",
+            "link",
+            &net.veth_a,
+            "name",
+            &va,
+        ])
+        .args(["type", "vlan", "id", "100"])
+        .status()
+        .unwrap();
+    if !added.success() {
+        assert!(
+            !common::hooks::in_vm(),
+            "no VLAN devices in the kernel-matrix VM"
+        );
+        eprintln!("skipped: this kernel makes no VLAN devices (8021q); the VMs run it");
+        return;
+    }
+    common::netns::ip_batch(
+        Some(&net.a),
+        &format!("addr add {a4}/24 dev {va}\nlink set {va} up\n"),
+    );
+    common::netns::ip_batch(
+        Some(&net.b),
+        &format!(
+            "link add link {vb0} name {vb} type vlan id 100\naddr add {b4}/24 dev {vb}\nlink set {vb} up\n",
+            vb0 = net.veth_b
+        ),
+    );
+    let port = PORT.to_string();
+    let mut w = Watchers::spawn(
+        &net,
+        &["-i", "any", "--port", &port],
+        &["-i", "any", &format!("tcp port {PORT}")],
+    );
+    let (a, b): (IpAddr, IpAddr) = (a4.parse().unwrap(), b4.parse().unwrap());
+    let server = echo_server(&net, b, PORT);
+    client_session(&net, b, PORT);
+    server.join().unwrap();
+    refused(&net, a, b, MARKER_PORT, PORT);
+    let (tt, td) = w.stop_after(&format!(
+        "{} Out IP {b4}.{PORT} > {a4}.{MARKER_PORT}: Flags [R.]",
+        net.veth_b
+    ));
+    assert_same(&tt, &td);
+    assert!(
+        tt.iter().any(|l| l.starts_with(&format!("{vb} In  IP "))),
+        "{tt:#?}"
+    );
+    common::hooks::assert_nothing_of_ours_anywhere(&net.b);
+}
+
 /// `--netns NAME` from outside the namespace traces its interface as tcpdump inside it
 /// sees it; `-D` lists what `tcpdump -D` lists (its non-network pseudo-devices aside), by
 /// name and by PID; a bad namespace is one line and exit 1.
