@@ -9,7 +9,7 @@ use common::packet::*;
 use tcptrace::kernel::{Counters, Filter, Kernel, record_from_bytes};
 use tcptrace_common::{
     Config, DIR_EGRESS, DIR_INGRESS, FAMILY_V4, FAMILY_V6, MAX_IPV6_EXT, MAX_OPTIONS, Record,
-    status, tcp_flags,
+    pkt_type, status, tcp_flags,
 };
 
 const XDP_PASS: u32 = 2;
@@ -48,6 +48,26 @@ impl Hook {
         match self {
             Hook::Xdp | Hook::XdpSkb | Hook::TcIngress => DIR_INGRESS,
             Hook::Tc => DIR_EGRESS,
+        }
+    }
+
+    /// The packet type the program should record for an Ethernet frame to `dst`: egress
+    /// is outgoing; TC ingress has the kernel's (the test run's device is loopback, whose
+    /// address is all zeros, so any other unicast address is another host's); XDP derives
+    /// broadcast and multicast from the address, the rest is to this host.
+    fn pkt_type(self, dst: &[u8]) -> u8 {
+        let group = if dst.iter().all(|&b| b == 0xff) {
+            Some(pkt_type::BROADCAST)
+        } else if dst[0] & 1 != 0 {
+            Some(pkt_type::MULTICAST)
+        } else {
+            None
+        };
+        match self {
+            Hook::Tc => pkt_type::OUTGOING,
+            Hook::TcIngress if dst.iter().all(|&b| b == 0) => pkt_type::HOST,
+            Hook::TcIngress => group.unwrap_or(pkt_type::OTHERHOST),
+            Hook::Xdp | Hook::XdpSkb => group.unwrap_or(pkt_type::HOST),
         }
     }
 }
@@ -225,6 +245,7 @@ fn expect_tcp(hook: Hook, frame: &[u8], l3: usize, l4: usize, tcp: &Tcp) -> Reco
     r.ifindex = 1;
     r.frame_len = frame.len() as u32;
     r.direction = hook.direction();
+    r.pkt_type = hook.pkt_type(&frame[..6]);
     r.l3_off = l3 as u16;
     r.l4_off = l4 as u16;
     let avail = frame.len().saturating_sub(l4);
@@ -430,6 +451,66 @@ fn ipv4_segment_all_fields() {
         // And as a whole.
         assert_record(r, expect_v4(hook, &frame, 14, &ip, &tcp));
         assert_eq!(k.take_counters(), ctr(1, 1, 1, 1, 0, 0, 0));
+    }
+}
+
+/// The packet type each program records, by destination address: tcpdump's `B`, `M`,
+/// `P`, `In`, `Out` with `-i any`. Columns: XDP, generic XDP, TC egress, TC ingress (whose
+/// test-run device is loopback: address and broadcast address all zeros, so the kernel
+/// calls all-ones multicast there).
+#[test]
+fn packet_types() {
+    use pkt_type::{BROADCAST as B, HOST as H, MULTICAST as M, OTHERHOST as P, OUTGOING as O};
+    let cases: [([u8; 6], [u8; 4]); 5] = [
+        ([0xff; 6], [B, B, O, M]),
+        ([0x01, 0x00, 0x5e, 0x00, 0x00, 0x01], [M, M, O, M]),
+        ([0x33, 0x33, 0x00, 0x00, 0x00, 0x01], [M, M, O, M]),
+        (DST_MAC, [H, H, O, P]),
+        ([0; 6], [H, H, O, H]),
+    ];
+    let mut k = K::new();
+    for (dst, want) in cases {
+        let mut frame = v4_frame(A4, B4, 40000, 443);
+        frame[..6].copy_from_slice(&dst);
+        for (hook, want) in HOOKS.into_iter().zip(want) {
+            let r = k.record(hook, &frame);
+            assert_eq!(r.pkt_type, want, "{hook:?} to {dst:02x?}");
+        }
+    }
+}
+
+/// With `per_iface`, every counter is kept per interface too (the test runs are on lo);
+/// without it, nothing is.
+#[test]
+fn per_interface_counters() {
+    for per_iface in [0, 1] {
+        let mut k = K::load(
+            Filter {
+                hosts: vec![],
+                ports: vec![443],
+            },
+            Config {
+                per_iface,
+                ..Config::default()
+            },
+        );
+        for hook in HOOKS {
+            k.record(hook, &v4_frame(A4, B4, 40000, 443));
+            k.none(hook, &v4_frame(A4, B4, 40000, 80));
+            let mut udp = v4_frame(A4, B4, 40000, 443);
+            udp[14 + 9] = 17;
+            k.none(hook, &udp);
+        }
+        let total = k.k.counters().unwrap();
+        assert_eq!(total, ctr(12, 8, 4, 4, 0, 0, 0));
+        let by_iface = k.k.iface_counters().unwrap();
+        if per_iface == 0 {
+            assert!(by_iface.is_empty(), "{by_iface:?}");
+        } else {
+            assert_eq!(by_iface.into_iter().collect::<Vec<_>>(), [(1, total)]);
+            assert_eq!(k.k.take_iface_counters(1), Some(total));
+            assert!(k.k.iface_counters().unwrap().is_empty());
+        }
     }
 }
 
