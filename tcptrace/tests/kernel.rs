@@ -808,19 +808,34 @@ fn cut_vlan_tag() {
     }
 }
 
+/// An IP header cut short, after every tag count: counted as cut short, no record.
 #[test]
-fn cut_ipv4_header() {
+fn cut_ip_header() {
+    let cases: [(u16, Vec<u8>, [usize; 3]); 2] = [
+        (
+            ETH_P_IP,
+            Ipv4::new(A4, B4).tcp(&simple_tcp(1, 2)),
+            [1, 6, 19],
+        ),
+        (
+            ETH_P_IPV6,
+            Ipv6::new(A6, B6).tcp(&simple_tcp(1, 2)),
+            [1, 20, 39],
+        ),
+    ];
     let mut k = K::new();
-    for hook in HOOKS {
-        let mut runs = 0;
-        for &tags in tag_variants(hook) {
-            let (frame, l3) = tagged(tags, ETH_P_IP, &Ipv4::new(A4, B4).tcp(&simple_tcp(1, 2)));
-            for n in [1, 6, 19] {
-                k.none(hook, &frame[..l3 + n]);
-                runs += 1;
+    for (ethertype, ip, cuts) in &cases {
+        for hook in HOOKS {
+            let mut runs = 0;
+            for &tags in tag_variants(hook) {
+                let (frame, l3) = tagged(tags, *ethertype, ip);
+                for n in cuts {
+                    k.none(hook, &frame[..l3 + n]);
+                    runs += 1;
+                }
             }
+            assert_eq!(k.take_counters(), ctr(runs, 0, 0, 0, 0, runs, 0));
         }
-        assert_eq!(k.take_counters(), ctr(runs, 0, 0, 0, 0, runs, 0));
     }
 }
 
@@ -841,22 +856,6 @@ fn cut_ipv4_options() {
         assert_eq!((r.ihl, r.l4_off, r.tcp_caplen), (32, 46, 0));
         assert_eq!(r.status, status::TCP_TRUNCATED | status::CSUM_UNAVAILABLE);
         assert_eq!(k.take_counters(), ctr(4, 1, 1, 1, 0, 4, 0));
-    }
-}
-
-#[test]
-fn cut_ipv6_header() {
-    let mut k = K::new();
-    for hook in HOOKS {
-        let mut runs = 0;
-        for &tags in tag_variants(hook) {
-            let (frame, l3) = tagged(tags, ETH_P_IPV6, &Ipv6::new(A6, B6).tcp(&simple_tcp(1, 2)));
-            for n in [1, 20, 39] {
-                k.none(hook, &frame[..l3 + n]);
-                runs += 1;
-            }
-        }
-        assert_eq!(k.take_counters(), ctr(runs, 0, 0, 0, 0, runs, 0));
     }
 }
 
@@ -990,57 +989,38 @@ fn cut_tcp_options() {
 // ---------------------------------------------------------------------------------------
 // Impossible headers
 
+/// IPv4 headers that cannot be: no record, counted as malformed, or as cut short where
+/// the header claims more bytes than the frame has.
 #[test]
-fn ipv4_ihl_below_5() {
+fn impossible_ipv4_headers() {
+    let ip = |ihl: Option<u8>, total_len: Option<u16>, options: usize| Ipv4 {
+        ihl,
+        total_len,
+        options: vec![1; options],
+        ..Ipv4::new(A4, B4)
+    };
+    // (header, malformed rather than cut short)
+    let mut cases: Vec<(Ipv4, bool)> = (0u8..5).map(|i| (ip(Some(i), None, 0), true)).collect();
+    cases.extend([
+        // IHL 15 (60 bytes) over a 20-byte header and a 20-byte TCP header; the total
+        // length agrees with the IHL, so only the frame is too short.
+        (ip(Some(15), Some(80), 0), false),
+        // Total length below the header length.
+        (ip(None, Some(0), 0), true),
+        (ip(None, Some(19), 0), true),
+        (ip(None, Some(27), 8), true),
+    ]);
     let mut k = K::new();
     for hook in HOOKS {
-        for ihl in 0u8..5 {
-            let ip = Ipv4 {
-                ihl: Some(ihl),
-                ..Ipv4::new(A4, B4)
-            };
+        for (ip, malformed) in &cases {
             k.none(hook, &eth4(&ip.tcp(&simple_tcp(1, 2))));
+            let (m, t) = if *malformed { (1, 0) } else { (0, 1) };
+            assert_eq!(
+                k.take_counters(),
+                ctr(1, 0, 0, 0, m, t, 0),
+                "{hook:?} {ip:?}"
+            );
         }
-        assert_eq!(k.take_counters(), ctr(5, 0, 0, 0, 5, 0, 0));
-    }
-}
-
-#[test]
-fn ipv4_ihl_beyond_frame() {
-    let mut k = K::new();
-    for hook in HOOKS {
-        // IHL 15 (60 bytes) with only a 20-byte header and a 20-byte TCP header behind it;
-        // the total length agrees with the IHL so only the frame is too short.
-        let ip = Ipv4 {
-            ihl: Some(15),
-            total_len: Some(80),
-            ..Ipv4::new(A4, B4)
-        };
-        let frame = eth4(&ip.tcp(&simple_tcp(1, 2)));
-        assert_eq!(frame.len(), 54);
-        k.none(hook, &frame);
-        assert_eq!(k.take_counters(), ctr(1, 0, 0, 0, 0, 1, 0));
-    }
-}
-
-#[test]
-fn ipv4_total_length_below_ihl() {
-    let mut k = K::new();
-    for hook in HOOKS {
-        for total in [0u16, 19] {
-            let ip = Ipv4 {
-                total_len: Some(total),
-                ..Ipv4::new(A4, B4)
-            };
-            k.none(hook, &eth4(&ip.tcp(&simple_tcp(1, 2))));
-        }
-        let ip = Ipv4 {
-            options: vec![1; 8],
-            total_len: Some(27),
-            ..Ipv4::new(A4, B4)
-        };
-        k.none(hook, &eth4(&ip.tcp(&simple_tcp(1, 2))));
-        assert_eq!(k.take_counters(), ctr(3, 0, 0, 0, 3, 0, 0));
     }
 }
 
@@ -1205,54 +1185,36 @@ fn tcp_doff_beyond_segment() {
 // ---------------------------------------------------------------------------------------
 // VLAN tags
 
+/// One or two VLAN tags (802.1Q, 802.1ad outer + 802.1Q inner, two 802.1Q) in front of
+/// IPv4 and IPv6: their IDs, outer first, and offsets past them.
 #[test]
-fn vlan_single_tag() {
+fn vlan_tags() {
+    let cases: [(Vec<Vlan>, [u16; 2]); 4] = [
+        (vec![vlan(100)], [100, 0]),
+        (vec![vlan(4095)], [4095, 0]),
+        (qinq(300, 42).to_vec(), [300, 42]),
+        (vec![vlan(1), vlan(2)], [1, 2]),
+    ];
     let mut k = K::new();
-    for hook in HOOKS {
-        let (ip, tcp) = (full_v4(), full_tcp());
-        let frame = ether(&[vlan(100)], ETH_P_IP, &ip.tcp(&tcp));
-        let r = k.record(hook, &frame);
-        assert_eq!((r.vlan_count, r.vlan_ids), (1, [100, 0]));
-        assert_eq!((r.l3_off, r.l4_off), (18, 38));
-        let mut want = expect_v4(hook, &frame, 18, &ip, &tcp);
-        want.vlan_count = 1;
-        want.vlan_ids = [100, 0];
-        assert_record(r, want);
-
-        let (ip6, tcp6) = (full_v6(), full_tcp());
-        let frame6 = ether(&[vlan(4095)], ETH_P_IPV6, &ip6.tcp(&tcp6));
-        let r = k.record(hook, &frame6);
-        let mut want = expect_v6(hook, &frame6, 18, &ip6, &tcp6);
-        want.vlan_count = 1;
-        want.vlan_ids = [4095, 0];
-        assert_record(r, want);
-        assert_eq!(k.take_counters(), ctr(2, 2, 2, 2, 0, 0, 0));
-    }
-}
-
-#[test]
-fn vlan_qinq() {
-    let mut k = K::new();
-    for hook in HOOKS {
-        let (ip, tcp) = (full_v4(), full_tcp());
-        let frame = ether(&qinq(300, 42), ETH_P_IP, &ip.tcp(&tcp));
-        let r = k.record(hook, &frame);
-        assert_eq!((r.vlan_count, r.vlan_ids), (2, [300, 42]));
-        assert_eq!((r.l3_off, r.l4_off), (22, 42));
-        let mut want = expect_v4(hook, &frame, 22, &ip, &tcp);
-        want.vlan_count = 2;
-        want.vlan_ids = [300, 42];
-        assert_record(r, want);
-
-        // Two 802.1Q tags (old-style QinQ) and an IPv6 payload.
-        let (ip6, tcp6) = (full_v6(), full_tcp());
-        let frame6 = ether(&[vlan(1), vlan(2)], ETH_P_IPV6, &ip6.tcp(&tcp6));
-        let r = k.record(hook, &frame6);
-        let mut want = expect_v6(hook, &frame6, 22, &ip6, &tcp6);
-        want.vlan_count = 2;
-        want.vlan_ids = [1, 2];
-        assert_record(r, want);
-        assert_eq!(k.take_counters(), ctr(2, 2, 2, 2, 0, 0, 0));
+    for (tags, ids) in &cases {
+        let l3 = 14 + 4 * tags.len();
+        for hook in HOOKS {
+            let (ip, ip6, tcp) = (full_v4(), full_v6(), full_tcp());
+            let frame = ether(tags, ETH_P_IP, &ip.tcp(&tcp));
+            let frame6 = ether(tags, ETH_P_IPV6, &ip6.tcp(&tcp));
+            for (frame, mut want) in [
+                (&frame, expect_v4(hook, &frame, l3, &ip, &tcp)),
+                (&frame6, expect_v6(hook, &frame6, l3, &ip6, &tcp)),
+            ] {
+                let r = k.record(hook, frame);
+                assert_eq!((r.vlan_count as usize, r.vlan_ids), (tags.len(), *ids));
+                assert_eq!(r.l3_off as usize, l3);
+                want.vlan_count = tags.len() as u8;
+                want.vlan_ids = *ids;
+                assert_record(r, want);
+            }
+            assert_eq!(k.take_counters(), ctr(2, 2, 2, 2, 0, 0, 0));
+        }
     }
 }
 
