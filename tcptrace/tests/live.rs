@@ -599,7 +599,7 @@ fn bridged_connections_match_tcpdump_any() {
     let c = common::netns::Netns::new(format!("{}c", net.b));
     let br = format!("{}br", net.b);
     let (vbc, vc) = (format!("{}c", net.veth_b), format!("{}c", net.veth_a));
-    let c4 = net.a4.replace(".1", ".3");
+    let c4 = format!("{}.3", net.a4.rsplit_once('.').unwrap().0);
     common::netns::ip_batch(
         None,
         &format!(

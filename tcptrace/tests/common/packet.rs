@@ -114,7 +114,7 @@ pub fn pseudo_v6(src: [u8; 16], dst: [u8; 16], proto: u8, len: usize) -> u32 {
 
 /// A TCP segment. `flags` uses tcptrace_common::tcp_flags bits (AE = 0x100 goes into the
 /// low bit of the data-offset byte).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Tcp {
     pub sport: u16,
     pub dport: u16,
@@ -471,5 +471,65 @@ impl Ipv6 {
     pub fn tcp(&self, tcp: &Tcp) -> Vec<u8> {
         let seg = tcp.build(pseudo_v6(self.src, self.dst, IPPROTO_TCP, tcp.len()));
         self.packet(IPPROTO_TCP, &seg)
+    }
+}
+
+/// TCP option builders.
+pub mod opt {
+    pub fn mss(v: u16) -> Vec<u8> {
+        let b = v.to_be_bytes();
+        vec![2, 4, b[0], b[1]]
+    }
+    pub fn wscale(s: u8) -> Vec<u8> {
+        vec![1, 3, 3, s]
+    }
+    pub fn sack_ok() -> Vec<u8> {
+        vec![4, 2]
+    }
+    pub fn ts(val: u32, ecr: u32) -> Vec<u8> {
+        let mut o = vec![1, 1, 8, 10];
+        o.extend_from_slice(&val.to_be_bytes());
+        o.extend_from_slice(&ecr.to_be_bytes());
+        o
+    }
+    pub fn sack(blocks: &[(u32, u32)]) -> Vec<u8> {
+        let mut o = vec![1, 1, 5, (2 + 8 * blocks.len()) as u8];
+        for (l, r) in blocks {
+            o.extend_from_slice(&l.to_be_bytes());
+            o.extend_from_slice(&r.to_be_bytes());
+        }
+        o
+    }
+    pub fn md5() -> Vec<u8> {
+        let mut o = vec![19, 18];
+        o.extend((0u8..16).map(|i| i.wrapping_mul(37)));
+        o
+    }
+    pub fn tfo(cookie: &[u8]) -> Vec<u8> {
+        let mut o = vec![34, (2 + cookie.len()) as u8];
+        o.extend_from_slice(cookie);
+        o
+    }
+    pub fn user_timeout(v: u16) -> Vec<u8> {
+        let b = v.to_be_bytes();
+        vec![28, 4, b[0], b[1]]
+    }
+    /// MPTCP MP_CAPABLE (v1) with the sender's key, as on a SYN.
+    pub fn mptcp_capable(key: u64) -> Vec<u8> {
+        let mut o = vec![30, 12, 0x01, 0x81];
+        o.extend_from_slice(&key.to_be_bytes());
+        o
+    }
+    /// An experimental / unknown option kind.
+    pub fn unknown(kind: u8, len: u8) -> Vec<u8> {
+        let mut o = vec![kind, len];
+        o.resize(len as usize, 0xab);
+        o
+    }
+    pub fn nop() -> Vec<u8> {
+        vec![1]
+    }
+    pub fn eol() -> Vec<u8> {
+        vec![0]
     }
 }

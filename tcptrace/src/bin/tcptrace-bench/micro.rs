@@ -12,7 +12,7 @@ use tcptrace::kernel::{Filter, Kernel, Prog};
 use tcptrace_common::{Config, Record};
 
 use crate::{
-    packets::{self, ACK, PSH, SYN, Tcp, opt},
+    packets::{self, ACK, Ext, PSH, SYN, Tcp, opt},
     stats::median,
 };
 
@@ -46,7 +46,7 @@ pub fn cases() -> Vec<Case> {
         flags: ACK | PSH,
         window: 502,
         options: ts.clone(),
-        payload_len: 100,
+        payload: packets::payload(100),
         ..Default::default()
     };
     let mut a6 = [0u8; 16];
@@ -56,7 +56,7 @@ pub fn cases() -> Vec<Case> {
     b6[15] = 2;
     let mut syn6 = data(40000, PORT);
     syn6.flags = SYN;
-    syn6.payload_len = 0;
+    syn6.payload.clear();
     syn6.options = [
         opt::mss(1440),
         opt::sack_ok(),
@@ -64,14 +64,15 @@ pub fn cases() -> Vec<Case> {
         opt::wscale(7),
     ]
     .concat();
+    // Hop-by-hop and destination options (PadN), an SRH (routing type 4) with one segment.
     let exts = vec![
-        (0u8, vec![0, 0, 1, 4, 0, 0, 0, 0]),  // hop-by-hop: PadN
-        (60u8, vec![0, 0, 1, 4, 0, 0, 0, 0]), // destination options: PadN
-        (
-            43u8,
-            // routing type 4 (SRH), one segment, segments left 0
-            [vec![0, 0, 4, 0, 0, 0, 0, 0], b6.to_vec()].concat(),
-        ),
+        Ext::HopByHop(0),
+        Ext::DestOpts(0),
+        Ext::Routing {
+            typ: 4,
+            segments_left: 0,
+            addrs: vec![b6],
+        },
     ];
     let mut bad = data(40000, PORT);
     bad.doff = Some(3);

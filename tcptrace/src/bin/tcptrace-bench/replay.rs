@@ -157,7 +157,7 @@ fn segment(id: u64, k: u64, n: u64) -> Vec<u8> {
             t.flags = ACK | PSH;
             t.seq = if from_client { c_seq } else { s_seq };
             t.ack = if from_client { s_seq } else { c_seq };
-            t.payload_len = data;
+            t.payload = packets::payload(data);
             let mut o = opt::ts(tsv, tsv - 2);
             match (id + k) % 23 {
                 0 | 5 | 9 => {
