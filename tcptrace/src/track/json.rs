@@ -248,7 +248,11 @@ pub fn write_event(e: &Event, out: &mut Vec<u8>) {
             put("bytes_received", json!(received));
             put("while", json!(state));
         }
-        EventKind::Retransmission { start, end } | EventKind::LateArrival { start, end } => {
+        EventKind::Retransmission { start, end }
+        | EventKind::LateArrival { start, end }
+        | EventKind::FastRetransmission { start, end }
+        | EventKind::SpuriousRetransmission { start, end }
+        | EventKind::Dsack { start, end } => {
             put("start", json!(start));
             put("end", json!(end));
         }
@@ -271,7 +275,21 @@ pub fn write_event(e: &Event, out: &mut Vec<u8>) {
             put("ack", json!(ack));
             put("count", json!(count));
         }
+        EventKind::AckedUnseen {
+            start,
+            end,
+            missing,
+        } => {
+            put("start", json!(start));
+            put("end", json!(end));
+            put("missing_bytes", json!(missing));
+        }
         EventKind::Midstream
+        | EventKind::KeepAlive
+        | EventKind::KeepAliveAck
+        | EventKind::ZeroWindowProbe
+        | EventKind::ZeroWindowProbeAck
+        | EventKind::WindowFull
         | EventKind::SimultaneousClose
         | EventKind::HalfClose
         | EventKind::FinRetransmit
@@ -301,6 +319,9 @@ pub fn write_row(r: &Row, out: &mut Vec<u8>) {
     m.insert("retransmissions".into(), json!(r.retransmissions));
     m.insert("dup_acks".into(), json!(r.dup_acks));
     m.insert("zero_windows".into(), json!(r.zero_windows));
+    for (name, get) in super::summary::COUNT_FIELDS {
+        m.insert(name.into(), json!([get(&r.counts[0]), get(&r.counts[1])]));
+    }
     m.insert("end".into(), json!(r.end_name()));
     m.insert("end_by".into(), json!(r.end_by()));
     let attempts = match r.end {

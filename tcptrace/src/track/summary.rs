@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::conn::{Conn, Fate, State};
+use super::conn::{Conn, Counts, Fate, State};
 use super::event::{Endpoint, Span};
 use crate::decode::Timestamp;
 use crate::timefmt::{self, LocalClock};
@@ -42,6 +42,8 @@ pub struct Row {
     pub retransmissions: [u64; 2],
     pub dup_acks: [u64; 2],
     pub zero_windows: [u64; 2],
+    /// The analysis kinds, per direction (the sender's).
+    pub counts: [Counts; 2],
     pub end: End,
     pub fate: Fate,
 }
@@ -82,6 +84,7 @@ impl Row {
             retransmissions: [c.h[0].retrans, c.h[1].retrans],
             dup_acks: [c.h[0].dupacks, c.h[1].dupacks],
             zero_windows: [c.h[0].zero_windows, c.h[1].zero_windows],
+            counts: [c.h[0].counts, c.h[1].counts],
             end,
             fate: c.fate,
         }
@@ -171,6 +174,56 @@ impl Row {
     }
 }
 
+/// The per-direction counts, by JSON name (each a `[client, server]` pair in JSON).
+pub const COUNT_FIELDS: [(&str, fn(&Counts) -> u64); 12] = [
+    ("fast_retransmissions", |c| c.fast_retrans),
+    ("spurious_retransmissions", |c| c.spurious_retrans),
+    ("lost_segments", |c| c.lost_segments),
+    ("late_arrivals", |c| c.late_arrivals),
+    ("keep_alives", |c| c.keep_alives),
+    ("keep_alive_acks", |c| c.keep_alive_acks),
+    ("zero_window_probes", |c| c.zero_window_probes),
+    ("zero_window_probe_acks", |c| c.zero_window_probe_acks),
+    ("window_full", |c| c.window_full),
+    ("dsacks", |c| c.dsacks),
+    ("acked_unseen", |c| c.acked_unseen),
+    ("holes_forgotten", |c| c.gap_overflow),
+];
+
+/// Short names for the summary's "analysis" column.
+const COUNT_SHORT: [&str; 12] = [
+    "fast",
+    "spurious",
+    "lost",
+    "late",
+    "keepalive",
+    "keepalive-ack",
+    "zwp",
+    "zwp-ack",
+    "win-full",
+    "dsack",
+    "acked-unseen",
+    "holes-forgotten",
+];
+
+impl Row {
+    /// The "analysis" column: the nonzero counts, `name c/s` each (`-` when none).
+    pub fn analysis_text(&self) -> String {
+        let mut parts = Vec::new();
+        for ((_, get), short) in COUNT_FIELDS.iter().zip(COUNT_SHORT) {
+            let (a, b) = (get(&self.counts[0]), get(&self.counts[1]));
+            if a + b > 0 {
+                parts.push(format!("{short} {a}/{b}"));
+            }
+        }
+        if parts.is_empty() {
+            "-".to_string()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
 fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
@@ -208,7 +261,7 @@ pub fn table(rows: &[Row], totals: &Totals, clock: &mut LocalClock) -> String {
         let _ = write!(out, "; {} older rows not shown", totals.rows_dropped);
     }
     out.push('\n');
-    const HEAD: [&str; 11] = [
+    const HEAD: [&str; 12] = [
         "#",
         "client",
         "server",
@@ -219,9 +272,10 @@ pub fn table(rows: &[Row], totals: &Totals, clock: &mut LocalClock) -> String {
         "segs c>s/s>c",
         "bytes c>s/s>c",
         "retrans",
+        "analysis c>s/s>c",
         "end",
     ];
-    let mut cells: Vec<[String; 11]> = Vec::with_capacity(rows.len() + 1);
+    let mut cells: Vec<[String; 12]> = Vec::with_capacity(rows.len() + 1);
     cells.push(HEAD.map(String::from));
     for r in rows {
         let mut start = Vec::new();
@@ -239,10 +293,11 @@ pub fn table(rows: &[Row], totals: &Totals, clock: &mut LocalClock) -> String {
             format!("{}/{}", r.segments[0], r.segments[1]),
             format!("{}/{}", r.bytes[0], r.bytes[1]),
             format!("{}/{}", r.retransmissions[0], r.retransmissions[1]),
+            r.analysis_text(),
             r.end_text(),
         ]);
     }
-    let mut width = [0usize; 11];
+    let mut width = [0usize; 12];
     for row in &cells {
         for (w, c) in width.iter_mut().zip(row) {
             *w = (*w).max(c.chars().count());
@@ -251,7 +306,7 @@ pub fn table(rows: &[Row], totals: &Totals, clock: &mut LocalClock) -> String {
     for row in &cells {
         let mut line = String::new();
         for (i, c) in row.iter().enumerate() {
-            if i == 10 {
+            if i == 11 {
                 line += c;
             } else if i == 0 {
                 // Right-aligned numbers.
