@@ -739,9 +739,7 @@ impl Conn {
             h.dup_run += 1;
             h.dupacks += 1;
             let count = h.dup_run;
-            if count <= 3 {
-                ev.push(self.event(ts, d, EventKind::DupAck { ack: rel, count }));
-            }
+            ev.push(self.event(ts, d, EventKind::DupAck { ack: rel, count }));
         } else if h.last_ack != Some(ack) {
             self.h[d].dup_run = 0;
         }

@@ -5,7 +5,7 @@
 
 use std::io::Write as _;
 
-use super::event::Event;
+use super::event::{Event, EventKind};
 use super::json::{self, SegmentWriter};
 use super::summary;
 use super::{TrackConfig, Tracker};
@@ -140,6 +140,10 @@ impl Report {
             self.wrote = true;
         } else if self.opts.explain {
             for e in &self.events {
+                // Notes for the first three duplicate ACKs of a run (JSON has them all).
+                if matches!(e.kind, EventKind::DupAck { count, .. } if count > 3) {
+                    continue;
+                }
                 if self.opts.lines {
                     out.extend_from_slice(if e.about_line { b"    ^ " } else { b"    * " });
                 } else {

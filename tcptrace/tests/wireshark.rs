@@ -1,0 +1,586 @@
+//! Differential test of the connection analysis against Wireshark's TCP expert analysis
+//! (tshark 4.0, `tcp.analysis.*`), per segment, on captures the test makes itself: two
+//! namespaces, real kernel TCP at both ends, losses before the capture point (an XDP
+//! program that drops every Nth data segment: holes, filled by retransmissions) and after
+//! it (iptables `statistic`: original and retransmission both captured), a slow reader
+//! (zero windows, probes), SO_KEEPALIVE with a short idle (keep-alives); once with the
+//! veths' offloads (GRO/TSO super-packets) and once with them off.
+//!
+//! Where Wireshark is wrong by rule, the reference is corrected (adjudicated) and the cases
+//! are counted; each kind must then reach precision and recall >= 0.95. Handshake RTTs
+//! must be identical to the nanosecond.
+mod common;
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    io::{Read, Write},
+    net::{IpAddr, SocketAddr, TcpListener, TcpStream},
+    os::fd::AsRawFd,
+    path::{Path, PathBuf},
+    process::Command,
+    sync::mpsc,
+    thread,
+    time::Duration,
+};
+
+use common::{
+    hooks::NthDrop,
+    netns::{NetnsPair, Proc, in_netns, stop_listening},
+    pcap::scratch,
+    stdout_ok, tcpdump_bin, tcptrace,
+};
+use serde_json::Value;
+
+const BULK: u16 = 9101;
+const SLOW: u16 = 9102;
+const KEEP: u16 = 9103;
+
+fn sh(ns: &str, args: &[&str]) {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns])
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn setsockopt(fd: i32, level: i32, name: i32, v: i32) {
+    // SAFETY: an int option on a socket we own.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&v as *const i32).cast(),
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "setsockopt: {}", std::io::Error::last_os_error());
+}
+
+/// A server in namespace b: accepts one connection, waits `pause` before reading (a slow
+/// reader), reads to EOF, closes.
+fn server(
+    net: &NetnsPair,
+    port: u16,
+    rcvbuf: Option<i32>,
+    pause: Duration,
+) -> thread::JoinHandle<u64> {
+    let (tx, rx) = mpsc::channel();
+    let addr: IpAddr = net.b4.parse().unwrap();
+    let h = in_netns(&net.b, move || {
+        let l = TcpListener::bind(SocketAddr::new(addr, port)).expect("bind");
+        if let Some(b) = rcvbuf {
+            setsockopt(l.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF, b);
+        }
+        tx.send(()).unwrap();
+        let (mut s, _) = l.accept().expect("accept");
+        stop_listening(&l);
+        // The workload: a reader that does not read for a while (not synchronisation).
+        thread::sleep(pause);
+        let mut buf = vec![0u8; 1 << 16];
+        let mut n = 0u64;
+        loop {
+            match s.read(&mut buf).expect("server read") {
+                0 => break,
+                k => n += k as u64,
+            }
+        }
+        n
+    });
+    rx.recv().expect("server ready");
+    h
+}
+
+/// A client in namespace a: sends `bytes`, keeps the connection idle for `idle` with
+/// keep-alives every second when `keepalive`, then closes and waits for the server's FIN.
+fn client(
+    net: &NetnsPair,
+    port: u16,
+    bytes: usize,
+    keepalive: bool,
+    idle: Duration,
+) -> thread::JoinHandle<()> {
+    let dst = SocketAddr::new(net.b4.parse().unwrap(), port);
+    in_netns(&net.a, move || {
+        let mut s = TcpStream::connect(dst).expect("connect");
+        if keepalive {
+            let fd = s.as_raw_fd();
+            setsockopt(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1);
+            setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, 1);
+            setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, 1);
+        }
+        let chunk = vec![b'x'; 1 << 16];
+        let mut left = bytes;
+        while left > 0 {
+            let k = left.min(chunk.len());
+            s.write_all(&chunk[..k]).expect("client write");
+            left -= k;
+        }
+        // The workload: an idle connection (keep-alives are sent meanwhile).
+        thread::sleep(idle);
+        s.shutdown(std::net::Shutdown::Write).expect("shutdown");
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest);
+    })
+}
+
+/// Makes the capture: returns its path and how many segments the XDP program dropped.
+fn capture(name: &str, offloads: bool) -> (PathBuf, u64) {
+    let net = NetnsPair::new();
+    if !offloads {
+        sh(
+            &net.a,
+            &[
+                "ethtool",
+                "-K",
+                &net.veth_a,
+                "tso",
+                "off",
+                "gso",
+                "off",
+                "gro",
+                "off",
+            ],
+        );
+        sh(
+            &net.b,
+            &[
+                "ethtool",
+                "-K",
+                &net.veth_b,
+                "tso",
+                "off",
+                "gso",
+                "off",
+                "gro",
+                "off",
+            ],
+        );
+    }
+    // After the capture point (b's INPUT): both the original and the retransmission are
+    // in the capture. Data to the bulk server, and some of its ACKs on a's side.
+    sh(
+        &net.b,
+        &[
+            "iptables",
+            "-A",
+            "INPUT",
+            "-p",
+            "tcp",
+            "--dport",
+            &BULK.to_string(),
+            "-m",
+            "statistic",
+            "--mode",
+            "nth",
+            "--every",
+            "29",
+            "--packet",
+            "7",
+            "-j",
+            "DROP",
+        ],
+    );
+    sh(
+        &net.a,
+        &[
+            "iptables",
+            "-A",
+            "INPUT",
+            "-p",
+            "tcp",
+            "--sport",
+            &BULK.to_string(),
+            "-m",
+            "statistic",
+            "--mode",
+            "nth",
+            "--every",
+            "37",
+            "--packet",
+            "3",
+            "-j",
+            "DROP",
+        ],
+    );
+    // Before it: holes.
+    let xdp = NthDrop::attach(&net.b, &net.veth_b, 23, BULK).expect("attach drop_nth");
+    let path = scratch(&format!("{name}.{}.pcap", std::process::id()));
+    let mut dump = Proc::spawn("tcpdump", {
+        let mut c = net.exec(&net.b, tcpdump_bin());
+        c.args(["-i", &net.veth_b, "-U", "-s", "200", "-w"])
+            .arg(&path)
+            .arg("tcp");
+        c
+    });
+    dump.wait_stderr("listening on");
+
+    let servers = [
+        server(&net, BULK, None, Duration::ZERO),
+        server(&net, SLOW, Some(4096), Duration::from_millis(1500)),
+        server(&net, KEEP, None, Duration::ZERO),
+    ];
+    let clients = [
+        client(&net, BULK, 4 << 20, false, Duration::ZERO),
+        client(&net, SLOW, 256 << 10, false, Duration::ZERO),
+        client(&net, KEEP, 1000, true, Duration::from_millis(3500)),
+    ];
+    for c in clients {
+        c.join().expect("client");
+    }
+    let got: Vec<u64> = servers
+        .into_iter()
+        .map(|s| s.join().expect("server"))
+        .collect();
+    assert_eq!(got, [4 << 20, 256 << 10, 1000]);
+    let dropped = xdp.counts()[1];
+    drop(xdp);
+    dump.interrupt();
+    (path, dropped)
+}
+
+/// The kinds compared, by common name.
+const KINDS: [&str; 14] = [
+    "retransmission",
+    "fast_retransmission",
+    "spurious_retransmission",
+    "out_of_order",
+    "lost_segment",
+    "ack_lost_segment",
+    "duplicate_ack",
+    "keep_alive",
+    "keep_alive_ack",
+    "zero_window",
+    "zero_window_probe",
+    "zero_window_probe_ack",
+    "window_full",
+    "dsack",
+];
+
+/// tcptrace's event kinds as the common names.
+fn ours_as_common(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "retransmission" | "fin_retransmit" | "syn_retransmit" | "synack_retransmit" => {
+            &["retransmission"]
+        }
+        "fast_retransmission" => &["retransmission", "fast_retransmission"],
+        "spurious_retransmission" => &["retransmission", "spurious_retransmission"],
+        "late_arrival" => &["out_of_order"],
+        "out_of_order" => &["lost_segment"],
+        "acked_unseen" => &["ack_lost_segment"],
+        "dup_ack" => &["duplicate_ack"],
+        "keep_alive" => &["keep_alive"],
+        "keep_alive_ack" => &["keep_alive_ack"],
+        "zero_window" => &["zero_window"],
+        "zero_window_probe" => &["zero_window_probe"],
+        "zero_window_probe_ack" => &["zero_window_probe_ack"],
+        "window_full" => &["window_full"],
+        "dsack" => &["dsack"],
+        _ => &[],
+    }
+}
+
+type Labels = Vec<BTreeSet<&'static str>>;
+
+/// tcptrace's events per frame (0-based), and handshake RTTs by client port.
+fn tcptrace_labels(path: &Path) -> (Labels, HashMap<u16, u64>) {
+    let out = tcptrace(&["-r", path.to_str().unwrap(), "--json"]);
+    let out = stdout_ok("tcptrace -r --json", &out);
+    let mut labels: Labels = Vec::new();
+    let mut rtt = HashMap::new();
+    for l in out.lines() {
+        let v: Value = serde_json::from_str(l).expect("JSON line");
+        match v["type"].as_str() {
+            Some("segment") => labels.push(BTreeSet::new()),
+            Some("event") if v["about_segment"] == true => {
+                let set = labels.last_mut().expect("an event after its segment");
+                set.extend(ours_as_common(v["kind"].as_str().unwrap()));
+            }
+            Some("summary") => {
+                if let Some(ns) = v["handshake_rtt_ns"].as_u64() {
+                    rtt.insert(v["client_port"].as_u64().unwrap() as u16, ns);
+                }
+            }
+            _ => {}
+        }
+    }
+    (labels, rtt)
+}
+
+/// "0.000045123" seconds as nanoseconds, exactly.
+fn secs_to_ns(s: &str) -> u64 {
+    let (i, f) = s.split_once('.').unwrap_or((s, ""));
+    let mut f = f.to_string();
+    f.truncate(9);
+    while f.len() < 9 {
+        f.push('0');
+    }
+    i.parse::<u64>().unwrap() * 1_000_000_000 + f.parse::<u64>().unwrap()
+}
+
+const FIELDS: [&str; 26] = [
+    "frame.number",
+    "tcp.srcport",
+    "tcp.dstport",
+    "ip.id",
+    "tcp.seq_raw",
+    "tcp.ack_raw",
+    "tcp.len",
+    "tcp.flags.syn",
+    "tcp.flags.fin",
+    "tcp.window_size_value",
+    "tcp.analysis.initial_rtt",
+    "tcp.analysis.retransmission",
+    "tcp.analysis.fast_retransmission",
+    "tcp.analysis.spurious_retransmission",
+    "tcp.analysis.out_of_order",
+    "tcp.analysis.lost_segment",
+    "tcp.analysis.ack_lost_segment",
+    "tcp.analysis.duplicate_ack",
+    "tcp.analysis.keep_alive",
+    "tcp.analysis.keep_alive_ack",
+    "tcp.analysis.zero_window",
+    "tcp.analysis.zero_window_probe",
+    "tcp.analysis.zero_window_probe_ack",
+    "tcp.analysis.window_full",
+    "tcp.options.sack.dsack_le",
+    "tcp.flags.reset",
+];
+
+/// Per direction (source port), as the reference walks the frames.
+#[derive(Default)]
+struct Dir {
+    /// Highest sequence number + length seen, and the IP ID of that segment.
+    max_end: Option<(u32, u16)>,
+    last_win: Option<u32>,
+    last_ack: Option<u32>,
+    /// Its last segment was a keep-alive into a zero window (adjudicated a probe).
+    probed: bool,
+}
+
+fn seq_lt(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) < 0
+}
+
+/// Counts of adjudicated cases, by rule.
+#[derive(Debug, Default)]
+struct Adjudicated {
+    /// Wireshark's "out-of-order" on a segment sent after the one that passed the hole
+    /// (a newer IP ID): a retransmission.
+    ooo_newer_id: u64,
+    /// Its "duplicate ACK" while nothing is outstanding: not one by RFC 5681.
+    dupack_nothing_outstanding: u64,
+    /// Its "keep-alive" into a zero window: Linux's zero-window probe (RFC 9293 3.8.6.1).
+    keepalive_into_zero_window: u64,
+    /// Its "zero window" on every segment of a zero-window run: the run starts once.
+    zero_window_repeats: u64,
+    /// The answer to such a probe (no data, window still 0, the same ACK), which it
+    /// leaves unflagged: the probe's ACK.
+    probe_ack_unflagged: u64,
+}
+
+/// Wireshark's flags per frame, adjudicated; handshake RTTs by client port.
+fn tshark_labels(path: &Path) -> (Labels, HashMap<u16, u64>, Adjudicated) {
+    let mut cmd = Command::new("tshark");
+    cmd.args(["-n", "-r"]).arg(path).args([
+        "-T",
+        "fields",
+        "-E",
+        "separator=\t",
+        "-E",
+        "occurrence=f",
+    ]);
+    for f in FIELDS {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().expect("run tshark (install Debian's tshark)");
+    let text = stdout_ok("tshark", &out);
+    let mut labels: Labels = Vec::new();
+    let mut rtt = HashMap::new();
+    let mut dirs: HashMap<u16, Dir> = HashMap::new();
+    let mut adj = Adjudicated::default();
+    for line in text.lines() {
+        let c: Vec<&str> = line.split('\t').collect();
+        let col = |name: &str| c[FIELDS.iter().position(|f| *f == name).unwrap()];
+        let flag = |name: &str| !col(name).is_empty();
+        let num = |name: &str| col(name).parse::<u64>().unwrap_or(0);
+        let (sport, dport) = (num("tcp.srcport") as u16, num("tcp.dstport") as u16);
+        let id = u16::from_str_radix(col("ip.id").trim_start_matches("0x"), 16).unwrap_or(0);
+        let seq = num("tcp.seq_raw") as u32;
+        let ack = num("tcp.ack_raw") as u32;
+        let len = num("tcp.len") as u32;
+        let syn = col("tcp.flags.syn") == "1";
+        let fin = col("tcp.flags.fin") == "1";
+        let win = num("tcp.window_size_value") as u32;
+        if syn && !flag("tcp.analysis.initial_rtt") {
+            // (the RTT comes on later frames)
+        }
+        if flag("tcp.analysis.initial_rtt") {
+            let client = if dport == BULK || dport == SLOW || dport == KEEP {
+                sport
+            } else {
+                dport
+            };
+            rtt.entry(client)
+                .or_insert_with(|| secs_to_ns(col("tcp.analysis.initial_rtt")));
+        }
+        let mut set = BTreeSet::new();
+        for k in KINDS {
+            let field = match k {
+                "dsack" => "tcp.options.sack.dsack_le",
+                _ => "",
+            };
+            let name = if field.is_empty() {
+                format!("tcp.analysis.{k}")
+            } else {
+                field.to_string()
+            };
+            if flag(&name) {
+                set.insert(k);
+            }
+        }
+        if set.contains("fast_retransmission") || set.contains("spurious_retransmission") {
+            set.insert("retransmission");
+        }
+        let peer = dirs.get(&dport);
+        let peer_end = peer.and_then(|d| d.max_end).map(|(e, _)| e);
+        let peer_win = peer.and_then(|d| d.last_win);
+        let peer_probed = peer.is_some_and(|d| d.probed);
+        let me = dirs.entry(sport).or_default();
+        if set.remove("out_of_order") {
+            let newer = me
+                .max_end
+                .is_some_and(|(_, pid)| id != 0 && pid != 0 && (id.wrapping_sub(pid) as i16) > 0);
+            if newer {
+                adj.ooo_newer_id += 1;
+                set.insert("retransmission");
+            } else {
+                set.insert("out_of_order");
+            }
+        }
+        if set.contains("duplicate_ack") && peer_end.is_none_or(|e| !seq_lt(ack, e)) {
+            adj.dupack_nothing_outstanding += 1;
+            set.remove("duplicate_ack");
+        }
+        me.probed = false;
+        if set.contains("keep_alive") && peer_win == Some(0) {
+            adj.keepalive_into_zero_window += 1;
+            set.remove("keep_alive");
+            set.insert("zero_window_probe");
+            me.probed = true;
+        }
+        if peer_probed
+            && len == 0
+            && win == 0
+            && me.last_ack == Some(ack)
+            && !set.contains("zero_window_probe_ack")
+        {
+            adj.probe_ack_unflagged += 1;
+            set.insert("zero_window_probe_ack");
+        }
+        if set.contains("zero_window") && me.last_win == Some(0) {
+            adj.zero_window_repeats += 1;
+            set.remove("zero_window");
+        }
+        let end = seq.wrapping_add(len + u32::from(syn) + u32::from(fin));
+        if me.max_end.is_none_or(|(e, _)| seq_lt(e, end)) {
+            me.max_end = Some((end, id));
+        }
+        if col("tcp.flags.reset") != "1" {
+            me.last_win = Some(win);
+            me.last_ack = Some(ack);
+        }
+        labels.push(set);
+    }
+    (labels, rtt, adj)
+}
+
+fn compare(name: &str, offloads: bool) {
+    let (path, dropped) = capture(name, offloads);
+    assert!(dropped > 0, "the XDP program dropped nothing");
+    let (ours, our_rtt) = tcptrace_labels(&path);
+    let (theirs, their_rtt, adj) = tshark_labels(&path);
+    assert_eq!(ours.len(), theirs.len(), "frames: tcptrace vs tshark");
+
+    let mut report = String::new();
+    let mut failed = Vec::new();
+    let mut totals: BTreeMap<&str, (u64, u64, u64)> = BTreeMap::new();
+    for k in KINDS {
+        let (mut tp, mut fp, mut fneg) = (0u64, 0u64, 0u64);
+        let mut fp_frames = Vec::new();
+        let mut fn_frames = Vec::new();
+        for (i, (o, t)) in ours.iter().zip(&theirs).enumerate() {
+            match (o.contains(k), t.contains(k)) {
+                (true, true) => tp += 1,
+                (true, false) => {
+                    fp += 1;
+                    fp_frames.push(i + 1);
+                }
+                (false, true) => {
+                    fneg += 1;
+                    fn_frames.push(i + 1);
+                }
+                _ => {}
+            }
+        }
+        totals.insert(k, (tp, fp, fneg));
+        let precision = if tp + fp == 0 {
+            1.0
+        } else {
+            tp as f64 / (tp + fp) as f64
+        };
+        let recall = if tp + fneg == 0 {
+            1.0
+        } else {
+            tp as f64 / (tp + fneg) as f64
+        };
+        report += &format!(
+            "{k:24} ref {:5} ours {:5} precision {precision:.3} recall {recall:.3}",
+            tp + fneg,
+            tp + fp
+        );
+        if precision < 0.95 || recall < 0.95 {
+            failed.push(k);
+            fp_frames.truncate(12);
+            fn_frames.truncate(12);
+            report += &format!("  only ours: {fp_frames:?} only tshark: {fn_frames:?}");
+        }
+        report.push('\n');
+    }
+    let summary = format!(
+        "{name} (offloads {offloads}, {} frames, {dropped} dropped before the capture):\n{report}adjudicated: {adj:?}\n{}",
+        ours.len(),
+        path.display()
+    );
+    eprintln!("{summary}");
+    assert!(failed.is_empty(), "below 0.95: {failed:?}\n{summary}");
+    // The losses made what the test is about.
+    for k in [
+        "retransmission",
+        "lost_segment",
+        "duplicate_ack",
+        "zero_window",
+        "keep_alive",
+        "keep_alive_ack",
+    ] {
+        assert!(totals[k].0 > 0, "no {k} in the reference:\n{summary}");
+    }
+    // Handshake RTTs: identical, for every connection.
+    assert_eq!(our_rtt.len(), 3, "{our_rtt:?}");
+    assert_eq!(our_rtt, their_rtt);
+}
+
+#[test]
+fn agrees_with_wireshark_with_offloads() {
+    compare("wireshark-offloads", true);
+}
+
+#[test]
+fn agrees_with_wireshark_without_offloads() {
+    compare("wireshark-no-offloads", false);
+}
