@@ -174,8 +174,11 @@ impl Row {
     }
 }
 
+/// Reads one count.
+pub type CountOf = fn(&Counts) -> u64;
+
 /// The per-direction counts, by JSON name (each a `[client, server]` pair in JSON).
-pub const COUNT_FIELDS: [(&str, fn(&Counts) -> u64); 12] = [
+pub const COUNT_FIELDS: [(&str, CountOf); 12] = [
     ("fast_retransmissions", |c| c.fast_retrans),
     ("spurious_retransmissions", |c| c.spurious_retrans),
     ("lost_segments", |c| c.lost_segments),
