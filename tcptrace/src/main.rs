@@ -26,6 +26,15 @@ use tcptrace_common::{Config, Record};
 
 /// Trace TCP connections on an interface (or in a capture file) and print them as
 /// tcpdump -n does, with the filtering done in the kernel.
+/// `--summary` styles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum SummaryStyle {
+    /// One line per connection.
+    Table,
+    /// One block per connection with the classic tcptrace's numbers.
+    Long,
+}
+
 #[derive(Parser, Debug)]
 #[command(name = "tcptrace", version, disable_help_flag = false)]
 struct Cli {
@@ -127,9 +136,11 @@ struct Cli {
     #[arg(long = "explain")]
     explain: bool,
 
-    /// A table of connections at exit (and on SIGUSR1 while running).
-    #[arg(long = "summary")]
-    summary: bool,
+    /// A table of connections at exit (and on SIGUSR1 while running); `--summary=long`:
+    /// a block per connection with the classic tcptrace's numbers (like `tcptrace -l`).
+    #[arg(long = "summary", value_name = "STYLE", num_args = 0..=1, require_equals = true,
+          default_missing_value = "table")]
+    summary: Option<SummaryStyle>,
 
     /// JSON instead of text, one object per line: segments, connection events, summary rows.
     #[arg(long = "json")]
@@ -501,7 +512,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
     };
     let report_opts = ReportOptions {
         explain: cli.explain,
-        summary: cli.summary,
+        summary: cli.summary.is_some(),
+        summary_long: cli.summary == Some(SummaryStyle::Long),
         json: cli.json,
         lines: !cli.no_lines,
         max_connections: usize::try_from(cli.max_connections).unwrap_or(usize::MAX),

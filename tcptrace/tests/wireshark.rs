@@ -213,9 +213,17 @@ fn capture(name: &str, offloads: bool) -> (PathBuf, u64) {
     let path = scratch(&format!("{name}.{}.pcap", std::process::id()));
     let mut dump = Proc::spawn("tcpdump", {
         let mut c = net.exec(&net.b, tcpdump_bin());
-        c.args(["-i", &net.veth_b, "-U", "-s", "200", "-w"])
-            .arg(&path)
-            .arg("tcp");
+        c.args([
+            "-i",
+            &net.veth_b,
+            "--immediate-mode",
+            "-U",
+            "-s",
+            "200",
+            "-w",
+        ])
+        .arg(&path)
+        .arg("tcp");
         c
     });
     dump.wait_stderr("listening on");
@@ -287,12 +295,16 @@ fn ours_as_common(kind: &str) -> &'static [&'static str] {
 
 type Labels = Vec<BTreeSet<&'static str>>;
 
-/// tcptrace's events per frame (0-based), and handshake RTTs by client port.
-fn tcptrace_labels(path: &Path) -> (Labels, HashMap<u16, u64>) {
+/// Summary rows by client port.
+type Rows = HashMap<u16, Value>;
+
+/// tcptrace's events per frame (0-based), handshake RTTs and summary rows by client port.
+fn tcptrace_labels(path: &Path) -> (Labels, HashMap<u16, u64>, Rows) {
     let out = tcptrace(&["-r", path.to_str().unwrap(), "--json"]);
     let out = stdout_ok("tcptrace -r --json", &out);
     let mut labels: Labels = Vec::new();
     let mut rtt = HashMap::new();
+    let mut rows = HashMap::new();
     for l in out.lines() {
         let v: Value = serde_json::from_str(l).expect("JSON line");
         match v["type"].as_str() {
@@ -302,14 +314,16 @@ fn tcptrace_labels(path: &Path) -> (Labels, HashMap<u16, u64>) {
                 set.extend(ours_as_common(v["kind"].as_str().unwrap()));
             }
             Some("summary") => {
+                let port = v["client_port"].as_u64().unwrap() as u16;
                 if let Some(ns) = v["handshake_rtt_ns"].as_u64() {
-                    rtt.insert(v["client_port"].as_u64().unwrap() as u16, ns);
+                    rtt.insert(port, ns);
                 }
+                rows.insert(port, v);
             }
             _ => {}
         }
     }
-    (labels, rtt)
+    (labels, rtt, rows)
 }
 
 /// "0.000045123" seconds as nanoseconds, exactly.
@@ -503,7 +517,7 @@ fn tshark_labels(path: &Path) -> (Labels, HashMap<u16, u64>, Adjudicated) {
 fn compare(name: &str, offloads: bool) {
     let (path, dropped) = capture(name, offloads);
     assert!(dropped > 0, "the XDP program dropped nothing");
-    let (ours, our_rtt) = tcptrace_labels(&path);
+    let (ours, our_rtt, rows) = tcptrace_labels(&path);
     let (theirs, their_rtt, adj) = tshark_labels(&path);
     assert_eq!(ours.len(), theirs.len(), "frames: tcptrace vs tshark");
 
@@ -573,6 +587,84 @@ fn compare(name: &str, offloads: bool) {
     // Handshake RTTs: identical, for every connection.
     assert_eq!(our_rtt.len(), 3, "{our_rtt:?}");
     assert_eq!(our_rtt, their_rtt);
+    ostermann(&path, &rows);
+}
+
+/// The figures `tcptrace -l` (Ostermann's classic tool, Debian package `tcptrace`, run by
+/// its absolute path: ours has the same name) defines as tcptrace does, per connection and
+/// direction: packets, unique bytes, data packets and bytes, retransmitted data packets
+/// and bytes (bytes seen before, sent again), out-of-order packets (its name for segments
+/// into a hole), pure ACKs, SYN/FIN packets, segment sizes, MSS, window scale.
+fn ostermann(path: &Path, rows: &Rows) {
+    let out = Command::new("/usr/bin/tcptrace")
+        .args(["-l", "-n", "-r"])
+        .arg(path)
+        .output()
+        .expect("run /usr/bin/tcptrace (install Debian's tcptrace)");
+    let text = stdout_ok("/usr/bin/tcptrace -l", &out);
+    // (its label, our JSON summary field)
+    let fields: [(&str, &str); 12] = [
+        ("total packets", "segments"),
+        ("unique bytes sent", "bytes"),
+        ("actual data pkts", "data_segments"),
+        ("actual data bytes", "data_bytes"),
+        ("rexmt data pkts", "rexmt_data_segments"),
+        ("rexmt data bytes", "rexmt_data_bytes"),
+        ("outoforder pkts", "hole_fills"),
+        ("pure acks sent", "pure_acks"),
+        ("max segm size", "segment_size_max"),
+        ("min segm size", "segment_size_min"),
+        ("mss requested", "mss"),
+        ("adv wind scale", "wscale"),
+    ];
+    let mut compared = 0;
+    let mut mismatches = Vec::new();
+    for block in text.split("TCP connection ").skip(2) {
+        let port = block
+            .lines()
+            // The first "host X:" line is the first sender (letters go on: a, b, c, …).
+            .find_map(|l| l.trim().strip_prefix("host ").map(|h| h[2..].trim()))
+            .and_then(|h| h.rsplit(':').next())
+            .and_then(|p| p.parse::<u16>().ok())
+            .expect("host a");
+        let row = rows
+            .get(&port)
+            .unwrap_or_else(|| panic!("no row for port {port}"));
+        let mut check = |label: &str, a: &str, b: &str, ours: [String; 2]| {
+            compared += 1;
+            if [a, b] != [ours[0].as_str(), ours[1].as_str()] {
+                mismatches.push(format!(
+                    "port {port} {label}: tcptrace -l {a}/{b}, ours {}/{}",
+                    ours[0], ours[1]
+                ));
+            }
+        };
+        for line in block.lines() {
+            for (label, field) in fields {
+                let parts: Vec<&str> = line.split(&format!("{label}:")).collect();
+                if parts.len() != 3 {
+                    continue;
+                }
+                let a = parts[1].split_whitespace().next().unwrap_or("");
+                let b = parts[2].split_whitespace().next().unwrap_or("");
+                let ours = [0, 1].map(|i| match &row[field][i] {
+                    Value::Null => "0".to_string(),
+                    v => v.to_string(),
+                });
+                check(label, a, b, ours);
+            }
+            let parts: Vec<&str> = line.split("SYN/FIN pkts sent:").collect();
+            if parts.len() == 3 {
+                let a = parts[1].split_whitespace().next().unwrap_or("");
+                let b = parts[2].split_whitespace().next().unwrap_or("");
+                let ours = [0, 1]
+                    .map(|i| format!("{}/{}", row["syn_segments"][i], row["fin_segments"][i]));
+                check("SYN/FIN pkts sent", a, b, ours);
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    assert_eq!(compared, 3 * 13, "figures compared:\n{text}");
 }
 
 #[test]

@@ -5,6 +5,7 @@ use tcptrace_common::tcp_flags::{ACK, FIN, RST, SYN};
 
 use super::event::{Endpoint, Event, EventKind, Span, ts_ns};
 use super::opts;
+use super::stats::Stats;
 use crate::decode::{Segment, Timestamp};
 
 /// Sequence-number comparisons modulo 2^32.
@@ -191,6 +192,8 @@ pub struct Half {
     /// Payload carried in its SYN (TCP Fast Open).
     pub syn_data: u32,
     pub counts: Counts,
+    /// The classic tcptrace's numbers.
+    pub stats: Stats,
 }
 
 impl Half {
@@ -227,6 +230,7 @@ impl Half {
             tfo: false,
             syn_data: 0,
             counts: Counts::default(),
+            stats: Stats::default(),
         }
     }
 
@@ -409,6 +413,7 @@ impl Conn {
         } else {
             0
         };
+        self.count(d, seg, plen);
 
         if seg.has(RST) {
             self.rst(d, ts, ev);
@@ -455,6 +460,35 @@ impl Conn {
             ev.push(self.event(ts, d, kind));
         }
         self.h[d].last_ts = Some(ts);
+    }
+
+    /// The per-segment numbers of the classic tcptrace.
+    fn count(&mut self, d: usize, seg: &Segment, plen: u32) {
+        let scale = self.win_scale.map_or(0, |sc| sc[d]);
+        let h = &mut self.h[d];
+        let st = &mut h.stats;
+        if let Some(l) = h.last_ts {
+            st.idle_max = st.idle_max.max(Span::between(l, seg.ts).0);
+        }
+        if seg.has(SYN) {
+            st.syn_segs += 1;
+        }
+        if seg.has(FIN) {
+            st.fin_segs += 1;
+        }
+        if plen > 0 {
+            st.data_segs += 1;
+            st.data_bytes += plen as u64;
+            st.seg_size.add(plen as u64);
+        }
+        if seg.has(ACK) && !seg.has(RST) {
+            // Windows in SYNs are never scaled (RFC 7323).
+            let shift = if seg.has(SYN) { 0 } else { scale };
+            st.window.add((seg.window as u64) << shift);
+            if plen == 0 && !seg.has(SYN) && !seg.has(FIN) {
+                st.pure_acks += 1;
+            }
+        }
     }
 
     fn rst(&mut self, d: usize, ts: Timestamp, ev: &mut Vec<Event>) {
@@ -681,9 +715,13 @@ impl Conn {
 
         // SACK blocks: a first block below the ACK or inside the second is a D-SACK (RFC
         // 2883: data received twice); the others report the holes below them.
+        self.h[p].stats.acked(ack, ts);
         if seg.opt_len > 0 && !syn {
             let o = opts::parse(seg);
             let blocks = o.sack_blocks();
+            if !blocks.is_empty() {
+                self.h[d].stats.sack_segs += 1;
+            }
             let mut skip = 0;
             if let Some(&(s0, e0)) = blocks.first() {
                 let inside_second = blocks
@@ -852,6 +890,7 @@ impl Conn {
             let h = &mut self.h[d];
             h.snd_max = Some(end);
             h.bytes += plen as u64;
+            h.stats.sent(seq, end, ts);
             return;
         };
         if seq_gt(seq, m) {
@@ -867,6 +906,7 @@ impl Conn {
             h.counts.lost_segments += 1;
             h.bytes += data_end.wrapping_sub(m) as u64;
             h.snd_max = Some(end);
+            h.stats.sent(seq, end, ts);
             let kind = EventKind::OutOfOrder {
                 start: h.rel(seq),
                 end: h.rel(data_end),
@@ -923,6 +963,13 @@ impl Conn {
                 None => Some(EventKind::Retransmission { start, end: rend }),
             };
             let h = &mut self.h[d];
+            if filled.is_some() {
+                h.stats.hole_fills += 1;
+            } else if !forgotten && plen > 0 {
+                h.stats.rexmt_segs += 1;
+                h.stats.rexmt_bytes += plen as u64;
+                h.stats.resent(seq, end, ts, fast);
+            }
             match kind {
                 Some(EventKind::LateArrival { .. }) | None => {}
                 Some(EventKind::FastRetransmission { .. }) => {
@@ -942,6 +989,7 @@ impl Conn {
             let h = &mut self.h[d];
             h.bytes += plen as u64;
             h.snd_max = Some(end);
+            h.stats.sent(seq, end, ts);
         }
         if window_full {
             self.h[d].counts.window_full += 1;

@@ -20,6 +20,8 @@ pub struct ReportOptions {
     pub explain: bool,
     /// `--summary`: the connection table at exit and on SIGUSR1.
     pub summary: bool,
+    /// `--summary=long`: a block per connection with the classic tcptrace's numbers.
+    pub summary_long: bool,
     /// `--json`: segments, events and summary rows as JSON objects, one per line.
     pub json: bool,
     /// Print a line (or JSON object) per segment; false with `--no-lines`.
@@ -33,6 +35,7 @@ impl Default for ReportOptions {
         ReportOptions {
             explain: false,
             summary: false,
+            summary_long: false,
             json: false,
             lines: true,
             max_connections: super::DEFAULT_MAX_CONNECTIONS,
@@ -175,7 +178,12 @@ impl Report {
             if self.wrote {
                 out.push(b'\n');
             }
-            out.extend_from_slice(summary::table(&rows, &t.totals(), &mut self.clock).as_bytes());
+            let text = if self.opts.summary_long {
+                summary::long(&rows, &t.totals(), &mut self.clock)
+            } else {
+                summary::table(&rows, &t.totals(), &mut self.clock)
+            };
+            out.extend_from_slice(text.as_bytes());
             self.wrote = true;
         }
     }
