@@ -142,6 +142,11 @@ struct Cli {
           default_missing_value = "table")]
     summary: Option<SummaryStyle>,
 
+    /// Write a time-sequence graph per connection and direction (SVG) and DIR/index.html
+    /// listing the connections, at exit and on SIGUSR1.
+    #[arg(long = "graph", value_name = "DIR")]
+    graph: Option<PathBuf>,
+
     /// JSON instead of text, one object per line: segments, connection events, summary rows.
     #[arg(long = "json")]
     json: bool,
@@ -251,6 +256,11 @@ impl<W: Write> Printer<W> {
     fn finish(mut self) -> Result<u64> {
         if let Some(r) = self.report.as_mut() {
             r.finish(&mut self.buf);
+            if let Some(e) = r.graph_error() {
+                let e = format!("--graph: cannot write the graphs: {e}");
+                self.flush();
+                bail!(e);
+            }
             if r.evicted() > 0 {
                 eprintln!(
                     "tcptrace: {} connection{} evicted from the tracker (--max-connections)",
@@ -517,6 +527,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
         json: cli.json,
         lines: !cli.no_lines,
         max_connections: usize::try_from(cli.max_connections).unwrap_or(usize::MAX),
+        graph: cli.graph.is_some(),
+    };
+    // Before anything is attached: a bad --graph folder is one error line and exit 1.
+    let mut graphs = match &cli.graph {
+        Some(dir) => Some(
+            tcptrace::render::graph::Graphs::new(dir, report_opts.max_connections)
+                .with_context(|| format!("--graph: cannot create {}", dir.display()))?,
+        ),
+        None => None,
     };
     let cfg = Config {
         checksums: u8::from(cli.verbose > 0),
@@ -557,6 +576,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             file,
         );
         printer.report = Report::new(report_opts);
+        if let (Some(r), Some(g)) = (printer.report.as_mut(), graphs.take()) {
+            r.set_graphs(g);
+        }
         let unfiltered = filter.enabled == 0;
         let replayed = offline::replay(path, &mut kernel, &mut ring, &mut printer, unfiltered);
         let finished = printer.finish();
@@ -640,6 +662,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let stdout = io::stdout().lock();
     let mut printer = Printer::new(Renderer::new(opts), stdout, cli.count, file);
     printer.report = Report::new(report_opts);
+    if let (Some(r), Some(g)) = (printer.report.as_mut(), graphs.take()) {
+        r.set_graphs(g);
+    }
     let clock = live::MonoClock::now();
     let (mut ring, stop) =
         rt.block_on(live::run(ring, clock, &mut tracing, signals, &mut printer))?;

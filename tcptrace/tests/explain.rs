@@ -710,3 +710,69 @@ fn bad_max_connections_is_refused() {
     let out = common::tcptrace(&["-r", "/nonexistent", "--max-connections", "0"]);
     assert!(!out.status.success());
 }
+
+#[test]
+fn graphs_with_r() {
+    let conv = Conversation::new(40010, 8000);
+    let cap = conversation(
+        "explain-graph",
+        &conv,
+        &[
+            s(1000, Dir::C, ACK, C0 + 1, S0 + 1, 502, 100),
+            s(1100, Dir::S, ACK, S0 + 1, C0 + 101, 509, 0),
+            // 101:201 not seen: a hole; the server's duplicate ACKs; the retransmission.
+            s(1200, Dir::C, ACK, C0 + 201, S0 + 1, 502, 100),
+            s(1300, Dir::S, ACK, S0 + 1, C0 + 101, 509, 0),
+            s(1400, Dir::S, ACK, S0 + 1, C0 + 101, 509, 0),
+            s(1500, Dir::S, ACK, S0 + 1, C0 + 101, 509, 0),
+            s(1600, Dir::C, ACK, C0 + 101, S0 + 1, 502, 100),
+            s(1700, Dir::S, ACK, S0 + 1, C0 + 301, 0, 0),
+            s(300_000, Dir::S, ACK, S0 + 1, C0 + 301, 509, 0),
+        ],
+    );
+    let dir = common::pcap::scratch(&format!("graphs.{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (out, _) = run(&cap, &["--graph", dir.to_str().unwrap(), "--no-lines"]);
+    assert_eq!(out, "", "--graph alone prints nothing");
+    let index = std::fs::read_to_string(dir.join("index.html")).expect("index.html");
+    assert!(index.starts_with("<!DOCTYPE html>"), "{index}");
+    assert!(index.contains(&conv.client_ep()), "{index}");
+    assert!(
+        index.contains("<a href=\"conn-1-c2s.svg\">client&gt;server</a>"),
+        "{index}"
+    );
+    // The summary row: 3 data segments, 300 bytes, 1 retransmission (fast).
+    assert!(
+        index.contains("<td>300/0</td><td>1/0</td><td>fast 1/0"),
+        "{index}"
+    );
+    let svg = std::fs::read_to_string(dir.join("conn-1-c2s.svg")).expect("svg");
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    // Data in black, the retransmission in red, the ACK line in green, the window line in
+    // orange, the zero window as a red cross; legend texts.
+    for needle in [
+        "#000000",
+        "#FF0000",
+        "#009600",
+        "#E68C00",
+        "retransmission",
+        "zero window",
+        "receive window",
+    ] {
+        assert!(svg.contains(needle), "no {needle} in the graph");
+    }
+    // The server sent no data, but its SYN: a graph with the handshake marked.
+    let svg = std::fs::read_to_string(dir.join("conn-1-s2c.svg")).expect("server's graph");
+    assert!(svg.contains("SYN"));
+
+    // A folder that cannot be made: one line, exit 1, nothing written.
+    let out = common::tcptrace(&["-r", cap.to_str().unwrap(), "--graph", "/dev/null/graphs"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("tcptrace: --graph: cannot create /dev/null/graphs"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}

@@ -11,6 +11,7 @@ use super::summary;
 use super::{TrackConfig, Tracker};
 use crate::decode::Segment;
 use crate::render::Renderer;
+use crate::render::graph::Graphs;
 use crate::timefmt::{self, LocalClock};
 
 /// The flags.
@@ -28,6 +29,8 @@ pub struct ReportOptions {
     pub lines: bool,
     /// `--max-connections`.
     pub max_connections: usize,
+    /// `--graph DIR`: time-sequence graphs (see [`Report::set_graphs`]).
+    pub graph: bool,
 }
 
 impl Default for ReportOptions {
@@ -39,6 +42,7 @@ impl Default for ReportOptions {
             json: false,
             lines: true,
             max_connections: super::DEFAULT_MAX_CONNECTIONS,
+            graph: false,
         }
     }
 }
@@ -46,12 +50,12 @@ impl Default for ReportOptions {
 impl ReportOptions {
     /// Whether any of the flags asks for more than plain lines.
     pub fn active(&self) -> bool {
-        self.explain || self.summary || self.json || !self.lines
+        self.explain || self.summary || self.json || self.graph || !self.lines
     }
 
     /// Whether connections are tracked.
     pub fn tracking(&self) -> bool {
-        self.explain || self.summary || self.json
+        self.explain || self.summary || self.json || self.graph
     }
 }
 
@@ -64,6 +68,8 @@ pub struct Report {
     clock: LocalClock,
     /// Something was written before the summary (it then gets a blank line before it).
     wrote: bool,
+    graphs: Option<Graphs>,
+    graph_error: Option<String>,
 }
 
 impl Report {
@@ -80,7 +86,7 @@ impl Report {
         let tracker = opts.tracking().then(|| {
             Tracker::new(TrackConfig {
                 max_connections: opts.max_connections,
-                keep_rows: opts.summary || opts.json,
+                keep_rows: opts.summary || opts.json || opts.graph,
             })
         });
         Some(Report {
@@ -91,7 +97,19 @@ impl Report {
             line: Vec::with_capacity(512),
             clock,
             wrote: false,
+            graphs: None,
+            graph_error: None,
         })
+    }
+
+    /// Draws the connections into `g` (written with the summary: at exit and on SIGUSR1).
+    pub fn set_graphs(&mut self, g: Graphs) {
+        self.graphs = Some(g);
+    }
+
+    /// Why the graphs could not be written, if they could not.
+    pub fn graph_error(&self) -> Option<&str> {
+        self.graph_error.as_deref()
     }
 
     pub fn tracker(&self) -> Option<&Tracker> {
@@ -113,6 +131,9 @@ impl Report {
         self.write_events(out);
         if let Some(t) = self.tracker.as_mut() {
             conn = t.segment(seg, &mut self.events);
+        }
+        if let (Some(g), Some(id)) = (self.graphs.as_mut(), conn) {
+            g.segment(id, seg, &self.events);
         }
         if self.opts.lines {
             match self.json.as_mut() {
@@ -166,6 +187,11 @@ impl Report {
         let Some(t) = self.tracker.as_ref() else {
             return;
         };
+        if let Some(g) = self.graphs.as_ref()
+            && let Err(e) = g.write(&t.rows())
+        {
+            self.graph_error.get_or_insert(e.to_string());
+        }
         if !(self.opts.summary || self.opts.json) {
             return;
         }
