@@ -965,9 +965,10 @@ impl Conn {
             let h = &mut self.h[d];
             if filled.is_some() {
                 h.stats.hole_fills += 1;
-            } else if !forgotten && plen > 0 {
+            } else if !forgotten {
+                // A FIN counts as one byte here, as `tcptrace -l` counts it.
                 h.stats.rexmt_segs += 1;
-                h.stats.rexmt_bytes += plen as u64;
+                h.stats.rexmt_bytes += len as u64;
                 h.stats.resent(seq, end, ts, fast);
             }
             match kind {

@@ -68,7 +68,8 @@ pub struct Stats {
     /// Segments with payload, and their payload bytes (retransmissions included).
     pub data_segs: u64,
     pub data_bytes: u64,
-    /// Data segments repeating bytes seen before (not hole fills), and their bytes.
+    /// Segments repeating sequence space seen before (not hole fills), and its length (a
+    /// FIN counts one byte, as `tcptrace -l` counts it).
     pub rexmt_segs: u64,
     pub rexmt_bytes: u64,
     /// Segments into a hole (retransmissions by evidence and late arrivals).
