@@ -776,3 +776,57 @@ fn graphs_with_r() {
     );
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn summary_long_blocks() {
+    let conv = Conversation::new(40011, 8000);
+    let cap = conversation(
+        "explain-long",
+        &conv,
+        &[
+            s(1000, Dir::C, ACK, C0 + 1, S0 + 1, 502, 100),
+            // Not acknowledged: sent again 200 ms later (a timeout).
+            s(201_000, Dir::C, ACK, C0 + 1, S0 + 1, 502, 100),
+            s(203_000, Dir::S, ACK, S0 + 1, C0 + 101, 509, 0),
+            s(204_000, Dir::C, ACK, C0 + 101, S0 + 1, 502, 50),
+            s(206_000, Dir::S, ACK, S0 + 1, C0 + 151, 509, 0),
+        ],
+    );
+    let (out, _) = run(&cap, &["--summary=long", "--no-lines"]);
+    let line = |label: &str| -> Vec<String> {
+        let l = out
+            .lines()
+            .find(|l| l.starts_with(&format!("  {label}  ")))
+            .unwrap_or_else(|| panic!("no '{label}' in:\n{out}"));
+        l[2 + label.len()..]
+            .split_whitespace()
+            .map(String::from)
+            .collect()
+    };
+    assert!(out.starts_with("tcptrace summary: 1 connection "), "{out}");
+    assert!(out.contains(&format!(
+        "connection 1: {} > {}, ESTABLISHED, still open",
+        conv.client_ep(),
+        conv.server_ep()
+    )));
+    assert_eq!(line("total packets"), ["5", "3"]);
+    assert_eq!(line("data packets"), ["3", "0"]);
+    assert_eq!(line("data bytes (with retransmissions)"), ["250", "0"]);
+    assert_eq!(line("unique bytes"), ["150", "0"]);
+    assert_eq!(line("retransmitted data packets"), ["1", "0"]);
+    assert_eq!(line("retransmitted packets (all)"), ["1", "0"]);
+    assert_eq!(line("segment size min"), ["50", "0"]);
+    assert_eq!(line("segment size max"), ["100", "0"]);
+    assert_eq!(line("pure ACKs"), ["1", "2"]);
+    // RTT: 204 → 206 ms; none from the data sent twice (Karn's rule).
+    assert_eq!(line("RTT samples"), ["1", "0"]);
+    assert_eq!(line("RTT min"), ["2.000", "ms", "0.000", "ms"]);
+    assert_eq!(line("RTT max"), ["2.000", "ms", "0.000", "ms"]);
+    assert_eq!(line("other retransmit delays"), ["1", "0"]);
+    assert_eq!(
+        line("other retransmit delay max"),
+        ["200.000", "ms", "0.000", "ms"]
+    );
+    // These SYNs carry no options.
+    assert_eq!(line("MSS requested"), ["-", "-"]);
+}
