@@ -715,9 +715,13 @@ impl Conn {
 
         // SACK blocks: a first block below the ACK or inside the second is a D-SACK (RFC
         // 2883: data received twice); the others report the holes below them.
-        self.h[p].stats.acked(ack, ts);
+        let o = if seg.opt_len > 0 {
+            opts::parse(seg)
+        } else {
+            opts::TcpOpts::default()
+        };
+        self.h[p].stats.acked(ack, ts, o.ts.map(|t| t.1));
         if seg.opt_len > 0 && !syn {
-            let o = opts::parse(seg);
             let blocks = o.sack_blocks();
             if !blocks.is_empty() {
                 self.h[d].stats.sack_segs += 1;
@@ -877,6 +881,12 @@ impl Conn {
         }
         let end = seq.wrapping_add(len);
         let data_end = seq.wrapping_add(plen);
+        // TS value, for RTT samples of retransmitted data (its echo tells which copy).
+        let tsval = if seg.opt_len > 0 {
+            opts::parse(seg).ts.map(|t| t.0)
+        } else {
+            None
+        };
         // Data up to the right edge of the receiver's window.
         let window_full = plen > 0
             && !fin
@@ -890,7 +900,7 @@ impl Conn {
             let h = &mut self.h[d];
             h.snd_max = Some(end);
             h.bytes += plen as u64;
-            h.stats.sent(seq, end, ts);
+            h.stats.sent(seq, end, ts, tsval);
             return;
         };
         if seq_gt(seq, m) {
@@ -906,7 +916,7 @@ impl Conn {
             h.counts.lost_segments += 1;
             h.bytes += data_end.wrapping_sub(m) as u64;
             h.snd_max = Some(end);
-            h.stats.sent(seq, end, ts);
+            h.stats.sent(seq, end, ts, tsval);
             let kind = EventKind::OutOfOrder {
                 start: h.rel(seq),
                 end: h.rel(data_end),
@@ -969,7 +979,7 @@ impl Conn {
                 // A FIN counts as one byte here, as `tcptrace -l` counts it.
                 h.stats.rexmt_segs += 1;
                 h.stats.rexmt_bytes += len as u64;
-                h.stats.resent(seq, end, ts, fast);
+                h.stats.resent(seq, end, ts, tsval, fast);
             }
             match kind {
                 Some(EventKind::LateArrival { .. }) | None => {}
@@ -990,7 +1000,7 @@ impl Conn {
             let h = &mut self.h[d];
             h.bytes += plen as u64;
             h.snd_max = Some(end);
-            h.stats.sent(seq, end, ts);
+            h.stats.sent(seq, end, ts, tsval);
         }
         if window_full {
             self.h[d].counts.window_full += 1;

@@ -58,8 +58,12 @@ struct Sent {
     start: u32,
     end: u32,
     ts: Timestamp,
-    /// Sent more than once: no RTT sample from its ACK (Karn's rule).
+    /// Sent more than once: no RTT sample from its ACK (Karn's rule), unless the ACK
+    /// echoes the TS value of the last copy (and not of the first).
     again: bool,
+    tsval: Option<u32>,
+    /// The last copy: when, and its TS value.
+    last: Option<(Timestamp, Option<u32>)>,
 }
 
 /// One direction's numbers.
@@ -114,26 +118,29 @@ impl Stats {
         }
     }
 
-    /// New data `start..end` sent at `ts`.
-    pub fn sent(&mut self, start: u32, end: u32, ts: Timestamp) {
+    /// New data `start..end` sent at `ts` (with TS value `tsval`).
+    pub fn sent(&mut self, start: u32, end: u32, ts: Timestamp, tsval: Option<u32>) {
         if self.in_flight.len() < MAX_IN_FLIGHT {
             self.in_flight.push_back(Sent {
                 start,
                 end,
                 ts,
                 again: false,
+                tsval,
+                last: None,
             });
         }
     }
 
     /// Bytes `seq..end` sent again at `ts`: marks them (Karn) and times the delay from
     /// the first transmission, if it is still remembered.
-    pub fn resent(&mut self, seq: u32, end: u32, ts: Timestamp, fast: bool) {
+    pub fn resent(&mut self, seq: u32, end: u32, ts: Timestamp, tsval: Option<u32>, fast: bool) {
         let mut first: Option<Timestamp> = None;
         for s in self.in_flight.iter_mut() {
             if seq_lt(seq, s.end) && seq_lt(s.start, end) {
                 first.get_or_insert(s.ts);
                 s.again = true;
+                s.last = Some((ts, tsval));
             }
         }
         if let Some(t) = first {
@@ -146,9 +153,10 @@ impl Stats {
         }
     }
 
-    /// The peer acknowledges up to `ack` at `ts`: one RTT sample from the newest segment
-    /// it covers, unless that was sent more than once.
-    pub fn acked(&mut self, ack: u32, ts: Timestamp) {
+    /// The peer acknowledges up to `ack` at `ts` (echoing TS value `tsecr`): one RTT
+    /// sample from the newest segment it covers, unless that was sent more than once
+    /// (Karn's rule) and the echo does not single out its last copy.
+    pub fn acked(&mut self, ack: u32, ts: Timestamp, tsecr: Option<u32>) {
         let mut newest: Option<Sent> = None;
         while let Some(s) = self.in_flight.front() {
             if seq_gt(s.end, ack) {
@@ -156,10 +164,17 @@ impl Stats {
             }
             newest = self.in_flight.pop_front();
         }
-        if let Some(s) = newest
-            && !s.again
-        {
-            self.rtt.add((ts_ns(ts) - ts_ns(s.ts)).max(0) as u64);
+        let Some(s) = newest else { return };
+        let from = if !s.again {
+            Some(s.ts)
+        } else {
+            match (s.last, tsecr) {
+                (Some((t, Some(v))), Some(e)) if v == e && s.tsval != Some(e) => Some(t),
+                _ => None,
+            }
+        };
+        if let Some(t) = from {
+            self.rtt.add((ts_ns(ts) - ts_ns(t)).max(0) as u64);
         }
     }
 }
@@ -183,13 +198,24 @@ mod tests {
     fn karn_no_sample_from_retransmitted_data() {
         let t = |ms: i64| Timestamp::new(ms / 1000, (ms % 1000) as u32 * 1_000_000);
         let mut s = Stats::default();
-        s.sent(0, 100, t(0));
-        s.sent(100, 200, t(1));
-        s.acked(100, t(10));
+        s.sent(0, 100, t(0), None);
+        s.sent(100, 200, t(1), None);
+        s.acked(100, t(10), None);
         assert_eq!((s.rtt.n, s.rtt.min), (1, 10_000_000));
-        s.resent(100, 200, t(300), false);
+        s.resent(100, 200, t(300), None, false);
         assert_eq!(s.rto_delay.max, 299_000_000);
-        s.acked(200, t(301));
+        s.acked(200, t(301), None);
         assert_eq!(s.rtt.n, 1);
+        // With timestamps: an ACK echoing the retransmission's TS value is its sample.
+        s.sent(200, 300, t(400), Some(7));
+        s.resent(200, 300, t(700), Some(10), false);
+        s.acked(300, t(702), Some(10));
+        assert_eq!((s.rtt.n, s.rtt.max), (2, 10_000_000));
+        assert_eq!(s.rtt.min, 2_000_000);
+        // Echoing the first copy's value: ambiguous, no sample.
+        s.sent(300, 400, t(800), Some(20));
+        s.resent(300, 400, t(900), Some(20), false);
+        s.acked(400, t(901), Some(20));
+        assert_eq!(s.rtt.n, 2);
     }
 }
