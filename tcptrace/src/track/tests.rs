@@ -985,6 +985,32 @@ mod report {
     }
 
     #[test]
+    fn notes_stop_at_the_third_duplicate_ack_json_has_all() {
+        let mut segs = handshake();
+        segs.push(cs(10, ACK, CI + 1, SI + 1, 100, 100));
+        segs.push(cs(11, ACK, CI + 201, SI + 1, 100, 100));
+        for i in 0..6 {
+            segs.push(sc(12 + i, ACK, SI + 1, CI + 101, 1000, 0));
+        }
+        let text = run(
+            ReportOptions {
+                explain: true,
+                ..ReportOptions::default()
+            },
+            &segs,
+        );
+        assert_eq!(text.matches("^ duplicate ACK #").count(), 3, "{text}");
+        let json = run(
+            ReportOptions {
+                json: true,
+                ..ReportOptions::default()
+            },
+            &segs,
+        );
+        assert_eq!(json.matches("\"kind\":\"dup_ack\"").count(), 5, "{json}");
+    }
+
+    #[test]
     fn json_lines_parse() {
         let text = run(
             ReportOptions {
