@@ -26,6 +26,15 @@ use tcptrace_common::{Config, Record};
 
 /// Trace TCP connections on an interface (or in a capture file) and print them as
 /// tcpdump -n does, with the filtering done in the kernel.
+/// `--summary` styles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum SummaryStyle {
+    /// One line per connection.
+    Table,
+    /// One block per connection with the classic tcptrace's numbers.
+    Long,
+}
+
 #[derive(Parser, Debug)]
 #[command(name = "tcptrace", version, disable_help_flag = false)]
 struct Cli {
@@ -127,9 +136,16 @@ struct Cli {
     #[arg(long = "explain")]
     explain: bool,
 
-    /// A table of connections at exit (and on SIGUSR1 while running).
-    #[arg(long = "summary")]
-    summary: bool,
+    /// A table of connections at exit (and on SIGUSR1 while running); `--summary=long`:
+    /// a block per connection with the classic tcptrace's numbers (like `tcptrace -l`).
+    #[arg(long = "summary", value_name = "STYLE", num_args = 0..=1, require_equals = true,
+          default_missing_value = "table")]
+    summary: Option<SummaryStyle>,
+
+    /// Write a time-sequence graph per connection and direction (SVG) and DIR/index.html
+    /// listing the connections, at exit and on SIGUSR1.
+    #[arg(long = "graph", value_name = "DIR")]
+    graph: Option<PathBuf>,
 
     /// JSON instead of text, one object per line: segments, connection events, summary rows.
     #[arg(long = "json")]
@@ -240,6 +256,11 @@ impl<W: Write> Printer<W> {
     fn finish(mut self) -> Result<u64> {
         if let Some(r) = self.report.as_mut() {
             r.finish(&mut self.buf);
+            if let Some(e) = r.graph_error() {
+                let e = format!("--graph: cannot write the graphs: {e}");
+                self.flush();
+                bail!(e);
+            }
             if r.evicted() > 0 {
                 eprintln!(
                     "tcptrace: {} connection{} evicted from the tracker (--max-connections)",
@@ -520,10 +541,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
     };
     let report_opts = ReportOptions {
         explain: cli.explain,
-        summary: cli.summary,
+        summary: cli.summary.is_some(),
+        summary_long: cli.summary == Some(SummaryStyle::Long),
         json: cli.json,
         lines: !cli.no_lines,
         max_connections: usize::try_from(cli.max_connections).unwrap_or(usize::MAX),
+        graph: cli.graph.is_some(),
+    };
+    // Before anything is attached: a bad --graph folder is one error line and exit 1.
+    let mut graphs = match &cli.graph {
+        Some(dir) => Some(
+            tcptrace::render::graph::Graphs::new(dir, report_opts.max_connections)
+                .with_context(|| format!("--graph: cannot create {}", dir.display()))?,
+        ),
+        None => None,
     };
     let cfg = Config {
         checksums: u8::from(cli.verbose > 0),
@@ -564,6 +595,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             file,
         );
         printer.report = Report::new(report_opts);
+        if let (Some(r), Some(g)) = (printer.report.as_mut(), graphs.take()) {
+            r.set_graphs(g);
+        }
         let unfiltered = filter.enabled == 0;
         let replayed = offline::replay(path, &mut kernel, &mut ring, &mut printer, unfiltered);
         let finished = printer.finish();
@@ -652,6 +686,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let stdout = io::stdout().lock();
     let mut printer = Printer::new(Renderer::new(opts), stdout, cli.count, file);
     printer.report = Report::new(report_opts);
+    if let (Some(r), Some(g)) = (printer.report.as_mut(), graphs.take()) {
+        r.set_graphs(g);
+    }
     let clock = live::MonoClock::now();
     let (mut ring, stop) =
         rt.block_on(live::run(ring, clock, &mut tracing, signals, &mut printer))?;

@@ -152,8 +152,11 @@ fn article_lines_explained() {
         (1, "handshake 1/3: client 192.168.2.10.1249 asks 192.168.2.165.23 to open a connection (SYN, ISN 3263977215)".into()),
         (2, "handshake 2/3: server 192.168.2.165.23 accepts (SYN-ACK acks 3263977215+1), 0.369 ms after the SYN".into()),
         (3, "handshake 3/3: client 192.168.2.10.1249 acknowledges the SYN-ACK 0.196 ms after it: connection established (handshake RTT 0.565 ms)".into()),
+        // The article's trace leaves out the data: its ACKs acknowledge bytes not seen.
+        (4, "ack for bytes not seen: 192.168.2.165.23 acknowledges up to 56, but 55 bytes of 192.168.2.10.1249's from 1 on were not seen here (lost before this capture point, or sent another way)".into()),
         (4, "out-of-order: 192.168.2.165.23's FIN comes after bytes 1:147 that were not seen (lost before this point, or arriving late)".into()),
         (4, "close: 192.168.2.165.23 closes first (FIN, active close) after sending 146 bytes and receiving 55".into()),
+        (5, "ack for bytes not seen: 192.168.2.10.1249 acknowledges up to 148, but 146 bytes of 192.168.2.165.23's from 1 on were not seen here (lost before this capture point, or sent another way)".into()),
         (6, "close: 192.168.2.10.1249 closes its side too (FIN, passive close), 12.497 ms after 192.168.2.165.23's FIN".into()),
         (7, "closed: 192.168.2.165.23 acknowledges the last FIN; connection closed after 60.083 s; 192.168.2.165.23 (it closed first) keeps the port pair in TIME_WAIT".into()),
         (8, "handshake 1/3: client 192.168.2.10.1063 asks 192.168.2.165.23 to open a connection (SYN, ISN 3034008467)".into()),
@@ -179,7 +182,7 @@ fn article_notes_with_other_line_styles() {
         args.push("--explain");
         let (out, _) = run(&cap, &args);
         assert_lines_unchanged(&cap, &out, style);
-        assert_eq!(notes(&out).len(), 14, "{style:?}:\n{out}");
+        assert_eq!(notes(&out).len(), 16, "{style:?}:\n{out}");
     }
 }
 
@@ -207,6 +210,7 @@ fn article_summary_only() {
             "segs c>s/s>c",
             "bytes c>s/s>c",
             "retrans",
+            "analysis c>s/s>c",
             "end"
         ]
     );
@@ -230,6 +234,7 @@ fn article_summary_only() {
             "4/3",
             "55/146",
             "0/0",
+            "lost 0/1, acked-unseen 1/1",
             "FIN by server first, then client"
         ]
     );
@@ -246,6 +251,7 @@ fn article_summary_only() {
             "3/3",
             "0/0",
             "0/0",
+            "-",
             "refused ×3, client gave up"
         ]
     );
@@ -288,8 +294,10 @@ fn article_as_json() {
             "handshake_syn",
             "handshake_synack",
             "handshake_ack",
+            "acked_unseen",
             "out_of_order",
             "active_close",
+            "acked_unseen",
             "passive_close",
             "closed",
             "handshake_syn",
@@ -306,9 +314,10 @@ fn article_as_json() {
     assert_eq!(events[1]["from_addr"], "192.168.2.165");
     assert_eq!(events[1]["from_port"], 23);
     assert_eq!(events[2]["handshake_rtt_ns"], 565_000);
-    assert_eq!(events[12]["attempt"], 3);
-    assert_eq!(events[13]["attempts"], 3);
-    assert_eq!(events[13]["about_segment"], false);
+    assert_eq!(events[3]["missing_bytes"], 55);
+    assert_eq!(events[14]["attempt"], 3);
+    assert_eq!(events[15]["attempts"], 3);
+    assert_eq!(events[15]["about_segment"], false);
     assert!(
         events[1]["text"]
             .as_str()
@@ -333,7 +342,7 @@ fn article_as_json() {
     let (out, _) = run(&cap, &["--json", "--no-lines"]);
     let v = json_lines(&out);
     assert!(of_type(&v, "segment").is_empty());
-    assert_eq!(of_type(&v, "event").len(), 14);
+    assert_eq!(of_type(&v, "event").len(), 16);
     assert_eq!(of_type(&v, "summary").len(), 2);
 }
 
@@ -456,7 +465,11 @@ fn out_of_order_segments() {
         &[
             s(1000, Dir::C, ACK, C0 + 1, S0 + 1, 502, 100),
             s(1100, Dir::C, ACK, C0 + 201, S0 + 1, 502, 100),
-            s(1200, Dir::C, ACK, C0 + 101, S0 + 1, 502, 100),
+            // Sent before the segment that passed it (an older IP ID): reordered.
+            Seg {
+                ip_id: Some(0x10),
+                ..s(1200, Dir::C, ACK, C0 + 101, S0 + 1, 502, 100)
+            },
             s(1300, Dir::S, ACK, S0 + 1, C0 + 301, 509, 0),
         ],
     );
@@ -564,9 +577,13 @@ fn duplicate_acks_and_fast_retransmit() {
         ],
         "{out}"
     );
+    // The hole was reported by the duplicate ACKs, and the filler is newer: a fast
+    // retransmission, not a late arrival.
     assert!(n.contains(&(
         12,
-        format!("out-of-order: bytes 101:201 from {c} arrive late, filling the gap")
+        format!(
+            "fast retransmission: {c} sends bytes 101:201 again, as {sv}'s duplicate ACKs asked"
+        )
     )));
     let v = json_lines(&run(&cap, &["--json", "--no-lines"]).0);
     assert_eq!(
@@ -692,4 +709,124 @@ fn max_connections_evicts_and_reports() {
 fn bad_max_connections_is_refused() {
     let out = common::tcptrace(&["-r", "/nonexistent", "--max-connections", "0"]);
     assert!(!out.status.success());
+}
+
+#[test]
+fn graphs_with_r() {
+    let conv = Conversation::new(40010, 8000);
+    let cap = conversation(
+        "explain-graph",
+        &conv,
+        &[
+            s(1000, Dir::C, ACK, C0 + 1, S0 + 1, 502, 100),
+            s(1100, Dir::S, ACK, S0 + 1, C0 + 101, 509, 0),
+            // 101:201 not seen: a hole; the server's duplicate ACKs; the retransmission.
+            s(1200, Dir::C, ACK, C0 + 201, S0 + 1, 502, 100),
+            s(1300, Dir::S, ACK, S0 + 1, C0 + 101, 509, 0),
+            s(1400, Dir::S, ACK, S0 + 1, C0 + 101, 509, 0),
+            s(1500, Dir::S, ACK, S0 + 1, C0 + 101, 509, 0),
+            s(1600, Dir::C, ACK, C0 + 101, S0 + 1, 502, 100),
+            s(1700, Dir::S, ACK, S0 + 1, C0 + 301, 0, 0),
+            s(300_000, Dir::S, ACK, S0 + 1, C0 + 301, 509, 0),
+        ],
+    );
+    let dir = common::pcap::scratch(&format!("graphs.{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (out, _) = run(&cap, &["--graph", dir.to_str().unwrap(), "--no-lines"]);
+    assert_eq!(out, "", "--graph alone prints nothing");
+    let index = std::fs::read_to_string(dir.join("index.html")).expect("index.html");
+    assert!(index.starts_with("<!DOCTYPE html>"), "{index}");
+    assert!(index.contains(&conv.client_ep()), "{index}");
+    assert!(
+        index.contains("<a href=\"conn-1-c2s.svg\">client&gt;server</a>"),
+        "{index}"
+    );
+    // The summary row: 3 data segments, 300 bytes, 1 retransmission (fast).
+    assert!(
+        index.contains("<td>300/0</td><td>1/0</td><td>fast 1/0"),
+        "{index}"
+    );
+    let svg = std::fs::read_to_string(dir.join("conn-1-c2s.svg")).expect("svg");
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    // Data in black, the retransmission in red, the ACK line in green, the window line in
+    // orange, the zero window as a red cross; legend texts.
+    for needle in [
+        "#000000",
+        "#FF0000",
+        "#009600",
+        "#E68C00",
+        "retransmission",
+        "zero window",
+        "receive window",
+    ] {
+        assert!(svg.contains(needle), "no {needle} in the graph");
+    }
+    // The server sent no data, but its SYN: a graph with the handshake marked.
+    let svg = std::fs::read_to_string(dir.join("conn-1-s2c.svg")).expect("server's graph");
+    assert!(svg.contains("SYN"));
+
+    // A folder that cannot be made: one line, exit 1, nothing written.
+    let out = common::tcptrace(&["-r", cap.to_str().unwrap(), "--graph", "/dev/null/graphs"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("tcptrace: --graph: cannot create /dev/null/graphs"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn summary_long_blocks() {
+    let conv = Conversation::new(40011, 8000);
+    let cap = conversation(
+        "explain-long",
+        &conv,
+        &[
+            s(1000, Dir::C, ACK, C0 + 1, S0 + 1, 502, 100),
+            // Not acknowledged: sent again 200 ms later (a timeout).
+            s(201_000, Dir::C, ACK, C0 + 1, S0 + 1, 502, 100),
+            s(203_000, Dir::S, ACK, S0 + 1, C0 + 101, 509, 0),
+            s(204_000, Dir::C, ACK, C0 + 101, S0 + 1, 502, 50),
+            s(206_000, Dir::S, ACK, S0 + 1, C0 + 151, 509, 0),
+        ],
+    );
+    let (out, _) = run(&cap, &["--summary=long", "--no-lines"]);
+    let line = |label: &str| -> Vec<String> {
+        let l = out
+            .lines()
+            .find(|l| l.starts_with(&format!("  {label}  ")))
+            .unwrap_or_else(|| panic!("no '{label}' in:\n{out}"));
+        l[2 + label.len()..]
+            .split_whitespace()
+            .map(String::from)
+            .collect()
+    };
+    assert!(out.starts_with("tcptrace summary: 1 connection "), "{out}");
+    assert!(out.contains(&format!(
+        "connection 1: {} > {}, ESTABLISHED, still open",
+        conv.client_ep(),
+        conv.server_ep()
+    )));
+    assert_eq!(line("total packets"), ["5", "3"]);
+    assert_eq!(line("data packets"), ["3", "0"]);
+    assert_eq!(line("data bytes (with retransmissions)"), ["250", "0"]);
+    assert_eq!(line("unique bytes"), ["150", "0"]);
+    assert_eq!(line("retransmitted data packets"), ["1", "0"]);
+    assert_eq!(line("retransmitted packets (all)"), ["1", "0"]);
+    assert_eq!(line("segment size min"), ["50", "0"]);
+    assert_eq!(line("segment size max"), ["100", "0"]);
+    assert_eq!(line("pure ACKs"), ["1", "2"]);
+    // RTT: 204 → 206 ms; none from the data sent twice (Karn's rule).
+    assert_eq!(line("RTT samples"), ["1", "0"]);
+    assert_eq!(line("RTT min"), ["2.000", "ms", "0.000", "ms"]);
+    assert_eq!(line("RTT max"), ["2.000", "ms", "0.000", "ms"]);
+    assert_eq!(line("other retransmit delays"), ["1", "0"]);
+    assert_eq!(
+        line("other retransmit delay max"),
+        ["200.000", "ms", "0.000", "ms"]
+    );
+    // These SYNs carry no options.
+    assert_eq!(line("MSS requested"), ["-", "-"]);
 }

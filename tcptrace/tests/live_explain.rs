@@ -403,3 +403,46 @@ fn zero_window_live() {
     assert!(!out.contains(" IP "), "{out}");
     assert!(out.contains("tcptrace summary: 1 connection "), "{out}");
 }
+
+#[test]
+fn graphs_on_sigusr1_and_at_exit() {
+    let net = NetnsPair::new();
+    let port = 7786;
+    let dir = common::pcap::scratch(&format!("live-graphs.{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    // --summary too: its table comes right after the graphs are written, so its heading
+    // says they are on disk.
+    let mut tt = start(
+        &net,
+        &[
+            "--port",
+            "7786",
+            "--graph",
+            dir.to_str().unwrap(),
+            "--summary",
+            "--no-lines",
+        ],
+    );
+    let server = pong_server(&net, net.b4.parse().unwrap(), port);
+    let sport = ping_client(&net, net.b4.parse().unwrap(), port, false);
+    server.join().unwrap();
+    let c = ep(&net.a4, sport);
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(tt.pid() as i32, libc::SIGUSR1) };
+    tt.wait_stdout("tcptrace summary: 1 connection ");
+    let index = std::fs::read_to_string(dir.join("index.html")).expect("index.html on SIGUSR1");
+    assert!(index.contains(&c), "{index}");
+    assert!(dir.join("conn-1-c2s.svg").exists());
+    assert!(dir.join("conn-1-s2c.svg").exists());
+    // Written again at exit.
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::create_dir(&dir).unwrap();
+    stop(&mut tt);
+    let index = std::fs::read_to_string(dir.join("index.html")).expect("index.html at exit");
+    assert!(index.contains("CLOSED"), "{index}");
+    let svg = std::fs::read_to_string(dir.join("conn-1-c2s.svg")).expect("svg at exit");
+    assert!(
+        svg.contains("SYN") && svg.contains("FIN"),
+        "handshake and FIN marked"
+    );
+}

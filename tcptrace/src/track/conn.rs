@@ -3,7 +3,9 @@
 
 use tcptrace_common::tcp_flags::{ACK, FIN, RST, SYN};
 
-use super::event::{Endpoint, Event, EventKind, Span};
+use super::event::{Endpoint, Event, EventKind, Span, ts_ns};
+use super::opts;
+use super::stats::Stats;
 use crate::decode::{Segment, Timestamp};
 
 /// Sequence-number comparisons modulo 2^32.
@@ -87,7 +89,59 @@ impl State {
     }
 }
 
-const MAX_GAPS: usize = 4;
+/// Holes remembered per direction. Past this, the oldest is forgotten and counted
+/// ([`Half::gap_overflow`]); segments into forgotten sequence space get no note rather
+/// than a guessed one.
+pub const MAX_GAPS: usize = 256;
+
+/// Without a handshake RTT, a hole filled this long (ns) after it opened is taken as
+/// filled by a retransmission (Wireshark's out-of-order threshold).
+pub const DEFAULT_REORDER_NS: u64 = 3_000_000;
+
+/// A range of sequence space not seen (lost before the capture point, or still to come).
+#[derive(Clone, Copy, Debug)]
+pub struct Gap {
+    pub start: u32,
+    pub end: u32,
+    /// When the segment that passed it was seen.
+    pub opened: Timestamp,
+    /// IPv4 ID of that segment (None: IPv6, or no usable ID).
+    pub passer_id: Option<u16>,
+    /// The receiver reported it: a duplicate ACK at its start or a SACK block above it.
+    pub reported: bool,
+}
+
+/// What the last segment of a direction was, for the ACK that answers it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Special {
+    #[default]
+    None,
+    KeepAlive,
+    ZeroWindowProbe,
+}
+
+/// Counts of the analysis kinds, per direction (the sender's).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub fast_retrans: u64,
+    pub spurious_retrans: u64,
+    /// Holes: segments seen after sequence space that was not (Wireshark's "previous
+    /// segment not captured").
+    pub lost_segments: u64,
+    /// Holes filled by a segment judged a late arrival (reordering).
+    pub late_arrivals: u64,
+    pub keep_alives: u64,
+    pub keep_alive_acks: u64,
+    pub zero_window_probes: u64,
+    pub zero_window_probe_acks: u64,
+    pub window_full: u64,
+    /// D-SACK blocks sent (the receiver got data twice).
+    pub dsacks: u64,
+    /// ACKs for bytes the trace did not show.
+    pub acked_unseen: u64,
+    /// Holes forgotten because more than [`MAX_GAPS`] were open at once.
+    pub gap_overflow: u64,
+}
 
 /// One direction: what one endpoint sent.
 #[derive(Clone, Debug)]
@@ -117,7 +171,29 @@ pub struct Half {
     last_win: u16,
     dup_run: u32,
     zero_since: Option<Timestamp>,
-    gaps: Vec<(u32, u32)>,
+    /// Holes in what this endpoint sent, lowest first (at most [`MAX_GAPS`]).
+    pub gaps: Vec<Gap>,
+    /// Sequence space below this may hold forgotten holes.
+    forgotten_below: Option<u32>,
+    /// Highest ACK this endpoint sent.
+    max_ack: Option<u32>,
+    /// Time of this endpoint's last segment.
+    last_ts: Option<Timestamp>,
+    /// Its last segment was a keep-alive or a zero-window probe.
+    special: Special,
+    /// A one-byte zero-window probe at this sequence number (not counted as sent).
+    zwp_seq: Option<u32>,
+    /// Options from its SYN.
+    pub mss: Option<u16>,
+    pub wscale: Option<u8>,
+    pub sack_ok: bool,
+    pub timestamps: bool,
+    pub tfo: bool,
+    /// Payload carried in its SYN (TCP Fast Open).
+    pub syn_data: u32,
+    pub counts: Counts,
+    /// The classic tcptrace's numbers.
+    pub stats: Stats,
 }
 
 impl Half {
@@ -142,6 +218,19 @@ impl Half {
             dup_run: 0,
             zero_since: None,
             gaps: Vec::new(),
+            forgotten_below: None,
+            max_ack: None,
+            last_ts: None,
+            special: Special::None,
+            zwp_seq: None,
+            mss: None,
+            wscale: None,
+            sack_ok: false,
+            timestamps: false,
+            tfo: false,
+            syn_data: 0,
+            counts: Counts::default(),
+            stats: Stats::default(),
         }
     }
 
@@ -153,12 +242,35 @@ impl Half {
         }
     }
 
-    fn sent_syn(&mut self, seq: u32, ts: Timestamp) {
+    /// Its SYN (with `plen` bytes of data: TCP Fast Open) and the options in it.
+    fn sent_syn(&mut self, seg: &Segment, plen: u32) {
+        let seq = seg.seq;
         self.isn = Some(seq);
         self.syns = 1;
-        self.syn_first = Some(ts);
-        self.syn_last = Some(ts);
-        self.snd_max = Some(seq.wrapping_add(1));
+        self.syn_first = Some(seg.ts);
+        self.syn_last = Some(seg.ts);
+        self.snd_max = Some(seq.wrapping_add(1).wrapping_add(plen));
+        self.bytes += plen as u64;
+        self.syn_data = plen;
+        let o = opts::parse(seg);
+        self.mss = o.mss;
+        self.wscale = o.wscale;
+        self.sack_ok = o.sack_ok;
+        self.timestamps = o.ts.is_some();
+        self.tfo = o.tfo;
+    }
+
+    /// Remembers a hole, forgetting the oldest one past [`MAX_GAPS`].
+    fn open_gap(&mut self, g: Gap) {
+        if self.gaps.len() >= MAX_GAPS {
+            let old = self.gaps.remove(0);
+            self.counts.gap_overflow += 1;
+            self.forgotten_below = Some(match self.forgotten_below {
+                Some(f) if seq_gt(f, old.end) => f,
+                _ => old.end,
+            });
+        }
+        self.gaps.push(g);
     }
 }
 
@@ -197,6 +309,10 @@ pub struct Conn {
     /// When it closed, was reset or last refused.
     pub ended_at: Option<Timestamp>,
     half_close_noted: bool,
+    /// Window scale shifts [side 0, side 1], once both SYNs were seen.
+    pub win_scale: Option<[u8; 2]>,
+    /// Tracker clock (ns) at its last segment: what expiry measures idleness by.
+    pub clock: i128,
     pub fate: Fate,
 }
 
@@ -228,6 +344,8 @@ impl Conn {
             last_rst: None,
             ended_at: None,
             half_close_noted: false,
+            win_scale: None,
+            clock: ts_ns(seg.ts),
             fate: Fate::Tracked,
         }
     }
@@ -288,21 +406,25 @@ impl Conn {
             self.last = ts;
         }
         self.h[d].segs += 1;
+        // Set again by `data` if this one is a keep-alive or a probe.
+        self.h[d].special = Special::None;
         let plen = if (seg.hdr_len as u32) <= seg.tcp_len {
             seg.payload_len
         } else {
             0
         };
+        self.count(d, seg, plen);
 
         if seg.has(RST) {
             self.rst(d, ts, ev);
+            self.h[d].last_ts = Some(ts);
             return;
         }
         if seg.has(SYN) {
             if seg.has(ACK) {
-                self.synack(d, seg, ev);
+                self.synack(d, seg, plen, ev);
             } else {
-                self.syn(d, seg, ev);
+                self.syn(d, seg, plen, ev);
             }
         }
         if seg.has(ACK) {
@@ -337,6 +459,36 @@ impl Conn {
             }
             ev.push(self.event(ts, d, kind));
         }
+        self.h[d].last_ts = Some(ts);
+    }
+
+    /// The per-segment numbers of the classic tcptrace.
+    fn count(&mut self, d: usize, seg: &Segment, plen: u32) {
+        let scale = self.win_scale.map_or(0, |sc| sc[d]);
+        let h = &mut self.h[d];
+        let st = &mut h.stats;
+        if let Some(l) = h.last_ts {
+            st.idle_max = st.idle_max.max(Span::between(l, seg.ts).0);
+        }
+        if seg.has(SYN) {
+            st.syn_segs += 1;
+        }
+        if seg.has(FIN) {
+            st.fin_segs += 1;
+        }
+        if plen > 0 {
+            st.data_segs += 1;
+            st.data_bytes += plen as u64;
+            st.seg_size.add(plen as u64);
+        }
+        if seg.has(ACK) && !seg.has(RST) {
+            // Windows in SYNs are never scaled (RFC 7323).
+            let shift = if seg.has(SYN) { 0 } else { scale };
+            st.window.add((seg.window as u64) << shift);
+            if plen == 0 && !seg.has(SYN) && !seg.has(FIN) {
+                st.pure_acks += 1;
+            }
+        }
     }
 
     fn rst(&mut self, d: usize, ts: Timestamp, ev: &mut Vec<Event>) {
@@ -362,7 +514,18 @@ impl Conn {
         }
     }
 
-    fn syn(&mut self, d: usize, seg: &Segment, ev: &mut Vec<Event>) {
+    /// The window scale shifts of both sides, once both SYNs were seen (RFC 7323: only
+    /// when both sent the option).
+    fn set_scale(&mut self) {
+        if self.h[0].syn_first.is_some() && self.h[1].syn_first.is_some() {
+            self.win_scale = Some(match (self.h[0].wscale, self.h[1].wscale) {
+                (Some(a), Some(b)) => [a, b],
+                _ => [0, 0],
+            });
+        }
+    }
+
+    fn syn(&mut self, d: usize, seg: &Segment, plen: u32, ev: &mut Vec<Event>) {
         let ts = seg.ts;
         let h = &mut self.h[d];
         match h.isn {
@@ -388,13 +551,14 @@ impl Conn {
             }
             _ => {
                 // First SYN (its ISN may have been inferred from a SYN-ACK seen earlier).
-                h.sent_syn(seg.seq, ts);
+                h.sent_syn(seg, plen);
+                self.set_scale();
                 ev.push(self.event(ts, d, EventKind::Handshake1 { isn: seg.seq }));
             }
         }
     }
 
-    fn synack(&mut self, d: usize, seg: &Segment, ev: &mut Vec<Event>) {
+    fn synack(&mut self, d: usize, seg: &Segment, plen: u32, ev: &mut Vec<Event>) {
         let ts = seg.ts;
         let p = 1 - d;
         if self.h[d].isn == Some(seg.seq) && self.h[d].syn_first.is_some() {
@@ -406,8 +570,13 @@ impl Conn {
             ev.push(self.event(ts, d, EventKind::SynAckRetransmit { attempt }));
             return;
         }
-        self.h[d].sent_syn(seg.seq, ts);
-        let acked_isn = seg.ack.wrapping_sub(1);
+        self.h[d].sent_syn(seg, plen);
+        self.set_scale();
+        // The SYN-ACK may acknowledge data sent with the SYN (Fast Open) too.
+        let acked_isn = match (self.h[p].isn, self.h[p].snd_max) {
+            (Some(i), Some(m)) if !seq_lt(seg.ack, i.wrapping_add(1)) && !seq_gt(seg.ack, m) => i,
+            _ => seg.ack.wrapping_sub(1),
+        };
         let after_syn = match (self.h[p].isn, self.h[p].syn_last) {
             (Some(isn), Some(t)) if isn == acked_isn => Some(Span::between(t, ts)),
             _ => None,
@@ -469,13 +638,54 @@ impl Conn {
             self.state = State::Established;
         }
 
-        // Data the trace did not show: the other side acknowledges it, so it was sent.
+        // The byte of a one-byte zero-window probe, acknowledged: it was sent after all.
+        if let (Some(z), Some(m)) = (self.h[p].zwp_seq, self.h[p].snd_max)
+            && z == m
+            && ack == z.wrapping_add(1)
+        {
+            self.h[p].snd_max = Some(ack);
+            self.h[p].bytes += 1;
+            self.h[p].zwp_seq = None;
+        }
+
+        // Data the trace did not show, acknowledged: it was sent (and received). Holes
+        // below the ACK close; the ACK beyond everything seen moves the sequence space on.
+        let mut unseen: u64 = 0;
+        let mut first_unseen: Option<u32> = None;
         if let Some(m) = self.h[p].snd_max {
+            let hp = &mut self.h[p];
+            hp.gaps.retain_mut(|g| {
+                if !seq_gt(ack, g.start) {
+                    return true;
+                }
+                let upto = if seq_lt(ack, g.end) { ack } else { g.end };
+                unseen += upto.wrapping_sub(g.start) as u64;
+                first_unseen.get_or_insert(g.start);
+                if seq_lt(ack, g.end) {
+                    g.start = ack;
+                    true
+                } else {
+                    false
+                }
+            });
             let ahead = ack.wrapping_sub(m);
             if ahead > 0 && ahead < 1 << 30 {
-                self.h[p].bytes += ahead as u64;
-                self.h[p].snd_max = Some(ack);
+                hp.bytes += ahead as u64;
+                hp.snd_max = Some(ack);
+                unseen += ahead as u64;
+                first_unseen.get_or_insert(m);
             }
+        }
+        if let Some(first) = first_unseen
+            && self.h[p].segs > 0
+        {
+            self.h[d].counts.acked_unseen += 1;
+            let kind = EventKind::AckedUnseen {
+                start: self.h[p].rel(first),
+                end: self.h[p].rel(ack),
+                missing: unseen,
+            };
+            ev.push(self.event(ts, d, kind));
         }
 
         // A FIN acknowledged.
@@ -503,27 +713,84 @@ impl Conn {
             }
         }
 
+        // SACK blocks: a first block below the ACK or inside the second is a D-SACK (RFC
+        // 2883: data received twice); the others report the holes below them.
+        let o = if seg.opt_len > 0 {
+            opts::parse(seg)
+        } else {
+            opts::TcpOpts::default()
+        };
+        self.h[p].stats.acked(ack, ts, o.ts.map(|t| t.1));
+        if seg.opt_len > 0 && !syn {
+            let blocks = o.sack_blocks();
+            if !blocks.is_empty() {
+                self.h[d].stats.sack_segs += 1;
+            }
+            let mut skip = 0;
+            if let Some(&(s0, e0)) = blocks.first() {
+                let inside_second = blocks
+                    .get(1)
+                    .is_some_and(|&(s1, e1)| !seq_lt(s0, s1) && !seq_gt(e0, e1));
+                if seq_lt(s0, ack) || inside_second {
+                    skip = 1;
+                    self.h[d].counts.dsacks += 1;
+                    let kind = EventKind::Dsack {
+                        start: self.h[p].rel(s0),
+                        end: self.h[p].rel(e0),
+                    };
+                    ev.push(self.event(ts, d, kind));
+                }
+            }
+            for &(s, _) in &blocks[skip..] {
+                for g in self.h[p].gaps.iter_mut() {
+                    if !seq_lt(s, g.end) {
+                        g.reported = true;
+                    }
+                }
+            }
+        }
+
         // Duplicate ACKs (RFC 5681): no data, no SYN/FIN, same ack and window as the last
-        // ACK, while the other side has data outstanding beyond it.
+        // ACK, while the other side has data outstanding beyond it. Answers to a
+        // keep-alive or to a zero-window probe are not duplicates.
         let h = &self.h[d];
         let pure = plen == 0 && !syn && !seg.has(FIN);
+        let same = h.last_ack == Some(ack) && h.last_win == seg.window;
         let outstanding = self.h[p].snd_max.is_some_and(|m| seq_gt(m, ack));
         let open = matches!(self.state, State::Established | State::Closing);
-        if pure && open && outstanding && h.last_ack == Some(ack) && h.last_win == seg.window {
+        let at_next = self.h[d].snd_max.is_none_or(|m| m == seg.seq);
+        if pure && same && at_next && self.h[p].special == Special::KeepAlive && seg.window != 0 {
+            self.h[d].counts.keep_alive_acks += 1;
+            ev.push(self.event(ts, d, EventKind::KeepAliveAck));
+        } else if pure
+            && same
+            && at_next
+            && seg.window == 0
+            && self.h[p].special == Special::ZeroWindowProbe
+        {
+            self.h[d].counts.zero_window_probe_acks += 1;
+            ev.push(self.event(ts, d, EventKind::ZeroWindowProbeAck));
+        } else if pure && open && outstanding && same {
             let rel = self.h[p].rel(ack);
+            for g in self.h[p].gaps.iter_mut() {
+                if g.start == ack {
+                    g.reported = true;
+                }
+            }
             let h = &mut self.h[d];
             h.dup_run += 1;
             h.dupacks += 1;
             let count = h.dup_run;
-            if count <= 3 {
-                ev.push(self.event(ts, d, EventKind::DupAck { ack: rel, count }));
-            }
+            ev.push(self.event(ts, d, EventKind::DupAck { ack: rel, count }));
         } else if h.last_ack != Some(ack) {
             self.h[d].dup_run = 0;
         }
         let h = &mut self.h[d];
         h.last_ack = Some(ack);
         h.last_win = seg.window;
+        if h.max_ack.is_none_or(|a| seq_gt(ack, a)) {
+            h.max_ack = Some(ack);
+        }
     }
 
     fn window(&mut self, d: usize, seg: &Segment, ev: &mut Vec<Event>) {
@@ -544,64 +811,135 @@ impl Conn {
         }
     }
 
-    /// Sequence space of a segment without SYN: new, a retransmission, beyond a hole, or
-    /// filling one.
+    /// Whether a segment filling hole `g` is a retransmission rather than a late
+    /// arrival (README, "Holes"): an IPv4 ID newer than the one of the segment that
+    /// passed the hole says sent later, an older one says sent earlier; without usable
+    /// IDs, the receiver reporting the hole (duplicate ACK, SACK) or the hole being open
+    /// for at least the handshake RTT (3 ms without one) says retransmission.
+    fn fill_is_retransmission(&self, g: &Gap, seg: &Segment) -> bool {
+        if let Some(pid) = g.passer_id
+            && let Some(id) = ipv4_id(seg)
+            && id != pid
+        {
+            return (id.wrapping_sub(pid) as i16) > 0;
+        }
+        if g.reported {
+            return true;
+        }
+        let reorder = self.handshake_rtt.map_or(DEFAULT_REORDER_NS, |s| s.0);
+        Span::between(g.opened, seg.ts).0 >= reorder
+    }
+
+    /// Sequence space of a segment without SYN: new, a keep-alive or a probe, a
+    /// retransmission, beyond a hole, or filling one.
     fn data(&mut self, d: usize, seg: &Segment, plen: u32, ev: &mut Vec<Event>) {
         let ts = seg.ts;
         let p = 1 - d;
         let fin = seg.has(FIN);
         let len = plen + u32::from(fin);
+        let seq = seg.seq;
+        // The receiver's window as last advertised (scaled), once known.
+        let peer_zero = self.h[p].last_ack.is_some() && self.h[p].last_win == 0;
+
+        // A keep-alive: 0 or 1 byte one before the next sequence number. While the
+        // receiver's window is zero it is a zero-window probe (Linux probes that way).
+        if let Some(m) = self.h[d].snd_max
+            && !fin
+            && plen <= 1
+            && seq == m.wrapping_sub(1)
+            && seg.has(ACK)
+        {
+            let h = &mut self.h[d];
+            let kind = if peer_zero {
+                h.special = Special::ZeroWindowProbe;
+                h.counts.zero_window_probes += 1;
+                EventKind::ZeroWindowProbe
+            } else {
+                h.special = Special::KeepAlive;
+                h.counts.keep_alives += 1;
+                EventKind::KeepAlive
+            };
+            ev.push(self.event(ts, d, kind));
+            return;
+        }
+        // A classic zero-window probe: one new byte into a zero window.
+        if let Some(m) = self.h[d].snd_max
+            && !fin
+            && plen == 1
+            && seq == m
+            && peer_zero
+        {
+            let h = &mut self.h[d];
+            h.special = Special::ZeroWindowProbe;
+            h.counts.zero_window_probes += 1;
+            h.zwp_seq = Some(m);
+            ev.push(self.event(ts, d, EventKind::ZeroWindowProbe));
+            return;
+        }
         if len == 0 {
             return;
         }
-        let seq = seg.seq;
         let end = seq.wrapping_add(len);
         let data_end = seq.wrapping_add(plen);
-        let h = &mut self.h[d];
-        let Some(m) = h.snd_max else {
+        // TS value, for RTT samples of retransmitted data (its echo tells which copy).
+        let tsval = if seg.opt_len > 0 {
+            opts::parse(seg).ts.map(|t| t.0)
+        } else {
+            None
+        };
+        // Data up to the right edge of the receiver's window.
+        let window_full = plen > 0
+            && !fin
+            && self.win_scale.is_some_and(|sc| {
+                self.h[p].last_ack.is_some_and(|a| {
+                    let edge = a.wrapping_add((self.h[p].last_win as u32) << sc[p]);
+                    data_end == edge
+                })
+            });
+        let Some(m) = self.h[d].snd_max else {
+            let h = &mut self.h[d];
             h.snd_max = Some(end);
             h.bytes += plen as u64;
+            h.stats.sent(seq, end, ts, tsval);
             return;
         };
         if seq_gt(seq, m) {
             // A hole before this segment.
-            if h.gaps.len() == MAX_GAPS {
-                h.gaps.remove(0);
-            }
-            h.gaps.push((m, seq));
+            let h = &mut self.h[d];
+            h.open_gap(Gap {
+                start: m,
+                end: seq,
+                opened: ts,
+                passer_id: ipv4_id(seg),
+                reported: false,
+            });
+            h.counts.lost_segments += 1;
             h.bytes += data_end.wrapping_sub(m) as u64;
             h.snd_max = Some(end);
-            let kind = if plen > 0 {
-                EventKind::OutOfOrder {
-                    start: h.rel(seq),
-                    end: h.rel(data_end),
-                    missing_start: h.rel(m),
-                    missing_end: h.rel(seq),
-                }
-            } else {
-                EventKind::OutOfOrder {
-                    start: h.rel(seq),
-                    end: h.rel(seq),
-                    missing_start: h.rel(m),
-                    missing_end: h.rel(seq),
-                }
+            h.stats.sent(seq, end, ts, tsval);
+            let kind = EventKind::OutOfOrder {
+                start: h.rel(seq),
+                end: h.rel(data_end),
+                missing_start: h.rel(m),
+                missing_end: h.rel(seq),
             };
             ev.push(self.event(ts, d, kind));
         } else if seq_lt(seq, m) {
             // Overlaps what was already seen: fills a hole, or repeats.
-            let mut filled = false;
+            let h = &mut self.h[d];
+            let mut filled: Option<Gap> = None;
             let mut kept = Vec::with_capacity(h.gaps.len() + 1);
-            for &(gs, ge) in &h.gaps {
-                if seq_lt(seq, ge) && seq_gt(end, gs) {
-                    filled = true;
-                    if seq_gt(seq, gs) {
-                        kept.push((gs, seq));
+            for g in &h.gaps {
+                if seq_lt(seq, g.end) && seq_gt(end, g.start) {
+                    filled.get_or_insert(*g);
+                    if seq_gt(seq, g.start) {
+                        kept.push(Gap { end: seq, ..*g });
                     }
-                    if seq_lt(end, ge) {
-                        kept.push((end, ge));
+                    if seq_lt(end, g.end) {
+                        kept.push(Gap { start: end, ..*g });
                     }
                 } else {
-                    kept.push((gs, ge));
+                    kept.push(*g);
                 }
             }
             h.gaps = kept;
@@ -611,26 +949,62 @@ impl Conn {
                 }
                 h.snd_max = Some(end);
             }
-            let kind = if filled {
-                EventKind::LateArrival {
-                    start: h.rel(seq),
-                    end: h.rel(data_end),
+            let forgotten = h.forgotten_below.is_some_and(|f| seq_lt(seq, f));
+            let peer = &self.h[p];
+            // Fast retransmission: the receiver's duplicate ACKs ask for exactly this.
+            let fast = peer.dup_run >= 2 && peer.last_ack == Some(seq);
+            let acked = peer.max_ack.is_some_and(|a| !seq_lt(a, end));
+            let (start, rend) = (self.h[d].rel(seq), self.h[d].rel(data_end));
+            let kind = match filled {
+                Some(g) if !self.fill_is_retransmission(&g, seg) => {
+                    self.h[d].counts.late_arrivals += 1;
+                    Some(EventKind::LateArrival { start, end: rend })
                 }
-            } else {
-                h.retrans += 1;
-                if plen == 0 {
-                    EventKind::FinRetransmit
+                Some(_) => Some(if fast {
+                    EventKind::FastRetransmission { start, end: rend }
                 } else {
-                    EventKind::Retransmission {
-                        start: h.rel(seq),
-                        end: h.rel(data_end),
-                    }
-                }
+                    EventKind::Retransmission { start, end: rend }
+                }),
+                // Sequence space whose holes were forgotten: no guess.
+                None if forgotten => None,
+                None if plen == 0 => Some(EventKind::FinRetransmit),
+                None if acked => Some(EventKind::SpuriousRetransmission { start, end: rend }),
+                None if fast => Some(EventKind::FastRetransmission { start, end: rend }),
+                None => Some(EventKind::Retransmission { start, end: rend }),
             };
-            ev.push(self.event(ts, d, kind));
+            let h = &mut self.h[d];
+            if filled.is_some() {
+                h.stats.hole_fills += 1;
+            } else if !forgotten {
+                // A FIN counts as one byte here, as `tcptrace -l` counts it.
+                h.stats.rexmt_segs += 1;
+                h.stats.rexmt_bytes += len as u64;
+                h.stats.resent(seq, end, ts, tsval, fast);
+            }
+            match kind {
+                Some(EventKind::LateArrival { .. }) | None => {}
+                Some(EventKind::FastRetransmission { .. }) => {
+                    h.retrans += 1;
+                    h.counts.fast_retrans += 1;
+                }
+                Some(EventKind::SpuriousRetransmission { .. }) => {
+                    h.retrans += 1;
+                    h.counts.spurious_retrans += 1;
+                }
+                Some(_) => h.retrans += 1,
+            }
+            if let Some(kind) = kind {
+                ev.push(self.event(ts, d, kind));
+            }
         } else {
+            let h = &mut self.h[d];
             h.bytes += plen as u64;
             h.snd_max = Some(end);
+            h.stats.sent(seq, end, ts, tsval);
+        }
+        if window_full {
+            self.h[d].counts.window_full += 1;
+            ev.push(self.event(ts, d, EventKind::WindowFull));
         }
         // Data after the other side's FIN (and before our own): a half-close.
         if plen > 0
@@ -643,6 +1017,12 @@ impl Conn {
             ev.push(self.event(ts, d, EventKind::HalfClose));
         }
     }
+}
+
+/// The IPv4 ID of a segment, when it is one a sender numbers its packets with (IPv6
+/// segments have none; 0 is what some stacks send for all).
+fn ipv4_id(seg: &Segment) -> Option<u16> {
+    (!seg.is_v6() && seg.ip_id != 0).then_some(seg.ip_id as u16)
 }
 
 #[cfg(test)]

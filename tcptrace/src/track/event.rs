@@ -148,6 +148,25 @@ pub enum EventKind {
     WindowOpen { window: u16, after: Span },
     /// `from` acknowledges `ack` again (`count`-th duplicate in a row).
     DupAck { ack: u32, count: u32 },
+    /// Bytes sent again right after the receiver's duplicate ACKs asked for them.
+    FastRetransmission { start: u32, end: u32 },
+    /// Bytes sent again that the receiver had already acknowledged.
+    SpuriousRetransmission { start: u32, end: u32 },
+    /// 0 or 1 byte just below the next sequence number: is the peer still there?
+    KeepAlive,
+    /// The answer to a keep-alive.
+    KeepAliveAck,
+    /// A probe of the receiver's zero window.
+    ZeroWindowProbe,
+    /// The answer to a zero-window probe (the window still zero).
+    ZeroWindowProbeAck,
+    /// Data up to the right edge of the receiver's advertised window.
+    WindowFull,
+    /// `from` reports bytes `start:end` of `to`'s data as received twice (D-SACK).
+    Dsack { start: u32, end: u32 },
+    /// `from` acknowledges up to `end`, `missing` bytes of which (from `start` on) the
+    /// trace did not show.
+    AckedUnseen { start: u32, end: u32, missing: u64 },
 }
 
 impl EventKind {
@@ -178,6 +197,15 @@ impl EventKind {
             EventKind::ZeroWindow => "zero_window",
             EventKind::WindowOpen { .. } => "window_open",
             EventKind::DupAck { .. } => "dup_ack",
+            EventKind::FastRetransmission { .. } => "fast_retransmission",
+            EventKind::SpuriousRetransmission { .. } => "spurious_retransmission",
+            EventKind::KeepAlive => "keep_alive",
+            EventKind::KeepAliveAck => "keep_alive_ack",
+            EventKind::ZeroWindowProbe => "zero_window_probe",
+            EventKind::ZeroWindowProbeAck => "zero_window_probe_ack",
+            EventKind::WindowFull => "window_full",
+            EventKind::Dsack { .. } => "dsack",
+            EventKind::AckedUnseen { .. } => "acked_unseen",
         }
     }
 }
@@ -392,6 +420,44 @@ impl fmt::Display for Event {
                 }
                 Ok(())
             }
+            EventKind::FastRetransmission { start, end } => write!(
+                f,
+                "fast retransmission: {a} sends bytes {start}:{end} again, as {b}'s duplicate ACKs asked"
+            ),
+            EventKind::SpuriousRetransmission { start, end } => write!(
+                f,
+                "spurious retransmission: {a} sends bytes {start}:{end} again, but {b} had already acknowledged them"
+            ),
+            EventKind::KeepAlive => write!(
+                f,
+                "keep-alive: {a} checks that {b} is still there (a segment just below the next sequence number)"
+            ),
+            EventKind::KeepAliveAck => write!(f, "keep-alive ACK: {a} answers {b}'s keep-alive"),
+            EventKind::ZeroWindowProbe => write!(
+                f,
+                "zero-window probe: {a} asks whether {b}'s window is still zero"
+            ),
+            EventKind::ZeroWindowProbeAck => write!(
+                f,
+                "zero-window probe ACK: {a} answers {b}'s probe: its window is still zero"
+            ),
+            EventKind::WindowFull => write!(
+                f,
+                "window full: {a} has filled {b}'s advertised window and must wait for an ACK"
+            ),
+            EventKind::Dsack { start, end } => write!(
+                f,
+                "D-SACK: {a} got bytes {start}:{end} from {b} twice (a needless retransmission, or a duplicated packet)"
+            ),
+            EventKind::AckedUnseen {
+                start,
+                end,
+                missing,
+            } => write!(
+                f,
+                "ack for bytes not seen: {a} acknowledges up to {end}, but {missing} byte{} of {b}'s from {start} on were not seen here (lost before this capture point, or sent another way)",
+                s(*missing)
+            ),
         }
     }
 }

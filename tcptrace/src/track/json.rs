@@ -248,7 +248,11 @@ pub fn write_event(e: &Event, out: &mut Vec<u8>) {
             put("bytes_received", json!(received));
             put("while", json!(state));
         }
-        EventKind::Retransmission { start, end } | EventKind::LateArrival { start, end } => {
+        EventKind::Retransmission { start, end }
+        | EventKind::LateArrival { start, end }
+        | EventKind::FastRetransmission { start, end }
+        | EventKind::SpuriousRetransmission { start, end }
+        | EventKind::Dsack { start, end } => {
             put("start", json!(start));
             put("end", json!(end));
         }
@@ -271,7 +275,21 @@ pub fn write_event(e: &Event, out: &mut Vec<u8>) {
             put("ack", json!(ack));
             put("count", json!(count));
         }
+        EventKind::AckedUnseen {
+            start,
+            end,
+            missing,
+        } => {
+            put("start", json!(start));
+            put("end", json!(end));
+            put("missing_bytes", json!(missing));
+        }
         EventKind::Midstream
+        | EventKind::KeepAlive
+        | EventKind::KeepAliveAck
+        | EventKind::ZeroWindowProbe
+        | EventKind::ZeroWindowProbeAck
+        | EventKind::WindowFull
         | EventKind::SimultaneousClose
         | EventKind::HalfClose
         | EventKind::FinRetransmit
@@ -301,6 +319,64 @@ pub fn write_row(r: &Row, out: &mut Vec<u8>) {
     m.insert("retransmissions".into(), json!(r.retransmissions));
     m.insert("dup_acks".into(), json!(r.dup_acks));
     m.insert("zero_windows".into(), json!(r.zero_windows));
+    for (name, get) in super::summary::COUNT_FIELDS {
+        m.insert(name.into(), json!([get(&r.counts[0]), get(&r.counts[1])]));
+    }
+    // The classic tcptrace's numbers, each [client→server, server→client].
+    let st = &r.stats;
+    let secs = r.duration.0 as f64 / 1e9;
+    let mut pair = |k: &str, f: &dyn Fn(usize) -> Value| {
+        m.insert(k.to_string(), Value::Array(vec![f(0), f(1)]));
+    };
+    pair("data_segments", &|i| json!(st[i].data_segs));
+    pair("data_bytes", &|i| json!(st[i].data_bytes));
+    pair("rexmt_data_segments", &|i| json!(st[i].rexmt_segs));
+    pair("rexmt_data_bytes", &|i| json!(st[i].rexmt_bytes));
+    pair("hole_fills", &|i| json!(st[i].hole_fills));
+    pair("pure_acks", &|i| json!(st[i].pure_acks));
+    pair("sack_segments", &|i| json!(st[i].sack_segs));
+    pair("syn_segments", &|i| json!(st[i].syn_segs));
+    pair("fin_segments", &|i| json!(st[i].fin_segs));
+    pair("segment_size_min", &|i| json!(st[i].seg_size.min));
+    pair("segment_size_avg", &|i| json!(st[i].seg_size.avg()));
+    pair("segment_size_max", &|i| json!(st[i].seg_size.max));
+    pair("window_min", &|i| json!(st[i].window.min));
+    pair("window_avg", &|i| json!(st[i].window.avg()));
+    pair("window_max", &|i| json!(st[i].window.max));
+    pair("idle_max_ns", &|i| json!(st[i].idle_max));
+    pair("throughput_bps", &|i| {
+        if secs > 0.0 {
+            json!(r.bytes[i] as f64 / secs)
+        } else {
+            Value::Null
+        }
+    });
+    pair("rtt_samples", &|i| json!(st[i].rtt.n));
+    pair("rtt_min_ns", &|i| json!(st[i].rtt.min));
+    pair("rtt_avg_ns", &|i| json!(st[i].rtt.avg()));
+    pair("rtt_max_ns", &|i| json!(st[i].rtt.max));
+    pair("rtt_stdev_ns", &|i| json!(st[i].rtt.stdev()));
+    pair("fast_retransmit_delays", &|i| json!(st[i].fast_delay.n));
+    pair("fast_retransmit_delay_avg_ns", &|i| {
+        json!(st[i].fast_delay.avg())
+    });
+    pair("other_retransmit_delays", &|i| json!(st[i].rto_delay.n));
+    pair("other_retransmit_delay_min_ns", &|i| {
+        json!(st[i].rto_delay.min)
+    });
+    pair("other_retransmit_delay_avg_ns", &|i| {
+        json!(st[i].rto_delay.avg())
+    });
+    pair("other_retransmit_delay_max_ns", &|i| {
+        json!(st[i].rto_delay.max)
+    });
+    let o = &r.syn_opts;
+    pair("mss", &|i| json!(o[i].mss));
+    pair("wscale", &|i| json!(o[i].wscale));
+    pair("sack_permitted", &|i| json!(o[i].sack_ok));
+    pair("timestamps", &|i| json!(o[i].timestamps));
+    pair("fast_open", &|i| json!(o[i].tfo));
+    pair("syn_data_bytes", &|i| json!(o[i].syn_data));
     m.insert("end".into(), json!(r.end_name()));
     m.insert("end_by".into(), json!(r.end_by()));
     let attempts = match r.end {

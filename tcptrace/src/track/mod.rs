@@ -11,7 +11,9 @@
 pub mod conn;
 pub mod event;
 pub mod json;
+pub mod opts;
 pub mod report;
+pub mod stats;
 pub mod summary;
 
 use std::collections::{HashMap, VecDeque};
@@ -53,6 +55,10 @@ pub fn timeout(state: State) -> i64 {
     }
 }
 
+/// A jump of segment time (forwards or backwards) larger than this many seconds is a
+/// clock step or a misdated frame, not time passing: it expires nothing.
+pub const CLOCK_STEP: i64 = 3600;
+
 /// Tracker settings.
 #[derive(Clone, Copy, Debug)]
 pub struct TrackConfig {
@@ -80,8 +86,15 @@ pub struct Tracker {
     next_id: u64,
     evicted: u64,
     expired: u64,
-    /// Latest segment time seen.
-    now: Timestamp,
+    /// The tracker's clock (ns): segment time with clock steps taken out
+    /// ([`CLOCK_STEP`]); it never goes backwards.
+    clock: Option<i128>,
+    /// Added to segment time to get the tracker's clock.
+    offset: i128,
+    /// Clock steps seen.
+    steps: u64,
+    /// A forward step just happened: the next sweep forgets ended connections.
+    stepped_forward: bool,
     last_sweep: i64,
 }
 
@@ -106,7 +119,10 @@ impl Tracker {
             next_id: 1,
             evicted: 0,
             expired: 0,
-            now: Timestamp::default(),
+            clock: None,
+            offset: 0,
+            steps: 0,
+            stepped_forward: false,
             last_sweep: i64::MIN,
         }
     }
@@ -148,21 +164,50 @@ impl Tracker {
         self.rows.push_back(Row::of(&c));
     }
 
+    /// Moves the clock to segment time `ts` and returns it. A jump of more than
+    /// [`CLOCK_STEP`] either way is absorbed: the clock stays where it was and later
+    /// segments count from there (so live connections survive it; ended ones are
+    /// forgotten at a forward step, as a long silence would have).
+    fn advance(&mut self, ts: Timestamp) -> i128 {
+        let raw = ts_ns(ts);
+        let Some(clock) = self.clock else {
+            self.clock = Some(raw);
+            return raw;
+        };
+        let t = raw + self.offset;
+        if (t - clock).abs() > CLOCK_STEP as i128 * 1_000_000_000 {
+            self.offset = clock - raw;
+            self.steps += 1;
+            self.stepped_forward |= t > clock;
+            return clock;
+        }
+        let now = t.max(clock);
+        self.clock = Some(now);
+        now
+    }
+
+    /// Clock steps seen (segment time jumping by more than [`CLOCK_STEP`]).
+    pub fn clock_steps(&self) -> u64 {
+        self.steps
+    }
+
     /// Forgets connections idle past their state's timeout at segment time `now` (at most
     /// once per second of segment time); their verdicts (gave up, no answer) go to `ev`.
     pub fn sweep(&mut self, now: Timestamp, ev: &mut Vec<Event>) {
-        if now > self.now {
-            self.now = now;
-        }
-        let now = self.now.secs;
-        if now < self.last_sweep.saturating_add(1) {
+        let now = self.advance(now).div_euclid(1_000_000_000) as i64;
+        let stepped = std::mem::take(&mut self.stepped_forward);
+        if now < self.last_sweep.saturating_add(1) && !stepped {
             return;
         }
         self.last_sweep = now;
         let mut gone: Vec<ConnKey> = self
             .map
             .iter()
-            .filter(|(_, c)| now.saturating_sub(c.last.secs) > timeout(c.state))
+            .filter(|(_, c)| {
+                (stepped && c.state.ended())
+                    || now.saturating_sub(c.clock.div_euclid(1_000_000_000) as i64)
+                        > timeout(c.state)
+            })
             .map(|(k, _)| *k)
             .collect();
         if gone.is_empty() {
@@ -187,11 +232,8 @@ impl Tracker {
             return;
         }
         let n = (self.map.len() / 64).max(1);
-        let mut by_age: Vec<(i128, u64, ConnKey)> = self
-            .map
-            .iter()
-            .map(|(k, c)| (ts_ns(c.last), c.id, *k))
-            .collect();
+        let mut by_age: Vec<(i128, u64, ConnKey)> =
+            self.map.iter().map(|(k, c)| (c.clock, c.id, *k)).collect();
         by_age.select_nth_unstable(n - 1);
         by_age.truncate(n);
         by_age.sort();
@@ -209,9 +251,7 @@ impl Tracker {
         if !trackable(seg) {
             return None;
         }
-        if seg.ts > self.now {
-            self.now = seg.ts;
-        }
+        let clock = self.advance(seg.ts);
         let key = ConnKey::of(seg);
         let syn_only = seg.has(SYN) && !seg.has(ACK);
         let mut reuse = None;
@@ -219,6 +259,7 @@ impl Tracker {
             let d = c.side(seg);
             if !(syn_only && c.is_new_syn(d, seg.seq)) {
                 c.segment(seg, ev);
+                c.clock = clock;
                 return Some(c.id);
             }
             // A new SYN on this port pair: the old connection is over (a refused client
@@ -263,6 +304,7 @@ impl Tracker {
             });
         }
         c.segment(seg, ev);
+        c.clock = clock;
         self.map.insert(key, c);
         Some(id)
     }

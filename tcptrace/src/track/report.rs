@@ -5,12 +5,13 @@
 
 use std::io::Write as _;
 
-use super::event::Event;
+use super::event::{Event, EventKind};
 use super::json::{self, SegmentWriter};
 use super::summary;
 use super::{TrackConfig, Tracker};
 use crate::decode::Segment;
 use crate::render::Renderer;
+use crate::render::graph::Graphs;
 use crate::timefmt::{self, LocalClock};
 
 /// The flags.
@@ -20,12 +21,16 @@ pub struct ReportOptions {
     pub explain: bool,
     /// `--summary`: the connection table at exit and on SIGUSR1.
     pub summary: bool,
+    /// `--summary=long`: a block per connection with the classic tcptrace's numbers.
+    pub summary_long: bool,
     /// `--json`: segments, events and summary rows as JSON objects, one per line.
     pub json: bool,
     /// Print a line (or JSON object) per segment; false with `--no-lines`.
     pub lines: bool,
     /// `--max-connections`.
     pub max_connections: usize,
+    /// `--graph DIR`: time-sequence graphs (see [`Report::set_graphs`]).
+    pub graph: bool,
 }
 
 impl Default for ReportOptions {
@@ -33,9 +38,11 @@ impl Default for ReportOptions {
         ReportOptions {
             explain: false,
             summary: false,
+            summary_long: false,
             json: false,
             lines: true,
             max_connections: super::DEFAULT_MAX_CONNECTIONS,
+            graph: false,
         }
     }
 }
@@ -43,12 +50,12 @@ impl Default for ReportOptions {
 impl ReportOptions {
     /// Whether any of the flags asks for more than plain lines.
     pub fn active(&self) -> bool {
-        self.explain || self.summary || self.json || !self.lines
+        self.explain || self.summary || self.json || self.graph || !self.lines
     }
 
     /// Whether connections are tracked.
     pub fn tracking(&self) -> bool {
-        self.explain || self.summary || self.json
+        self.explain || self.summary || self.json || self.graph
     }
 }
 
@@ -61,6 +68,8 @@ pub struct Report {
     clock: LocalClock,
     /// Something was written before the summary (it then gets a blank line before it).
     wrote: bool,
+    graphs: Option<Graphs>,
+    graph_error: Option<String>,
 }
 
 impl Report {
@@ -77,7 +86,7 @@ impl Report {
         let tracker = opts.tracking().then(|| {
             Tracker::new(TrackConfig {
                 max_connections: opts.max_connections,
-                keep_rows: opts.summary || opts.json,
+                keep_rows: opts.summary || opts.json || opts.graph,
             })
         });
         Some(Report {
@@ -88,7 +97,19 @@ impl Report {
             line: Vec::with_capacity(512),
             clock,
             wrote: false,
+            graphs: None,
+            graph_error: None,
         })
+    }
+
+    /// Draws the connections into `g` (written with the summary: at exit and on SIGUSR1).
+    pub fn set_graphs(&mut self, g: Graphs) {
+        self.graphs = Some(g);
+    }
+
+    /// Why the graphs could not be written, if they could not.
+    pub fn graph_error(&self) -> Option<&str> {
+        self.graph_error.as_deref()
     }
 
     pub fn tracker(&self) -> Option<&Tracker> {
@@ -110,6 +131,9 @@ impl Report {
         self.write_events(out);
         if let Some(t) = self.tracker.as_mut() {
             conn = t.segment(seg, &mut self.events);
+        }
+        if let (Some(g), Some(id)) = (self.graphs.as_mut(), conn) {
+            g.segment(id, seg, &self.events);
         }
         if self.opts.lines {
             match self.json.as_mut() {
@@ -140,6 +164,10 @@ impl Report {
             self.wrote = true;
         } else if self.opts.explain {
             for e in &self.events {
+                // Notes for the first three duplicate ACKs of a run (JSON has them all).
+                if matches!(e.kind, EventKind::DupAck { count, .. } if count > 3) {
+                    continue;
+                }
                 if self.opts.lines {
                     out.extend_from_slice(if e.about_line { b"    ^ " } else { b"    * " });
                 } else {
@@ -159,6 +187,11 @@ impl Report {
         let Some(t) = self.tracker.as_ref() else {
             return;
         };
+        if let Some(g) = self.graphs.as_ref()
+            && let Err(e) = g.write(&t.rows())
+        {
+            self.graph_error.get_or_insert(e.to_string());
+        }
         if !(self.opts.summary || self.opts.json) {
             return;
         }
@@ -171,7 +204,12 @@ impl Report {
             if self.wrote {
                 out.push(b'\n');
             }
-            out.extend_from_slice(summary::table(&rows, &t.totals(), &mut self.clock).as_bytes());
+            let text = if self.opts.summary_long {
+                summary::long(&rows, &t.totals(), &mut self.clock)
+            } else {
+                summary::table(&rows, &t.totals(), &mut self.clock)
+            };
+            out.extend_from_slice(text.as_bytes());
             self.wrote = true;
         }
     }

@@ -2,8 +2,9 @@
 
 use std::fmt::Write as _;
 
-use super::conn::{Conn, Fate, State};
+use super::conn::{Conn, Counts, Fate, Half, State};
 use super::event::{Endpoint, Span};
+use super::stats::{Stats, SynOpts};
 use crate::decode::Timestamp;
 use crate::timefmt::{self, LocalClock};
 
@@ -42,6 +43,12 @@ pub struct Row {
     pub retransmissions: [u64; 2],
     pub dup_acks: [u64; 2],
     pub zero_windows: [u64; 2],
+    /// The analysis kinds, per direction (the sender's).
+    pub counts: [Counts; 2],
+    /// The classic tcptrace's numbers, per direction.
+    pub stats: [Stats; 2],
+    /// What each side's SYN asked for.
+    pub syn_opts: [SynOpts; 2],
     pub end: End,
     pub fate: Fate,
 }
@@ -82,6 +89,9 @@ impl Row {
             retransmissions: [c.h[0].retrans, c.h[1].retrans],
             dup_acks: [c.h[0].dupacks, c.h[1].dupacks],
             zero_windows: [c.h[0].zero_windows, c.h[1].zero_windows],
+            counts: [c.h[0].counts, c.h[1].counts],
+            stats: [c.h[0].stats.snapshot(), c.h[1].stats.snapshot()],
+            syn_opts: [syn_opts(&c.h[0]), syn_opts(&c.h[1])],
             end,
             fate: c.fate,
         }
@@ -171,6 +181,70 @@ impl Row {
     }
 }
 
+/// Reads one count.
+pub type CountOf = fn(&Counts) -> u64;
+
+/// The per-direction counts, by JSON name (each a `[client, server]` pair in JSON).
+pub const COUNT_FIELDS: [(&str, CountOf); 12] = [
+    ("fast_retransmissions", |c| c.fast_retrans),
+    ("spurious_retransmissions", |c| c.spurious_retrans),
+    ("lost_segments", |c| c.lost_segments),
+    ("late_arrivals", |c| c.late_arrivals),
+    ("keep_alives", |c| c.keep_alives),
+    ("keep_alive_acks", |c| c.keep_alive_acks),
+    ("zero_window_probes", |c| c.zero_window_probes),
+    ("zero_window_probe_acks", |c| c.zero_window_probe_acks),
+    ("window_full", |c| c.window_full),
+    ("dsacks", |c| c.dsacks),
+    ("acked_unseen", |c| c.acked_unseen),
+    ("holes_forgotten", |c| c.gap_overflow),
+];
+
+/// Short names for the summary's "analysis" column.
+const COUNT_SHORT: [&str; 12] = [
+    "fast",
+    "spurious",
+    "lost",
+    "late",
+    "keepalive",
+    "keepalive-ack",
+    "zwp",
+    "zwp-ack",
+    "win-full",
+    "dsack",
+    "acked-unseen",
+    "holes-forgotten",
+];
+
+impl Row {
+    /// The "analysis" column: the nonzero counts, `name c/s` each (`-` when none).
+    pub fn analysis_text(&self) -> String {
+        let mut parts = Vec::new();
+        for ((_, get), short) in COUNT_FIELDS.iter().zip(COUNT_SHORT) {
+            let (a, b) = (get(&self.counts[0]), get(&self.counts[1]));
+            if a + b > 0 {
+                parts.push(format!("{short} {a}/{b}"));
+            }
+        }
+        if parts.is_empty() {
+            "-".to_string()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+fn syn_opts(h: &Half) -> SynOpts {
+    SynOpts {
+        mss: h.mss,
+        wscale: h.wscale,
+        sack_ok: h.sack_ok,
+        timestamps: h.timestamps,
+        tfo: h.tfo,
+        syn_data: h.syn_data,
+    }
+}
+
 fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
@@ -208,7 +282,7 @@ pub fn table(rows: &[Row], totals: &Totals, clock: &mut LocalClock) -> String {
         let _ = write!(out, "; {} older rows not shown", totals.rows_dropped);
     }
     out.push('\n');
-    const HEAD: [&str; 11] = [
+    const HEAD: [&str; 12] = [
         "#",
         "client",
         "server",
@@ -219,9 +293,10 @@ pub fn table(rows: &[Row], totals: &Totals, clock: &mut LocalClock) -> String {
         "segs c>s/s>c",
         "bytes c>s/s>c",
         "retrans",
+        "analysis c>s/s>c",
         "end",
     ];
-    let mut cells: Vec<[String; 11]> = Vec::with_capacity(rows.len() + 1);
+    let mut cells: Vec<[String; 12]> = Vec::with_capacity(rows.len() + 1);
     cells.push(HEAD.map(String::from));
     for r in rows {
         let mut start = Vec::new();
@@ -239,10 +314,11 @@ pub fn table(rows: &[Row], totals: &Totals, clock: &mut LocalClock) -> String {
             format!("{}/{}", r.segments[0], r.segments[1]),
             format!("{}/{}", r.bytes[0], r.bytes[1]),
             format!("{}/{}", r.retransmissions[0], r.retransmissions[1]),
+            r.analysis_text(),
             r.end_text(),
         ]);
     }
-    let mut width = [0usize; 11];
+    let mut width = [0usize; 12];
     for row in &cells {
         for (w, c) in width.iter_mut().zip(row) {
             *w = (*w).max(c.chars().count());
@@ -251,7 +327,7 @@ pub fn table(rows: &[Row], totals: &Totals, clock: &mut LocalClock) -> String {
     for row in &cells {
         let mut line = String::new();
         for (i, c) in row.iter().enumerate() {
-            if i == 10 {
+            if i == 11 {
                 line += c;
             } else if i == 0 {
                 // Right-aligned numbers.
@@ -262,6 +338,196 @@ pub fn table(rows: &[Row], totals: &Totals, clock: &mut LocalClock) -> String {
         }
         out += line.trim_end();
         out.push('\n');
+    }
+    out
+}
+
+fn ms(ns: f64) -> String {
+    format!("{:.3} ms", ns / 1e6)
+}
+
+fn yn(b: bool) -> String {
+    if b { "Y" } else { "N" }.to_string()
+}
+
+/// `--summary=long`: one block per connection with the classic tcptrace's numbers (`tcptrace
+/// -l`), per direction.
+pub fn long(rows: &[Row], totals: &Totals, clock: &mut LocalClock) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "tcptrace summary: {} connection{} ({} tracked now, {} evicted, {} expired)",
+        totals.seen,
+        plural(totals.seen),
+        totals.tracked,
+        totals.evicted,
+        totals.expired
+    );
+    for r in rows {
+        out.push('\n');
+        let mut start = Vec::new();
+        timefmt::put_date_hms(&mut start, clock.local_secs(r.start.secs));
+        timefmt::put_frac(&mut start, r.start.nanos, false);
+        let (a, b) = if r.roles_known {
+            ("client>server", "server>client")
+        } else {
+            ("first>second", "second>first")
+        };
+        let _ = writeln!(
+            out,
+            "connection {}: {} > {}, {}, {}",
+            r.conn,
+            r.client,
+            r.server,
+            r.state.name(),
+            r.end_text()
+        );
+        let _ = writeln!(
+            out,
+            "  first segment {}, duration {}, handshake RTT {}",
+            String::from_utf8_lossy(&start),
+            r.duration,
+            r.handshake_rtt
+                .map_or_else(|| "-".to_string(), |t| t.to_string())
+        );
+        let secs = r.duration.0 as f64 / 1e9;
+        let s = &r.stats;
+        let o = &r.syn_opts;
+        let c = &r.counts;
+        let pair = |f: &dyn Fn(usize) -> String| [f(0), f(1)];
+        let lines: Vec<(&str, [String; 2])> = vec![
+            ("total packets", pair(&|i| r.segments[i].to_string())),
+            ("data packets", pair(&|i| s[i].data_segs.to_string())),
+            (
+                "data bytes (with retransmissions)",
+                pair(&|i| s[i].data_bytes.to_string()),
+            ),
+            ("unique bytes", pair(&|i| r.bytes[i].to_string())),
+            (
+                "retransmitted packets (all)",
+                pair(&|i| r.retransmissions[i].to_string()),
+            ),
+            (
+                "retransmitted data packets",
+                pair(&|i| s[i].rexmt_segs.to_string()),
+            ),
+            (
+                "retransmitted data bytes",
+                pair(&|i| s[i].rexmt_bytes.to_string()),
+            ),
+            (
+                "fast retransmissions",
+                pair(&|i| c[i].fast_retrans.to_string()),
+            ),
+            (
+                "spurious retransmissions",
+                pair(&|i| c[i].spurious_retrans.to_string()),
+            ),
+            (
+                "holes (not seen here)",
+                pair(&|i| c[i].lost_segments.to_string()),
+            ),
+            (
+                "hole fills (out of order)",
+                pair(&|i| s[i].hole_fills.to_string()),
+            ),
+            ("late arrivals", pair(&|i| c[i].late_arrivals.to_string())),
+            ("pure ACKs", pair(&|i| s[i].pure_acks.to_string())),
+            ("duplicate ACKs", pair(&|i| r.dup_acks[i].to_string())),
+            ("SACK packets", pair(&|i| s[i].sack_segs.to_string())),
+            ("D-SACKs", pair(&|i| c[i].dsacks.to_string())),
+            (
+                "ACKs for bytes not seen",
+                pair(&|i| c[i].acked_unseen.to_string()),
+            ),
+            (
+                "SYN/FIN packets",
+                pair(&|i| format!("{}/{}", s[i].syn_segs, s[i].fin_segs)),
+            ),
+            ("zero windows", pair(&|i| r.zero_windows[i].to_string())),
+            (
+                "zero-window probes",
+                pair(&|i| c[i].zero_window_probes.to_string()),
+            ),
+            ("keep-alives", pair(&|i| c[i].keep_alives.to_string())),
+            ("window full", pair(&|i| c[i].window_full.to_string())),
+            (
+                "MSS requested",
+                pair(&|i| o[i].mss.map_or("-".to_string(), |m| m.to_string())),
+            ),
+            (
+                "window scale",
+                pair(&|i| o[i].wscale.map_or("-".to_string(), |m| m.to_string())),
+            ),
+            ("SACK permitted", pair(&|i| yn(o[i].sack_ok))),
+            ("timestamps", pair(&|i| yn(o[i].timestamps))),
+            (
+                "Fast Open (SYN data bytes)",
+                pair(&|i| format!("{} ({})", yn(o[i].tfo), o[i].syn_data)),
+            ),
+            ("segment size min", pair(&|i| s[i].seg_size.min.to_string())),
+            (
+                "segment size avg",
+                pair(&|i| format!("{:.0}", s[i].seg_size.avg())),
+            ),
+            ("segment size max", pair(&|i| s[i].seg_size.max.to_string())),
+            (
+                "window advertised min",
+                pair(&|i| s[i].window.min.to_string()),
+            ),
+            (
+                "window advertised avg",
+                pair(&|i| format!("{:.0}", s[i].window.avg())),
+            ),
+            (
+                "window advertised max",
+                pair(&|i| s[i].window.max.to_string()),
+            ),
+            ("idle time max", pair(&|i| ms(s[i].idle_max as f64))),
+            (
+                "throughput (unique bytes/s)",
+                pair(&|i| {
+                    if secs > 0.0 {
+                        format!("{:.0}", r.bytes[i] as f64 / secs)
+                    } else {
+                        "-".to_string()
+                    }
+                }),
+            ),
+            ("RTT samples", pair(&|i| s[i].rtt.n.to_string())),
+            ("RTT min", pair(&|i| ms(s[i].rtt.min as f64))),
+            ("RTT avg", pair(&|i| ms(s[i].rtt.avg()))),
+            ("RTT max", pair(&|i| ms(s[i].rtt.max as f64))),
+            ("RTT stdev", pair(&|i| ms(s[i].rtt.stdev()))),
+            (
+                "fast retransmit delays",
+                pair(&|i| s[i].fast_delay.n.to_string()),
+            ),
+            (
+                "fast retransmit delay avg",
+                pair(&|i| ms(s[i].fast_delay.avg())),
+            ),
+            (
+                "other retransmit delays",
+                pair(&|i| s[i].rto_delay.n.to_string()),
+            ),
+            (
+                "other retransmit delay min",
+                pair(&|i| ms(s[i].rto_delay.min as f64)),
+            ),
+            (
+                "other retransmit delay avg",
+                pair(&|i| ms(s[i].rto_delay.avg())),
+            ),
+            (
+                "other retransmit delay max",
+                pair(&|i| ms(s[i].rto_delay.max as f64)),
+            ),
+        ];
+        let _ = writeln!(out, "  {:34}{a:>18}{b:>18}", "");
+        for (label, [x, y]) in lines {
+            let _ = writeln!(out, "  {label:34}{x:>18}{y:>18}");
+        }
     }
     out
 }

@@ -328,7 +328,7 @@ fn zero_window_and_dup_acks() {
         sc(503, ACK, SI + 1, CI + 101, 5000, 0),  // dup 1
         sc(504, ACK, SI + 1, CI + 101, 5000, 0),  // dup 2
         sc(505, ACK, SI + 1, CI + 101, 5000, 0),  // dup 3
-        sc(506, ACK, SI + 1, CI + 101, 5000, 0),  // dup 4: counted, no note
+        sc(506, ACK, SI + 1, CI + 101, 5000, 0),  // dup 4: an event, no note
         cs(507, ACK, CI + 101, SI + 1, 100, 100), // fast retransmit
         sc(508, ACK, SI + 1, CI + 301, 5000, 0),
     ]);
@@ -346,10 +346,12 @@ fn zero_window_and_dup_acks() {
     assert_eq!(ev[8], vec![EventKind::DupAck { ack: 101, count: 1 }]);
     assert_eq!(ev[9], vec![EventKind::DupAck { ack: 101, count: 2 }]);
     assert_eq!(ev[10], vec![EventKind::DupAck { ack: 101, count: 3 }]);
-    assert_eq!(ev[11], vec![]);
+    // Every duplicate is an event (the notes stop at #3: see report).
+    assert_eq!(ev[11], vec![EventKind::DupAck { ack: 101, count: 4 }]);
+    // The duplicate ACKs asked for exactly these bytes.
     assert_eq!(
         ev[12],
-        vec![EventKind::Retransmission {
+        vec![EventKind::FastRetransmission {
             start: 101,
             end: 201
         }]
@@ -413,7 +415,11 @@ fn half_close_and_syn_retransmit_and_synack_first() {
             rtt: Some(Span(2_000_000))
         }]
     );
-    assert_eq!(names(&ev[6..]), vec![vec!["half_close"], vec![]]);
+    // The second 50 bytes reach the edge of the client's window (ack 1 + win 100).
+    assert_eq!(
+        names(&ev[6..]),
+        vec![vec!["half_close"], vec!["window_full"]]
+    );
 
     // Joined at the SYN-ACK: the client's ISN comes from its ack.
     let mut t = Tracker::new(TrackConfig::default());
@@ -512,6 +518,404 @@ fn memory_stays_bounded_under_many_connections() {
     assert!(t.rows().len() <= 2000);
 }
 
+/// `s` with IPv4 ID `id`.
+fn id(mut s: Segment, id: u16) -> Segment {
+    s.ip_id = id as u32;
+    s
+}
+
+/// `s` with TCP options `o` (a multiple of 4 bytes) in its header.
+fn opt(mut s: Segment, o: &[u8]) -> Segment {
+    s.options[..o.len()].copy_from_slice(o);
+    s.opt_len = o.len() as u8;
+    s.hdr_len += o.len() as u8;
+    s.tcp_caplen += o.len() as u8;
+    s.tcp_len += o.len() as u32;
+    s
+}
+
+/// A SACK option with one or two blocks (`nop, nop, sack …`).
+fn sack(blocks: &[(u32, u32)]) -> Vec<u8> {
+    let mut o = vec![1, 1, 5, 2 + 8 * blocks.len() as u8];
+    for (a, b) in blocks {
+        o.extend(a.to_be_bytes());
+        o.extend(b.to_be_bytes());
+    }
+    o
+}
+
+/// Handshake, then the client sends 100-byte segments 1:101, 201:301, 401:501, … (every
+/// other one missing from the trace), `holes` holes in all, IP IDs 1, 3, 5, ….
+fn holes(holes: u32) -> Vec<Segment> {
+    let mut segs = handshake();
+    segs.push(id(cs(10, ACK, CI + 1, SI + 1, 100, 100), 1));
+    for i in 1..=holes {
+        segs.push(id(
+            cs(10, ACK, CI + 1 + 200 * i, SI + 1, 100, 100),
+            1 + 2 * i as u16,
+        ));
+    }
+    segs
+}
+
+fn count(evs: &[Vec<EventKind>], name: &str) -> usize {
+    evs.iter().flatten().filter(|k| k.name() == name).count()
+}
+
+#[test]
+fn many_holes_are_remembered_and_none_is_called_a_retransmission_falsely() {
+    // Seven holes (the old tracker kept four and called first-time bytes in the others
+    // retransmissions), then the missing bytes: sent after the segments that passed the
+    // holes (newer IP IDs), so retransmissions, never "sends again" for unseen bytes.
+    let mut t = Tracker::new(TrackConfig::default());
+    let mut segs = holes(7);
+    for i in 1..=7u32 {
+        segs.push(id(
+            cs(20, ACK, CI + 1 + 200 * i - 100, SI + 1, 100, 100),
+            100 + i as u16,
+        ));
+    }
+    let ev = run(&mut t, &segs);
+    assert_eq!(count(&ev, "out_of_order"), 7);
+    assert_eq!(count(&ev, "retransmission"), 7);
+    for (i, e) in ev[11..].iter().enumerate() {
+        let s = 200 * (i as u32 + 1) - 99;
+        assert_eq!(
+            e,
+            &vec![EventKind::Retransmission {
+                start: s,
+                end: s + 100
+            }]
+        );
+    }
+    let r = &t.rows()[0];
+    assert_eq!(r.counts[0].lost_segments, 7);
+    assert_eq!(r.counts[0].gap_overflow, 0);
+    assert_eq!(r.bytes[0], 1500);
+    // Sent again now: these bytes were all seen, a plain retransmission.
+    let ev = run(&mut t, &[cs(30, ACK, CI + 101, SI + 1, 100, 100)]);
+    assert_eq!(names(&ev), vec![vec!["retransmission"]]);
+}
+
+#[test]
+fn holes_beyond_the_limit_are_counted_and_get_no_note() {
+    let n = conn::MAX_GAPS as u32 + 3;
+    let mut t = Tracker::new(TrackConfig::default());
+    let ev = run(&mut t, &holes(n));
+    assert_eq!(count(&ev, "out_of_order"), n as usize);
+    // The three oldest holes were forgotten: bytes into them get no note at all.
+    let mut segs = Vec::new();
+    for i in 1..=3u32 {
+        segs.push(id(
+            cs(20, ACK, CI + 1 + 200 * i - 100, SI + 1, 100, 100),
+            9000,
+        ));
+    }
+    // The newest hole is still known.
+    segs.push(id(
+        cs(20, ACK, CI + 1 + 200 * n - 100, SI + 1, 100, 100),
+        9001,
+    ));
+    let ev = run(&mut t, &segs);
+    assert_eq!(
+        names(&ev),
+        vec![vec![], vec![], vec![], vec!["retransmission"]]
+    );
+    let r = &t.rows()[0];
+    assert_eq!(r.counts[0].gap_overflow, 3);
+    assert_eq!(r.retransmissions[0], 1);
+    let mut out = Vec::new();
+    json::write_row(r, &mut out);
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["holes_forgotten"], serde_json::json!([3, 0]));
+}
+
+#[test]
+fn hole_fills_are_classified_by_evidence() {
+    // Handshake RTT 2 ms (see `handshake`). The hole 101:201 opens at 10 ms.
+    let base = || {
+        let mut segs = handshake();
+        segs.push(cs(10, ACK, CI + 1, SI + 1, 100, 100));
+        segs.push(cs(10, ACK, CI + 201, SI + 1, 100, 100));
+        segs
+    };
+    let fill = |ms: u64| cs(ms, ACK, CI + 101, SI + 1, 100, 100);
+    let last = |t: &mut Tracker, segs: &[Segment]| run(t, segs).pop().unwrap();
+
+    // No IDs, no report, within an RTT: reordering.
+    let mut segs = base();
+    segs.push(fill(11));
+    let mut t = Tracker::new(TrackConfig::default());
+    assert_eq!(
+        last(&mut t, &segs),
+        vec![EventKind::LateArrival {
+            start: 101,
+            end: 201
+        }]
+    );
+    assert_eq!(t.rows()[0].counts[0].late_arrivals, 1);
+    assert_eq!(t.rows()[0].retransmissions[0], 0);
+
+    // No IDs, no report, an RTT or more after the hole opened: a retransmission.
+    let mut segs = base();
+    segs.push(fill(12));
+    let mut t = Tracker::new(TrackConfig::default());
+    assert_eq!(names(&[last(&mut t, &segs)]), vec![vec!["retransmission"]]);
+
+    // A SACK block above the hole reported it: a retransmission even at once.
+    let mut segs = base();
+    segs.push(opt(
+        sc(10, ACK, SI + 1, CI + 101, 1000, 0),
+        &sack(&[(CI + 201, CI + 301)]),
+    ));
+    segs.push(fill(10));
+    let mut t = Tracker::new(TrackConfig::default());
+    assert_eq!(names(&[last(&mut t, &segs)]), vec![vec!["retransmission"]]);
+
+    // Duplicate ACKs for the hole: a fast retransmission.
+    let mut segs = base();
+    for _ in 0..3 {
+        segs.push(sc(10, ACK, SI + 1, CI + 101, 1000, 0));
+    }
+    segs.push(fill(10));
+    let mut t = Tracker::new(TrackConfig::default());
+    let ev = run(&mut t, &segs);
+    assert_eq!(
+        ev.last().unwrap(),
+        &vec![EventKind::FastRetransmission {
+            start: 101,
+            end: 201
+        }]
+    );
+    assert_eq!(t.rows()[0].counts[0].fast_retrans, 1);
+    assert_eq!(t.rows()[0].retransmissions[0], 1);
+
+    // IP IDs decide when there are any: older than the segment that passed the hole is
+    // a late arrival even long after, newer is a retransmission even at once.
+    let mut segs = base();
+    segs[4] = id(segs[4], 7);
+    segs.push(id(fill(500), 6));
+    let mut t = Tracker::new(TrackConfig::default());
+    assert_eq!(names(&[last(&mut t, &segs)]), vec![vec!["late_arrival"]]);
+    let mut segs = base();
+    segs[4] = id(segs[4], 0xffff);
+    segs.push(id(fill(10), 2)); // newer, across the 16-bit wrap
+    let mut t = Tracker::new(TrackConfig::default());
+    assert_eq!(names(&[last(&mut t, &segs)]), vec![vec!["retransmission"]]);
+}
+
+#[test]
+fn syn_data_is_in_the_sequence_space() {
+    // TCP Fast Open: 5 bytes in the SYN, acknowledged by the SYN-ACK; then FIN.
+    let mut t = Tracker::new(TrackConfig::default());
+    let segs = [
+        opt(
+            cs(0, SYN, CI, 0, 100, 5),
+            &[34, 10, 1, 2, 3, 4, 5, 6, 7, 8, 1, 1],
+        ),
+        sc(1, SYN | ACK, SI, CI + 6, 100, 0),
+        cs(2, ACK, CI + 6, SI + 1, 100, 0),
+        cs(3, FIN | ACK, CI + 6, SI + 1, 100, 0),
+    ];
+    let ev = run(&mut t, &segs);
+    assert_eq!(
+        names(&ev),
+        vec![
+            vec!["handshake_syn"],
+            vec!["handshake_synack"],
+            vec!["handshake_ack"],
+            vec!["active_close"]
+        ]
+    );
+    assert_eq!(
+        ev[1][0],
+        EventKind::Handshake2 {
+            acked_isn: CI,
+            after_syn: Some(Span(1_000_000))
+        }
+    );
+    let c = &t.rows()[0];
+    assert_eq!(c.bytes, [5, 0]);
+    // The server took only the SYN: the data comes again after the handshake.
+    let mut t = Tracker::new(TrackConfig::default());
+    let segs = [
+        cs(0, SYN, CI, 0, 100, 5),
+        sc(1, SYN | ACK, SI, CI + 1, 100, 0),
+        cs(2, ACK, CI + 1, SI + 1, 100, 5),
+    ];
+    let ev = run(&mut t, &segs);
+    assert_eq!(
+        names(&ev[2..]),
+        vec![vec!["handshake_ack", "retransmission"]]
+    );
+}
+
+#[test]
+fn ack_for_bytes_not_seen_is_noted_once() {
+    let mut t = Tracker::new(TrackConfig::default());
+    let mut segs = handshake();
+    segs.extend([
+        cs(10, ACK, CI + 1, SI + 1, 100, 100),
+        // 101:301 never seen; the server acknowledges them, twice.
+        sc(11, ACK, SI + 1, CI + 301, 1000, 0),
+        sc(12, ACK, SI + 1, CI + 301, 1000, 0),
+        cs(13, ACK, CI + 301, SI + 1, 100, 100),
+    ]);
+    let ev = run(&mut t, &segs);
+    assert_eq!(
+        ev[4],
+        vec![EventKind::AckedUnseen {
+            start: 101,
+            end: 301,
+            missing: 200
+        }]
+    );
+    assert!(ev[5].is_empty() && ev[6].is_empty(), "{ev:?}");
+    let r = &t.rows()[0];
+    assert_eq!(r.counts[1].acked_unseen, 1);
+    assert_eq!(r.bytes[0], 400);
+
+    // A hole acknowledged (its filler went past the capture point unseen): noted once,
+    // and the hole is closed (the bytes again later are spurious, not a fill).
+    let mut t = Tracker::new(TrackConfig::default());
+    let mut segs = handshake();
+    segs.extend([
+        cs(10, ACK, CI + 1, SI + 1, 100, 100),
+        cs(10, ACK, CI + 201, SI + 1, 100, 100),
+        sc(11, ACK, SI + 1, CI + 301, 1000, 0),
+        cs(12, ACK, CI + 101, SI + 1, 100, 100),
+    ]);
+    let ev = run(&mut t, &segs);
+    assert_eq!(
+        ev[5],
+        vec![EventKind::AckedUnseen {
+            start: 101,
+            end: 301,
+            missing: 100
+        }]
+    );
+    assert_eq!(names(&ev[6..]), vec![vec!["spurious_retransmission"]]);
+    assert_eq!(t.rows()[0].counts[0].spurious_retrans, 1);
+}
+
+#[test]
+fn clock_jumps_do_not_expire_connections() {
+    let mut t = Tracker::new(TrackConfig::default());
+    let mut segs = handshake();
+    segs.push(cs(10, ACK, CI + 1, SI + 1, 100, 100));
+    // A misdated frame three weeks ahead (of another connection), then back to normal.
+    segs.push(seg(21 * 86_400_000, C, 4000, S, 80, SYN, 1, 0, 100, 0));
+    segs.push(sc(20, ACK, SI + 1, CI + 101, 100, 0));
+    // And one a week behind.
+    segs.push(seg(0, C, 4001, S, 80, SYN, 1, 0, 100, 0));
+    let mut behind = segs.last().copied().unwrap();
+    behind.ts = Timestamp::new(1000 - 7 * 86_400, 0);
+    *segs.last_mut().unwrap() = behind;
+    segs.push(cs(30, ACK, CI + 101, SI + 1, 100, 100));
+    segs.push(cs(40, FIN | ACK, CI + 201, SI + 1, 100, 0));
+    let ev = run(&mut t, &segs);
+    assert_eq!(count(&ev, "retransmission"), 0, "{ev:?}");
+    assert_eq!(t.totals().expired, 0);
+    assert_eq!(t.rows().iter().filter(|r| r.client.port == 1249).count(), 1);
+    assert_eq!(t.clock_steps(), 4);
+    let r = t
+        .rows()
+        .into_iter()
+        .find(|r| r.client.port == 1249)
+        .unwrap();
+    assert_eq!(r.segments, [5, 2]);
+    assert_eq!(r.state, State::Closing);
+
+    // Time that really passes (within the step limit) still expires idle connections.
+    let mut t = Tracker::new(TrackConfig::default());
+    let mut segs = handshake();
+    segs.push(seg(
+        (IDLE_TIMEOUT as u64 + 2) * 1000,
+        C,
+        4000,
+        S,
+        80,
+        SYN,
+        1,
+        0,
+        100,
+        0,
+    ));
+    run(&mut t, &segs);
+    assert_eq!(t.totals().expired, 1);
+}
+
+#[test]
+fn keep_alives_probes_window_full_and_dsack() {
+    let mut t = Tracker::new(TrackConfig::default());
+    let mut segs = handshake();
+    segs.extend([
+        cs(10, ACK, CI + 1, SI + 1, 100, 100),
+        sc(11, ACK, SI + 1, CI + 101, 100, 0),
+        // Keep-alive (seq one below the next, no data) and its answer.
+        cs(7000, ACK, CI + 100, SI + 1, 100, 0),
+        sc(7001, ACK, SI + 1, CI + 101, 100, 0),
+        // The server's window fills: 100 bytes up to ack 101 + win 100.
+        cs(7002, ACK, CI + 101, SI + 1, 100, 100),
+        sc(7003, ACK, SI + 1, CI + 201, 0, 0),
+        // Linux's probe (like a keep-alive, into a zero window) and its answer.
+        cs(7200, ACK, CI + 200, SI + 1, 100, 0),
+        sc(7201, ACK, SI + 1, CI + 201, 0, 0),
+        // A classic probe: one new byte; acknowledged when the window opens.
+        cs(7400, ACK, CI + 201, SI + 1, 100, 1),
+        sc(7401, ACK, SI + 1, CI + 201, 0, 0),
+        sc(7500, ACK, SI + 1, CI + 202, 100, 0),
+        // Data again, already acknowledged: spurious; the server D-SACKs it.
+        cs(7501, ACK, CI + 101, SI + 1, 100, 100),
+        opt(
+            sc(7502, ACK, SI + 1, CI + 202, 100, 0),
+            &sack(&[(CI + 101, CI + 201)]),
+        ),
+    ]);
+    let ev = run(&mut t, &segs);
+    assert_eq!(
+        names(&ev[3..]),
+        vec![
+            vec![],
+            vec![],
+            vec!["keep_alive"],
+            vec!["keep_alive_ack"],
+            vec!["window_full"],
+            vec!["zero_window"],
+            vec!["zero_window_probe"],
+            vec!["zero_window_probe_ack"],
+            vec!["zero_window_probe"],
+            vec!["zero_window_probe_ack"],
+            vec!["window_open"],
+            vec!["spurious_retransmission"],
+            vec!["dsack"],
+        ]
+    );
+    assert_eq!(
+        ev[15],
+        vec![EventKind::Dsack {
+            start: 101,
+            end: 201
+        }]
+    );
+    let r = &t.rows()[0];
+    assert_eq!(r.counts[0].keep_alives, 1);
+    assert_eq!(r.counts[1].keep_alive_acks, 1);
+    assert_eq!(r.counts[0].zero_window_probes, 2);
+    assert_eq!(r.counts[1].zero_window_probe_acks, 2);
+    assert_eq!(r.counts[0].window_full, 1);
+    assert_eq!(r.counts[1].dsacks, 1);
+    assert_eq!(r.counts[0].spurious_retrans, 1);
+    // The probe byte was acknowledged, so it counts as sent: no "ack for bytes not seen".
+    assert_eq!(r.counts[1].acked_unseen, 0);
+    assert_eq!(r.bytes[0], 201);
+    assert_eq!(r.retransmissions[0], 1);
+    assert_eq!(
+        r.analysis_text(),
+        "spurious 1/0, keepalive 1/0, keepalive-ack 0/1, zwp 2/0, zwp-ack 0/2, win-full 1/0, dsack 0/1"
+    );
+}
+
 mod report {
     use super::*;
     use crate::render::{RenderOptions, Renderer, TsStyle};
@@ -578,6 +982,32 @@ mod report {
         assert!(text.contains("    * gave up: client 192.168.2.10.1063 stopped after 2 attempts"));
         assert!(text.contains("tcptrace summary: 2 connections"));
         assert!(text.contains("refused ×2, client gave up"));
+    }
+
+    #[test]
+    fn notes_stop_at_the_third_duplicate_ack_json_has_all() {
+        let mut segs = handshake();
+        segs.push(cs(10, ACK, CI + 1, SI + 1, 100, 100));
+        segs.push(cs(11, ACK, CI + 201, SI + 1, 100, 100));
+        for i in 0..6 {
+            segs.push(sc(12 + i, ACK, SI + 1, CI + 101, 1000, 0));
+        }
+        let text = run(
+            ReportOptions {
+                explain: true,
+                ..ReportOptions::default()
+            },
+            &segs,
+        );
+        assert_eq!(text.matches("^ duplicate ACK #").count(), 3, "{text}");
+        let json = run(
+            ReportOptions {
+                json: true,
+                ..ReportOptions::default()
+            },
+            &segs,
+        );
+        assert_eq!(json.matches("\"kind\":\"dup_ack\"").count(), 5, "{json}");
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub struct Seg {
     /// TCP options (e.g. the SYN's mss).
     pub options: Vec<u8>,
     pub df: bool,
+    /// IPv4 ID (default: 0x100 + the frame's index, so later frames have newer IDs).
+    pub ip_id: Option<u16>,
 }
 
 /// `Seg` without options, DF set.
@@ -47,6 +49,7 @@ pub fn s(us: u64, dir: Dir, flags: u16, seq: u32, ack: u32, win: u16, len: usize
         len,
         options: Vec::new(),
         df: true,
+        ip_id: None,
     }
 }
 
@@ -105,7 +108,7 @@ impl Conversation {
                 tcp.payload = vec![b'x'; g.len];
                 let mut ip = Ipv4::new(src, dst);
                 ip.df = g.df;
-                ip.id = 0x100 + i as u16;
+                ip.id = g.ip_id.unwrap_or(0x100 + i as u16);
                 Frame {
                     ts: Duration::from_secs(self.start_secs) + Duration::from_micros(g.us),
                     data: eth4(&ip.tcp(&tcp)),

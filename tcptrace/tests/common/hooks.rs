@@ -156,6 +156,57 @@ impl Drop for DropProg {
     }
 }
 
+/// The `drop_nth` peer program (XDP) on an interface in a namespace: drops every `every`th
+/// IPv4 TCP data segment to `port`, before any capture on that interface sees it.
+/// Detached (in its namespace) when dropped.
+pub struct NthDrop {
+    thread: NsThread,
+    slot: std::sync::Arc<std::sync::Mutex<Option<Ebpf>>>,
+}
+
+impl NthDrop {
+    pub fn attach(ns: &str, iface: &str, every: u32, port: u16) -> Result<NthDrop, String> {
+        let thread = NsThread::new(ns);
+        let slot = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let (iface, s) = (iface.to_string(), slot.clone());
+        thread.run(move || -> Result<(), String> {
+            let mut ebpf = Ebpf::load(PEERS).map_err(|e| format!("loading test-peers: {e}"))?;
+            let mut cfg: aya::maps::Array<_, u32> =
+                aya::maps::Array::try_from(ebpf.map_mut("NTH_CONFIG").ok_or("no NTH_CONFIG")?)
+                    .map_err(|e| format!("{e}"))?;
+            cfg.set(0, every, 0).map_err(|e| format!("{e}"))?;
+            cfg.set(1, port as u32, 0).map_err(|e| format!("{e}"))?;
+            let prog: &mut aya::programs::Xdp = ebpf
+                .program_mut("drop_nth")
+                .ok_or("no drop_nth in test-peers")?
+                .try_into()
+                .map_err(|e| format!("{e}"))?;
+            prog.load().map_err(|e| format!("load drop_nth: {e}"))?;
+            prog.attach(&iface, aya::programs::XdpMode::Driver)
+                .map_err(|e| format!("attach drop_nth: {e:?}"))?;
+            *s.lock().unwrap() = Some(ebpf);
+            Ok(())
+        })?;
+        Ok(NthDrop { thread, slot })
+    }
+
+    /// [data segments seen, dropped].
+    pub fn counts(&self) -> [u64; 2] {
+        let guard = self.slot.lock().unwrap();
+        let ebpf = guard.as_ref().expect("attached");
+        let map: aya::maps::Array<_, u64> =
+            aya::maps::Array::try_from(ebpf.map("NTH_COUNT").expect("NTH_COUNT")).expect("array");
+        [map.get(&0, 0).unwrap_or(0), map.get(&1, 0).unwrap_or(0)]
+    }
+}
+
+impl Drop for NthDrop {
+    fn drop(&mut self) {
+        let slot = self.slot.clone();
+        self.thread.run(move || drop(slot.lock().unwrap().take()));
+    }
+}
+
 /// Names of the programs attached to `iface` in namespace `ns`: XDP, TCX on both hooks
 /// (6.6+) and clsact filters.
 pub fn attached(ns: &str, iface: &str) -> Vec<String> {
