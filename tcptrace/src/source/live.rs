@@ -148,8 +148,10 @@ pub async fn run(
                 flow
             }
             _ = usr1.recv() => {
+                // What is in the ring came before the signal: it belongs in the summary.
+                let flow = drain(afd.get_mut(), &clock, sink);
                 sink.summary();
-                continue;
+                flow
             }
             _ = tick.tick() => drain(afd.get_mut(), &clock, sink),
             guard = afd.readable_mut() => {
