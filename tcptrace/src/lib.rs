@@ -4,6 +4,7 @@
 //! capture source ([`source`]: live ring buffer or offline replay) → [`decode`] →
 //! render ([`render`]: tcpdump lines, classic style).
 
+pub mod cli;
 pub mod decode;
 pub mod filter;
 pub mod kernel;

@@ -9,8 +9,9 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, bail};
-use clap::{ArgAction, Parser};
+use clap::Parser as _;
 use tcptrace::{
+    cli::Cli,
     decode::{Segment, Timestamp},
     kernel::{Counters, Kernel, KernelError, XdpModeArg, if_index},
     pcapng::{PcapngOut, WriteError},
@@ -23,147 +24,6 @@ use tcptrace::{
     track::report::{Report, ReportOptions},
 };
 use tcptrace_common::{Config, Record};
-
-/// Trace TCP connections on an interface (or in a capture file) and print them as
-/// tcpdump -n does, with the filtering done in the kernel.
-#[derive(Parser, Debug)]
-#[command(name = "tcptrace", version, disable_help_flag = false)]
-struct Cli {
-    /// Interface to trace (XDP or TC on ingress, TC on egress; see --xdp-mode). Repeatable;
-    /// `any`: every interface of the network namespace, new ones included. With more than
-    /// one, lines start with the interface and direction, as tcpdump -i any prints them.
-    #[arg(
-        short = 'i',
-        long = "iface",
-        value_name = "IFACE",
-        conflicts_with = "read"
-    )]
-    iface: Vec<String>,
-
-    /// Trace inside another network namespace: an `ip netns` name, a namespace file
-    /// (`/proc/PID/ns/net`, a bind mount) or a PID (e.g. `--netns $(pidof nginx) -i eth0`).
-    #[arg(long = "netns", value_name = "NAME|PATH|PID", conflicts_with = "read")]
-    netns: Option<String>,
-
-    /// List the interfaces that can be traced (in the namespace in use), as tcpdump -D.
-    #[arg(short = 'D', long = "list-interfaces")]
-    list_interfaces: bool,
-
-    /// Read packets from a pcap or pcapng file instead of an interface.
-    #[arg(short = 'r', value_name = "FILE")]
-    read: Option<PathBuf>,
-
-    /// Also write the traced packets to FILE as pcapng (the first --snaplen bytes of each
-    /// frame, as they were). Lines are still printed.
-    #[arg(short = 'w', value_name = "FILE")]
-    write: Option<PathBuf>,
-
-    /// Bytes of each frame the kernel copies for -w (1 to 512).
-    #[arg(short = 's', long = "snaplen", value_name = "N", default_value_t = 128,
-          value_parser = clap::value_parser!(u16).range(1..=tcptrace_common::MAX_SNAP as i64))]
-    snaplen: u16,
-
-    /// Kernel ring buffer size in KiB, as tcpdump -B (rounded up to a power of two; 4 to
-    /// 1048576; default 4 MiB, about 25 000 records). Records that do not fit are counted
-    /// as dropped, never lost silently.
-    #[arg(short = 'B', long = "buffer-size", value_name = "KiB",
-          default_value_t = tcptrace_common::RING_BYTES / 1024,
-          value_parser = clap::value_parser!(u32).range(4..=1_048_576))]
-    buffer_size: u32,
-
-    /// Only segments to or from this host (IPv4 or IPv6 address; repeatable: any of them).
-    #[arg(long = "host", value_name = "ADDR")]
-    hosts: Vec<String>,
-
-    /// Only segments with this source or destination port (repeatable: any of them).
-    #[arg(long = "port", value_name = "PORT")]
-    ports: Vec<String>,
-
-    /// Stop after printing N segments (1 or more).
-    #[arg(short = 'c', value_name = "N", allow_negative_numbers = true,
-          value_parser = parse_count)]
-    count: Option<u64>,
-
-    /// Print absolute, rather than relative, TCP sequence numbers.
-    #[arg(short = 'S', long = "absolute-tcp-sequence-numbers")]
-    absolute: bool,
-
-    /// Ingress hook: auto (native XDP on NICs, TC on virtual interfaces such as veth) |
-    /// native | generic (XDP) | off (no XDP: TC ingress).
-    #[arg(long = "xdp-mode", value_enum, default_value = "auto")]
-    xdp_mode: XdpModeArg,
-
-    /// Verbose: IP header fields and TCP checksum verdicts, as tcpdump -v.
-    #[arg(short = 'v', action = ArgAction::Count)]
-    verbose: u8,
-
-    /// Quiet: less protocol information (`tcp LEN`), as tcpdump -q.
-    #[arg(short = 'q')]
-    quiet: bool,
-
-    /// Timestamps: -t none, -tt epoch seconds, -ttt delta to the previous line,
-    /// -tttt date and time, -ttttt delta to the first line.
-    #[arg(short = 't', action = ArgAction::Count)]
-    ts: u8,
-
-    /// Nanosecond timestamps.
-    #[arg(long = "nano")]
-    nano: bool,
-
-    /// Number each line, as tcpdump -#.
-    #[arg(short = '#', long = "number")]
-    number: bool,
-
-    /// Accepted for tcpdump compatibility: addresses and ports are always numeric.
-    #[arg(short = 'n', action = ArgAction::Count)]
-    _numeric: u8,
-
-    /// tcpdump 3.x style lines, as in the article (`S 1:1(0) win 16384 <mss 1460> (DF)`).
-    #[arg(long = "classic")]
-    classic: bool,
-
-    /// After a line that opens, closes, resets or troubles a connection, an indented note
-    /// saying so in plain English.
-    #[arg(long = "explain")]
-    explain: bool,
-
-    /// A table of connections at exit (and on SIGUSR1 while running).
-    #[arg(long = "summary")]
-    summary: bool,
-
-    /// JSON instead of text, one object per line: segments, connection events, summary rows.
-    #[arg(long = "json")]
-    json: bool,
-
-    /// Print no line per segment (only notes, the summary or JSON events).
-    #[arg(long = "no-lines")]
-    no_lines: bool,
-
-    /// Connections tracked at most (--explain/--summary/--json); the least recently
-    /// active are evicted when full.
-    #[arg(long = "max-connections", value_name = "N",
-          default_value_t = tcptrace::track::DEFAULT_MAX_CONNECTIONS as u64,
-          value_parser = clap::value_parser!(u64).range(1..=u32::MAX as u64))]
-    max_connections: u64,
-
-    /// A pcap-filter expression, as tcpdump takes it (TCP/IP part: host, net, port,
-    /// portrange, ip, ip6, tcp, tcp[tcpflags], vlan, and/or/not); evaluated in the kernel.
-    /// And-ed with --host/--port when both are given.
-    #[arg(
-        value_name = "EXPRESSION",
-        trailing_var_arg = true,
-        allow_hyphen_values = false
-    )]
-    expr: Vec<String>,
-}
-
-/// `-c N`: a packet count, 1 or more (tcpdump refuses 0 and negative counts too).
-fn parse_count(s: &str) -> Result<u64, String> {
-    match s.parse::<u64>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!("invalid packet count {s} (must be 1 or more)")),
-    }
-}
 
 /// A refusal of clap's as one line, without its `error: ` prefix, usage and hints; the
 /// values an option takes, when clap lists them, follow in parentheses.
