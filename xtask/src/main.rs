@@ -13,6 +13,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod dist;
 mod vm;
 
 /// The nightly toolchain that builds the eBPF crate.
@@ -60,6 +61,10 @@ enum Cmd {
     },
     /// rustfmt --check and clippy -D warnings, the eBPF crate included.
     Lint,
+    /// Build what production hosts install, in target/dist/: the static binary (musl,
+    /// eBPF object inside), man page, completions, systemd unit, the tarball
+    /// tcptrace-VERSION-x86_64-linux.tar.gz and the .deb (cargo-deb).
+    Dist,
     /// Measure tracing overhead (kernel cost, live iperf3, replay, memory); writes
     /// bench-report/REPORT.md. Needs root (sudo is used when not root).
     Bench {
@@ -101,6 +106,10 @@ fn main() -> Result<()> {
         Cmd::Lint => {
             setup()?;
             lint()
+        }
+        Cmd::Dist => {
+            setup()?;
+            dist::dist(&root).map(|_| ())
         }
         Cmd::Bench { quick } => {
             setup()?;
