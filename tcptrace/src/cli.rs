@@ -39,6 +39,37 @@ pub struct Cli {
     #[arg(short = 'w', value_name = "FILE")]
     pub write: Option<PathBuf>,
 
+    /// With -w: start a new file when the current one holds more than N million bytes
+    /// (1 000 000), as tcpdump -C: the second file is FILE1, the third FILE2, ...
+    #[arg(short = 'C', value_name = "MB", requires = "write",
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub rotate_size: Option<u64>,
+
+    /// With -C or -G: keep N files, as tcpdump -W. With -C a ring (FILE0 .. FILE{N-1},
+    /// the oldest overwritten); with -G alone the trace ends after N files.
+    #[arg(short = 'W', value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub rotate_count: Option<u32>,
+
+    /// With -w: start a new file every N seconds, as tcpdump -G; FILE is a strftime
+    /// pattern (local time), e.g. `-w trace-%Y%m%d-%H%M%S.pcapng`.
+    #[arg(short = 'G', value_name = "SECONDS", requires = "write",
+          value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub rotate_seconds: Option<u64>,
+
+    /// Every N seconds, one line on stderr with the kernel counters (seen, matched,
+    /// emitted, lost, malformed, cut short) and the connection totals (opened, refused,
+    /// reset, closed, retransmissions, zero windows); one JSON object with --json.
+    #[arg(long = "stats", value_name = "SECONDS", conflicts_with = "read",
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub stats: Option<u64>,
+
+    /// Serve Prometheus metrics (text format) on http://ADDR:PORT/metrics: the kernel
+    /// counters and the connection totals of --stats, refusals by server port, resets by
+    /// side, a handshake RTT histogram.
+    #[arg(long = "metrics", value_name = "ADDR:PORT", conflicts_with = "read")]
+    pub metrics: Option<std::net::SocketAddr>,
+
     /// Bytes of each frame the kernel copies for -w (1 to 512).
     #[arg(short = 's', long = "snaplen", value_name = "N", default_value_t = 128,
           value_parser = clap::value_parser!(u16).range(1..=tcptrace_common::MAX_SNAP as i64))]

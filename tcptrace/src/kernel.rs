@@ -187,6 +187,51 @@ pub struct Counters {
     pub fragments: u64,
 }
 
+/// Reads the per-CPU counters (see [`Kernel::counter_reader`]).
+pub struct CounterReader {
+    arr: PerCpuArray<MapData, [u64; counter::COUNT as usize]>,
+}
+
+impl CounterReader {
+    /// Each CPU's counters, in CPU order.
+    pub fn per_cpu(&self) -> Result<Vec<Counters>, KernelError> {
+        let blocks = self
+            .arr
+            .get(&0, 0)
+            .map_err(|e| KernelError::other("reading counters", e))?;
+        Ok(blocks
+            .iter()
+            .map(|b| Counters {
+                seen: b[counter::SEEN as usize],
+                tcp: b[counter::TCP as usize],
+                matched: b[counter::MATCHED as usize],
+                emitted: b[counter::EMITTED as usize],
+                lost: b[counter::LOST as usize],
+                malformed: b[counter::MALFORMED as usize],
+                truncated: b[counter::TRUNCATED as usize],
+                fragments: b[counter::FRAGMENTS as usize],
+            })
+            .collect())
+    }
+
+    /// Sums over the CPUs.
+    pub fn totals(&self) -> Result<Counters, KernelError> {
+        Ok(self
+            .per_cpu()?
+            .iter()
+            .fold(Counters::default(), |a, c| Counters {
+                seen: a.seen + c.seen,
+                tcp: a.tcp + c.tcp,
+                matched: a.matched + c.matched,
+                emitted: a.emitted + c.emitted,
+                lost: a.lost + c.lost,
+                malformed: a.malformed + c.malformed,
+                truncated: a.truncated + c.truncated,
+                fragments: a.fragments + c.fragments,
+            }))
+    }
+}
+
 /// Where the programs ended up attached.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attachment {
@@ -491,6 +536,25 @@ impl Kernel {
             truncated: sum(counter::TRUNCATED)?,
             fragments: sum(counter::FRAGMENTS)?,
         })
+    }
+
+    /// A second handle on the counters (its own map descriptor), for `--stats` and
+    /// `--metrics` to read while the trace runs.
+    pub fn counter_reader(&self) -> Result<CounterReader, KernelError> {
+        use std::os::fd::AsFd as _;
+        let map = self
+            .ebpf
+            .map("COUNTERS")
+            .ok_or_else(|| KernelError::other("map missing", "COUNTERS"))?;
+        let fd = match map {
+            aya::maps::Map::PerCpuArray(m) => m.fd().as_fd().try_clone_to_owned(),
+            _ => return Err(KernelError::other("COUNTERS map", "not a per-CPU array")),
+        }
+        .map_err(|e| KernelError::other("COUNTERS map", e))?;
+        let data = MapData::from_fd(fd).map_err(|e| KernelError::other("COUNTERS map", e))?;
+        let arr = PerCpuArray::try_from(aya::maps::Map::PerCpuArray(data))
+            .map_err(|e| KernelError::other("COUNTERS map", e))?;
+        Ok(CounterReader { arr })
     }
 
     /// Runs the XDP program once on `frame` (BPF_PROG_TEST_RUN); returns its verdict.

@@ -13,14 +13,17 @@ use clap::Parser as _;
 use tcptrace::{
     cli::Cli,
     decode::{Segment, Timestamp},
-    kernel::{Counters, Kernel, KernelError, XdpModeArg, if_index},
-    pcapng::{PcapngOut, WriteError},
+    kernel::{CounterReader, Counters, Kernel, KernelError, XdpModeArg, if_index},
+    metrics::{self, Metrics},
+    pcapng::PcapngOut,
     render::{RenderOptions, Renderer, TsStyle},
+    rotate::{RotateError, Rotating, Rotation},
     source::{
         Sink,
         links::{self, LinkEvent},
         live, offline,
     },
+    stats::{self, Tally},
     track::report::{Report, ReportOptions},
 };
 use tcptrace_common::{Config, Record};
@@ -75,14 +78,18 @@ struct Printer<W: Write> {
     printed: u64,
     limit: Option<u64>,
     error: Option<io::Error>,
-    file: Option<PcapngOut>,
-    file_error: Option<WriteError>,
+    file: Option<Rotating>,
+    file_error: Option<RotateError>,
     /// --explain/--summary/--json/--no-lines; None: plain lines.
     report: Option<Report>,
+    /// --stats/--metrics: connection totals.
+    tally: Option<Tally>,
+    /// --stats: every so often, with the kernel counters from here; JSON with --json.
+    stats: Option<(std::time::Duration, CounterReader, bool)>,
 }
 
 impl<W: Write> Printer<W> {
-    fn new(renderer: Renderer, out: W, limit: Option<u64>, file: Option<PcapngOut>) -> Self {
+    fn new(renderer: Renderer, out: W, limit: Option<u64>, file: Option<Rotating>) -> Self {
         Printer {
             renderer,
             out,
@@ -93,6 +100,8 @@ impl<W: Write> Printer<W> {
             file,
             file_error: None,
             report: None,
+            tally: None,
+            stats: None,
         }
     }
 
@@ -146,16 +155,24 @@ impl<W: Write> Printer<W> {
         {
             return ControlFlow::Break(());
         }
-        if let Some(f) = self.file.as_mut()
-            && let Err(e) = f.write(rec, ts, snap)
-        {
-            self.file_error = Some(e);
-            return ControlFlow::Break(());
+        if let Some(f) = self.file.as_mut() {
+            match f.write(rec, ts, snap) {
+                Ok(true) => {}
+                // -G with -W: the last file is done; the trace ends, as tcpdump's does.
+                Ok(false) => return ControlFlow::Break(()),
+                Err(e) => {
+                    self.file_error = Some(e);
+                    return ControlFlow::Break(());
+                }
+            }
         }
         let seg = Segment {
             cooked,
             ..Segment::from_record(rec, ts)
         };
+        if let Some(t) = self.tally.as_mut() {
+            t.segment(&seg);
+        }
         match self.report.as_mut() {
             None => self.renderer.render(&seg, &mut self.buf),
             Some(r) => r.segment(&mut self.renderer, &seg, &mut self.buf),
@@ -203,6 +220,34 @@ impl<W: Write> Sink for Printer<W> {
             self.flush();
         }
     }
+
+    fn every(&self) -> Option<std::time::Duration> {
+        self.stats.as_ref().map(|s| s.0)
+    }
+
+    fn periodic(&mut self) {
+        // Lines printed so far come first.
+        self.flush();
+        let (Some((_, reader, json)), Some(tally)) = (self.stats.as_ref(), self.tally.as_ref())
+        else {
+            return;
+        };
+        let k = reader.totals().unwrap_or_default();
+        let line = if *json {
+            stats::json(now(), &k, &tally.totals)
+        } else {
+            stats::line(&k, &tally.totals)
+        };
+        eprintln!("{line}");
+    }
+}
+
+/// The wall clock now.
+fn now() -> Timestamp {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp::new(d.as_secs() as i64, d.subsec_nanos())
 }
 
 /// The interfaces being traced; attaches to new ones with `-i any`.
@@ -372,6 +417,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
         ..Config::default()
     };
     let ring_bytes = (cli.buffer_size * 1024).next_power_of_two();
+    if cli.rotate_count.is_some() && cli.rotate_size.is_none() && cli.rotate_seconds.is_none() {
+        bail!("-W needs -C or -G");
+    }
+    let rotation = Rotation {
+        size: cli.rotate_size.map(|mb| mb * 1_000_000),
+        count: cli.rotate_count,
+        seconds: cli.rotate_seconds,
+    };
     let file_name = |read: &Option<PathBuf>| {
         read.as_ref().map(|p| {
             p.file_name()
@@ -390,11 +443,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
         let mut kernel = Kernel::load_sized(&filter, cfg, ring_bytes)?;
         let mut ring = kernel.take_ring()?;
         let file = match &cli.write {
-            Some(w) => Some(PcapngOut::create(
-                w,
-                cli.snaplen.into(),
-                file_name(&cli.read),
-            )?),
+            Some(w) => {
+                let (snaplen, name) = (cli.snaplen.into(), file_name(&cli.read));
+                Some(Rotating::create(
+                    w,
+                    rotation,
+                    Box::new(move |p| PcapngOut::create(p, snaplen, name.clone())),
+                )?)
+            }
             None => None,
         };
         let stdout = io::stdout().lock();
@@ -440,9 +496,33 @@ fn run(cli: Cli) -> Result<ExitCode> {
     };
     let mut kernel = Kernel::load_sized(&filter, cfg, ring_bytes)?;
     let ring = kernel.take_ring()?;
+    let snaplen = u32::from(cli.snaplen);
     let file = match &cli.write {
-        Some(w) if several => Some(PcapngOut::create_cooked(w, cli.snaplen.into())?),
-        Some(w) => Some(PcapngOut::create(w, cli.snaplen.into(), None)?),
+        Some(w) if several => Some(Rotating::create(
+            w,
+            rotation,
+            Box::new(move |p| PcapngOut::create_cooked(p, snaplen)),
+        )?),
+        Some(w) => Some(Rotating::create(
+            w,
+            rotation,
+            Box::new(move |p| PcapngOut::create(p, snaplen, None)),
+        )?),
+        None => None,
+    };
+    // --metrics: bound before anything is attached, served once the runtime runs.
+    let metrics_listener = match cli.metrics {
+        Some(addr) => {
+            Some(metrics::bind(addr).with_context(|| format!("--metrics {addr}: cannot listen"))?)
+        }
+        None => None,
+    };
+    let metrics = match &metrics_listener {
+        Some(_) => Some(Metrics::new(kernel.counter_reader()?)),
+        None => None,
+    };
+    let stats_reader = match cli.stats {
+        Some(_) => Some(kernel.counter_reader()?),
         None => None,
     };
     let mut tracing = Tracing {
@@ -469,6 +549,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
     // Signals are caught from here on: a SIGINT right after the banner still detaches.
     let signals = {
         let _rt = rt.enter();
+        if let (Some(l), Some(m)) = (metrics_listener, &metrics) {
+            metrics::serve(l, m.clone())?;
+        }
         live::Signals::new()?
     };
     if several {
@@ -488,6 +571,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let stdout = io::stdout().lock();
     let mut printer = Printer::new(Renderer::new(opts), stdout, cli.count, file);
     printer.report = Report::new(report_opts);
+    if cli.stats.is_some() || metrics.is_some() {
+        printer.tally = Some(Tally::new(report_opts.max_connections, metrics.clone()));
+    }
+    if let (Some(secs), Some(reader)) = (cli.stats, stats_reader) {
+        printer.stats = Some((std::time::Duration::from_secs(secs), reader, cli.json));
+    }
     let clock = live::MonoClock::now();
     let (mut ring, stop) =
         rt.block_on(live::run(ring, clock, &mut tracing, signals, &mut printer))?;

@@ -168,13 +168,17 @@ pub fn dist(root: &Path) -> Result<Dist> {
 
 /// The crates linked into the binary, with their licences (from cargo metadata).
 fn third_party(root: &Path) -> Result<String> {
-    let meta = output(
-        Command::new("cargo")
-            .current_dir(root)
-            .args(["metadata", "--format-version", "1", "--filter-platform", TARGET]),
-    )?;
+    let meta = output(Command::new("cargo").current_dir(root).args([
+        "metadata",
+        "--format-version",
+        "1",
+        "--filter-platform",
+        TARGET,
+    ]))?;
     let v: serde_json::Value = serde_json::from_str(&meta)?;
-    let nodes = v["resolve"]["nodes"].as_array().context("no resolve graph")?;
+    let nodes = v["resolve"]["nodes"]
+        .as_array()
+        .context("no resolve graph")?;
     let node = |id: &str| nodes.iter().find(|n| n["id"] == id);
     let root_id = v["packages"]
         .as_array()
@@ -191,7 +195,9 @@ fn third_party(root: &Path) -> Result<String> {
             let normal = d["dep_kinds"]
                 .as_array()
                 .is_some_and(|ks| ks.iter().any(|k| k["kind"].is_null()));
-            let Some(pkg) = d["pkg"].as_str() else { continue };
+            let Some(pkg) = d["pkg"].as_str() else {
+                continue;
+            };
             if normal && !seen.iter().any(|s| s == pkg) {
                 seen.push(pkg.to_string());
                 todo.push(pkg.to_string());

@@ -9,7 +9,11 @@ use clap_complete::Shell;
 use tcptrace::cli::Cli;
 
 fn main() -> Result<()> {
-    let dir = PathBuf::from(std::env::args_os().nth(1).context("usage: tcptrace-gen DIR")?);
+    let dir = PathBuf::from(
+        std::env::args_os()
+            .nth(1)
+            .context("usage: tcptrace-gen DIR")?,
+    );
     fs::create_dir_all(dir.join("completions"))?;
     let cmd = Cli::command();
 
