@@ -18,7 +18,11 @@ fn strs(y: &Yaml) -> Vec<String> {
     y.as_vec()
         .unwrap_or_else(|| panic!("not a list: {y:?}"))
         .iter()
-        .map(|v| v.as_str().unwrap_or_else(|| panic!("not a string: {v:?}")).to_string())
+        .map(|v| {
+            v.as_str()
+                .unwrap_or_else(|| panic!("not a string: {v:?}"))
+                .to_string()
+        })
         .collect()
 }
 
@@ -42,9 +46,11 @@ fn daemonset_runs_unprivileged_with_three_capabilities_on_every_node() {
     // Every node: a toleration that matches every taint.
     let tolerations = spec["tolerations"].as_vec().expect("tolerations");
     assert!(
-        tolerations.iter().any(|t| t["operator"].as_str() == Some("Exists")
-            && t["key"].is_badvalue()
-            && t["effect"].is_badvalue()),
+        tolerations
+            .iter()
+            .any(|t| t["operator"].as_str() == Some("Exists")
+                && t["key"].is_badvalue()
+                && t["effect"].is_badvalue()),
         "{tolerations:?}"
     );
     let containers = spec["containers"].as_vec().expect("containers");
@@ -75,7 +81,10 @@ fn daemonset_runs_unprivileged_with_three_capabilities_on_every_node() {
     let port = metrics["containerPort"].as_i64().expect("containerPort");
     let ann = &pod["metadata"]["annotations"];
     assert_eq!(ann["prometheus.io/scrape"].as_str(), Some("true"));
-    assert_eq!(ann["prometheus.io/port"].as_str(), Some(port.to_string().as_str()));
+    assert_eq!(
+        ann["prometheus.io/port"].as_str(),
+        Some(port.to_string().as_str())
+    );
     // JSON to stdout; metrics on that port; the arguments are tcptrace's.
     let cli = parses(&strs(&c["args"]));
     assert!(cli.json && cli.write.is_none(), "JSON on stdout, no file");
@@ -135,7 +144,10 @@ fn systemd_unit_has_exactly_the_three_capabilities_and_parsable_options() {
         assert_eq!(get(key), [want], "{key}");
     }
     assert!(!get("MemoryMax").is_empty());
-    assert_eq!(get("ExecStart"), ["/usr/sbin/tcptrace -i %I $TCPTRACE_OPTS"]);
+    assert_eq!(
+        get("ExecStart"),
+        ["/usr/sbin/tcptrace -i %I $TCPTRACE_OPTS"]
+    );
     // The default options, as systemd splits $TCPTRACE_OPTS, parse.
     let defaults = read("deploy/systemd/tcptrace-bpf.default");
     let opts = defaults
@@ -146,5 +158,8 @@ fn systemd_unit_has_exactly_the_three_capabilities_and_parsable_options() {
     let mut args = vec!["-i".to_string(), "eth0".to_string()];
     args.extend(opts.split_whitespace().map(str::to_string));
     let cli = parses(&args);
-    assert!(cli.json && cli.stats.is_some(), "JSON events and --stats to the journal");
+    assert!(
+        cli.json && cli.stats.is_some(),
+        "JSON events and --stats to the journal"
+    );
 }

@@ -19,14 +19,6 @@ const CARGO_DEB_VERSION: &str = "3.8.0";
 /// The Debian package name: Debian's `tcptrace` is Ostermann's unrelated analyzer.
 pub const DEB_NAME: &str = "tcptrace-bpf";
 
-/// What `dist` made.
-pub struct Dist {
-    pub dir: PathBuf,
-    pub binary: PathBuf,
-    pub tarball: PathBuf,
-    pub deb: PathBuf,
-}
-
 fn version(root: &Path) -> Result<String> {
     let toml = fs::read_to_string(root.join("Cargo.toml"))?;
     toml.lines()
@@ -85,7 +77,8 @@ pub fn build_static(root: &Path) -> Result<PathBuf> {
     Ok(root.join("target").join(TARGET).join("release/tcptrace"))
 }
 
-pub fn dist(root: &Path) -> Result<Dist> {
+/// Builds everything into target/dist/.
+pub fn dist(root: &Path) -> Result<()> {
     let version = version(root)?;
     let binary = build_static(root)?;
     let dir = root.join("target/dist");
@@ -158,12 +151,7 @@ pub fn dist(root: &Path) -> Result<Dist> {
             fs::metadata(p)?.len() / 1024
         );
     }
-    Ok(Dist {
-        dir,
-        binary,
-        tarball,
-        deb,
-    })
+    Ok(())
 }
 
 /// The crates linked into the binary, with their licences (from cargo metadata).

@@ -93,6 +93,11 @@ fn main() -> Result<()> {
         }
         Cmd::Test { host, args } => {
             setup()?;
+            // The dist suite tests what `dist` makes: make it first (unless a filter
+            // leaves that suite out).
+            if args.is_empty() || args.iter().any(|a| a.to_string_lossy().contains("dist")) {
+                dist::dist(&root)?;
+            }
             test(&args)?;
             if host || !args.is_empty() {
                 return Ok(());
@@ -109,7 +114,7 @@ fn main() -> Result<()> {
         }
         Cmd::Dist => {
             setup()?;
-            dist::dist(&root).map(|_| ())
+            dist::dist(&root)
         }
         Cmd::Bench { quick } => {
             setup()?;
@@ -311,6 +316,10 @@ const VM_SUITES: &[VmSuite] = &[
     ("article", &[], &[]),
     ("conformance", &[], &[]),
     ("filter_diff", &[("TCPTRACE_FILTER_DIFF_CASES", "60")], &[]),
+    ("long_run", &[], &[]),
+    ("metrics", &[], &[]),
+    // The dist binary where nothing was built (made by `dist` before the VMs start).
+    ("dist", &[], &[]),
 ];
 
 /// Builds the test binaries here, then runs [`VM_SUITES`] in a VM of each kernel; fails if
@@ -325,6 +334,9 @@ fn vmtest(root: &Path, kernels: &[String], only: &[String]) -> Result<()> {
         .iter()
         .map(|k| vm::Kernel::find(k))
         .collect::<Result<Vec<_>>>()?;
+    if only.is_empty() || only.iter().any(|o| o == "dist") {
+        dist::dist(root)?;
+    }
     let bins = test_binaries()?;
     let mut script = String::from("set -u; failed=''; export TZ=UTC TCPTRACE_VM=1\n");
     for (name, env, args) in VM_SUITES {
