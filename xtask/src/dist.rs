@@ -142,8 +142,12 @@ pub fn dist(root: &Path) -> Result<()> {
     let deb = fs::read_dir(&dir)?
         .filter_map(|e| e.ok())
         .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|e| e == "deb"))
-        .context("cargo deb made no .deb")?;
+        .find(|p| {
+            p.extension().is_some_and(|e| e == "deb")
+                && p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(DEB_NAME))
+        })
+        .with_context(|| format!("cargo deb made no {DEB_NAME} .deb"))?;
     for p in [&binary, &tarball, &deb] {
         eprintln!(
             "xtask: {} ({} KiB)",
