@@ -54,24 +54,24 @@ impl fmt::Debug for KernelCounters {
 type Field = fn(&Counters) -> u64;
 
 const KERNEL: [(&str, &str, Field); 6] = [
-    ("kernel_seen", "Packets the programs saw", |c| c.seen),
-    ("kernel_matched", "Packets the filter took", |c| c.matched),
-    ("kernel_emitted", "Records put in the ring buffer", |c| {
+    ("kernel_seen", "Packets the programs saw.", |c| c.seen),
+    ("kernel_matched", "Packets the filter took.", |c| c.matched),
+    ("kernel_emitted", "Records put in the ring buffer.", |c| {
         c.emitted
     }),
     (
         "kernel_lost",
-        "Records lost: the ring buffer was full",
+        "Records lost: the ring buffer was full.",
         |c| c.lost,
     ),
     (
         "kernel_malformed",
-        "Packets with a malformed IP or TCP header",
+        "Packets with a malformed IP or TCP header.",
         |c| c.malformed,
     ),
     (
         "kernel_cut_short",
-        "Packets cut short before the end of their TCP header",
+        "Packets cut short before the end of their TCP header.",
         |c| c.truncated,
     ),
 ];
