@@ -123,11 +123,23 @@ fn rotation_by_size_and_ring_read_back_as_the_live_lines() {
     let ring = Dir::new("rot-w");
     let start = |extra: &[&str], file: PathBuf| {
         let mut cmd = net.exec(&net.b, tcptrace_bin());
-        cmd.args(["-i", &net.veth_b, "--port", &port, "-S", "-s", "512"])
-            .args(extra)
-            .arg("-w")
-            .arg(file)
-            .env("TZ", "UTC");
+        // A 64 MiB ring: the whole run (about 5 MB of records with their 512 bytes) fits
+        // even if this busy machine starves the reader.
+        cmd.args([
+            "-i",
+            &net.veth_b,
+            "--port",
+            &port,
+            "-S",
+            "-s",
+            "512",
+            "-B",
+            "65536",
+        ])
+        .args(extra)
+        .arg("-w")
+        .arg(file)
+        .env("TZ", "UTC");
         let mut p = Proc::spawn("tcptrace", cmd);
         p.wait_stderr("listening on");
         p
