@@ -63,6 +63,8 @@ pub struct Rotating {
     period_start: i64,
     /// -G files made so far (with -W: stop at N).
     periods: u32,
+    /// Packets in the current file.
+    packets: u64,
     /// Names of the files made, in order.
     made: Vec<PathBuf>,
 }
@@ -104,6 +106,7 @@ impl Rotating {
             width: rot.count.map_or(0, width),
             period_start: now_secs(),
             periods: 0,
+            packets: 0,
             made: Vec::new(),
         };
         r.start()?;
@@ -134,14 +137,18 @@ impl Rotating {
         }
         let name = self.name()?;
         self.file = Some((self.open)(&name)?);
+        self.packets = 0;
         self.made.push(name);
         Ok(())
     }
 
     /// Rotates if due, then writes the packet. `Ok(false)`: -G with -W made its N files
-    /// and the trace ends (tcpdump exits then).
+    /// and the trace ends (tcpdump exits then). A file is never closed empty: a pcapng
+    /// file without a packet has no interface block, which tcpdump refuses to read.
     pub fn write(&mut self, rec: &Record, ts: Timestamp, snap: &[u8]) -> Result<bool, RotateError> {
-        if let Some(g) = self.rot.seconds {
+        if let Some(g) = self.rot.seconds
+            && self.packets > 0
+        {
             let now = now_secs();
             if now.saturating_sub(self.period_start) >= g as i64 {
                 self.periods += 1;
@@ -164,6 +171,7 @@ impl Rotating {
         }
         if let Some(f) = self.file.as_mut() {
             f.write(rec, ts, snap)?;
+            self.packets += 1;
         }
         Ok(true)
     }
