@@ -35,6 +35,13 @@ fn clap_line(e: &clap::Error) -> String {
     let text = e.render().to_string();
     let first = text.lines().next().unwrap_or_default();
     let mut line = first.strip_prefix("error: ").unwrap_or(first).to_string();
+    // "the following required arguments were not provided:" lists them on later lines.
+    if line.ends_with(':')
+        && let Some(ContextValue::Strings(args)) = e.get(ContextKind::InvalidArg)
+    {
+        line.push(' ');
+        line.push_str(&args.join(", "));
+    }
     if let Some(ContextValue::Strings(values)) = e.get(ContextKind::ValidValue)
         && !values.is_empty()
     {
