@@ -218,6 +218,34 @@ impl Counters {
     }
 }
 
+/// Reads the per-CPU counters (see [`Kernel::counter_reader`]).
+pub struct CounterReader {
+    arr: PerCpuArray<MapData, Block>,
+}
+
+impl CounterReader {
+    /// Each CPU's counters, in CPU order.
+    pub fn per_cpu(&self) -> Result<Vec<Counters>, KernelError> {
+        let blocks = self
+            .arr
+            .get(&0, 0)
+            .map_err(|e| KernelError::other("reading counters", e))?;
+        Ok(blocks
+            .iter()
+            .map(|b| Counters::sum(std::iter::once(b)))
+            .collect())
+    }
+
+    /// Sums over the CPUs.
+    pub fn totals(&self) -> Result<Counters, KernelError> {
+        let mut t = Counters::default();
+        for c in self.per_cpu()? {
+            t.add(&c);
+        }
+        Ok(t)
+    }
+}
+
 /// Where the programs ended up attached.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attachment {
@@ -539,6 +567,25 @@ impl Kernel {
         let c = hash.get(&ifindex, 0).ok().map(|b| Counters::sum(b.iter()));
         let _ = hash.remove(&ifindex);
         c
+    }
+
+    /// A second handle on the counters (its own map descriptor), for `--stats` and
+    /// `--metrics` to read while the trace runs.
+    pub fn counter_reader(&self) -> Result<CounterReader, KernelError> {
+        use std::os::fd::AsFd as _;
+        let map = self
+            .ebpf
+            .map("COUNTERS")
+            .ok_or_else(|| KernelError::other("map missing", "COUNTERS"))?;
+        let fd = match map {
+            aya::maps::Map::PerCpuArray(m) => m.fd().as_fd().try_clone_to_owned(),
+            _ => return Err(KernelError::other("COUNTERS map", "not a per-CPU array")),
+        }
+        .map_err(|e| KernelError::other("COUNTERS map", e))?;
+        let data = MapData::from_fd(fd).map_err(|e| KernelError::other("COUNTERS map", e))?;
+        let arr = PerCpuArray::try_from(aya::maps::Map::PerCpuArray(data))
+            .map_err(|e| KernelError::other("COUNTERS map", e))?;
+        Ok(CounterReader { arr })
     }
 
     /// Runs the XDP program once on `frame` (BPF_PROG_TEST_RUN); returns its verdict.

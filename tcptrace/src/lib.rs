@@ -4,11 +4,15 @@
 //! capture source ([`source`]: live ring buffer or offline replay) → [`decode`] →
 //! render ([`render`]: tcpdump lines, classic style).
 
+pub mod cli;
 pub mod decode;
 pub mod filter;
 pub mod kernel;
+pub mod metrics;
 pub mod pcapng;
 pub mod render;
+pub mod rotate;
 pub mod source;
+pub mod stats;
 pub mod timefmt;
 pub mod track;

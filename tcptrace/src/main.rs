@@ -9,177 +9,24 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, bail};
-use clap::{ArgAction, Parser};
+use clap::Parser as _;
 use tcptrace::{
+    cli::Cli,
     decode::{Segment, Timestamp},
-    kernel::{Counters, Kernel, KernelError, XdpModeArg, if_index},
-    pcapng::{PcapngOut, WriteError},
+    kernel::{CounterReader, Counters, Kernel, KernelError, XdpModeArg, if_index},
+    metrics::{self, Metrics},
+    pcapng::PcapngOut,
     render::{RenderOptions, Renderer, TsStyle},
+    rotate::{RotateError, Rotating, Rotation},
     source::{
         Sink,
         links::{self, LinkEvent},
         live, offline,
     },
+    stats::{self, Tally},
     track::report::{Report, ReportOptions},
 };
 use tcptrace_common::{Config, Record};
-
-/// Trace TCP connections on an interface (or in a capture file) and print them as
-/// tcpdump -n does, with the filtering done in the kernel.
-/// `--summary` styles.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-enum SummaryStyle {
-    /// One line per connection.
-    Table,
-    /// One block per connection with the classic tcptrace's numbers.
-    Long,
-}
-
-#[derive(Parser, Debug)]
-#[command(name = "tcptrace", version, disable_help_flag = false)]
-struct Cli {
-    /// Interface to trace (XDP or TC on ingress, TC on egress; see --xdp-mode). Repeatable;
-    /// `any`: every interface of the network namespace, new ones included. With more than
-    /// one, lines start with the interface and direction, as tcpdump -i any prints them.
-    #[arg(
-        short = 'i',
-        long = "iface",
-        value_name = "IFACE",
-        conflicts_with = "read"
-    )]
-    iface: Vec<String>,
-
-    /// Trace inside another network namespace: an `ip netns` name, a namespace file
-    /// (`/proc/PID/ns/net`, a bind mount) or a PID (e.g. `--netns $(pidof nginx) -i eth0`).
-    #[arg(long = "netns", value_name = "NAME|PATH|PID", conflicts_with = "read")]
-    netns: Option<String>,
-
-    /// List the interfaces that can be traced (in the namespace in use), as tcpdump -D.
-    #[arg(short = 'D', long = "list-interfaces")]
-    list_interfaces: bool,
-
-    /// Read packets from a pcap or pcapng file instead of an interface.
-    #[arg(short = 'r', value_name = "FILE")]
-    read: Option<PathBuf>,
-
-    /// Also write the traced packets to FILE as pcapng (the first --snaplen bytes of each
-    /// frame, as they were). Lines are still printed.
-    #[arg(short = 'w', value_name = "FILE")]
-    write: Option<PathBuf>,
-
-    /// Bytes of each frame the kernel copies for -w (1 to 512).
-    #[arg(short = 's', long = "snaplen", value_name = "N", default_value_t = 128,
-          value_parser = clap::value_parser!(u16).range(1..=tcptrace_common::MAX_SNAP as i64))]
-    snaplen: u16,
-
-    /// Kernel ring buffer size in KiB, as tcpdump -B (rounded up to a power of two; 4 to
-    /// 1048576; default 4 MiB, about 25 000 records). Records that do not fit are counted
-    /// as dropped, never lost silently.
-    #[arg(short = 'B', long = "buffer-size", value_name = "KiB",
-          default_value_t = tcptrace_common::RING_BYTES / 1024,
-          value_parser = clap::value_parser!(u32).range(4..=1_048_576))]
-    buffer_size: u32,
-
-    /// Only segments to or from this host (IPv4 or IPv6 address; repeatable: any of them).
-    #[arg(long = "host", value_name = "ADDR")]
-    hosts: Vec<String>,
-
-    /// Only segments with this source or destination port (repeatable: any of them).
-    #[arg(long = "port", value_name = "PORT")]
-    ports: Vec<String>,
-
-    /// Stop after printing N segments (1 or more).
-    #[arg(short = 'c', value_name = "N", allow_negative_numbers = true,
-          value_parser = parse_count)]
-    count: Option<u64>,
-
-    /// Print absolute, rather than relative, TCP sequence numbers.
-    #[arg(short = 'S', long = "absolute-tcp-sequence-numbers")]
-    absolute: bool,
-
-    /// Ingress hook: auto (native XDP on NICs, TC on virtual interfaces such as veth) |
-    /// native | generic (XDP) | off (no XDP: TC ingress).
-    #[arg(long = "xdp-mode", value_enum, default_value = "auto")]
-    xdp_mode: XdpModeArg,
-
-    /// Verbose: IP header fields and TCP checksum verdicts, as tcpdump -v.
-    #[arg(short = 'v', action = ArgAction::Count)]
-    verbose: u8,
-
-    /// Quiet: less protocol information (`tcp LEN`), as tcpdump -q.
-    #[arg(short = 'q')]
-    quiet: bool,
-
-    /// Timestamps: -t none, -tt epoch seconds, -ttt delta to the previous line,
-    /// -tttt date and time, -ttttt delta to the first line.
-    #[arg(short = 't', action = ArgAction::Count)]
-    ts: u8,
-
-    /// Nanosecond timestamps.
-    #[arg(long = "nano")]
-    nano: bool,
-
-    /// Number each line, as tcpdump -#.
-    #[arg(short = '#', long = "number")]
-    number: bool,
-
-    /// Accepted for tcpdump compatibility: addresses and ports are always numeric.
-    #[arg(short = 'n', action = ArgAction::Count)]
-    _numeric: u8,
-
-    /// tcpdump 3.x style lines, as in the article (`S 1:1(0) win 16384 <mss 1460> (DF)`).
-    #[arg(long = "classic")]
-    classic: bool,
-
-    /// After a line that opens, closes, resets or troubles a connection, an indented note
-    /// saying so in plain English.
-    #[arg(long = "explain")]
-    explain: bool,
-
-    /// A table of connections at exit (and on SIGUSR1 while running); `--summary=long`:
-    /// a block per connection with the classic tcptrace's numbers (like `tcptrace -l`).
-    #[arg(long = "summary", value_name = "STYLE", num_args = 0..=1, require_equals = true,
-          default_missing_value = "table")]
-    summary: Option<SummaryStyle>,
-
-    /// Write a time-sequence graph per connection and direction (SVG) and DIR/index.html
-    /// listing the connections, at exit and on SIGUSR1.
-    #[arg(long = "graph", value_name = "DIR")]
-    graph: Option<PathBuf>,
-
-    /// JSON instead of text, one object per line: segments, connection events, summary rows.
-    #[arg(long = "json")]
-    json: bool,
-
-    /// Print no line per segment (only notes, the summary or JSON events).
-    #[arg(long = "no-lines")]
-    no_lines: bool,
-
-    /// Connections tracked at most (--explain/--summary/--json); the least recently
-    /// active are evicted when full.
-    #[arg(long = "max-connections", value_name = "N",
-          default_value_t = tcptrace::track::DEFAULT_MAX_CONNECTIONS as u64,
-          value_parser = clap::value_parser!(u64).range(1..=u32::MAX as u64))]
-    max_connections: u64,
-
-    /// A pcap-filter expression, as tcpdump takes it (TCP/IP part: host, net, port,
-    /// portrange, ip, ip6, tcp, tcp[tcpflags], vlan, and/or/not); evaluated in the kernel.
-    /// And-ed with --host/--port when both are given.
-    #[arg(
-        value_name = "EXPRESSION",
-        trailing_var_arg = true,
-        allow_hyphen_values = false
-    )]
-    expr: Vec<String>,
-}
-
-/// `-c N`: a packet count, 1 or more (tcpdump refuses 0 and negative counts too).
-fn parse_count(s: &str) -> Result<u64, String> {
-    match s.parse::<u64>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!("invalid packet count {s} (must be 1 or more)")),
-    }
-}
 
 /// A refusal of clap's as one line, without its `error: ` prefix, usage and hints; the
 /// values an option takes, when clap lists them, follow in parentheses.
@@ -188,6 +35,13 @@ fn clap_line(e: &clap::Error) -> String {
     let text = e.render().to_string();
     let first = text.lines().next().unwrap_or_default();
     let mut line = first.strip_prefix("error: ").unwrap_or(first).to_string();
+    // "the following required arguments were not provided:" lists them on later lines.
+    if line.ends_with(':')
+        && let Some(ContextValue::Strings(args)) = e.get(ContextKind::InvalidArg)
+    {
+        line.push(' ');
+        line.push_str(&args.join(", "));
+    }
     if let Some(ContextValue::Strings(values)) = e.get(ContextKind::ValidValue)
         && !values.is_empty()
     {
@@ -231,14 +85,18 @@ struct Printer<W: Write> {
     printed: u64,
     limit: Option<u64>,
     error: Option<io::Error>,
-    file: Option<PcapngOut>,
-    file_error: Option<WriteError>,
+    file: Option<Rotating>,
+    file_error: Option<RotateError>,
     /// --explain/--summary/--json/--no-lines; None: plain lines.
     report: Option<Report>,
+    /// --stats/--metrics: connection totals.
+    tally: Option<Tally>,
+    /// --stats: every so often, with the kernel counters from here; JSON with --json.
+    stats: Option<(std::time::Duration, CounterReader, bool)>,
 }
 
 impl<W: Write> Printer<W> {
-    fn new(renderer: Renderer, out: W, limit: Option<u64>, file: Option<PcapngOut>) -> Self {
+    fn new(renderer: Renderer, out: W, limit: Option<u64>, file: Option<Rotating>) -> Self {
         Printer {
             renderer,
             out,
@@ -249,6 +107,8 @@ impl<W: Write> Printer<W> {
             file,
             file_error: None,
             report: None,
+            tally: None,
+            stats: None,
         }
     }
 
@@ -307,16 +167,24 @@ impl<W: Write> Printer<W> {
         {
             return ControlFlow::Break(());
         }
-        if let Some(f) = self.file.as_mut()
-            && let Err(e) = f.write(rec, ts, snap)
-        {
-            self.file_error = Some(e);
-            return ControlFlow::Break(());
+        if let Some(f) = self.file.as_mut() {
+            match f.write(rec, ts, snap) {
+                Ok(true) => {}
+                // -G with -W: the last file is done; the trace ends, as tcpdump's does.
+                Ok(false) => return ControlFlow::Break(()),
+                Err(e) => {
+                    self.file_error = Some(e);
+                    return ControlFlow::Break(());
+                }
+            }
         }
         let seg = Segment {
             cooked,
             ..Segment::from_record(rec, ts)
         };
+        if let Some(t) = self.tally.as_mut() {
+            t.segment(&seg);
+        }
         match self.report.as_mut() {
             None => self.renderer.render(&seg, &mut self.buf),
             Some(r) => r.segment(&mut self.renderer, &seg, &mut self.buf),
@@ -364,6 +232,34 @@ impl<W: Write> Sink for Printer<W> {
             self.flush();
         }
     }
+
+    fn every(&self) -> Option<std::time::Duration> {
+        self.stats.as_ref().map(|s| s.0)
+    }
+
+    fn periodic(&mut self) {
+        // Lines printed so far come first.
+        self.flush();
+        let (Some((_, reader, json)), Some(tally)) = (self.stats.as_ref(), self.tally.as_ref())
+        else {
+            return;
+        };
+        let k = reader.totals().unwrap_or_default();
+        let line = if *json {
+            stats::json(now(), &k, &tally.totals)
+        } else {
+            stats::line(&k, &tally.totals)
+        };
+        eprintln!("{line}");
+    }
+}
+
+/// The wall clock now.
+fn now() -> Timestamp {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp::new(d.as_secs() as i64, d.subsec_nanos())
 }
 
 /// The interfaces being traced; attaches to new ones with `-i any`.
@@ -542,7 +438,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let report_opts = ReportOptions {
         explain: cli.explain,
         summary: cli.summary.is_some(),
-        summary_long: cli.summary == Some(SummaryStyle::Long),
+        summary_long: cli.summary == Some(tcptrace::cli::SummaryStyle::Long),
         json: cli.json,
         lines: !cli.no_lines,
         max_connections: usize::try_from(cli.max_connections).unwrap_or(usize::MAX),
@@ -562,6 +458,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
         ..Config::default()
     };
     let ring_bytes = (cli.buffer_size * 1024).next_power_of_two();
+    if cli.rotate_count.is_some() && cli.rotate_size.is_none() && cli.rotate_seconds.is_none() {
+        bail!("-W needs -C or -G");
+    }
+    let rotation = Rotation {
+        size: cli.rotate_size.map(|mb| mb * 1_000_000),
+        count: cli.rotate_count,
+        seconds: cli.rotate_seconds,
+    };
     let file_name = |read: &Option<PathBuf>| {
         read.as_ref().map(|p| {
             p.file_name()
@@ -580,11 +484,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
         let mut kernel = Kernel::load_sized(&filter, cfg, ring_bytes)?;
         let mut ring = kernel.take_ring()?;
         let file = match &cli.write {
-            Some(w) => Some(PcapngOut::create(
-                w,
-                cli.snaplen.into(),
-                file_name(&cli.read),
-            )?),
+            Some(w) => {
+                let (snaplen, name) = (cli.snaplen.into(), file_name(&cli.read));
+                Some(Rotating::create(
+                    w,
+                    rotation,
+                    Box::new(move |p| PcapngOut::create(p, snaplen, name.clone())),
+                )?)
+            }
             None => None,
         };
         let stdout = io::stdout().lock();
@@ -637,9 +544,33 @@ fn run(cli: Cli) -> Result<ExitCode> {
     };
     let mut kernel = Kernel::load_sized(&filter, cfg, ring_bytes)?;
     let ring = kernel.take_ring()?;
+    let snaplen = u32::from(cli.snaplen);
     let file = match &cli.write {
-        Some(w) if several => Some(PcapngOut::create_cooked(w, cli.snaplen.into())?),
-        Some(w) => Some(PcapngOut::create(w, cli.snaplen.into(), None)?),
+        Some(w) if several => Some(Rotating::create(
+            w,
+            rotation,
+            Box::new(move |p| PcapngOut::create_cooked(p, snaplen)),
+        )?),
+        Some(w) => Some(Rotating::create(
+            w,
+            rotation,
+            Box::new(move |p| PcapngOut::create(p, snaplen, None)),
+        )?),
+        None => None,
+    };
+    // --metrics: bound before anything is attached, served once the runtime runs.
+    let metrics_listener = match cli.metrics {
+        Some(addr) => {
+            Some(metrics::bind(addr).with_context(|| format!("--metrics {addr}: cannot listen"))?)
+        }
+        None => None,
+    };
+    let metrics = match &metrics_listener {
+        Some(_) => Some(Metrics::new(kernel.counter_reader()?)),
+        None => None,
+    };
+    let stats_reader = match cli.stats {
+        Some(_) => Some(kernel.counter_reader()?),
         None => None,
     };
     let mut tracing = Tracing {
@@ -667,6 +598,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
     // Signals are caught from here on: a SIGINT right after the banner still detaches.
     let signals = {
         let _rt = rt.enter();
+        if let (Some(l), Some(m)) = (metrics_listener, &metrics) {
+            metrics::serve(l, m.clone())?;
+        }
         live::Signals::new()?
     };
     if several {
@@ -688,6 +622,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
     printer.report = Report::new(report_opts);
     if let (Some(r), Some(g)) = (printer.report.as_mut(), graphs.take()) {
         r.set_graphs(g);
+    }
+    if cli.stats.is_some() || metrics.is_some() {
+        printer.tally = Some(Tally::new(report_opts.max_connections, metrics.clone()));
+    }
+    if let (Some(secs), Some(reader)) = (cli.stats, stats_reader) {
+        printer.stats = Some((std::time::Duration::from_secs(secs), reader, cli.json));
     }
     let clock = live::MonoClock::now();
     let (mut ring, stop) =

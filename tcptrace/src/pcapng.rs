@@ -52,6 +52,8 @@ pub struct PcapngOut {
     /// Frames written as Linux cooked v2 (several interfaces).
     cooked: bool,
     buf: Vec<u8>,
+    /// Bytes written so far, buffered ones included (-C compares it, as tcpdump's ftell).
+    written: u64,
 }
 
 /// Linux cooked v2 header: protocol, reserved, interface index, ARPHRD type, packet type,
@@ -84,8 +86,11 @@ impl PcapngOut {
             path: path.to_path_buf(),
             detail: e.to_string(),
         })?;
+        // The section header is still in the buffer.
+        let written = writer.get_ref().buffer().len() as u64;
         Ok(PcapngOut {
             path: path.to_path_buf(),
+            written,
             writer,
             ifaces: HashMap::new(),
             snaplen,
@@ -128,9 +133,10 @@ impl PcapngOut {
                 InterfaceDescriptionOption::IfTsResol(9),
             ],
         };
-        self.writer
+        self.written += self
+            .writer
             .write_pcapng_block(idb)
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| self.err(e))? as u64;
         let id = self.ifaces.len() as u32;
         self.ifaces.insert(ifindex, id);
         Ok(id)
@@ -176,10 +182,16 @@ impl PcapngOut {
             data,
             options: vec![EnhancedPacketOption::Flags(dir)],
         };
-        self.writer
+        self.written += self
+            .writer
             .write_pcapng_block(epb)
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| self.err(e))? as u64;
         Ok(())
+    }
+
+    /// Bytes in the file so far (what is still buffered included).
+    pub fn size(&self) -> u64 {
+        self.written
     }
 
     /// Flushes everything to the file.

@@ -173,3 +173,36 @@ fn help_and_version_still_exit_0() {
         );
     }
 }
+
+#[test]
+fn long_run_options_refused_in_one_line() {
+    let cap = capture();
+    for (args, needle) in [
+        (
+            vec!["-C", "0", "-w", "/tmp/x", "-r", &cap],
+            "invalid value '0' for '-C <MB>'",
+        ),
+        (
+            vec!["-C", "1k", "-w", "/tmp/x", "-r", &cap],
+            "invalid value '1k' for '-C <MB>'",
+        ),
+        (vec!["-C", "1", "-r", &cap], "-w <FILE>"),
+        (vec!["-G", "60", "-r", &cap], "-w <FILE>"),
+        (
+            vec!["-W", "3", "-w", "/tmp/x", "-r", &cap],
+            "-W needs -C or -G",
+        ),
+        (
+            vec!["--stats", "0", "-i", "lo"],
+            "invalid value '0' for '--stats <SECONDS>'",
+        ),
+        (vec!["--stats", "5", "-r", &cap], "cannot be used with"),
+        (
+            vec!["--metrics", "nowhere", "-i", "lo"],
+            "invalid value 'nowhere' for '--metrics <ADDR:PORT>'",
+        ),
+    ] {
+        let line = refused(&args);
+        assert!(line.contains(needle), "{args:?}: {line}");
+    }
+}

@@ -13,6 +13,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod dist;
 mod vm;
 
 /// The nightly toolchain that builds the eBPF crate.
@@ -60,6 +61,10 @@ enum Cmd {
     },
     /// rustfmt --check and clippy -D warnings, the eBPF crate included.
     Lint,
+    /// Build what production hosts install, in target/dist/: the static binary (musl,
+    /// eBPF object inside), man page, completions, systemd unit, the tarball
+    /// tcptrace-VERSION-x86_64-linux.tar.gz and the .deb (cargo-deb).
+    Dist,
     /// Measure tracing overhead (kernel cost, live iperf3, replay, memory); writes
     /// bench-report/REPORT.md. Needs root (sudo is used when not root).
     Bench {
@@ -88,6 +93,11 @@ fn main() -> Result<()> {
         }
         Cmd::Test { host, args } => {
             setup()?;
+            // The dist suite tests what `dist` makes: make it first (unless a filter
+            // leaves that suite out).
+            if args.is_empty() || args.iter().any(|a| a.to_string_lossy().contains("dist")) {
+                dist::dist(&root)?;
+            }
             test(&args)?;
             if host || !args.is_empty() {
                 return Ok(());
@@ -101,6 +111,10 @@ fn main() -> Result<()> {
         Cmd::Lint => {
             setup()?;
             lint()
+        }
+        Cmd::Dist => {
+            setup()?;
+            dist::dist(&root)
         }
         Cmd::Bench { quick } => {
             setup()?;
@@ -303,6 +317,10 @@ const VM_SUITES: &[VmSuite] = &[
     ("conformance", &[], &[]),
     ("filter_diff", &[("TCPTRACE_FILTER_DIFF_CASES", "60")], &[]),
     ("wireshark", &[], &[]),
+    ("long_run", &[], &[]),
+    ("metrics", &[], &[]),
+    // The dist binary where nothing was built (made by `dist` before the VMs start).
+    ("dist", &[], &[]),
 ];
 
 /// Builds the test binaries here, then runs [`VM_SUITES`] in a VM of each kernel; fails if
@@ -317,6 +335,9 @@ fn vmtest(root: &Path, kernels: &[String], only: &[String]) -> Result<()> {
         .iter()
         .map(|k| vm::Kernel::find(k))
         .collect::<Result<Vec<_>>>()?;
+    if only.is_empty() || only.iter().any(|o| o == "dist") {
+        dist::dist(root)?;
+    }
     let bins = test_binaries()?;
     let mut script = String::from("set -u; failed=''; export TZ=UTC TCPTRACE_VM=1\n");
     for (name, env, args) in VM_SUITES {

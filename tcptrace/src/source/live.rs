@@ -94,6 +94,16 @@ impl Signals {
     }
 }
 
+/// The next tick of `i`; never without one.
+async fn next_tick(i: &mut Option<tokio::time::Interval>) {
+    match i {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
 /// Told about interfaces that come and go while tracing.
 pub trait LinkHandler {
     /// The interfaces being traced.
@@ -127,6 +137,11 @@ pub async fn run(
     let mut afd = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }?;
     // The kernel wakes us at most every millisecond per CPU; what lands after a wakeup
     // is picked up by this timer.
+    let mut periodic = sink.every().map(|d| {
+        let mut i = tokio::time::interval_at(tokio::time::Instant::now() + d, d);
+        i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        i
+    });
     let mut tick = tokio::time::interval(DRAIN_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -151,6 +166,12 @@ pub async fn run(
                 // What is in the ring came before the signal: it belongs in the summary.
                 let flow = drain(afd.get_mut(), &clock, sink);
                 sink.summary();
+                flow
+            }
+            _ = next_tick(&mut periodic) => {
+                // What the ring holds now counts in the totals shown.
+                let flow = drain(afd.get_mut(), &clock, sink);
+                sink.periodic();
                 flow
             }
             _ = tick.tick() => drain(afd.get_mut(), &clock, sink),

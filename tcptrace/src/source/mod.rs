@@ -41,4 +41,10 @@ pub trait Sink {
     fn flush(&mut self) {}
     /// Asked for a summary now (live: SIGUSR1).
     fn summary(&mut self) {}
+    /// How often [`Sink::periodic`] is wanted while live (`--stats`); None: never.
+    fn every(&self) -> Option<std::time::Duration> {
+        None
+    }
+    /// Called every [`Sink::every`] while live.
+    fn periodic(&mut self) {}
 }

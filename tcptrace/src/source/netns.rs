@@ -237,7 +237,8 @@ fn if_flags(name: &str) -> Option<u32> {
     let sock = socket()?;
     let mut r = ifreq(name);
     // SAFETY: SIOCGIFFLAGS fills the ifreq we pass.
-    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut r) };
+    // The request is an unsigned long in glibc and an int in musl.
+    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS as _, &mut r) };
     if rc != 0 {
         return None;
     }
@@ -262,7 +263,7 @@ fn link_detected(name: &str) -> Option<bool> {
     let mut r = ifreq(name);
     r.ifr_ifru.ifru_data = (&raw mut value).cast();
     // SAFETY: SIOCETHTOOL reads the command from, and writes the answer to, `value`.
-    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), SIOCETHTOOL, &mut r) };
+    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), SIOCETHTOOL as _, &mut r) };
     (rc == 0).then_some(value.data != 0)
 }
 

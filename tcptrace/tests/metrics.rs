@@ -1,0 +1,201 @@
+//! `--metrics ADDR:PORT`: scraped during a live trace in a namespace pair, the text parsed
+//! as Prometheus parses it (prometheus-parse): kernel counters per CPU, connections
+//! opened, closed, refused by port, reset by side, the handshake RTT histogram.
+mod common;
+
+use std::{
+    io::{Read, Write},
+    net::{IpAddr, SocketAddr, TcpListener, TcpStream},
+    sync::mpsc,
+};
+
+use common::{
+    netns::{NetnsPair, Proc, in_netns},
+    tcptrace_bin,
+};
+use prometheus_parse::{Scrape, Value};
+
+const PORT: u16 = 7201;
+const CLOSED_PORT: u16 = 7202;
+const RESET_PORT: u16 = 7203;
+const METRICS: &str = "127.0.0.1:9465";
+
+/// `GET path` from inside namespace `ns`: status line and body.
+fn get(ns: &str, path: &'static str) -> (String, String) {
+    in_netns(ns, move || {
+        let mut s = TcpStream::connect(METRICS).expect("connect to --metrics");
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
+        (
+            head.lines().next().unwrap_or("").to_string(),
+            body.to_string(),
+        )
+    })
+    .join()
+    .unwrap()
+}
+
+fn value(scrape: &Scrape, name: &str, label: Option<(&str, &str)>) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name)
+        .filter(|s| label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+        .map(|s| match &s.value {
+            Value::Counter(v) | Value::Untyped(v) | Value::Gauge(v) => *v,
+            _ => 0.0,
+        })
+        .sum()
+}
+
+/// A connection the client resets (SO_LINGER 0, then close) after the handshake.
+fn reset_by_client(net: &NetnsPair, b: IpAddr) {
+    let (tx, rx) = mpsc::channel();
+    let server = in_netns(&net.b, move || {
+        let l = TcpListener::bind(SocketAddr::new(b, RESET_PORT)).unwrap();
+        tx.send(()).unwrap();
+        let (mut s, _) = l.accept().unwrap();
+        common::netns::stop_listening(&l);
+        let _ = s.read(&mut [0u8; 8]);
+    });
+    rx.recv().unwrap();
+    in_netns(&net.a, move || {
+        use std::os::fd::AsRawFd;
+        let s = TcpStream::connect(SocketAddr::new(b, RESET_PORT)).unwrap();
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: setsockopt on our socket with a correctly sized linger.
+        unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&linger as *const libc::linger).cast(),
+                size_of::<libc::linger>() as libc::socklen_t,
+            )
+        };
+        drop(s);
+    })
+    .join()
+    .unwrap();
+    server.join().unwrap();
+}
+
+#[test]
+fn metrics_scraped_during_a_live_trace() {
+    let net = NetnsPair::new();
+    let a: IpAddr = net.a4.parse().unwrap();
+    let b: IpAddr = net.b4.parse().unwrap();
+    let mut cmd = net.exec(&net.b, tcptrace_bin());
+    cmd.args(["-i", &net.veth_b, "--metrics", METRICS, "tcp"])
+        .env("TZ", "UTC");
+    let mut tt = Proc::spawn("tcptrace", cmd);
+    tt.wait_stderr("listening on");
+
+    // Before any traffic: served, parsed, zero connections.
+    let (status, body) = get(&net.b, "/metrics");
+    assert!(status.contains(" 200 "), "{status}");
+    let first = Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).expect("parses");
+    assert_eq!(
+        value(&first, "tcptrace_connections_opened_total", None),
+        0.0,
+        "{body}"
+    );
+    assert!(
+        first
+            .samples
+            .iter()
+            .any(|s| s.metric == "tcptrace_kernel_seen_total" && s.labels.get("cpu") == Some("0")),
+        "per-CPU kernel counters: {body}"
+    );
+
+    // One session (opened, closed), one refusal, one reset by the client.
+    let server = common::netns::echo_server(&net, b, PORT);
+    common::netns::client_session(&net, b, PORT);
+    server.join().unwrap();
+    common::netns::refused(&net, a, b, 40001, CLOSED_PORT);
+    reset_by_client(&net, b);
+    // Counted before printed: once the RST's line is out, the totals hold it.
+    tt.wait_stdout(&format!("{}.{CLOSED_PORT} > ", net.b4));
+    tt.wait_stdout(&format!(".{RESET_PORT}: Flags [R"));
+
+    let (status, body) = get(&net.b, "/metrics");
+    assert!(status.contains(" 200 "), "{status}");
+    let s = Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).expect("parses");
+    let v = |name: &str| value(&s, name, None);
+    assert_eq!(v("tcptrace_connections_opened_total"), 2.0, "{body}");
+    assert_eq!(v("tcptrace_connections_closed_total"), 1.0, "{body}");
+    assert_eq!(
+        value(
+            &s,
+            "tcptrace_connections_refused_total",
+            Some(("port", &CLOSED_PORT.to_string()))
+        ),
+        1.0,
+        "{body}"
+    );
+    assert_eq!(
+        value(
+            &s,
+            "tcptrace_connections_reset_total",
+            Some(("by", "client"))
+        ),
+        1.0,
+        "{body}"
+    );
+    assert_eq!(
+        value(
+            &s,
+            "tcptrace_connections_reset_total",
+            Some(("by", "server"))
+        ),
+        0.0,
+        "{body}"
+    );
+    let rtt = s
+        .samples
+        .iter()
+        .find(|x| x.metric == "tcptrace_handshake_rtt_seconds")
+        .unwrap_or_else(|| panic!("no RTT histogram: {body}"));
+    let Value::Histogram(buckets) = &rtt.value else {
+        panic!("not a histogram: {rtt:?}");
+    };
+    let inf = buckets
+        .iter()
+        .find(|b| b.less_than.is_infinite())
+        .expect("+Inf bucket");
+    assert_eq!(inf.count, 2.0, "{body}");
+    let lines = tt.out_lines.len() as f64;
+    assert!(v("tcptrace_kernel_emitted_total") >= lines, "{body}");
+    assert_eq!(v("tcptrace_kernel_lost_total"), 0.0, "{body}");
+
+    let (status, _) = get(&net.b, "/other");
+    assert!(status.contains(" 404 "), "{status}");
+    assert_eq!(tt.interrupt(), Some(0), "{:?}", tt.err_lines);
+}
+
+#[test]
+fn metrics_address_that_cannot_be_bound_is_refused_before_attaching() {
+    let net = NetnsPair::new();
+    let out = net
+        .exec(&net.b, tcptrace_bin())
+        .args(["-i", &net.veth_b, "--metrics", "192.0.2.1:9465"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("tcptrace: --metrics 192.0.2.1:9465: cannot listen")
+            && err.lines().count() == 1,
+        "{err}"
+    );
+    common::hooks::assert_nothing_of_ours(&net.b, &net.veth_b);
+}
