@@ -10,8 +10,11 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 use clap::{ArgAction, Parser};
+use aya::maps::{MapData, RingBuf};
 use tcptrace::{
+    attribute::{self, Attributor},
     decode::{Segment, Timestamp},
+    kernel::attrib::event_from_bytes,
     kernel::{Counters, Kernel, KernelError, XdpModeArg, if_index},
     pcapng::{PcapngOut, WriteError},
     render::{RenderOptions, Renderer, TsStyle},
@@ -22,7 +25,10 @@ use tcptrace::{
     },
     track::report::{Report, ReportOptions},
 };
-use tcptrace_common::{Config, Record};
+use tcptrace_common::{
+    Config, Record,
+    attrib::{AttribFilter, COMM_LEN, MAX_CGROUPS, MAX_PIDS},
+};
 
 /// Trace TCP connections on an interface (or in a capture file) and print them as
 /// tcpdump -n does, with the filtering done in the kernel.
@@ -146,6 +152,29 @@ struct Cli {
           value_parser = clap::value_parser!(u64).range(1..=u32::MAX as u64))]
     max_connections: u64,
 
+    /// End each line with the local process that owns the segment's socket:
+    /// ` proc COMM[PID]` (` proc -` when none: forwarded traffic, sockets from before the
+    /// trace). Live only.
+    #[arg(long = "process")]
+    process: bool,
+
+    /// Only segments of connections owned by process PID (repeatable: any of them; up to
+    /// 8). Evaluated in the kernel, and-ed with the expression. Live only.
+    #[arg(long = "pid", value_name = "PID", conflicts_with = "read")]
+    pids: Vec<u32>,
+
+    /// Only segments of connections owned by a process with this command name (as
+    /// /proc/PID/comm: at most 15 bytes). In the kernel, and-ed with the rest. Live only.
+    #[arg(long = "comm", value_name = "NAME", conflicts_with = "read")]
+    comm: Option<String>,
+
+    /// Only segments of connections owned by processes in this container: a container id
+    /// (prefix of 4+ hex digits, optionally `docker:` etc.), a systemd unit name
+    /// (`nginx.service`) or a cgroup path (`/system.slice/x.service`). Resolved to cgroups
+    /// at start; in the kernel, and-ed with the rest. Live only.
+    #[arg(long = "container", value_name = "ID|NAME", conflicts_with = "read")]
+    container: Option<String>,
+
     /// A pcap-filter expression, as tcpdump takes it (TCP/IP part: host, net, port,
     /// portrange, ip, ip6, tcp, tcp[tcpflags], vlan, and/or/not); evaluated in the kernel.
     /// And-ed with --host/--port when both are given.
@@ -198,6 +227,49 @@ fn parse_hosts(raw: &[String]) -> Result<Vec<IpAddr>> {
         .collect()
 }
 
+/// `--pid`, `--comm`, `--container` as the kernel's process filter.
+fn process_filter(cli: &Cli) -> Result<AttribFilter> {
+    let mut f = AttribFilter::OFF;
+    if cli.pids.is_empty() && cli.comm.is_none() && cli.container.is_none() {
+        return Ok(f);
+    }
+    f.enabled = 1;
+    if cli.pids.len() > MAX_PIDS {
+        bail!("at most {MAX_PIDS} --pid options");
+    }
+    for (i, p) in cli.pids.iter().enumerate() {
+        f.pids[i] = *p;
+    }
+    f.n_pids = cli.pids.len() as u32;
+    if let Some(c) = &cli.comm {
+        if c.is_empty() || c.len() >= COMM_LEN {
+            bail!(
+                "invalid --comm '{c}': give 1 to {} bytes (the kernel keeps no more of a command name)",
+                COMM_LEN - 1
+            );
+        }
+        f.comm[..c.len()].copy_from_slice(c.as_bytes());
+        f.match_comm = 1;
+    }
+    if let Some(c) = &cli.container {
+        let ids = attribute::cgroup::ids_for(c);
+        if ids.is_empty() {
+            bail!("--container {c}: no container, unit or cgroup of that name or id");
+        }
+        if ids.len() > MAX_CGROUPS {
+            bail!(
+                "--container {c}: names {} cgroups; at most {MAX_CGROUPS} (give a longer id)",
+                ids.len()
+            );
+        }
+        for (i, id) in ids.iter().enumerate() {
+            f.cgroups[i] = *id;
+        }
+        f.n_cgroups = ids.len() as u32;
+    }
+    Ok(f)
+}
+
 fn parse_ports(raw: &[String]) -> Result<Vec<u16>> {
     raw.iter()
         .map(|p| {
@@ -219,6 +291,10 @@ struct Printer<W: Write> {
     file_error: Option<WriteError>,
     /// --explain/--summary/--json/--no-lines; None: plain lines.
     report: Option<Report>,
+    /// Attribution on (live): the kernel's attribution events and what they say.
+    attrib: Option<(RingBuf<MapData>, Attributor)>,
+    /// `--process`.
+    show_process: bool,
 }
 
 impl<W: Write> Printer<W> {
@@ -233,6 +309,8 @@ impl<W: Write> Printer<W> {
             file,
             file_error: None,
             report: None,
+            attrib: None,
+            show_process: false,
         }
     }
 
@@ -286,19 +364,42 @@ impl<W: Write> Printer<W> {
         {
             return ControlFlow::Break(());
         }
-        if let Some(f) = self.file.as_mut()
-            && let Err(e) = f.write(rec, ts, snap)
-        {
-            self.file_error = Some(e);
-            return ControlFlow::Break(());
-        }
         let seg = Segment {
             cooked,
             ..Segment::from_record(rec, ts)
         };
+        // Attribute: the events the kernel sent before this record, then its processes.
+        let (sender, receiver) = match self.attrib.as_mut() {
+            Some((ring, a)) => {
+                while let Some(item) = ring.next() {
+                    if let Some(ev) = event_from_bytes(&item) {
+                        a.event(&ev);
+                    }
+                }
+                (a.sender(&seg), a.receiver(&seg))
+            }
+            None => (None, None),
+        };
+        let shown = sender.clone().or_else(|| receiver.clone());
+        if let Some(f) = self.file.as_mut() {
+            let comment = shown.as_deref().map(attribute::comment);
+            if let Err(e) = f.write_commented(rec, ts, snap, comment.as_deref()) {
+                self.file_error = Some(e);
+                return ControlFlow::Break(());
+            }
+        }
         match self.report.as_mut() {
-            None => self.renderer.render(&seg, &mut self.buf),
-            Some(r) => r.segment(&mut self.renderer, &seg, &mut self.buf),
+            None => {
+                let from = self.buf.len();
+                self.renderer.render(&seg, &mut self.buf);
+                if self.show_process {
+                    attribute::append_to_line(&mut self.buf, from, shown.as_deref());
+                }
+            }
+            Some(r) => {
+                r.set_processes(sender, receiver);
+                r.segment(&mut self.renderer, &seg, &mut self.buf)
+            }
         }
         self.printed += 1;
         if self.buf.len() >= 60 * 1024 {
@@ -522,6 +623,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
     };
 
     if let Some(path) = &cli.read {
+        if cli.process {
+            bail!("--process needs a live trace (-i): a capture file says nothing of processes");
+        }
         // Replay reads the ring right after each frame's test run: no wakeups needed.
         let cfg = Config {
             no_wakeup: 1,
@@ -578,7 +682,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
         iface_prefix: several,
         ..opts
     };
-    let mut kernel = Kernel::load_sized(&filter, cfg, ring_bytes)?;
+    let procs = process_filter(&cli)?;
+    let attributing = procs.enabled != 0
+        || cli.process
+        || cli.explain
+        || cli.summary
+        || cli.json
+        || cli.write.is_some();
+    let mut kernel = Kernel::load_with(&filter, cfg, ring_bytes, &procs)?;
     let ring = kernel.take_ring()?;
     let file = match &cli.write {
         Some(w) if several => Some(PcapngOut::create_cooked(w, cli.snaplen.into())?),
@@ -600,6 +711,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             // With -i any, an interface that cannot be traced is said and skipped.
             Err((name, e)) if any => eprintln!("tcptrace: {name}: not traced: {e}"),
             Err((_, e)) => return Err(e.into()),
+        }
+    }
+    // The socket hooks: after the interfaces, so that a refusal there costs nothing here.
+    let mut attrib = None;
+    if attributing {
+        match tracing.kernel.attach_attribution() {
+            Ok(()) => attrib = Some((tracing.kernel.take_attrib_ring()?, Attributor::new())),
+            // The process filter cannot work without them.
+            Err(e) if procs.enabled != 0 => {
+                bail!("--pid/--comm/--container need the socket hooks: {e}")
+            }
+            Err(e) => eprintln!("tcptrace: process attribution off: {e}"),
         }
     }
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -628,6 +751,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let stdout = io::stdout().lock();
     let mut printer = Printer::new(Renderer::new(opts), stdout, cli.count, file);
     printer.report = Report::new(report_opts);
+    if attrib.is_some() {
+        printer.show_process = cli.process;
+        if let Some(r) = printer.report.as_mut() {
+            r.set_attribution(cli.process);
+        }
+    }
+    printer.attrib = attrib;
     let clock = live::MonoClock::now();
     let (mut ring, stop) =
         rt.block_on(live::run(ring, clock, &mut tracing, signals, &mut printer))?;
