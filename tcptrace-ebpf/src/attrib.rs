@@ -269,31 +269,18 @@ pub fn tcptrace_attrib_recv(ctx: RawTracePointContext) -> i32 {
     0
 }
 
-/// Whether the segment passes the process filter: its flow's owner (looked up as
-/// source-local, as destination-local, then as a listener on either port) matches
-/// every option given. No owner: it does not pass.
+/// Whether the segment passes the process filter: the owner of either of its sockets
+/// that is local (both are, between two namespaces of this host) matches every option
+/// given. Each side is looked up by its flow, then as a connecting socket without its
+/// port, then as a listener. No owner: it does not pass.
 #[inline(always)]
 pub fn accept(v: &View) -> bool {
     if ro!(TCPTRACE_ATTRIB.enabled) == 0 {
         return true;
     }
-    if !v.ports {
+    if !v.ports || (v.family != FAMILY_V4 && v.family != FAMILY_V6) {
         return false;
     }
-    match lookup(v) {
-        Some(o) => {
-            count(counter::HITS);
-            matches(o)
-        }
-        None => {
-            count(counter::MISSES);
-            false
-        }
-    }
-}
-
-#[inline(always)]
-fn lookup(v: &View) -> Option<&'static Owner> {
     let sport = u16::from_be(ld!(u16, v.tcp, 0));
     let dport = u16::from_be(ld!(u16, v.tcp, 2));
     let mut src = [0u32; 4];
@@ -301,7 +288,7 @@ fn lookup(v: &View) -> Option<&'static Owner> {
     if v.family == FAMILY_V4 {
         src[0] = ld!(u32, v.ip, 12);
         dst[0] = ld!(u32, v.ip, 16);
-    } else if v.family == FAMILY_V6 {
+    } else {
         src = [
             ld!(u32, v.ip, 8),
             ld!(u32, v.ip, 12),
@@ -314,9 +301,29 @@ fn lookup(v: &View) -> Option<&'static Owner> {
             ld!(u32, v.ip, 32),
             ld!(u32, v.ip, 36),
         ];
-    } else {
-        return None;
     }
+    let mut found = false;
+    let mut hit = false;
+    for local_is_src in [true, false] {
+        let (l, r, lp, rp) = if local_is_src {
+            (src, dst, sport, dport)
+        } else {
+            (dst, src, dport, sport)
+        };
+        if let Some(o) = side(v.family, l, r, lp, rp) {
+            found = true;
+            if matches(o) {
+                hit = true;
+            }
+        }
+    }
+    count(if found { counter::HITS } else { counter::MISSES });
+    hit
+}
+
+/// The owner of the local socket `l.lp` talking to `r.rp`, if it is known.
+#[inline(never)]
+fn side(family: u8, l: [u32; 4], r: [u32; 4], lp: u16, rp: u16) -> Option<&'static Owner> {
     let bytes = |w: [u32; 4]| {
         let mut b = [0u8; 16];
         for (i, x) in w.iter().enumerate() {
@@ -324,45 +331,26 @@ fn lookup(v: &View) -> Option<&'static Owner> {
         }
         b
     };
-    let (s, d) = (bytes(src), bytes(dst));
     let mut key = FlowKey {
-        family: v.family,
-        lport: sport,
-        rport: dport,
-        laddr: s,
-        raddr: d,
+        family,
+        lport: lp,
+        rport: rp,
+        laddr: bytes(l),
+        raddr: bytes(r),
         ..FlowKey::default()
     };
     // SAFETY (each get): a map value of a map that outlives the program run.
     if let Some(o) = unsafe { ATTRIB_FLOWS.get(key) } {
         return Some(o);
     }
-    key.lport = dport;
-    key.rport = sport;
-    key.laddr = d;
-    key.raddr = s;
-    if let Some(o) = unsafe { ATTRIB_FLOWS.get(key) } {
-        return Some(o);
-    }
-    // A connecting socket whose port was not chosen yet (its SYN, a refusal).
     key.lport = 0;
     if let Some(o) = unsafe { ATTRIB_FLOWS.get(key) } {
         return Some(o);
     }
-    key.laddr = s;
-    key.raddr = d;
-    key.rport = dport;
-    if let Some(o) = unsafe { ATTRIB_FLOWS.get(key) } {
-        return Some(o);
-    }
-    let mut listener = FlowKey {
-        lport: dport,
+    let listener = FlowKey {
+        lport: lp,
         ..FlowKey::default()
     };
-    if let Some(o) = unsafe { ATTRIB_FLOWS.get(listener) } {
-        return Some(o);
-    }
-    listener.lport = sport;
     unsafe { ATTRIB_FLOWS.get(listener) }
 }
 

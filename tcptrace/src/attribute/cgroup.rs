@@ -4,15 +4,22 @@ use std::{
     collections::HashMap,
     os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
+    sync::OnceLock,
 };
 
 /// Directories walked at most per rescan (a guard against huge hierarchies).
 const MAX_DIRS: usize = 200_000;
 
-/// Where the cgroup2 hierarchy is mounted, seen from the host's mount namespace (pid 1's
-/// root), so that it is found from inside `ip netns exec` or `--netns` too, whose own
-/// sysfs hides the host's cgroup mounts.
+/// Where the cgroup2 hierarchy is mounted: seen from the host's mount namespace (pid 1's
+/// root) when that is readable, else from ours; inside `ip netns exec` or `--netns`, whose
+/// fresh sysfs hides the host's cgroup mounts, tcptrace mounts it over `/sys/fs/cgroup` in
+/// a mount namespace of its own (nothing shows outside the process). Found once.
 pub fn root() -> Option<PathBuf> {
+    static ROOT: OnceLock<Option<PathBuf>> = OnceLock::new();
+    ROOT.get_or_init(|| find_root().or_else(mount_own)).clone()
+}
+
+fn find_root() -> Option<PathBuf> {
     for (prefix, mounts) in [("/proc/1/root", "/proc/1/mounts"), ("", "/proc/self/mounts")] {
         let Ok(text) = std::fs::read_to_string(mounts) else {
             continue;
@@ -23,12 +30,38 @@ pub fn root() -> Option<PathBuf> {
                 continue;
             };
             let p = PathBuf::from(format!("{prefix}{dir}"));
-            if p.is_dir() {
+            if std::fs::read_dir(&p).is_ok() {
                 return Some(p);
             }
         }
     }
     None
+}
+
+/// Mounts cgroup2 over `/sys/fs/cgroup` in a new mount namespace of this process.
+fn mount_own() -> Option<PathBuf> {
+    let ok = |rc: libc::c_int| (rc == 0).then_some(());
+    // SAFETY: plain syscalls with NUL-terminated literals; called before any thread starts
+    // (unshare of the mount namespace needs a single-threaded process, and fails safely
+    // otherwise).
+    unsafe {
+        ok(libc::unshare(libc::CLONE_NEWNS))?;
+        ok(libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_SLAVE | libc::MS_REC,
+            std::ptr::null(),
+        ))?;
+        ok(libc::mount(
+            c"cgroup2".as_ptr(),
+            c"/sys/fs/cgroup".as_ptr(),
+            c"cgroup2".as_ptr(),
+            0,
+            std::ptr::null(),
+        ))?;
+    }
+    Some(PathBuf::from("/sys/fs/cgroup"))
 }
 
 /// Every cgroup under `root`: (id, path relative to the mount, starting with `/`).

@@ -183,9 +183,11 @@ impl Attributor {
     }
 
     /// The process that owns the sending socket of `seg`, if it is local.
+    /// (Or listens on its source port: a server's SYN-ACK before `accept()`.)
     pub fn sender(&self, seg: &Segment) -> Option<Arc<Process>> {
         self.exact(seg, true)
             .or_else(|| self.flow(seg, true, false))
+            .or_else(|| self.listener(seg.sport))
             .cloned()
     }
 

@@ -6,6 +6,7 @@ pub mod cut_down;
 pub mod hooks;
 pub mod netns;
 pub mod packet;
+pub mod peers;
 pub mod pcap;
 pub mod rng;
 
