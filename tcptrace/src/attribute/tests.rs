@@ -76,12 +76,18 @@ fn sender_then_receiver_then_listener() {
     let out = seg("10.0.0.1", 40000, "10.0.0.2", 80);
     assert_eq!(a.of_segment(&out).unwrap().pid, 10);
     assert_eq!(a.receiver(&out).unwrap().pid, 20);
-    // Server → client: not accepted yet; the listener is the local owner, the client
-    // receives.
+    // Server → client before the connection is established: the listener sends it.
     let back = seg("10.0.0.2", 80, "10.0.0.1", 40000);
-    assert_eq!(a.of_segment(&back).unwrap().pid, 10);
+    assert_eq!(a.of_segment(&back).unwrap().pid, 20);
+    assert_eq!(a.receiver(&back).unwrap().pid, 10);
     a.insert(key("10.0.0.2", 80, "10.0.0.1", 40000), proc_(30));
     assert_eq!(a.of_segment(&back).unwrap().pid, 30);
+    // connect() before the port was chosen: found without it, both ways.
+    a.insert(key("10.0.0.1", 0, "10.0.0.3", 443), proc_(50));
+    let syn = seg("10.0.0.1", 40001, "10.0.0.3", 443);
+    assert_eq!(a.of_segment(&syn).unwrap().pid, 50);
+    let rst = seg("10.0.0.3", 443, "10.0.0.1", 40001);
+    assert_eq!(a.of_segment(&rst).unwrap().pid, 50);
     // Forwarded traffic: nobody.
     assert!(a.of_segment(&seg("10.9.0.1", 1, "10.9.0.2", 2)).is_none());
     let v6 = seg("fd00::1", 5, "fd00::2", 6);
