@@ -302,6 +302,7 @@ const VM_SUITES: &[VmSuite] = &[
     ("article", &[], &[]),
     ("conformance", &[], &[]),
     ("filter_diff", &[("TCPTRACE_FILTER_DIFF_CASES", "60")], &[]),
+    ("attrib", &[], &[]),
 ];
 
 /// Builds the test binaries here, then runs [`VM_SUITES`] in a VM of each kernel; fails if
