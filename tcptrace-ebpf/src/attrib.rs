@@ -20,7 +20,7 @@
 use aya_ebpf::{
     helpers::{
         bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid,
-        bpf_get_current_uid_gid, bpf_ktime_get_ns, bpf_probe_read_kernel,
+        bpf_get_current_uid_gid, bpf_ktime_get_ns, bpf_probe_read_kernel_buf,
     },
     macros::{map, raw_tracepoint},
     maps::{LruHashMap, PerCpuArray, RingBuf},
@@ -45,6 +45,13 @@ static ATTRIB_FLOWS: LruHashMap<FlowKey, Owner> = LruHashMap::with_max_entries(M
 /// Socket address → owner, for the transitions that run in softirq.
 #[map]
 static ATTRIB_SOCKS: LruHashMap<u64, Owner> = LruHashMap::with_max_entries(MAX_FLOWS, 0);
+
+/// Per-CPU room where each hook builds its event (and the packet filter its keys): the
+/// older verifiers (6.1) limit the stack of a whole call chain to 512 bytes.
+#[map]
+static ATTRIB_SCRATCH: PerCpuArray<AttribEvent> = PerCpuArray::with_max_entries(1, 0);
+#[map]
+static ATTRIB_KEYS: PerCpuArray<FlowKey> = PerCpuArray::with_max_entries(1, 0);
 
 /// Attribution events for userspace.
 #[map]
@@ -76,89 +83,104 @@ fn count(index: u32) {
     }
 }
 
-/// The socket's flow key, local side first; None when it is not (yet) an IPv4/IPv6 socket
-/// with both ports.
+/// This CPU's scratch event.
 #[inline(always)]
-fn sock_key(sk: *const u8, listener: bool, connecting: bool) -> Option<FlowKey> {
+fn scratch() -> Option<&'static mut AttribEvent> {
+    // SAFETY: this CPU's slot, used only while the program runs (hooks do not nest on a
+    // CPU but for a state change in softirq landing on one in process context, which
+    // at worst garbles that one event).
+    ATTRIB_SCRATCH.get_ptr_mut(0).map(|p| unsafe { &mut *p })
+}
+
+/// Writes the socket's flow key, local side first, into `key`; false when it is not (yet)
+/// an IPv4/IPv6 socket with both ports (`connecting`: the local port may be missing;
+/// `listener`: only the local port is kept).
+#[inline(never)]
+fn sock_key(sk: u64, listener: bool, connecting: bool, key: &mut FlowKey) -> bool {
+    let sk = sk as *const u8;
     if sk.is_null() {
-        return None;
+        return false;
     }
-    // SAFETY: a kernel pointer read with the probe-read helper, which fails safely.
-    let head: [u8; 20] = unsafe { bpf_probe_read_kernel(sk as *const [u8; 20]) }.ok()?;
-    let family = u16::from_ne_bytes([head[16], head[17]]);
-    let lport = u16::from_ne_bytes([head[14], head[15]]);
-    let rport = u16::from_be_bytes([head[12], head[13]]);
-    let mut key = FlowKey {
-        lport,
-        ..FlowKey::default()
-    };
+    *key = FlowKey::default();
+    let mut head = [0u8; 8];
+    // SAFETY: kernel memory read with the probe-read helper, which fails safely.
+    if unsafe { bpf_probe_read_kernel_buf(sk.add(12), &mut head) }.is_err() {
+        return false;
+    }
+    let rport = u16::from_be_bytes([head[0], head[1]]);
+    let lport = u16::from_ne_bytes([head[2], head[3]]);
+    let family = u16::from_ne_bytes([head[4], head[5]]);
+    key.lport = lport;
     if lport == 0 && !connecting {
-        return None;
+        return false;
     }
     if listener {
         // Any family, any address: a dual-stack listener takes IPv4 SYNs too.
-        return Some(key);
+        return lport != 0;
     }
     if rport == 0 {
-        return None;
+        return false;
     }
     key.rport = rport;
-    let v6: [u8; 32] = if family == AF_INET6 {
+    if family == AF_INET6 {
         // SAFETY: as above.
-        unsafe { bpf_probe_read_kernel(sk.add(SKC_V6) as *const [u8; 32]) }.ok()?
-    } else {
-        [0; 32]
-    };
-    let mapped = |a: &[u8]| a[..10].iter().all(|b| *b == 0) && a[10] == 0xff && a[11] == 0xff;
-    if family == AF_INET || (family == AF_INET6 && mapped(&v6[..16]) && mapped(&v6[16..])) {
-        key.family = FAMILY_V4;
-        key.raddr[..4].copy_from_slice(&head[0..4]);
-        key.laddr[..4].copy_from_slice(&head[4..8]);
-    } else if family == AF_INET6 {
-        key.family = FAMILY_V6;
-        key.raddr.copy_from_slice(&v6[..16]);
-        key.laddr.copy_from_slice(&v6[16..]);
-    } else {
-        return None;
+        let ok = unsafe {
+            bpf_probe_read_kernel_buf(sk.add(SKC_V6), &mut key.raddr).is_ok()
+                && bpf_probe_read_kernel_buf(sk.add(SKC_V6 + 16), &mut key.laddr).is_ok()
+        };
+        if !ok {
+            return false;
+        }
+        if !(mapped(&key.raddr) && mapped(&key.laddr)) {
+            key.family = FAMILY_V6;
+            return true;
+        }
+        key.raddr = [0; 16];
+        key.laddr = [0; 16];
+    } else if family != AF_INET {
+        return false;
     }
-    Some(key)
+    // IPv4, or IPv4-mapped IPv6: skc_daddr, skc_rcv_saddr.
+    key.family = FAMILY_V4;
+    // SAFETY: as above.
+    unsafe {
+        bpf_probe_read_kernel_buf(sk, &mut key.raddr[..4]).is_ok()
+            && bpf_probe_read_kernel_buf(sk.add(4), &mut key.laddr[..4]).is_ok()
+    }
+}
+
+/// `::ffff:a.b.c.d`.
+#[inline(always)]
+fn mapped(a: &[u8; 16]) -> bool {
+    let w = |i: usize| u32::from_ne_bytes([a[i], a[i + 1], a[i + 2], a[i + 3]]);
+    w(0) == 0 && w(4) == 0 && w(8) == u32::from_ne_bytes([0, 0, 0xff, 0xff])
 }
 
 #[inline(always)]
-fn current() -> Owner {
+fn current(o: &mut Owner) {
     let pid_tgid = bpf_get_current_pid_tgid();
     let uid_gid = bpf_get_current_uid_gid();
-    Owner {
-        tgid: (pid_tgid >> 32) as u32,
-        tid: pid_tgid as u32,
-        uid: uid_gid as u32,
-        gid: (uid_gid >> 32) as u32,
-        // SAFETY: helper without arguments.
-        cgroup_id: unsafe { bpf_get_current_cgroup_id() },
-        comm: bpf_get_current_comm().unwrap_or([0; 16]),
-    }
+    o.tgid = (pid_tgid >> 32) as u32;
+    o.tid = pid_tgid as u32;
+    o.uid = uid_gid as u32;
+    o.gid = (uid_gid >> 32) as u32;
+    // SAFETY: helper without arguments.
+    o.cgroup_id = unsafe { bpf_get_current_cgroup_id() };
+    o.comm = bpf_get_current_comm().unwrap_or([0; 16]);
 }
 
-/// Remembers `owner` for `key` and tells userspace.
-#[inline(always)]
-fn record(key: FlowKey, owner: &Owner, what: u8) {
-    let _ = ATTRIB_FLOWS.insert(key, *owner, 0);
+/// Remembers the event's owner for its key and tells userspace.
+#[inline(never)]
+fn record(ev: &mut AttribEvent, what: u8) {
+    ev.kind = what;
+    ev._pad = [0; 7];
+    // SAFETY: helper without arguments.
+    ev.ts_ns = unsafe { bpf_ktime_get_ns() };
+    let _ = ATTRIB_FLOWS.insert(&ev.key, &ev.owner, 0);
     count(counter::RECORDED);
-    let Some(mut entry) = ATTRIB_EVENTS.reserve::<AttribEvent>(0) else {
+    if ATTRIB_EVENTS.output::<AttribEvent>(&*ev, 0).is_err() {
         count(counter::LOST);
-        return;
-    };
-    // SAFETY: the entry is ours until submitted; written whole.
-    unsafe {
-        entry.as_mut_ptr().write(AttribEvent {
-            ts_ns: bpf_ktime_get_ns(),
-            key,
-            owner: *owner,
-            kind: what,
-            _pad: [0; 7],
-        })
-    };
-    entry.submit(0);
+    }
 }
 
 /// TCP states (`include/net/tcp_states.h`).
@@ -171,93 +193,85 @@ const CLOSE_WAIT: i32 = 8;
 const LAST_ACK: i32 = 9;
 const LISTEN: i32 = 10;
 
-/// `inet_sock_set_state(sk, oldstate, newstate)`. Each case is its own function, so
-/// that only one case's stack counts against the limit.
+/// `inet_sock_set_state(sk, oldstate, newstate)`.
 #[raw_tracepoint(tracepoint = "inet_sock_set_state")]
 pub fn tcptrace_attrib_state(ctx: RawTracePointContext) -> i32 {
     let sk = ctx.arg::<u64>(0);
     let old = ctx.arg::<u64>(1) as i32;
     let new = ctx.arg::<u64>(2) as i32;
-    match (old, new) {
-        // Process context: listen(), connect(), close(), shutdown().
-        (_, LISTEN) => on_listen(sk),
-        (CLOSE, SYN_SENT) => on_connect(sk),
-        (ESTABLISHED, FIN_WAIT1) | (CLOSE_WAIT, LAST_ACK) => on_close(sk),
-        // Softirq: the owner comes from the maps.
-        (SYN_SENT, _) => on_connected(sk),
-        (SYN_RECV, ESTABLISHED) => on_accepted(sk),
-        _ => {}
+    if let Some(ev) = scratch() {
+        match (old, new) {
+            // Process context: listen(), connect(), close(), shutdown().
+            (_, LISTEN) => {
+                if sock_key(sk, true, false, &mut ev.key) {
+                    current(&mut ev.owner);
+                    record(ev, kind::LISTEN);
+                }
+            }
+            (CLOSE, SYN_SENT) => {
+                current(&mut ev.owner);
+                let _ = ATTRIB_SOCKS.insert(&sk, &ev.owner, 0);
+                if sock_key(sk, false, true, &mut ev.key) {
+                    record(ev, kind::CONNECT);
+                }
+            }
+            (ESTABLISHED, FIN_WAIT1) | (CLOSE_WAIT, LAST_ACK) => take_over(sk, ev, kind::CLOSE),
+            // Softirq: the owner comes from the maps. The handshake of a socket recorded
+            // at connect() ended (established or refused): its whole key.
+            (SYN_SENT, _) => {
+                // SAFETY: a map value, copied out.
+                if let Some(o) = unsafe { ATTRIB_SOCKS.get(&sk) }
+                    && sock_key(sk, false, false, &mut ev.key)
+                {
+                    ev.owner = *o;
+                    record(ev, kind::CONNECT);
+                }
+            }
+            // A server connection established: the listener's process owns it until it
+            // is read.
+            (SYN_RECV, ESTABLISHED) => {
+                if sock_key(sk, false, false, &mut ev.key) {
+                    let lport = ev.key.lport;
+                    if let Some(keys) = ATTRIB_KEYS.get_ptr_mut(0) {
+                        // SAFETY: this CPU's slot; a map value, copied out.
+                        unsafe {
+                            *keys = FlowKey {
+                                lport,
+                                ..FlowKey::default()
+                            };
+                            if let Some(o) = ATTRIB_FLOWS.get(&*keys) {
+                                ev.owner = *o;
+                                let _ = ATTRIB_SOCKS.insert(&sk, &ev.owner, 0);
+                                record(ev, kind::ACCEPT);
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
     }
     if new == CLOSE {
-        let _ = ATTRIB_SOCKS.remove(sk);
+        let _ = ATTRIB_SOCKS.remove(&sk);
     }
     0
 }
 
-#[inline(never)]
-fn on_listen(sk: u64) {
-    if let Some(key) = sock_key(sk as *const u8, true, false) {
-        record(key, &current(), kind::LISTEN);
-    }
-}
-
-#[inline(never)]
-fn on_connect(sk: u64) {
-    let owner = current();
-    let _ = ATTRIB_SOCKS.insert(sk, owner, 0);
-    if let Some(key) = sock_key(sk as *const u8, false, true) {
-        record(key, &owner, kind::CONNECT);
-    }
-}
-
-/// The handshake of a socket recorded at connect() ended (established or refused): its
-/// whole key, for its owner.
-#[inline(never)]
-fn on_connected(sk: u64) {
-    // SAFETY: a map value, copied out.
-    if let Some(owner) = unsafe { ATTRIB_SOCKS.get(sk) }.copied()
-        && let Some(key) = sock_key(sk as *const u8, false, false)
-    {
-        record(key, &owner, kind::CONNECT);
-    }
-}
-
-/// A server connection established: the listener's process owns it until it is read.
-#[inline(never)]
-fn on_accepted(sk: u64) {
-    let Some(key) = sock_key(sk as *const u8, false, false) else {
-        return;
-    };
-    let listener = FlowKey {
-        lport: key.lport,
-        ..FlowKey::default()
-    };
-    // SAFETY: a map value, copied out.
-    if let Some(owner) = unsafe { ATTRIB_FLOWS.get(listener) }.copied() {
-        let _ = ATTRIB_SOCKS.insert(sk, owner, 0);
-        record(key, &owner, kind::ACCEPT);
-    }
-}
-
-#[inline(never)]
-fn on_close(sk: u64) {
-    take_over(sk, kind::CLOSE);
-}
-
 /// The current process becomes the owner of `sk` unless it already is.
-#[inline(always)]
-fn take_over(sk: u64, what: u8) {
-    let Some(key) = sock_key(sk as *const u8, false, false) else {
+#[inline(never)]
+fn take_over(sk: u64, ev: &mut AttribEvent, what: u8) {
+    if !sock_key(sk, false, false, &mut ev.key) {
         count(counter::UNREADABLE);
         return;
-    };
-    let owner = current();
+    }
+    current(&mut ev.owner);
+    let tgid = ev.owner.tgid;
     // SAFETY: a map value, read once.
     let same = ATTRIB_FLOWS
-        .get_ptr(key)
-        .is_some_and(|o| unsafe { (*o).tgid } == owner.tgid);
+        .get_ptr(&ev.key)
+        .is_some_and(|o| unsafe { (*o).tgid } == tgid);
     if !same {
-        record(key, &owner, what);
+        record(ev, what);
     }
 }
 
@@ -265,7 +279,9 @@ fn take_over(sk: u64, what: u8) {
 /// other than the recorded owner becomes the owner.
 #[raw_tracepoint(tracepoint = "tcp_rcv_space_adjust")]
 pub fn tcptrace_attrib_recv(ctx: RawTracePointContext) -> i32 {
-    take_over(ctx.arg::<u64>(0), kind::RECV);
+    if let Some(ev) = scratch() {
+        take_over(ctx.arg::<u64>(0), ev, kind::RECV);
+    }
     0
 }
 
@@ -310,48 +326,49 @@ pub fn accept(v: &View) -> bool {
         } else {
             (dst, src, dport, sport)
         };
-        if let Some(o) = side(v.family, l, r, lp, rp) {
+        if let Some(o) = side(v.family, &l, &r, lp, rp) {
             found = true;
             if matches(o) {
                 hit = true;
             }
         }
     }
-    count(if found { counter::HITS } else { counter::MISSES });
+    count(if found {
+        counter::HITS
+    } else {
+        counter::MISSES
+    });
     hit
 }
 
-/// The owner of the local socket `l.lp` talking to `r.rp`, if it is known.
+/// The owner of the local socket `l.lp` talking to `r.rp`, if it is known. The keys are
+/// built in a per-CPU map slot, not on the packet programs' crowded stack.
 #[inline(never)]
-fn side(family: u8, l: [u32; 4], r: [u32; 4], lp: u16, rp: u16) -> Option<&'static Owner> {
-    let bytes = |w: [u32; 4]| {
-        let mut b = [0u8; 16];
-        for (i, x) in w.iter().enumerate() {
-            b[4 * i..4 * i + 4].copy_from_slice(&x.to_ne_bytes());
-        }
-        b
-    };
-    let mut key = FlowKey {
-        family,
-        lport: lp,
-        rport: rp,
-        laddr: bytes(l),
-        raddr: bytes(r),
-        ..FlowKey::default()
-    };
+fn side(family: u8, l: &[u32; 4], r: &[u32; 4], lp: u16, rp: u16) -> Option<&'static Owner> {
+    // SAFETY: this CPU's slot, used only while the program runs.
+    let key = unsafe { &mut *ATTRIB_KEYS.get_ptr_mut(0)? };
+    key.family = family;
+    key._pad = 0;
+    key._pad2 = 0;
+    key.lport = lp;
+    key.rport = rp;
+    for i in 0..4 {
+        key.laddr[4 * i..4 * i + 4].copy_from_slice(&l[i].to_ne_bytes());
+        key.raddr[4 * i..4 * i + 4].copy_from_slice(&r[i].to_ne_bytes());
+    }
     // SAFETY (each get): a map value of a map that outlives the program run.
-    if let Some(o) = unsafe { ATTRIB_FLOWS.get(key) } {
+    if let Some(o) = unsafe { ATTRIB_FLOWS.get(&*key) } {
         return Some(o);
     }
     key.lport = 0;
-    if let Some(o) = unsafe { ATTRIB_FLOWS.get(key) } {
+    if let Some(o) = unsafe { ATTRIB_FLOWS.get(&*key) } {
         return Some(o);
     }
-    let listener = FlowKey {
+    *key = FlowKey {
         lport: lp,
         ..FlowKey::default()
     };
-    unsafe { ATTRIB_FLOWS.get(listener) }
+    unsafe { ATTRIB_FLOWS.get(&*key) }
 }
 
 #[inline(always)]

@@ -14,7 +14,8 @@ use aya::{
     util::KernelVersion,
 };
 use tcptrace_common::{
-    Config, MAX_SNAP, attrib::AttribFilter, RING_BYTES, Record, SnapRecord, counter, rules::RuleTable,
+    Config, MAX_SNAP, RING_BYTES, Record, SnapRecord, attrib::AttribFilter, counter,
+    rules::RuleTable,
 };
 
 pub mod attrib;

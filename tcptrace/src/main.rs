@@ -9,8 +9,8 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, bail};
-use clap::{ArgAction, Parser};
 use aya::maps::{MapData, RingBuf};
+use clap::{ArgAction, Parser};
 use tcptrace::{
     attribute::{self, Attributor},
     decode::{Segment, Timestamp},

@@ -22,7 +22,12 @@ fn start(net: &NetnsPair, args: &[&str]) -> Proc {
 /// SIGINT, then a clean exit; the JSON objects it printed.
 fn stop(p: &mut Proc) -> Vec<Value> {
     let code = p.interrupt();
-    assert_eq!(code, Some(0), "tcptrace exit; stderr:\n{}", p.err_lines.join("\n"));
+    assert_eq!(
+        code,
+        Some(0),
+        "tcptrace exit; stderr:\n{}",
+        p.err_lines.join("\n")
+    );
     assert!(
         !p.err_lines.iter().any(|l| l.contains("attribution off")),
         "attribution off:\n{}",
@@ -38,7 +43,13 @@ fn stop(p: &mut Proc) -> Vec<Value> {
 /// Waits for the process to exit with status 0.
 fn done(p: &mut Proc) {
     let code = p.finish();
-    assert_eq!(code, Some(0), "{} exit; stderr:\n{}", p.name, p.err_lines.join("\n"));
+    assert_eq!(
+        code,
+        Some(0),
+        "{} exit; stderr:\n{}",
+        p.name,
+        p.err_lines.join("\n")
+    );
 }
 
 /// The client's local port, from its `connected PORT` line.
@@ -60,8 +71,16 @@ fn pid(o: &Value) -> Option<u64> {
 
 /// Segments from the client (its port as source) and to it.
 fn split<'a>(segs: &[&'a Value], cport: u64) -> (Vec<&'a Value>, Vec<&'a Value>) {
-    let out: Vec<_> = segs.iter().copied().filter(|s| s["sport"] == cport).collect();
-    let back: Vec<_> = segs.iter().copied().filter(|s| s["dport"] == cport).collect();
+    let out: Vec<_> = segs
+        .iter()
+        .copied()
+        .filter(|s| s["sport"] == cport)
+        .collect();
+    let back: Vec<_> = segs
+        .iter()
+        .copied()
+        .filter(|s| s["dport"] == cport)
+        .collect();
     (out, back)
 }
 
@@ -72,7 +91,10 @@ fn all_from(segs: &[&Value], want_pid: u32, comm: &str, what: &str) {
         assert_eq!(pid(s), Some(u64::from(want_pid)), "{what}: {s}");
         assert_eq!(s["comm"], comm, "{what}: {s}");
         let suffix = format!(" proc {comm}[{want_pid}]");
-        assert!(s["line"].as_str().is_some_and(|l| l.ends_with(&suffix)), "{what}: {s}");
+        assert!(
+            s["line"].as_str().is_some_and(|l| l.ends_with(&suffix)),
+            "{what}: {s}"
+        );
     }
 }
 
@@ -98,14 +120,20 @@ fn client_and_server_both_directions() {
     let (out, back) = split(&segs, cport);
     all_from(&out, cpid, "tt-client", "client → server");
     all_from(&back, spid, "tt-server", "server → client");
-    assert!(out.iter().any(|s| s["flags"] == "S"), "the SYN is attributed");
+    assert!(
+        out.iter().any(|s| s["flags"] == "S"),
+        "the SYN is attributed"
+    );
     let row = objs
         .iter()
         .find(|o| o["type"] == "summary" && o["client_port"] == cport)
         .expect("summary row");
     assert_eq!(row["client_pid"], cpid);
     assert_eq!(row["server_pid"], spid);
-    assert_eq!(row["pid"], cpid, "a row's process is its client's when local");
+    assert_eq!(
+        row["pid"], cpid,
+        "a row's process is its client's when local"
+    );
     assert_eq!(row["comm"], "tt-client");
     assert_eq!(row["uid"], 0);
     assert_eq!(row["user"], "root");
@@ -152,7 +180,9 @@ fn forked_server_child_takes_over() {
     let ppid = server.pid();
     client.wait_stdout("connected");
     let cport = client_port(&client);
-    t.wait_stdout(&format!("\"sport\":{cport},\"dport\":{port},\"flags\":\".\""));
+    t.wait_stdout(&format!(
+        "\"sport\":{cport},\"dport\":{port},\"flags\":\".\""
+    ));
     gate.open();
     done(&mut client);
     done(&mut server);
@@ -165,7 +195,11 @@ fn forked_server_child_takes_over() {
     let objs = stop(&mut t);
     let segs = segments(&objs);
     let (_, back) = split(&segs, cport);
-    let synack: Vec<&Value> = back.iter().copied().filter(|s| s["flags"] == "S.").collect();
+    let synack: Vec<&Value> = back
+        .iter()
+        .copied()
+        .filter(|s| s["flags"] == "S.")
+        .collect();
     all_from(&synack, ppid, "tt-parent", "SYN-ACK");
     let data: Vec<&Value> = back
         .iter()
@@ -187,7 +221,10 @@ fn pid_and_comm_filters() {
         let net = NetnsPair::new();
         let port = if by_comm { 18005 } else { 18004 };
         let mut server = peers::server(&net, false, port, 2, "tt-server");
-        let (g1, g2) = (Gate::new(&format!("f1{by_comm}")), Gate::new(&format!("f2{by_comm}")));
+        let (g1, g2) = (
+            Gate::new(&format!("f1{by_comm}")),
+            Gate::new(&format!("f2{by_comm}")),
+        );
         let mut chosen = peers::client(&net, port, "tt-chosen", Some(&g1), None);
         let mut other = peers::client(&net, port, "tt-other", Some(&g2), None);
         let cpid = chosen.pid().to_string();
@@ -206,8 +243,15 @@ fn pid_and_comm_filters() {
         let segs = segments(&objs);
         let (p1, p2) = (client_port(&chosen), client_port(&other));
         let (out, back) = split(&segs, p1);
-        assert!(out.len() >= 4 && back.len() >= 3, "by_comm {by_comm}: {segs:?}");
-        assert_eq!(out.len() + back.len(), segs.len(), "only the chosen client's segments");
+        assert!(
+            out.len() >= 4 && back.len() >= 3,
+            "by_comm {by_comm}: {segs:?}"
+        );
+        assert_eq!(
+            out.len() + back.len(),
+            segs.len(),
+            "only the chosen client's segments"
+        );
         let (o2, b2) = split(&segs, p2);
         assert!(o2.is_empty() && b2.is_empty(), "the other client appears");
         for s in out {
@@ -229,7 +273,10 @@ fn process_in_its_own_cgroup() {
     let mut boxed = peers::client(&net, port, "tt-boxed", Some(&g1), None);
     cg.add(boxed.pid());
     let mut other = peers::client(&net, port, "tt-other", Some(&g2), None);
-    let mut t = start(&net, &["--json", "--process", "--container", "0123456789ab"]);
+    let mut t = start(
+        &net,
+        &["--json", "--process", "--container", "0123456789ab"],
+    );
     g1.open();
     done(&mut boxed);
     g2.open();
@@ -240,7 +287,11 @@ fn process_in_its_own_cgroup() {
     let (out, back) = split(&segs, client_port(&boxed));
     all_from(&out, boxed.pid(), "tt-boxed", "boxed client");
     assert!(back.len() >= 3);
-    assert_eq!(out.len() + back.len(), segs.len(), "only the boxed client's segments");
+    assert_eq!(
+        out.len() + back.len(),
+        segs.len(),
+        "only the boxed client's segments"
+    );
     for s in &out {
         assert_eq!(s["container"], "docker:0123456789ab", "{s}");
         assert_eq!(s["cgroup"], cg.path().as_str(), "{s}");

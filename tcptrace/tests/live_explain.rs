@@ -406,7 +406,10 @@ fn zero_window_live() {
     // --no-lines: notes start with the time, not `    ^`.
     assert!(!zero.starts_with(' '), "{zero}");
     assert!(zero.contains(&format!("zero window: {c}")), "{zero}");
-    assert!(without_process(zero).ends_with("must pause sending"), "{zero}");
+    assert!(
+        without_process(zero).ends_with("must pause sending"),
+        "{zero}"
+    );
     assert!(out.contains(&format!("window open: {c}")), "{out}");
     // No segment lines.
     assert!(!out.contains(" IP "), "{out}");

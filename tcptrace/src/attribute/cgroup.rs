@@ -20,7 +20,10 @@ pub fn root() -> Option<PathBuf> {
 }
 
 fn find_root() -> Option<PathBuf> {
-    for (prefix, mounts) in [("/proc/1/root", "/proc/1/mounts"), ("", "/proc/self/mounts")] {
+    for (prefix, mounts) in [
+        ("/proc/1/root", "/proc/1/mounts"),
+        ("", "/proc/self/mounts"),
+    ] {
         let Ok(text) = std::fs::read_to_string(mounts) else {
             continue;
         };
@@ -186,8 +189,11 @@ pub fn ids_for(arg: &str) -> Vec<u64> {
             return false;
         };
         let id = c.split_once(':').map_or(c.as_str(), |(_, id)| id);
-        c == arg || (arg.len() >= 4 && (id.starts_with(arg) || arg.starts_with(id)))
-            || arg.split_once(':').is_some_and(|(_, a)| a.len() >= 4 && id.starts_with(a))
+        c == arg
+            || (arg.len() >= 4 && (id.starts_with(arg) || arg.starts_with(id)))
+            || arg
+                .split_once(':')
+                .is_some_and(|(_, a)| a.len() >= 4 && id.starts_with(a))
     };
     all.into_iter()
         .filter(|(_, p)| want(p))

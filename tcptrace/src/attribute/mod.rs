@@ -278,10 +278,19 @@ pub fn json_fields(p: Option<&Process>) -> serde_json::Map<String, serde_json::V
     m.insert("tid".into(), opt(p.map(|p| json!(p.tid))));
     m.insert("comm".into(), opt(p.map(|p| json!(p.comm))));
     m.insert("uid".into(), opt(p.map(|p| json!(p.uid))));
-    m.insert("user".into(), opt(p.and_then(|p| p.user.as_ref()).map(|u| json!(u))));
+    m.insert(
+        "user".into(),
+        opt(p.and_then(|p| p.user.as_ref()).map(|u| json!(u))),
+    );
     m.insert("ppid".into(), opt(p.and_then(|p| p.ppid).map(|v| json!(v))));
-    m.insert("pcomm".into(), opt(p.and_then(|p| p.pcomm.as_ref()).map(|v| json!(v))));
-    m.insert("cgroup".into(), opt(p.and_then(|p| p.cgroup.as_ref()).map(|v| json!(v))));
+    m.insert(
+        "pcomm".into(),
+        opt(p.and_then(|p| p.pcomm.as_ref()).map(|v| json!(v))),
+    );
+    m.insert(
+        "cgroup".into(),
+        opt(p.and_then(|p| p.cgroup.as_ref()).map(|v| json!(v))),
+    );
     m.insert(
         "container".into(),
         opt(p.and_then(|p| p.container.as_ref()).map(|v| json!(v))),

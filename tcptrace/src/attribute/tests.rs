@@ -6,19 +6,47 @@ use super::{cgroup::container_of, *};
 fn containers_from_cgroup_paths() {
     let id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
     let cases = [
-        (format!("/system.slice/docker-{id}.scope"), Some("docker:0123456789ab")),
+        (
+            format!("/system.slice/docker-{id}.scope"),
+            Some("docker:0123456789ab"),
+        ),
         (format!("/docker/{id}"), Some("docker:0123456789ab")),
         (
-            format!("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234.slice/cri-containerd-{id}.scope"),
+            format!(
+                "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234.slice/cri-containerd-{id}.scope"
+            ),
             Some("cri-containerd:0123456789ab"),
         ),
-        (format!("/kubepods/burstable/pod1234-5678/{id}"), Some("cri-containerd:0123456789ab")),
-        (format!("/kubepods.slice/x/crio-{id}.scope"), Some("crio:0123456789ab")),
-        (format!("/machine.slice/libpod-{id}.scope"), Some("podman:0123456789ab")),
-        (format!("/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-{id}.scope/container"), Some("podman:0123456789ab")),
-        ("/system.slice/nginx.service".to_string(), Some("nginx.service")),
-        ("/user.slice/user-1000.slice/user@1000.service/app.slice/foo.service".to_string(), Some("foo.service")),
-        ("/user.slice/user-1000.slice/session-3.scope".to_string(), None),
+        (
+            format!("/kubepods/burstable/pod1234-5678/{id}"),
+            Some("cri-containerd:0123456789ab"),
+        ),
+        (
+            format!("/kubepods.slice/x/crio-{id}.scope"),
+            Some("crio:0123456789ab"),
+        ),
+        (
+            format!("/machine.slice/libpod-{id}.scope"),
+            Some("podman:0123456789ab"),
+        ),
+        (
+            format!(
+                "/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-{id}.scope/container"
+            ),
+            Some("podman:0123456789ab"),
+        ),
+        (
+            "/system.slice/nginx.service".to_string(),
+            Some("nginx.service"),
+        ),
+        (
+            "/user.slice/user-1000.slice/user@1000.service/app.slice/foo.service".to_string(),
+            Some("foo.service"),
+        ),
+        (
+            "/user.slice/user-1000.slice/session-3.scope".to_string(),
+            None,
+        ),
         ("/".to_string(), None),
         ("/tcptrace-test".to_string(), None),
     ];
@@ -71,7 +99,13 @@ fn key(l: &str, lp: u16, r: &str, rp: u16) -> FlowKey {
 fn sender_then_receiver_then_listener() {
     let mut a = Attributor::new();
     a.insert(key("10.0.0.1", 40000, "10.0.0.2", 80), proc_(10));
-    a.insert(FlowKey { lport: 80, ..FlowKey::default() }, proc_(20));
+    a.insert(
+        FlowKey {
+            lport: 80,
+            ..FlowKey::default()
+        },
+        proc_(20),
+    );
     // Client → server: the client sends.
     let out = seg("10.0.0.1", 40000, "10.0.0.2", 80);
     assert_eq!(a.of_segment(&out).unwrap().pid, 10);

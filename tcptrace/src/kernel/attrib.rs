@@ -9,7 +9,6 @@ use tcptrace_common::attrib::{AttribEvent, counter};
 
 use super::{Kernel, KernelError, verifier_log};
 
-
 /// (program, raw tracepoint): every one must attach, or attribution is off.
 pub const HOOKS: [(&str, &str); 2] = [
     ("tcptrace_attrib_state", "inet_sock_set_state"),

@@ -6,8 +6,8 @@ pub mod cut_down;
 pub mod hooks;
 pub mod netns;
 pub mod packet;
-pub mod peers;
 pub mod pcap;
+pub mod peers;
 pub mod rng;
 
 use std::{

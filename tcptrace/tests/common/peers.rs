@@ -183,7 +183,10 @@ impl Cgroup {
     /// The path as tcptrace shows it (from the cgroup2 mount's root).
     pub fn path(&self) -> String {
         let root = self.top.parent().expect("root");
-        format!("/{}", self.dir.strip_prefix(root).expect("under root").display())
+        format!(
+            "/{}",
+            self.dir.strip_prefix(root).expect("under root").display()
+        )
     }
 }
 
