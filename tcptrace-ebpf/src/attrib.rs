@@ -17,6 +17,9 @@
 //! The socket is read at the `struct sock_common` offsets every x86_64 kernel from 4.x
 //! to 6.18 with network namespaces and IPv6 built in has (the tests assert exact pids on
 //! every kernel of the matrix, so a moved field cannot pass unnoticed).
+// Map helpers get pointers into per-CPU map slots here, not copies on the stack.
+#![allow(clippy::needless_borrows_for_generic_args)]
+
 use aya_ebpf::{
     helpers::{
         bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid,
@@ -229,21 +232,19 @@ pub fn tcptrace_attrib_state(ctx: RawTracePointContext) -> i32 {
             }
             // A server connection established: the listener's process owns it until it
             // is read.
-            (SYN_RECV, ESTABLISHED) => {
-                if sock_key(sk, false, false, &mut ev.key) {
-                    let lport = ev.key.lport;
-                    if let Some(keys) = ATTRIB_KEYS.get_ptr_mut(0) {
-                        // SAFETY: this CPU's slot; a map value, copied out.
-                        unsafe {
-                            *keys = FlowKey {
-                                lport,
-                                ..FlowKey::default()
-                            };
-                            if let Some(o) = ATTRIB_FLOWS.get(&*keys) {
-                                ev.owner = *o;
-                                let _ = ATTRIB_SOCKS.insert(&sk, &ev.owner, 0);
-                                record(ev, kind::ACCEPT);
-                            }
+            (SYN_RECV, ESTABLISHED) if sock_key(sk, false, false, &mut ev.key) => {
+                let lport = ev.key.lport;
+                if let Some(keys) = ATTRIB_KEYS.get_ptr_mut(0) {
+                    // SAFETY: this CPU's slot; a map value, copied out.
+                    unsafe {
+                        *keys = FlowKey {
+                            lport,
+                            ..FlowKey::default()
+                        };
+                        if let Some(o) = ATTRIB_FLOWS.get(&*keys) {
+                            ev.owner = *o;
+                            let _ = ATTRIB_SOCKS.insert(&sk, &ev.owner, 0);
+                            record(ev, kind::ACCEPT);
                         }
                     }
                 }
