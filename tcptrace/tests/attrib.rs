@@ -5,10 +5,16 @@ mod common;
 
 use common::{
     netns::{NetnsPair, Proc},
+    packet::{Ipv4, Tcp, eth4, pseudo_v4},
     peers::{self, Cgroup, Gate},
     tcptrace_bin,
 };
 use serde_json::Value;
+use tcptrace::kernel::{Filter, Kernel};
+use tcptrace_common::{
+    Config,
+    attrib::{AttribFilter, FlowKey, Owner},
+};
 
 /// tcptrace on `veth_b` in namespace `b`, started and listening.
 fn start(net: &NetnsPair, args: &[&str]) -> Proc {
@@ -106,7 +112,9 @@ fn client_and_server_both_directions() {
     let net = NetnsPair::new();
     let port = 18001;
     // Tracing first: the server's listen() is seen.
-    let mut t = start(&net, &["--json", "--process"]);
+    let pcap = std::env::temp_dir().join(format!("tcptrace-attrib-{}.pcapng", std::process::id()));
+    let pcap_s = pcap.to_string_lossy().into_owned();
+    let mut t = start(&net, &["--json", "--process", "-w", &pcap_s]);
     let mut server = peers::server(&net, false, port, 1, "tt-server");
     let mut client = peers::client(&net, port, "tt-client", None, None);
     let (spid, cpid) = (server.pid(), client.pid());
@@ -137,6 +145,58 @@ fn client_and_server_both_directions() {
     assert_eq!(row["comm"], "tt-client");
     assert_eq!(row["uid"], 0);
     assert_eq!(row["user"], "root");
+    // -w: each packet's process as a pcapng packet comment.
+    let file = std::fs::read(&pcap).expect("the -w file");
+    let _ = std::fs::remove_file(&pcap);
+    for (comm, pid) in [("tt-client", cpid), ("tt-server", spid)] {
+        let want = format!("process: {comm}[{pid}] uid 0(root)");
+        assert!(
+            file.windows(want.len()).any(|w| w == want.as_bytes()),
+            "no packet comment '{want}'"
+        );
+    }
+}
+
+/// Bad process options: one line, exit 1, nothing attached.
+#[test]
+fn bad_process_options_refused() {
+    let capture = common::shared_dir("conformance").join("pcaps/whois.pcap");
+    let capture = capture.to_string_lossy();
+    let nine: Vec<String> = (1..=9)
+        .flat_map(|p| ["--pid".to_string(), p.to_string()])
+        .collect();
+    let mut nine: Vec<&str> = nine.iter().map(String::as_str).collect();
+    nine.extend(["-i", "lo"]);
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["--process", "-r", &capture],
+            "tcptrace: --process needs a live trace",
+        ),
+        (
+            vec!["--pid", "1", "-r", &capture],
+            "tcptrace: the argument '--pid <PID>' cannot be used with",
+        ),
+        (
+            vec!["--pid", "x", "-i", "lo"],
+            "tcptrace: invalid value 'x' for '--pid <PID>'",
+        ),
+        (
+            vec!["--comm", "sixteen-bytes-xx", "-i", "lo"],
+            "tcptrace: invalid --comm 'sixteen-bytes-xx'",
+        ),
+        (
+            vec!["--container", "no-such-unit-here.service", "-i", "lo"],
+            "tcptrace: --container no-such-unit-here.service: no container",
+        ),
+        (nine, "tcptrace: at most 8 --pid options"),
+    ];
+    for (args, want) in cases {
+        let out = common::tcptrace(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with(want), "{args:?}: {err}");
+    }
 }
 
 /// A refused connection: the SYN and the RST are the client's, and so is the note.
@@ -295,5 +355,94 @@ fn process_in_its_own_cgroup() {
     for s in &out {
         assert_eq!(s["container"], "docker:0123456789ab", "{s}");
         assert_eq!(s["cgroup"], cg.path().as_str(), "{s}");
+    }
+}
+
+fn frame(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16) -> Vec<u8> {
+    let tcp = Tcp::new(sport, dport);
+    let seg = tcp.build(pseudo_v4(src, dst, 6, tcp.len()));
+    eth4(&Ipv4::new(src, dst).packet(6, &seg))
+}
+
+fn flow(l: [u8; 4], lport: u16, r: [u8; 4], rport: u16) -> FlowKey {
+    let mut k = FlowKey {
+        family: 4,
+        lport,
+        rport,
+        ..FlowKey::default()
+    };
+    k.laddr[..4].copy_from_slice(&l);
+    k.raddr[..4].copy_from_slice(&r);
+    k
+}
+
+fn owner(pid: u32, comm: &str) -> Owner {
+    let mut o = Owner {
+        tgid: pid,
+        tid: pid,
+        ..Owner::default()
+    };
+    o.comm[..comm.len()].copy_from_slice(comm.as_bytes());
+    o
+}
+
+/// The packet programs' process filter, in the kernel (BPF_PROG_TEST_RUN on XDP and TC):
+/// a segment passes when the owner of either local socket matches (by flow, by connecting
+/// socket without its port, by listener); unknown flows and other owners do not.
+#[test]
+fn kernel_process_filter() {
+    let (a, b, c) = ([10, 9, 0, 1], [10, 9, 0, 2], [10, 9, 0, 3]);
+    let mut by_pid = AttribFilter::OFF;
+    by_pid.enabled = 1;
+    by_pid.n_pids = 2;
+    by_pid.pids[..2].copy_from_slice(&[4242, 4343]);
+    let mut by_comm = AttribFilter::OFF;
+    by_comm.enabled = 1;
+    by_comm.match_comm = 1;
+    by_comm.comm[..4].copy_from_slice(b"curl");
+    for (name, filter) in [("--pid", by_pid), ("--comm", by_comm)] {
+        let mut k = Kernel::load_with(&Filter::default(), Config::default(), 1 << 16, &filter)
+            .expect("load (run as root)");
+        let mut ring = k.take_ring().expect("ring");
+        // a:40000 ↔ b:80 is curl 4242's; c:50000 ↔ b:80 is nginx 777's; b listens on 443
+        // as nginx 777; a connects to c:22 as curl 4343, port not chosen yet.
+        k.attrib_insert(&flow(a, 40000, b, 80), &owner(4242, "curl"))
+            .unwrap();
+        k.attrib_insert(&flow(c, 50000, b, 80), &owner(777, "nginx"))
+            .unwrap();
+        let listen = FlowKey {
+            lport: 443,
+            ..FlowKey::default()
+        };
+        k.attrib_insert(&listen, &owner(777, "nginx")).unwrap();
+        k.attrib_insert(&flow(a, 0, c, 22), &owner(4343, "curl"))
+            .unwrap();
+        let cases = [
+            (frame(a, 40000, b, 80), true, "curl's segment"),
+            (frame(b, 80, a, 40000), true, "the answer to curl"),
+            (frame(c, 50000, b, 80), false, "nginx's client segment"),
+            (frame(b, 443, a, 40001), false, "nginx's listener"),
+            (
+                frame(a, 40002, c, 22),
+                true,
+                "curl connecting, port not chosen then",
+            ),
+            (frame(c, 22, a, 40002), true, "the refusal to curl"),
+            (frame(c, 1, a, 2), false, "nobody's (forwarded)"),
+        ];
+        for (f, pass, what) in &cases {
+            for tc in [false, true] {
+                let verdict = if tc { k.run_tc(f) } else { k.run_xdp(f) };
+                verdict.expect("test run");
+                let mut n = 0;
+                while ring.next().is_some() {
+                    n += 1;
+                }
+                assert_eq!(n == 1, *pass, "{name}, {what} (tc: {tc}): {n} records");
+            }
+        }
+        let c = k.attrib_counters().unwrap();
+        assert_eq!(c.misses, 2, "{name}: the forwarded segment, on both hooks");
+        assert_eq!(c.hits, 12, "{name}");
     }
 }

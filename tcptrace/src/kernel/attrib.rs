@@ -2,10 +2,10 @@
 //! changes and receives. Raw tracepoints need neither kprobes, BTF nor tracefs, so they
 //! load wherever the packet programs do (4.17+).
 use aya::{
-    maps::{MapData, PerCpuArray, RingBuf},
+    maps::{HashMap, MapData, PerCpuArray, RingBuf},
     programs::Program,
 };
-use tcptrace_common::attrib::{AttribEvent, counter};
+use tcptrace_common::attrib::{AttribEvent, FlowKey, Owner, counter};
 
 use super::{Kernel, KernelError, verifier_log};
 
@@ -62,6 +62,20 @@ impl Kernel {
                 let _ = p.unload();
             }
         }
+    }
+
+    /// Records `owner` for `key` in the kernel's flow map, as a socket hook would (for
+    /// tests of the packet programs' process filter).
+    pub fn attrib_insert(&mut self, key: &FlowKey, owner: &Owner) -> Result<(), KernelError> {
+        let map = self
+            .ebpf
+            .map_mut("ATTRIB_FLOWS")
+            .ok_or_else(|| KernelError::other("map missing", "ATTRIB_FLOWS"))?;
+        let mut flows: HashMap<&mut MapData, FlowKey, Owner> =
+            HashMap::try_from(map).map_err(|e| KernelError::other("ATTRIB_FLOWS map", e))?;
+        flows
+            .insert(key, owner, 0)
+            .map_err(|e| KernelError::other("ATTRIB_FLOWS insert", e))
     }
 
     /// The ring the attribution events arrive in (take it once).
