@@ -43,11 +43,17 @@ use crate::{frame::ld, maps::ro, parse::View};
 /// with only the local port; connecting sockets whose port is not chosen yet under a key
 /// without the local port.
 #[map]
-static ATTRIB_FLOWS: LruHashMap<FlowKey, Owner> = LruHashMap::with_max_entries(MAX_FLOWS, 0);
+static ATTRIB_FLOWS: LruHashMap<FlowKey, Owner> =
+    LruHashMap::with_max_entries(MAX_FLOWS, BPF_F_NO_COMMON_LRU);
 
 /// Socket address → owner, for the transitions that run in softirq.
 #[map]
-static ATTRIB_SOCKS: LruHashMap<u64, Owner> = LruHashMap::with_max_entries(MAX_FLOWS, 0);
+static ATTRIB_SOCKS: LruHashMap<u64, Owner> =
+    LruHashMap::with_max_entries(MAX_FLOWS, BPF_F_NO_COMMON_LRU);
+
+/// Per-CPU LRU lists: no lock shared by all CPUs under connection churn (each CPU evicts
+/// from its own share of the entries).
+const BPF_F_NO_COMMON_LRU: u32 = aya_ebpf::bindings::BPF_F_NO_COMMON_LRU;
 
 /// Per-CPU room where each hook builds its event (and the packet filter its keys): the
 /// older verifiers (6.1) limit the stack of a whole call chain to 512 bytes.
@@ -228,6 +234,11 @@ pub fn tcptrace_attrib_state(ctx: RawTracePointContext) -> i32 {
                 {
                     ev.owner = *o;
                     record(ev, kind::CONNECT);
+                    // The entry recorded at connect() without the port is done with.
+                    let lport = ev.key.lport;
+                    ev.key.lport = 0;
+                    let _ = ATTRIB_FLOWS.remove(&ev.key);
+                    ev.key.lport = lport;
                 }
             }
             // A server connection established: the listener's process owns it until it
@@ -253,25 +264,47 @@ pub fn tcptrace_attrib_state(ctx: RawTracePointContext) -> i32 {
         }
     }
     if new == CLOSE {
-        let _ = ATTRIB_SOCKS.remove(&sk);
+        forget(sk, old);
     }
     0
 }
 
-/// The current process becomes the owner of `sk` unless it already is.
+/// A socket closed: its entries go (a full LRU map would otherwise evict one entry per
+/// new connection, which costs every connect under churn). Late segments of a closed
+/// connection then have no owner in the kernel filter; userspace keeps the events.
+#[inline(never)]
+fn forget(sk: u64, old: i32) {
+    let _ = ATTRIB_SOCKS.remove(&sk);
+    let Some(key) = ATTRIB_KEYS.get_ptr_mut(0) else {
+        return;
+    };
+    // SAFETY: this CPU's slot, used only while the program runs.
+    let key = unsafe { &mut *key };
+    if sock_key(sk, old == LISTEN, old == SYN_SENT, key) {
+        let _ = ATTRIB_FLOWS.remove(&*key);
+        if old == SYN_SENT && key.lport != 0 {
+            // Also the entry recorded at connect(), before the port was chosen.
+            key.lport = 0;
+            let _ = ATTRIB_FLOWS.remove(&*key);
+        }
+    }
+}
+
+/// The current process becomes the owner of `sk` unless it already is (the common case:
+/// one lookup, no task details gathered).
 #[inline(never)]
 fn take_over(sk: u64, ev: &mut AttribEvent, what: u8) {
     if !sock_key(sk, false, false, &mut ev.key) {
         count(counter::UNREADABLE);
         return;
     }
-    current(&mut ev.owner);
-    let tgid = ev.owner.tgid;
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
     // SAFETY: a map value, read once.
     let same = ATTRIB_FLOWS
         .get_ptr(&ev.key)
         .is_some_and(|o| unsafe { (*o).tgid } == tgid);
     if !same {
+        current(&mut ev.owner);
         record(ev, what);
     }
 }
