@@ -369,15 +369,9 @@ impl<W: Write> Printer<W> {
             ..Segment::from_record(rec, ts)
         };
         // Attribute: the events the kernel sent before this record, then its processes.
-        let (sender, receiver) = match self.attrib.as_mut() {
-            Some((ring, a)) => {
-                while let Some(item) = ring.next() {
-                    if let Some(ev) = event_from_bytes(&item) {
-                        a.event(&ev);
-                    }
-                }
-                (a.sender(&seg), a.receiver(&seg))
-            }
+        self.drain_attrib();
+        let (sender, receiver) = match self.attrib.as_ref() {
+            Some((_, a)) => (a.sender(&seg), a.receiver(&seg)),
             None => (None, None),
         };
         let shown = sender.clone().or_else(|| receiver.clone());
@@ -412,6 +406,19 @@ impl<W: Write> Printer<W> {
     }
 }
 
+impl<W: Write> Printer<W> {
+    /// Takes in every attribution event the kernel has sent so far.
+    fn drain_attrib(&mut self) {
+        if let Some((ring, a)) = self.attrib.as_mut() {
+            while let Some(item) = ring.next() {
+                if let Some(ev) = event_from_bytes(&item) {
+                    a.event(&ev);
+                }
+            }
+        }
+    }
+}
+
 impl<W: Write> Sink for Printer<W> {
     fn record(&mut self, rec: &Record, ts: Timestamp, snap: &[u8]) -> ControlFlow<()> {
         self.segment(rec, ts, snap, None)
@@ -430,6 +437,9 @@ impl<W: Write> Sink for Printer<W> {
     }
 
     fn flush(&mut self) {
+        // Also between records (the live loop flushes every 10 ms): the attribution ring
+        // must not fill up with the events of connections the filter does not take.
+        self.drain_attrib();
         self.write_out();
         if self.error.is_none()
             && let Err(e) = self.out.flush()

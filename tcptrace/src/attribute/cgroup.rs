@@ -97,10 +97,11 @@ pub fn walk(root: &Path) -> Vec<(u64, String)> {
     out
 }
 
-/// Caches id → path; walks the hierarchy again on a miss.
+/// Caches id → path; walks the hierarchy again on a miss (and remembers ids not found,
+/// so that a removed cgroup costs one walk, not one per event).
 pub struct Resolver {
     root: Option<PathBuf>,
-    known: HashMap<u64, String>,
+    known: HashMap<u64, Option<String>>,
 }
 
 impl Default for Resolver {
@@ -117,17 +118,22 @@ impl Resolver {
         }
     }
 
-    /// The path of cgroup `id` (`/` for the root), if it still exists.
+    /// The path of cgroup `id` (`/` for the root), if it existed when first asked about.
     pub fn path(&mut self, id: u64) -> Option<String> {
         if id == 0 {
             return None;
         }
         if let Some(p) = self.known.get(&id) {
-            return Some(p.clone());
+            return p.clone();
         }
         let root = self.root.as_ref()?;
-        self.known = walk(root).into_iter().collect();
-        self.known.get(&id).cloned()
+        if self.known.len() >= MAX_DIRS {
+            self.known.clear();
+        }
+        for (i, p) in walk(root) {
+            self.known.insert(i, Some(p));
+        }
+        self.known.entry(id).or_insert(None).clone()
     }
 }
 

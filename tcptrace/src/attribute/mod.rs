@@ -80,6 +80,8 @@ pub struct Attributor {
     flows: HashMap<FlowKey, Arc<Process>>,
     order: VecDeque<FlowKey>,
     users: HashMap<u32, Option<String>>,
+    /// (pid, command) → parent, so that a busy server's events read `/proc` once.
+    parents: HashMap<(u32, [u8; 16]), (Option<u32>, Option<String>)>,
     cgroups: cgroup::Resolver,
     /// Events received.
     pub events: u64,
@@ -106,6 +108,7 @@ impl Attributor {
             flows: HashMap::new(),
             order: VecDeque::new(),
             users: HashMap::new(),
+            parents: HashMap::new(),
             cgroups: cgroup::Resolver::new(),
             events: 0,
         }
@@ -115,7 +118,14 @@ impl Attributor {
     pub fn event(&mut self, ev: &AttribEvent) {
         self.events += 1;
         let o = &ev.owner;
-        let (ppid, pcomm) = parent_of(o.tgid);
+        if self.parents.len() >= 4096 {
+            self.parents.clear();
+        }
+        let (ppid, pcomm) = self
+            .parents
+            .entry((o.tgid, o.comm))
+            .or_insert_with(|| parent_of(o.tgid))
+            .clone();
         let user = self
             .users
             .entry(o.uid)
