@@ -779,8 +779,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
         let _ = live::drain(&mut ring, &clock, &mut printer);
     }
     let counters = kernel.counters()?;
+    // -v: what the socket hooks did, one line before tcpdump's closing lines.
+    let attrib_counters = (cli.verbose > 0 && printer.attrib.is_some())
+        .then(|| kernel.attrib_counters())
+        .transpose()?;
     drop(kernel);
     let printed = printer.finish()?;
+    if let Some(a) = attrib_counters {
+        eprintln!(
+            "tcptrace: attribution: {} sockets recorded, {} events lost, {} unreadable; filter lookups: {} with an owner, {} without",
+            a.recorded, a.lost, a.unreadable, a.hits, a.misses
+        );
+    }
     if stop == live::Stop::Gone {
         // As tcpdump: the error, then the closing lines, then exit 1.
         let iface = gone.unwrap_or_default();
