@@ -75,13 +75,16 @@ pub fn comm_str(comm: &[u8]) -> String {
     String::from_utf8_lossy(&comm[..end]).into_owned()
 }
 
+/// A parent pid and command, when the process still existed.
+type Parent = (Option<u32>, Option<String>);
+
 /// Flow → process table, fed by the kernel's events.
 pub struct Attributor {
     flows: HashMap<FlowKey, Arc<Process>>,
     order: VecDeque<FlowKey>,
     users: HashMap<u32, Option<String>>,
     /// (pid, command) → parent, so that a busy server's events read `/proc` once.
-    parents: HashMap<(u32, [u8; 16]), (Option<u32>, Option<String>)>,
+    parents: HashMap<(u32, [u8; 16]), Parent>,
     cgroups: cgroup::Resolver,
     /// Events received.
     pub events: u64,
@@ -218,7 +221,7 @@ impl Attributor {
 }
 
 /// Parent pid and command of `pid`, from `/proc` (None when the process is gone).
-fn parent_of(pid: u32) -> (Option<u32>, Option<String>) {
+fn parent_of(pid: u32) -> Parent {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return (None, None);
     };
