@@ -4,6 +4,8 @@
 //! ring buffer, userspace reads it back byte for byte.
 #![no_std]
 
+pub mod attrib;
+
 /// Most TCP option bytes a header can carry (60 - 20).
 pub const MAX_OPTIONS: usize = 40;
 /// Most IPv6 extension headers the kernel walks before giving up on a packet.

@@ -5,6 +5,7 @@
 #![no_main]
 #![feature(asm_experimental_arch)]
 
+mod attrib;
 mod csum;
 mod filter;
 mod frame;
@@ -72,7 +73,7 @@ fn trace<F: Frame>(f: &F, direction: u8) {
     let Some(view) = view else {
         return;
     };
-    if !filter::accept(&view) {
+    if !filter::accept(&view) || !attrib::accept(&view) {
         return;
     }
     c.add(counter::MATCHED);

@@ -174,6 +174,29 @@ pub struct Cli {
           value_parser = clap::value_parser!(u64).range(1..=u32::MAX as u64))]
     pub max_connections: u64,
 
+    /// End each line with the local process that owns the segment's socket:
+    /// ` proc COMM[PID]` (` proc -` when none: forwarded traffic, sockets from before the
+    /// trace). Live only.
+    #[arg(long = "process")]
+    pub process: bool,
+
+    /// Only segments of connections owned by process PID (repeatable: any of them; up to
+    /// 8). Evaluated in the kernel, and-ed with the expression. Live only.
+    #[arg(long = "pid", value_name = "PID", conflicts_with = "read")]
+    pub pids: Vec<u32>,
+
+    /// Only segments of connections owned by a process with this command name (as
+    /// /proc/PID/comm: at most 15 bytes). In the kernel, and-ed with the rest. Live only.
+    #[arg(long = "comm", value_name = "NAME", conflicts_with = "read")]
+    pub comm: Option<String>,
+
+    /// Only segments of connections owned by processes in this container: a container id
+    /// (prefix of 4+ hex digits, optionally `docker:` etc.), a systemd unit name
+    /// (`nginx.service`) or a cgroup path (`/system.slice/x.service`). Resolved to cgroups
+    /// at start; in the kernel, and-ed with the rest. Live only.
+    #[arg(long = "container", value_name = "ID|NAME", conflicts_with = "read")]
+    pub container: Option<String>,
+
     /// A pcap-filter expression, as tcpdump takes it (TCP/IP part: host, net, port,
     /// portrange, ip, ip6, tcp, tcp[tcpflags], vlan, and/or/not); evaluated in the kernel.
     /// And-ed with --host/--port when both are given.

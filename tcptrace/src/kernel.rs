@@ -14,9 +14,11 @@ use aya::{
     util::KernelVersion,
 };
 use tcptrace_common::{
-    Config, MAX_SNAP, RING_BYTES, Record, SnapRecord, counter, rules::RuleTable,
+    Config, MAX_SNAP, RING_BYTES, Record, SnapRecord, attrib::AttribFilter, counter,
+    rules::RuleTable,
 };
 
+pub mod attrib;
 pub mod caps;
 pub mod features;
 
@@ -307,6 +309,17 @@ impl Kernel {
         cfg: Config,
         ring_bytes: u32,
     ) -> Result<Kernel, KernelError> {
+        Kernel::load_with(filter, cfg, ring_bytes, &AttribFilter::OFF)
+    }
+
+    /// [`Kernel::load_sized`] with a process filter (`--pid`, `--comm`, `--container`)
+    /// for the packet programs.
+    pub fn load_with<R: Rules + ?Sized>(
+        filter: &R,
+        cfg: Config,
+        ring_bytes: u32,
+        procs: &AttribFilter,
+    ) -> Result<Kernel, KernelError> {
         let rules = filter.rules()?;
         if OBJECT.is_empty() {
             return Err(KernelError::NoObject);
@@ -332,6 +345,7 @@ impl Kernel {
         let ebpf = EbpfLoader::new()
             .override_global("TCPTRACE_RULES", &rules, true)
             .override_global("TCPTRACE_CONFIG", &cfg, true)
+            .override_global("TCPTRACE_ATTRIB", procs, true)
             .map_max_entries("EVENTS", ring_bytes)
             .load(OBJECT)
             .map_err(|e| match &e {

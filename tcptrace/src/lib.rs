@@ -2,8 +2,10 @@
 //!
 //! Pipeline: kernel parse → filter → record (tcptrace-ebpf), then here:
 //! capture source ([`source`]: live ring buffer or offline replay) → [`decode`] →
+//! [`attribute`] (which process) → [`track`] →
 //! render ([`render`]: tcpdump lines, classic style).
 
+pub mod attribute;
 pub mod cli;
 pub mod decode;
 pub mod filter;

@@ -9,10 +9,13 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, bail};
+use aya::maps::{MapData, RingBuf};
 use clap::Parser as _;
 use tcptrace::{
+    attribute::{self, Attributor},
     cli::Cli,
     decode::{Segment, Timestamp},
+    kernel::attrib::event_from_bytes,
     kernel::{CounterReader, Counters, Kernel, KernelError, XdpModeArg, if_index},
     metrics::{self, Metrics},
     pcapng::PcapngOut,
@@ -26,7 +29,10 @@ use tcptrace::{
     stats::{self, Tally},
     track::report::{Report, ReportOptions},
 };
-use tcptrace_common::{Config, Record};
+use tcptrace_common::{
+    Config, Record,
+    attrib::{AttribFilter, COMM_LEN, MAX_CGROUPS, MAX_PIDS},
+};
 
 /// A refusal of clap's as one line, without its `error: ` prefix, usage and hints; the
 /// values an option takes, when clap lists them, follow in parentheses.
@@ -68,6 +74,49 @@ fn parse_hosts(raw: &[String]) -> Result<Vec<IpAddr>> {
         .collect()
 }
 
+/// `--pid`, `--comm`, `--container` as the kernel's process filter.
+fn process_filter(cli: &Cli) -> Result<AttribFilter> {
+    let mut f = AttribFilter::OFF;
+    if cli.pids.is_empty() && cli.comm.is_none() && cli.container.is_none() {
+        return Ok(f);
+    }
+    f.enabled = 1;
+    if cli.pids.len() > MAX_PIDS {
+        bail!("at most {MAX_PIDS} --pid options");
+    }
+    for (i, p) in cli.pids.iter().enumerate() {
+        f.pids[i] = *p;
+    }
+    f.n_pids = cli.pids.len() as u32;
+    if let Some(c) = &cli.comm {
+        if c.is_empty() || c.len() >= COMM_LEN {
+            bail!(
+                "invalid --comm '{c}': give 1 to {} bytes (the kernel keeps no more of a command name)",
+                COMM_LEN - 1
+            );
+        }
+        f.comm[..c.len()].copy_from_slice(c.as_bytes());
+        f.match_comm = 1;
+    }
+    if let Some(c) = &cli.container {
+        let ids = attribute::cgroup::ids_for(c);
+        if ids.is_empty() {
+            bail!("--container {c}: no container, unit or cgroup of that name or id");
+        }
+        if ids.len() > MAX_CGROUPS {
+            bail!(
+                "--container {c}: names {} cgroups; at most {MAX_CGROUPS} (give a longer id)",
+                ids.len()
+            );
+        }
+        for (i, id) in ids.iter().enumerate() {
+            f.cgroups[i] = *id;
+        }
+        f.n_cgroups = ids.len() as u32;
+    }
+    Ok(f)
+}
+
 fn parse_ports(raw: &[String]) -> Result<Vec<u16>> {
     raw.iter()
         .map(|p| {
@@ -93,6 +142,10 @@ struct Printer<W: Write> {
     tally: Option<Tally>,
     /// --stats: every so often, with the kernel counters from here; JSON with --json.
     stats: Option<(std::time::Duration, CounterReader, bool)>,
+    /// Attribution on (live): the kernel's attribution events and what they say.
+    attrib: Option<(RingBuf<MapData>, Attributor)>,
+    /// `--process`.
+    show_process: bool,
 }
 
 impl<W: Write> Printer<W> {
@@ -109,6 +162,8 @@ impl<W: Write> Printer<W> {
             report: None,
             tally: None,
             stats: None,
+            attrib: None,
+            show_process: false,
         }
     }
 
@@ -167,8 +222,20 @@ impl<W: Write> Printer<W> {
         {
             return ControlFlow::Break(());
         }
+        let seg = Segment {
+            cooked,
+            ..Segment::from_record(rec, ts)
+        };
+        // Attribute: the events the kernel sent before this record, then its processes.
+        self.drain_attrib();
+        let (sender, receiver) = match self.attrib.as_ref() {
+            Some((_, a)) => (a.sender(&seg), a.receiver(&seg)),
+            None => (None, None),
+        };
+        let shown = sender.clone().or_else(|| receiver.clone());
         if let Some(f) = self.file.as_mut() {
-            match f.write(rec, ts, snap) {
+            let comment = shown.as_deref().map(attribute::comment);
+            match f.write(rec, ts, snap, comment.as_deref()) {
                 Ok(true) => {}
                 // -G with -W: the last file is done; the trace ends, as tcpdump's does.
                 Ok(false) => return ControlFlow::Break(()),
@@ -178,16 +245,21 @@ impl<W: Write> Printer<W> {
                 }
             }
         }
-        let seg = Segment {
-            cooked,
-            ..Segment::from_record(rec, ts)
-        };
         if let Some(t) = self.tally.as_mut() {
             t.segment(&seg);
         }
         match self.report.as_mut() {
-            None => self.renderer.render(&seg, &mut self.buf),
-            Some(r) => r.segment(&mut self.renderer, &seg, &mut self.buf),
+            None => {
+                let from = self.buf.len();
+                self.renderer.render(&seg, &mut self.buf);
+                if self.show_process {
+                    attribute::append_to_line(&mut self.buf, from, shown.as_deref());
+                }
+            }
+            Some(r) => {
+                r.set_processes(sender, receiver);
+                r.segment(&mut self.renderer, &seg, &mut self.buf)
+            }
         }
         self.printed += 1;
         if self.buf.len() >= 60 * 1024 {
@@ -197,6 +269,19 @@ impl<W: Write> Printer<W> {
             return ControlFlow::Break(());
         }
         ControlFlow::Continue(())
+    }
+}
+
+impl<W: Write> Printer<W> {
+    /// Takes in every attribution event the kernel has sent so far.
+    fn drain_attrib(&mut self) {
+        if let Some((ring, a)) = self.attrib.as_mut() {
+            while let Some(item) = ring.next() {
+                if let Some(ev) = event_from_bytes(&item) {
+                    a.event(&ev);
+                }
+            }
+        }
     }
 }
 
@@ -218,6 +303,9 @@ impl<W: Write> Sink for Printer<W> {
     }
 
     fn flush(&mut self) {
+        // Also between records (the live loop flushes every 10 ms): the attribution ring
+        // must not fill up with the events of connections the filter does not take.
+        self.drain_attrib();
         self.write_out();
         if self.error.is_none()
             && let Err(e) = self.out.flush()
@@ -476,6 +564,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
     };
 
     if let Some(path) = &cli.read {
+        if cli.process {
+            bail!("--process needs a live trace (-i): a capture file says nothing of processes");
+        }
         // Replay reads the ring right after each frame's test run: no wakeups needed.
         let cfg = Config {
             no_wakeup: 1,
@@ -542,7 +633,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
         per_iface: u8::from(cli.verbose > 0),
         ..cfg
     };
-    let mut kernel = Kernel::load_sized(&filter, cfg, ring_bytes)?;
+    let procs = process_filter(&cli)?;
+    let attributing = procs.enabled != 0
+        || cli.process
+        || cli.explain
+        || cli.summary.is_some()
+        || cli.json
+        || cli.write.is_some();
+    let mut kernel = Kernel::load_with(&filter, cfg, ring_bytes, &procs)?;
     let ring = kernel.take_ring()?;
     let snaplen = u32::from(cli.snaplen);
     let file = match &cli.write {
@@ -591,6 +689,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Err((_, e)) => return Err(e.into()),
         }
     }
+    // The socket hooks: after the interfaces, so that a refusal there costs nothing here.
+    let mut attrib = None;
+    if attributing {
+        match tracing.kernel.attach_attribution() {
+            Ok(()) => attrib = Some((tracing.kernel.take_attrib_ring()?, Attributor::new())),
+            // The process filter cannot work without them.
+            Err(e) if procs.enabled != 0 => {
+                bail!("--pid/--comm/--container need the socket hooks: {e}")
+            }
+            Err(e) => eprintln!("tcptrace: process attribution off: {e}"),
+        }
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
@@ -629,6 +739,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
     if let (Some(secs), Some(reader)) = (cli.stats, stats_reader) {
         printer.stats = Some((std::time::Duration::from_secs(secs), reader, cli.json));
     }
+    if attrib.is_some() {
+        printer.show_process = cli.process;
+        if let Some(r) = printer.report.as_mut() {
+            r.set_attribution(cli.process);
+        }
+    }
+    printer.attrib = attrib;
     let clock = live::MonoClock::now();
     let (mut ring, stop) =
         rt.block_on(live::run(ring, clock, &mut tracing, signals, &mut printer))?;
@@ -649,8 +766,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
     }
+    // -v: what the socket hooks did, one line before tcpdump's closing lines.
+    let attrib_counters = (cli.verbose > 0 && printer.attrib.is_some())
+        .then(|| kernel.attrib_counters())
+        .transpose()?;
     drop(kernel);
     let printed = printer.finish()?;
+    if let Some(a) = attrib_counters {
+        eprintln!(
+            "tcptrace: attribution: {} sockets recorded, {} events lost, {} unreadable; filter lookups: {} with an owner, {} without",
+            a.recorded, a.lost, a.unreadable, a.hits, a.misses
+        );
+    }
     if stop == live::Stop::Gone {
         // As tcpdump: the error, then the closing lines, then exit 1.
         let iface = gone.unwrap_or_default();

@@ -144,6 +144,17 @@ impl PcapngOut {
 
     /// Writes one packet: the frame bytes the kernel copied, the frame's real length.
     pub fn write(&mut self, rec: &Record, ts: Timestamp, snap: &[u8]) -> Result<(), WriteError> {
+        self.write_commented(rec, ts, snap, None)
+    }
+
+    /// [`PcapngOut::write`] with a packet comment (`opt_comment`; the process, when known).
+    pub fn write_commented(
+        &mut self,
+        rec: &Record,
+        ts: Timestamp,
+        snap: &[u8],
+        comment: Option<&str>,
+    ) -> Result<(), WriteError> {
         let id = self.iface_id(rec.ifindex)?;
         let nanos = ts.secs.max(0) as u64 * 1_000_000_000 + u64::from(ts.nanos);
         let dir = if rec.direction == DIR_EGRESS {
@@ -180,7 +191,13 @@ impl PcapngOut {
             timestamp: Duration::from_nanos(nanos),
             original_len,
             data,
-            options: vec![EnhancedPacketOption::Flags(dir)],
+            options: match comment {
+                Some(c) => vec![
+                    EnhancedPacketOption::Flags(dir),
+                    EnhancedPacketOption::Comment(Cow::Borrowed(c)),
+                ],
+                None => vec![EnhancedPacketOption::Flags(dir)],
+            },
         };
         self.written += self
             .writer

@@ -142,10 +142,17 @@ impl Rotating {
         Ok(())
     }
 
-    /// Rotates if due, then writes the packet. `Ok(false)`: -G with -W made its N files
+    /// Rotates if due, then writes the packet (with a packet comment when given: the
+    /// process). `Ok(false)`: -G with -W made its N files
     /// and the trace ends (tcpdump exits then). A file is never closed empty: a pcapng
     /// file without a packet has no interface block, which tcpdump refuses to read.
-    pub fn write(&mut self, rec: &Record, ts: Timestamp, snap: &[u8]) -> Result<bool, RotateError> {
+    pub fn write(
+        &mut self,
+        rec: &Record,
+        ts: Timestamp,
+        snap: &[u8],
+        comment: Option<&str>,
+    ) -> Result<bool, RotateError> {
         if let Some(g) = self.rot.seconds
             && self.packets > 0
         {
@@ -170,7 +177,7 @@ impl Rotating {
             self.start()?;
         }
         if let Some(f) = self.file.as_mut() {
-            f.write(rec, ts, snap)?;
+            f.write_commented(rec, ts, snap, comment)?;
             self.packets += 1;
         }
         Ok(true)

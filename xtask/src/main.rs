@@ -321,6 +321,7 @@ const VM_SUITES: &[VmSuite] = &[
     ("metrics", &[], &[]),
     // The dist binary where nothing was built (made by `dist` before the VMs start).
     ("dist", &[], &[]),
+    ("attrib", &[], &[]),
 ];
 
 /// Builds the test binaries here, then runs [`VM_SUITES`] in a VM of each kernel; fails if

@@ -69,6 +69,10 @@ struct SegmentJson<'a> {
     l4_off: u16,
     status: u16,
     line: Option<&'a str>,
+    /// The local process (attribution on): pid, comm, uid, user, ppid, pcomm, cgroup,
+    /// container, each null when unknown.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    process: Option<Map<String, Value>>,
 }
 
 /// Writes segment objects; keeps tcpdump's relative-number table for `rel_seq`/`rel_ack`.
@@ -89,6 +93,18 @@ impl SegmentWriter {
         seg: &Segment,
         conn: Option<u64>,
         line: Option<&str>,
+        out: &mut Vec<u8>,
+    ) {
+        self.write_with(seg, conn, line, None, out);
+    }
+
+    /// [`SegmentWriter::write`] with the process fields (attribution on).
+    pub fn write_with(
+        &mut self,
+        seg: &Segment,
+        conn: Option<u64>,
+        line: Option<&str>,
+        process: Option<Map<String, Value>>,
         out: &mut Vec<u8>,
     ) {
         let rel = self.seq.numbers(seg, false);
@@ -145,6 +161,7 @@ impl SegmentWriter {
             l4_off: seg.l4_off,
             status: seg.status,
             line,
+            process,
         };
         // Serializing plain fields into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut *out, &j);
@@ -164,6 +181,11 @@ fn ns(s: Option<super::event::Span>) -> Value {
 
 /// Appends one event object and a newline.
 pub fn write_event(e: &Event, out: &mut Vec<u8>) {
+    write_event_with(e, None, out);
+}
+
+/// [`write_event`] with extra fields (the process, attribution on) after the others.
+pub fn write_event_with(e: &Event, extra: Option<Map<String, Value>>, out: &mut Vec<u8>) {
     let mut m = Map::new();
     m.insert("v".into(), json!(SCHEMA_VERSION));
     m.insert("type".into(), json!("event"));
@@ -295,12 +317,20 @@ pub fn write_event(e: &Event, out: &mut Vec<u8>) {
         | EventKind::FinRetransmit
         | EventKind::ZeroWindow => {}
     }
+    if let Some(extra) = extra {
+        m.extend(extra);
+    }
     let _ = serde_json::to_writer(&mut *out, &Value::Object(m));
     out.push(b'\n');
 }
 
 /// Appends one summary-row object and a newline.
 pub fn write_row(r: &Row, out: &mut Vec<u8>) {
+    write_row_with(r, None, out);
+}
+
+/// [`write_row`] with extra fields (the processes, attribution on) after the others.
+pub fn write_row_with(r: &Row, extra: Option<Map<String, Value>>, out: &mut Vec<u8>) {
     let mut m = Map::new();
     m.insert("v".into(), json!(SCHEMA_VERSION));
     m.insert("type".into(), json!("summary"));
@@ -387,6 +417,9 @@ pub fn write_row(r: &Row, out: &mut Vec<u8>) {
     m.insert("attempts".into(), attempts);
     m.insert("fate".into(), json!(r.fate_name()));
     m.insert("end_text".into(), json!(r.end_text()));
+    if let Some(extra) = extra {
+        m.extend(extra);
+    }
     let _ = serde_json::to_writer(&mut *out, &Value::Object(m));
     out.push(b'\n');
 }

@@ -3,12 +3,15 @@
 //! of rendering it itself when a [`Report`] exists; without those flags none is built and
 //! the printing path is untouched.
 
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write as _;
+use std::sync::Arc;
 
-use super::event::{Event, EventKind};
+use super::event::{Endpoint, Event, EventKind};
 use super::json::{self, SegmentWriter};
 use super::summary;
 use super::{TrackConfig, Tracker};
+use crate::attribute::{self, Process};
 use crate::decode::Segment;
 use crate::render::Renderer;
 use crate::render::graph::Graphs;
@@ -70,6 +73,12 @@ pub struct Report {
     wrote: bool,
     graphs: Option<Graphs>,
     graph_error: Option<String>,
+    /// Attribution on: each connection's local processes by endpoint.
+    procs: Option<BTreeMap<u64, HashMap<Endpoint, Arc<Process>>>>,
+    /// `--process`: lines end with the process.
+    show_process: bool,
+    /// The processes owning the next segment's sending and receiving sockets.
+    next: (Option<Arc<Process>>, Option<Arc<Process>>),
 }
 
 impl Report {
@@ -99,6 +108,9 @@ impl Report {
             wrote: false,
             graphs: None,
             graph_error: None,
+            procs: None,
+            show_process: false,
+            next: (None, None),
         })
     }
 
@@ -110,6 +122,23 @@ impl Report {
     /// Why the graphs could not be written, if they could not.
     pub fn graph_error(&self) -> Option<&str> {
         self.graph_error.as_deref()
+    }
+
+    /// Attribution is on: notes, rows and JSON objects name the processes; with
+    /// `show_in_lines` (`--process`) lines end with it too.
+    pub fn set_attribution(&mut self, show_in_lines: bool) {
+        self.procs = Some(BTreeMap::new());
+        self.show_process = show_in_lines;
+    }
+
+    /// The processes that own the sending and receiving sockets of the segment handed to
+    /// the next [`Report::segment`].
+    pub fn set_processes(&mut self, sender: Option<Arc<Process>>, receiver: Option<Arc<Process>>) {
+        self.next = (sender, receiver);
+    }
+
+    fn process_of(&self, conn: u64, ep: &Endpoint) -> Option<&Arc<Process>> {
+        self.procs.as_ref()?.get(&conn)?.get(ep)
     }
 
     pub fn tracker(&self) -> Option<&Tracker> {
@@ -135,17 +164,45 @@ impl Report {
         if let (Some(g), Some(id)) = (self.graphs.as_mut(), conn) {
             g.segment(id, seg, &self.events);
         }
+        let (sender, receiver) = std::mem::take(&mut self.next);
+        let shown = sender.clone().or_else(|| receiver.clone());
+        if let (Some(procs), Some(id)) = (self.procs.as_mut(), conn) {
+            let m = procs.entry(id).or_default();
+            if let Some(p) = sender {
+                m.insert(Endpoint::new(seg.src, seg.sport), p);
+            }
+            if let Some(p) = receiver {
+                m.insert(Endpoint::new(seg.dst, seg.dport), p);
+            }
+            // Bounded like the tracker's rows.
+            while procs.len() > 2 * self.opts.max_connections {
+                procs.pop_first();
+            }
+        }
         if self.opts.lines {
             match self.json.as_mut() {
-                None => renderer.render(seg, out),
+                None => {
+                    let from = out.len();
+                    renderer.render(seg, out);
+                    if self.show_process {
+                        attribute::append_to_line(out, from, shown.as_deref());
+                    }
+                }
                 Some(w) => {
                     self.line.clear();
                     renderer.render(seg, &mut self.line);
+                    if self.show_process {
+                        attribute::append_to_line(&mut self.line, 0, shown.as_deref());
+                    }
                     let text = std::str::from_utf8(&self.line)
                         .ok()
                         .map(|l| l.trim_end_matches('\n'))
                         .filter(|l| !l.is_empty());
-                    w.write(seg, conn, text, out);
+                    let fields = self
+                        .procs
+                        .is_some()
+                        .then(|| attribute::json_fields(shown.as_deref()));
+                    w.write_with(seg, conn, text, fields, out);
                 }
             }
             self.wrote = true;
@@ -159,7 +216,11 @@ impl Report {
         }
         if self.opts.json {
             for e in &self.events {
-                json::write_event(e, out);
+                let fields = self
+                    .procs
+                    .is_some()
+                    .then(|| attribute::json_fields(self.actor(e).map(|(_, p)| &**p)));
+                json::write_event_with(e, fields, out);
             }
             self.wrote = true;
         } else if self.opts.explain {
@@ -175,11 +236,39 @@ impl Report {
                     timefmt::put_frac(out, e.ts.nanos, false);
                     out.push(b' ');
                 }
-                let _ = writeln!(out, "{e}");
+                let _ = write!(out, "{e}");
+                if let Some((role, p)) = self.actor(e) {
+                    let _ = match role {
+                        Some(role) => write!(out, " ({role}: {} pid {})", p.comm, p.pid),
+                        None => write!(out, " ({} pid {})", p.comm, p.pid),
+                    };
+                }
+                out.push(b'\n');
             }
             self.wrote = true;
         }
         self.events.clear();
+    }
+
+    /// The process a note is about: the client's for verdicts on a connection attempt
+    /// (refused, retried, gave up, no answer), else the process of the endpoint that acted.
+    fn actor(&self, e: &Event) -> Option<(Option<&'static str>, &Arc<Process>)> {
+        let client = matches!(
+            e.kind,
+            EventKind::Refused { .. } | EventKind::NoAnswer { .. }
+        );
+        let about_client = matches!(
+            e.kind,
+            EventKind::Retry { .. }
+                | EventKind::GaveUp { .. }
+                | EventKind::SynRetransmit { .. }
+                | EventKind::Handshake1 { .. }
+        );
+        if client {
+            return self.process_of(e.conn, &e.to).map(|p| (Some("client"), p));
+        }
+        let p = self.process_of(e.conn, &e.from)?;
+        Some((about_client.then_some("client"), p))
     }
 
     /// The summary now (SIGUSR1), if `--summary` or `--json` asked for it.
@@ -195,10 +284,28 @@ impl Report {
         if !(self.opts.summary || self.opts.json) {
             return;
         }
-        let rows = t.rows();
+        let mut rows = t.rows();
+        if self.procs.is_some() {
+            for r in &mut rows {
+                let c = self.process_of(r.conn, &r.client);
+                let s = self.process_of(r.conn, &r.server);
+                let label = |p: Option<&Arc<Process>>| p.map_or("-".to_string(), |p| p.label());
+                r.process = Some(format!("{} > {}", label(c), label(s)));
+            }
+        }
         if self.opts.json {
             for r in &rows {
-                json::write_row(r, out);
+                let fields = self.procs.is_some().then(|| {
+                    let c = self.process_of(r.conn, &r.client);
+                    let s = self.process_of(r.conn, &r.server);
+                    let mut m = attribute::json_fields(c.or(s).map(|p| &**p));
+                    m.insert("client_pid".into(), c.map(|p| p.pid).into());
+                    m.insert("client_comm".into(), c.map(|p| p.comm.clone()).into());
+                    m.insert("server_pid".into(), s.map(|p| p.pid).into());
+                    m.insert("server_comm".into(), s.map(|p| p.comm.clone()).into());
+                    m
+                });
+                json::write_row_with(r, fields, out);
             }
         } else {
             if self.wrote {

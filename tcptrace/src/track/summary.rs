@@ -51,6 +51,9 @@ pub struct Row {
     pub syn_opts: [SynOpts; 2],
     pub end: End,
     pub fate: Fate,
+    /// The local processes (`client > server`, `-` where not local), when attribution is
+    /// on (the table then has a process column).
+    pub process: Option<String>,
 }
 
 impl Row {
@@ -94,6 +97,7 @@ impl Row {
             syn_opts: [syn_opts(&c.h[0]), syn_opts(&c.h[1])],
             end,
             fate: c.fate,
+            process: None,
         }
     }
 
@@ -282,6 +286,7 @@ pub fn table(rows: &[Row], totals: &Totals, clock: &mut LocalClock) -> String {
         let _ = write!(out, "; {} older rows not shown", totals.rows_dropped);
     }
     out.push('\n');
+    let procs = rows.iter().any(|r| r.process.is_some());
     const HEAD: [&str; 12] = [
         "#",
         "client",
@@ -318,7 +323,24 @@ pub fn table(rows: &[Row], totals: &Totals, clock: &mut LocalClock) -> String {
             r.end_text(),
         ]);
     }
-    let mut width = [0usize; 12];
+    // With attribution: a process column before *end*.
+    let cells: Vec<Vec<String>> = cells
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut c = c.to_vec();
+            if procs {
+                let p = match i {
+                    0 => "process".to_string(),
+                    _ => rows[i - 1].process.clone().unwrap_or_else(|| "-".into()),
+                };
+                c.insert(11, p);
+            }
+            c
+        })
+        .collect();
+    let last = if procs { 12 } else { 11 };
+    let mut width = [0usize; 13];
     for row in &cells {
         for (w, c) in width.iter_mut().zip(row) {
             *w = (*w).max(c.chars().count());
@@ -327,7 +349,7 @@ pub fn table(rows: &[Row], totals: &Totals, clock: &mut LocalClock) -> String {
     for row in &cells {
         let mut line = String::new();
         for (i, c) in row.iter().enumerate() {
-            if i == 11 {
+            if i == last {
                 line += c;
             } else if i == 0 {
                 // Right-aligned numbers.

@@ -7,6 +7,7 @@ pub mod hooks;
 pub mod netns;
 pub mod packet;
 pub mod pcap;
+pub mod peers;
 pub mod rng;
 
 use std::{

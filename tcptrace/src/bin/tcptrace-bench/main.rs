@@ -6,6 +6,7 @@
 //! 2. live overhead (iperf3 over veth between two network namespaces made here);
 //! 3. userspace throughput (`tcptrace -r` against `tcpdump -n -r` on a generated capture);
 //! 4. memory (VmHWM, BPF map memlock).
+mod churn;
 mod live;
 mod micro;
 mod packets;
@@ -33,8 +34,12 @@ struct Cli {
     /// The command line to print in the report (xtask passes its own).
     #[arg(long, default_value = "tcptrace-bench")]
     command: String,
-    /// Parts to run (comma-separated): kernel, live, replay.
-    #[arg(long, default_value = "kernel,live,replay", value_delimiter = ',')]
+    /// Parts to run (comma-separated): kernel, live, replay, churn.
+    #[arg(
+        long,
+        default_value = "kernel,live,replay,churn",
+        value_delimiter = ','
+    )]
     parts: Vec<String>,
     /// Profiling aid: run one kernel case (`CASE:xdp|tc|floor`) for 10 s and exit.
     #[arg(long, value_name = "CASE:PROG")]
@@ -187,6 +192,9 @@ fn main() -> Result<()> {
         }
         ensure_tool("ethtool", "ethtool");
     }
+    if want("churn") && !(ensure_tool("nginx", "nginx") && ensure_tool("wrk", "wrk")) {
+        bail!("nginx and wrk are needed for the churn part (apt-get install nginx wrk)");
+    }
     let m = machine();
 
     let micro = if want("kernel") {
@@ -207,6 +215,12 @@ fn main() -> Result<()> {
     } else {
         None
     };
+    let churn = if want("churn") {
+        eprintln!("bench: connection churn (nginx + wrk, Connection: close)");
+        Some(churn::run(cli.quick, &tcptrace, &tmp)?)
+    } else {
+        None
+    };
     let rep = report::Report {
         quick: cli.quick,
         command: &cli.command,
@@ -217,7 +231,10 @@ fn main() -> Result<()> {
         elapsed: started.elapsed(),
     };
     std::fs::create_dir_all(&cli.out)?;
-    let md = rep.markdown();
+    let mut md = rep.markdown();
+    if let Some(c) = &churn {
+        md.push_str(&c.markdown());
+    }
     std::fs::write(cli.out.join("REPORT.md"), &md)?;
     if let Some(svg) = rep.kernel_svg() {
         std::fs::write(cli.out.join("kernel.svg"), svg)?;
@@ -226,6 +243,9 @@ fn main() -> Result<()> {
         std::fs::write(cli.out.join("live.svg"), svg)?;
     }
     println!("{}", rep.summary());
+    if let Some(c) = &churn {
+        println!("{}", c.summary());
+    }
     eprintln!(
         "bench: report written to {} ({:.0} s)",
         cli.out.join("REPORT.md").display(),

@@ -1,0 +1,334 @@
+//! Which process: the stage between decode and track. The kernel's socket hooks
+//! (tcptrace-ebpf `attrib.rs`) send an event each time a process connects or listens, a
+//! server connection is established, or a process other than the recorded owner reads
+//! or closes a TCP socket; [`Attributor`] keeps them by
+//! flow and answers, for each decoded segment, which local process owns its sockets.
+//!
+//! Everything a short-lived process needs is in the event (pid, thread, command, uid,
+//! cgroup id) or resolved as soon as it arrives (user name, cgroup path and container;
+//! the parent from `/proc` while the process still exists); nothing is looked up later.
+
+pub mod cgroup;
+
+use std::{
+    collections::{HashMap, VecDeque},
+    net::IpAddr,
+    sync::Arc,
+};
+
+use tcptrace_common::{
+    FAMILY_V4,
+    attrib::{AttribEvent, FlowKey, kind},
+};
+
+use crate::decode::Segment;
+
+/// Flows remembered at most (the oldest are forgotten first, as the kernel's LRU map does).
+pub const MAX_FLOWS: usize = 65536;
+
+/// A local process that owns a socket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Process {
+    /// Process id (tgid) and the thread that made the call.
+    pub pid: u32,
+    pub tid: u32,
+    /// Command name (at most 15 bytes, as the kernel keeps it).
+    pub comm: String,
+    pub uid: u32,
+    /// The user name of `uid`, when the passwd database has one.
+    pub user: Option<String>,
+    /// Parent process id and command, read when the event arrived (None: already gone).
+    pub ppid: Option<u32>,
+    pub pcomm: Option<String>,
+    /// cgroup v2 id and path (relative to the cgroup2 mount), when found.
+    pub cgroup_id: u64,
+    pub cgroup: Option<String>,
+    /// The container or unit the cgroup path names (`docker:0123456789ab`,
+    /// `cri-containerd:…`, `crio:…`, `podman:…`, `nginx.service`), if any.
+    pub container: Option<String>,
+    /// What the kernel saw (`connect`, `listen`, `accept`, `recv`, `close`).
+    pub how: &'static str,
+}
+
+impl Process {
+    /// `comm[pid]`, as `--process` and the summary show it.
+    pub fn label(&self) -> String {
+        format!("{}[{}]", self.comm, self.pid)
+    }
+}
+
+/// The name of an attribution event's hook.
+pub fn how(k: u8) -> &'static str {
+    match k {
+        kind::CONNECT => "connect",
+        kind::LISTEN => "listen",
+        kind::ACCEPT => "accept",
+        kind::RECV => "recv",
+        kind::CLOSE => "close",
+        _ => "?",
+    }
+}
+
+/// NUL-terminated command bytes as text.
+pub fn comm_str(comm: &[u8]) -> String {
+    let end = comm.iter().position(|b| *b == 0).unwrap_or(comm.len());
+    String::from_utf8_lossy(&comm[..end]).into_owned()
+}
+
+/// A parent pid and command, when the process still existed.
+type Parent = (Option<u32>, Option<String>);
+
+/// Flow → process table, fed by the kernel's events.
+pub struct Attributor {
+    flows: HashMap<FlowKey, Arc<Process>>,
+    order: VecDeque<FlowKey>,
+    users: HashMap<u32, Option<String>>,
+    /// (pid, command) → parent, so that a busy server's events read `/proc` once.
+    parents: HashMap<(u32, [u8; 16]), Parent>,
+    cgroups: cgroup::Resolver,
+    /// Events received.
+    pub events: u64,
+}
+
+impl Default for Attributor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn addr_bytes(a: IpAddr) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    match a {
+        IpAddr::V4(v4) => b[..4].copy_from_slice(&v4.octets()),
+        IpAddr::V6(v6) => b = v6.octets(),
+    }
+    b
+}
+
+impl Attributor {
+    pub fn new() -> Attributor {
+        Attributor {
+            flows: HashMap::new(),
+            order: VecDeque::new(),
+            users: HashMap::new(),
+            parents: HashMap::new(),
+            cgroups: cgroup::Resolver::new(),
+            events: 0,
+        }
+    }
+
+    /// One kernel event: resolve what it names now, and remember it under its flow.
+    pub fn event(&mut self, ev: &AttribEvent) {
+        self.events += 1;
+        let o = &ev.owner;
+        if self.parents.len() >= 4096 {
+            self.parents.clear();
+        }
+        let (ppid, pcomm) = self
+            .parents
+            .entry((o.tgid, o.comm))
+            .or_insert_with(|| parent_of(o.tgid))
+            .clone();
+        let user = self
+            .users
+            .entry(o.uid)
+            .or_insert_with(|| user_name(o.uid))
+            .clone();
+        let cgroup = self.cgroups.path(o.cgroup_id);
+        let container = cgroup.as_deref().and_then(cgroup::container_of);
+        let p = Arc::new(Process {
+            pid: o.tgid,
+            tid: o.tid,
+            comm: comm_str(&o.comm),
+            uid: o.uid,
+            user,
+            ppid,
+            pcomm,
+            cgroup_id: o.cgroup_id,
+            cgroup,
+            container,
+            how: how(ev.kind),
+        });
+        self.insert(ev.key, p);
+    }
+
+    /// Remembers `p` as the owner of `key` (tests feed flows this way too).
+    pub fn insert(&mut self, key: FlowKey, p: Arc<Process>) {
+        if self.flows.insert(key, p).is_none() {
+            self.order.push_back(key);
+            while self.order.len() > MAX_FLOWS {
+                if let Some(old) = self.order.pop_front() {
+                    self.flows.remove(&old);
+                }
+            }
+        }
+    }
+
+    fn exact(&self, seg: &Segment, local_is_src: bool) -> Option<&Arc<Process>> {
+        self.flow(seg, local_is_src, true)
+    }
+
+    /// The flow's owner; without `lport`: a connecting socket whose port was not chosen
+    /// when it was recorded.
+    fn flow(&self, seg: &Segment, local_is_src: bool, lport: bool) -> Option<&Arc<Process>> {
+        let family = if seg.is_v6() { 6 } else { FAMILY_V4 };
+        let (l, r, lp, rp) = if local_is_src {
+            (seg.src, seg.dst, seg.sport, seg.dport)
+        } else {
+            (seg.dst, seg.src, seg.dport, seg.sport)
+        };
+        let key = FlowKey {
+            family,
+            lport: if lport { lp } else { 0 },
+            rport: rp,
+            laddr: addr_bytes(l),
+            raddr: addr_bytes(r),
+            ..FlowKey::default()
+        };
+        self.flows.get(&key)
+    }
+
+    fn listener(&self, port: u16) -> Option<&Arc<Process>> {
+        self.flows.get(&FlowKey {
+            lport: port,
+            ..FlowKey::default()
+        })
+    }
+
+    /// The process that owns the sending socket of `seg`, if it is local.
+    /// (Or listens on its source port: a server's SYN-ACK before `accept()`.)
+    pub fn sender(&self, seg: &Segment) -> Option<Arc<Process>> {
+        self.exact(seg, true)
+            .or_else(|| self.flow(seg, true, false))
+            .or_else(|| self.listener(seg.sport))
+            .cloned()
+    }
+
+    /// The process that owns the receiving socket of `seg` (or listens on its
+    /// destination port, before `accept()`), if it is local.
+    pub fn receiver(&self, seg: &Segment) -> Option<Arc<Process>> {
+        self.exact(seg, false)
+            .or_else(|| self.flow(seg, false, false))
+            .or_else(|| self.listener(seg.dport))
+            .cloned()
+    }
+
+    /// The local process a segment is shown with: its sender when that is local (egress,
+    /// or both ends on this host), else its receiver.
+    pub fn of_segment(&self, seg: &Segment) -> Option<Arc<Process>> {
+        self.sender(seg).or_else(|| self.receiver(seg))
+    }
+}
+
+/// Parent pid and command of `pid`, from `/proc` (None when the process is gone).
+fn parent_of(pid: u32) -> Parent {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return (None, None);
+    };
+    // `pid (comm) state ppid …`; comm may hold spaces and parentheses.
+    let ppid = stat
+        .rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().nth(1))
+        .and_then(|p| p.parse::<u32>().ok());
+    let pcomm = ppid.and_then(|p| {
+        std::fs::read_to_string(format!("/proc/{p}/comm"))
+            .ok()
+            .map(|c| c.trim_end_matches('\n').to_string())
+    });
+    (ppid, pcomm)
+}
+
+/// The passwd name of `uid` (getpwuid_r), if any.
+fn user_name(uid: u32) -> Option<String> {
+    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0 as libc::c_char; 4096];
+    let mut res: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: valid pointers to a passwd, a buffer of the length given and a result slot.
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut res) };
+    if rc != 0 || res.is_null() || pw.pw_name.is_null() {
+        return None;
+    }
+    // SAFETY: getpwuid_r filled pw_name with a NUL-terminated string inside `buf`.
+    let name = unsafe { std::ffi::CStr::from_ptr(pw.pw_name) };
+    Some(name.to_string_lossy().into_owned())
+}
+
+#[cfg(test)]
+mod tests;
+
+/// What `--process` appends to a line: ` proc COMM[PID]`, or ` proc -` when no local
+/// process owns the segment's sockets (forwarded traffic, sockets older than the trace).
+pub fn put_suffix(out: &mut Vec<u8>, p: Option<&Process>) {
+    use std::io::Write as _;
+    let _ = match p {
+        Some(p) => write!(out, " proc {}[{}]", p.comm, p.pid),
+        None => write!(out, " proc -"),
+    };
+}
+
+/// Appends [`put_suffix`] to the line that ends `out` (before its newline).
+pub fn append_to_line(out: &mut Vec<u8>, from: usize, p: Option<&Process>) {
+    if out.len() <= from {
+        return;
+    }
+    let nl = out.last() == Some(&b'\n');
+    if nl {
+        out.pop();
+    }
+    put_suffix(out, p);
+    if nl {
+        out.push(b'\n');
+    }
+}
+
+/// The JSON fields of a process (`--json`, attribution on): `pid`, `tid`, `comm`, `uid`,
+/// `user`, `ppid`, `pcomm`, `cgroup`, `container`, each null when unknown.
+pub fn json_fields(p: Option<&Process>) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::{Value, json};
+    let mut m = serde_json::Map::new();
+    let opt = |v: Option<Value>| v.unwrap_or(Value::Null);
+    m.insert("pid".into(), opt(p.map(|p| json!(p.pid))));
+    m.insert("tid".into(), opt(p.map(|p| json!(p.tid))));
+    m.insert("comm".into(), opt(p.map(|p| json!(p.comm))));
+    m.insert("uid".into(), opt(p.map(|p| json!(p.uid))));
+    m.insert(
+        "user".into(),
+        opt(p.and_then(|p| p.user.as_ref()).map(|u| json!(u))),
+    );
+    m.insert("ppid".into(), opt(p.and_then(|p| p.ppid).map(|v| json!(v))));
+    m.insert(
+        "pcomm".into(),
+        opt(p.and_then(|p| p.pcomm.as_ref()).map(|v| json!(v))),
+    );
+    m.insert(
+        "cgroup".into(),
+        opt(p.and_then(|p| p.cgroup.as_ref()).map(|v| json!(v))),
+    );
+    m.insert(
+        "container".into(),
+        opt(p.and_then(|p| p.container.as_ref()).map(|v| json!(v))),
+    );
+    m
+}
+
+/// The pcapng packet comment for a process (`-w`): `process: COMM[PID] uid UID(USER)
+/// ppid PPID(PCOMM) cgroup PATH container NAME`, the parts that are known.
+pub fn comment(p: &Process) -> String {
+    let mut s = format!("process: {}[{}] uid {}", p.comm, p.pid, p.uid);
+    if let Some(u) = &p.user {
+        s += &format!("({u})");
+    }
+    if let Some(pp) = p.ppid {
+        s += &format!(" ppid {pp}");
+        if let Some(c) = &p.pcomm {
+            s += &format!("({c})");
+        }
+    }
+    if let Some(c) = &p.cgroup {
+        s += &format!(" cgroup {c}");
+    }
+    if let Some(c) = &p.container {
+        s += &format!(" container {c}");
+    }
+    s
+}

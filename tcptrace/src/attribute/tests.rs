@@ -1,0 +1,131 @@
+use std::net::IpAddr;
+
+use super::{cgroup::container_of, *};
+
+#[test]
+fn containers_from_cgroup_paths() {
+    let id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let cases = [
+        (
+            format!("/system.slice/docker-{id}.scope"),
+            Some("docker:0123456789ab"),
+        ),
+        (format!("/docker/{id}"), Some("docker:0123456789ab")),
+        (
+            format!(
+                "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234.slice/cri-containerd-{id}.scope"
+            ),
+            Some("cri-containerd:0123456789ab"),
+        ),
+        (
+            format!("/kubepods/burstable/pod1234-5678/{id}"),
+            Some("cri-containerd:0123456789ab"),
+        ),
+        (
+            format!("/kubepods.slice/x/crio-{id}.scope"),
+            Some("crio:0123456789ab"),
+        ),
+        (
+            format!("/machine.slice/libpod-{id}.scope"),
+            Some("podman:0123456789ab"),
+        ),
+        (
+            format!(
+                "/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-{id}.scope/container"
+            ),
+            Some("podman:0123456789ab"),
+        ),
+        (
+            "/system.slice/nginx.service".to_string(),
+            Some("nginx.service"),
+        ),
+        (
+            "/user.slice/user-1000.slice/user@1000.service/app.slice/foo.service".to_string(),
+            Some("foo.service"),
+        ),
+        (
+            "/user.slice/user-1000.slice/session-3.scope".to_string(),
+            None,
+        ),
+        ("/".to_string(), None),
+        ("/tcptrace-test".to_string(), None),
+    ];
+    for (path, want) in cases {
+        assert_eq!(container_of(&path).as_deref(), want, "{path}");
+    }
+}
+
+fn seg(src: &str, sport: u16, dst: &str, dport: u16) -> Segment {
+    let mut s = crate::decode::Segment::from_record(
+        &tcptrace_common::Record::ZERO,
+        crate::decode::Timestamp::default(),
+    );
+    s.src = src.parse::<IpAddr>().unwrap();
+    s.dst = dst.parse::<IpAddr>().unwrap();
+    s.sport = sport;
+    s.dport = dport;
+    s
+}
+
+fn proc_(pid: u32) -> Arc<Process> {
+    Arc::new(Process {
+        pid,
+        tid: pid,
+        comm: format!("p{pid}"),
+        uid: 0,
+        user: None,
+        ppid: None,
+        pcomm: None,
+        cgroup_id: 0,
+        cgroup: None,
+        container: None,
+        how: "connect",
+    })
+}
+
+fn key(l: &str, lp: u16, r: &str, rp: u16) -> FlowKey {
+    let (l, r): (IpAddr, IpAddr) = (l.parse().unwrap(), r.parse().unwrap());
+    FlowKey {
+        family: if l.is_ipv6() { 6 } else { 4 },
+        lport: lp,
+        rport: rp,
+        laddr: addr_bytes(l),
+        raddr: addr_bytes(r),
+        ..FlowKey::default()
+    }
+}
+
+#[test]
+fn sender_then_receiver_then_listener() {
+    let mut a = Attributor::new();
+    a.insert(key("10.0.0.1", 40000, "10.0.0.2", 80), proc_(10));
+    a.insert(
+        FlowKey {
+            lport: 80,
+            ..FlowKey::default()
+        },
+        proc_(20),
+    );
+    // Client → server: the client sends.
+    let out = seg("10.0.0.1", 40000, "10.0.0.2", 80);
+    assert_eq!(a.of_segment(&out).unwrap().pid, 10);
+    assert_eq!(a.receiver(&out).unwrap().pid, 20);
+    // Server → client before the connection is established: the listener sends it.
+    let back = seg("10.0.0.2", 80, "10.0.0.1", 40000);
+    assert_eq!(a.of_segment(&back).unwrap().pid, 20);
+    assert_eq!(a.receiver(&back).unwrap().pid, 10);
+    a.insert(key("10.0.0.2", 80, "10.0.0.1", 40000), proc_(30));
+    assert_eq!(a.of_segment(&back).unwrap().pid, 30);
+    // connect() before the port was chosen: found without it, both ways.
+    a.insert(key("10.0.0.1", 0, "10.0.0.3", 443), proc_(50));
+    let syn = seg("10.0.0.1", 40001, "10.0.0.3", 443);
+    assert_eq!(a.of_segment(&syn).unwrap().pid, 50);
+    let rst = seg("10.0.0.3", 443, "10.0.0.1", 40001);
+    assert_eq!(a.of_segment(&rst).unwrap().pid, 50);
+    // Forwarded traffic: nobody.
+    assert!(a.of_segment(&seg("10.9.0.1", 1, "10.9.0.2", 2)).is_none());
+    let v6 = seg("fd00::1", 5, "fd00::2", 6);
+    assert!(a.of_segment(&v6).is_none());
+    a.insert(key("fd00::2", 6, "fd00::1", 5), proc_(40));
+    assert_eq!(a.of_segment(&v6).unwrap().pid, 40);
+}

@@ -1,0 +1,119 @@
+//! The attribution programs (tcptrace-ebpf `attrib.rs`): raw tracepoints on TCP state
+//! changes and receives. Raw tracepoints need neither kprobes, BTF nor tracefs, so they
+//! load wherever the packet programs do (4.17+).
+use aya::{
+    maps::{HashMap, MapData, PerCpuArray, RingBuf},
+    programs::Program,
+};
+use tcptrace_common::attrib::{AttribEvent, FlowKey, Owner, counter};
+
+use super::{Kernel, KernelError, verifier_log};
+
+/// (program, raw tracepoint): every one must attach, or attribution is off.
+pub const HOOKS: [(&str, &str); 2] = [
+    ("tcptrace_attrib_state", "inet_sock_set_state"),
+    ("tcptrace_attrib_recv", "tcp_rcv_space_adjust"),
+];
+
+/// Sums of the attribution counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AttribCounters {
+    pub recorded: u64,
+    pub lost: u64,
+    pub unreadable: u64,
+    pub hits: u64,
+    pub misses: u64,
+}
+
+impl Kernel {
+    /// Loads and attaches the socket hooks. On an error the ones attached so far are
+    /// detached again: attribution is then off, and tracing goes on without it.
+    pub fn attach_attribution(&mut self) -> Result<(), KernelError> {
+        let r = self.try_attach_attribution();
+        if r.is_err() {
+            self.detach_attribution();
+        }
+        r
+    }
+
+    fn try_attach_attribution(&mut self) -> Result<(), KernelError> {
+        for (prog, tp) in HOOKS {
+            let p = self
+                .ebpf
+                .program_mut(prog)
+                .ok_or_else(|| KernelError::other("program missing from object", prog))?;
+            let Program::RawTracePoint(p) = p else {
+                return Err(KernelError::other("not a raw tracepoint program", prog));
+            };
+            p.load()
+                .and_then(|()| p.attach(tp).map(drop))
+                .map_err(|e| KernelError::Other {
+                    what: "socket hook",
+                    detail: format!("tracepoint {tp}: {}", verifier_log(&e)),
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Detaches and unloads the socket hooks.
+    pub fn detach_attribution(&mut self) {
+        for (prog, _) in HOOKS {
+            if let Some(Program::RawTracePoint(p)) = self.ebpf.program_mut(prog) {
+                let _ = p.unload();
+            }
+        }
+    }
+
+    /// Records `owner` for `key` in the kernel's flow map, as a socket hook would (for
+    /// tests of the packet programs' process filter).
+    pub fn attrib_insert(&mut self, key: &FlowKey, owner: &Owner) -> Result<(), KernelError> {
+        let map = self
+            .ebpf
+            .map_mut("ATTRIB_FLOWS")
+            .ok_or_else(|| KernelError::other("map missing", "ATTRIB_FLOWS"))?;
+        let mut flows: HashMap<&mut MapData, FlowKey, Owner> =
+            HashMap::try_from(map).map_err(|e| KernelError::other("ATTRIB_FLOWS map", e))?;
+        flows
+            .insert(key, owner, 0)
+            .map_err(|e| KernelError::other("ATTRIB_FLOWS insert", e))
+    }
+
+    /// The ring the attribution events arrive in (take it once).
+    pub fn take_attrib_ring(&mut self) -> Result<RingBuf<MapData>, KernelError> {
+        let map = self
+            .ebpf
+            .take_map("ATTRIB_EVENTS")
+            .ok_or_else(|| KernelError::other("map missing", "ATTRIB_EVENTS (already taken?)"))?;
+        RingBuf::try_from(map).map_err(|e| KernelError::other("ATTRIB_EVENTS map", e))
+    }
+
+    /// Current attribution counter totals over all CPUs.
+    pub fn attrib_counters(&self) -> Result<AttribCounters, KernelError> {
+        let map = self
+            .ebpf
+            .map("ATTRIB_COUNTERS")
+            .ok_or_else(|| KernelError::other("map missing", "ATTRIB_COUNTERS"))?;
+        let arr: PerCpuArray<&MapData, [u64; counter::COUNT as usize]> =
+            PerCpuArray::try_from(map).map_err(|e| KernelError::other("ATTRIB_COUNTERS", e))?;
+        let blocks = arr
+            .get(&0, 0)
+            .map_err(|e| KernelError::other("reading counters", e))?;
+        let sum = |i: u32| blocks.iter().map(|b| b[i as usize]).sum();
+        Ok(AttribCounters {
+            recorded: sum(counter::RECORDED),
+            lost: sum(counter::LOST),
+            unreadable: sum(counter::UNREADABLE),
+            hits: sum(counter::HITS),
+            misses: sum(counter::MISSES),
+        })
+    }
+}
+
+/// One attribution event from its ring bytes.
+pub fn event_from_bytes(b: &[u8]) -> Option<AttribEvent> {
+    if b.len() < std::mem::size_of::<AttribEvent>() {
+        return None;
+    }
+    // SAFETY: plain data, enough bytes, read_unaligned copes with any alignment.
+    Some(unsafe { std::ptr::read_unaligned(b.as_ptr().cast::<AttribEvent>()) })
+}
