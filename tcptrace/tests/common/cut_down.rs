@@ -142,21 +142,3 @@ pub fn cut_down(raw: &str, quiet: bool) -> String {
     }
     out
 }
-
-/// `text` (an expected file) without the packets that carry no TCP header line, and how
-/// many packets were removed. The rest is kept as it is.
-pub fn drop_non_tcp(text: &str, quiet: bool) -> (String, usize) {
-    let mut out = String::new();
-    let mut removed = 0;
-    for p in packets(text) {
-        if tcp_text(&p, quiet).is_some() {
-            for l in p {
-                out.push_str(l);
-                out.push('\n');
-            }
-        } else {
-            removed += 1;
-        }
-    }
-    (out, removed)
-}
