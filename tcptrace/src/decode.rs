@@ -10,11 +10,29 @@ use tcptrace_common::{FAMILY_V6, MAX_IPV6_EXT, MAX_OPTIONS, Record, status, tcp_
 pub struct Timestamp {
     pub secs: i64,
     pub nanos: u32,
+    /// A capture file record's time whose fraction field is out of range (a second or
+    /// more, or negative as a signed field): `secs`/`nanos` carry it over, the tcpdump
+    /// renderer prints the fields as tcpdump does (`17:16:10.1000000`).
+    pub file: Option<FileTime>,
+}
+
+/// A pcap record's time fields as the file holds them (libpcap reads them as signed
+/// 32-bit values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FileTime {
+    pub sec: i32,
+    pub frac: i32,
+    /// The fraction is in nanoseconds (else microseconds).
+    pub nano: bool,
 }
 
 impl Timestamp {
     pub const fn new(secs: i64, nanos: u32) -> Self {
-        Timestamp { secs, nanos }
+        Timestamp {
+            secs,
+            nanos,
+            file: None,
+        }
     }
 }
 

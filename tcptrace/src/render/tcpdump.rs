@@ -181,13 +181,16 @@ impl Renderer {
         let nano = self.opts.nano;
         match self.opts.ts {
             TsStyle::None => return,
-            TsStyle::Local | TsStyle::Date | TsStyle::Epoch if timefmt::unconvertible(ts.secs) => {
+            TsStyle::Local | TsStyle::Date | TsStyle::Epoch
+                if timefmt::unconvertible(timefmt::timeval(ts, nano).0) =>
+            {
                 out.extend_from_slice(timefmt::ERROR_CONVERTING);
             }
             TsStyle::Local => {
-                let l = self.clock.local_secs(ts.secs);
+                let (secs, frac) = timefmt::timeval(ts, nano);
+                let l = self.clock.local_secs(secs);
                 timefmt::put_hms(out, l);
-                timefmt::put_frac(out, ts.nanos, nano);
+                timefmt::put_tv_frac(out, frac, nano);
             }
             TsStyle::Epoch => timefmt::put_epoch(out, ts, nano),
             TsStyle::Delta => {
@@ -196,9 +199,10 @@ impl Renderer {
                 self.prev = Some(ts);
             }
             TsStyle::Date => {
-                let l = self.clock.local_secs(ts.secs);
+                let (secs, frac) = timefmt::timeval(ts, nano);
+                let l = self.clock.local_secs(secs);
                 timefmt::put_date_hms(out, l);
-                timefmt::put_frac(out, ts.nanos, nano);
+                timefmt::put_tv_frac(out, frac, nano);
             }
             TsStyle::SinceFirst => {
                 let f = *self.first.get_or_insert(ts);

@@ -24,7 +24,7 @@ use super::{
     savefile::{self, Savefile},
 };
 use crate::{
-    decode::Timestamp,
+    decode::{FileTime, Timestamp},
     kernel::{Kernel, KernelError, record_from_bytes},
 };
 
@@ -170,14 +170,19 @@ fn invalid_header(caplen: usize, len: u32) -> bool {
 }
 
 /// A classic pcap record's time: seconds as the signed 32-bit field libpcap reads, and
-/// the fraction in the file's unit. A fraction of a second or more (a damaged file) is
-/// carried into the seconds.
+/// the fraction in the file's unit. A fraction of a second or more, or a negative one (a
+/// damaged file), is carried into the seconds, and the fields are kept for the tcpdump
+/// renderer, which prints them as tcpdump does.
 fn file_time(sec: i32, frac: i32, nano: bool) -> Timestamp {
     let per_sec: i64 = if nano { 1_000_000_000 } else { 1_000_000 };
-    let frac = i64::from(frac);
-    let secs = i64::from(sec) + frac.div_euclid(per_sec);
-    let frac = frac.rem_euclid(per_sec);
-    Timestamp::new(secs, (frac * (1_000_000_000 / per_sec)) as u32)
+    let raw = i64::from(frac);
+    let secs = i64::from(sec) + raw.div_euclid(per_sec);
+    let rem = raw.rem_euclid(per_sec);
+    let mut ts = Timestamp::new(secs, (rem * (1_000_000_000 / per_sec)) as u32);
+    if !(0..per_sec).contains(&raw) {
+        ts.file = Some(FileTime { sec, frac, nano });
+    }
+    ts
 }
 
 /// Replays `path` through the kernel's XDP program into `sink`. Returns the number of
