@@ -53,6 +53,9 @@ pub mod status {
     pub const CSUM_UNAVAILABLE: u16 = 0x40;
     /// The IPv6 extension header walk stopped at its bound.
     pub const EXT_LIMIT: u16 = 0x80;
+    /// The IPv4 options / IPv6 extension headers run past [`super::MAX_TAIL`] bytes: the
+    /// tail holds their first `MAX_TAIL`.
+    pub const TAIL_CUT: u16 = 0x100;
 }
 
 /// One TCP segment as the kernel saw it. Fixed size; every field is in host byte order
@@ -213,6 +216,34 @@ pub struct SnapRecord {
     pub data: [u8; MAX_SNAP],
 }
 
+/// Most bytes of IPv4 options or IPv6 extension headers a [`TailRecord`] carries.
+pub const MAX_TAIL: usize = 256;
+
+/// `TailRecord::encap` bits: what the frame carried between the link header and IP.
+pub mod encap {
+    /// A PPPoE session header (Ethernet type 0x8864) and PPP protocol.
+    pub const PPPOE: u8 = 1;
+}
+
+/// A [`Record`] of a packet that has IPv4 options, IPv6 extension headers or a PPPoE
+/// session header, followed by those header bytes as they were. Only such packets pay for
+/// it; every other segment is a plain [`Record`]. Told apart by its size.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct TailRecord {
+    pub rec: Record,
+    /// Valid bytes in `tail`: the IPv4 options, or the IPv6 extension headers before TCP.
+    pub tail_len: u16,
+    /// PPPoE session ID (with [`encap::PPPOE`]).
+    pub pppoe_session: u16,
+    /// See [`encap`].
+    pub encap: u8,
+    pub _pad: [u8; 3],
+    pub tail: [u8; MAX_TAIL],
+}
+
+const _: () = assert!(core::mem::size_of::<TailRecord>() == 160 + 8 + MAX_TAIL);
+
 /// The in-kernel filter: a rule table in disjunctive normal form. A segment matches when
 /// the table is off (`enabled == 0`), or when one of the first `n_terms` terms holds; a
 /// term holds when all of its first `len` tests do. Userspace compiles pcap-filter
@@ -339,4 +370,5 @@ mod user {
     unsafe impl aya::Pod for super::Config {}
     unsafe impl aya::Pod for super::rules::RuleTable {}
     unsafe impl aya::Pod for super::SnapRecord {}
+    unsafe impl aya::Pod for super::TailRecord {}
 }

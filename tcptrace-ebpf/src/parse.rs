@@ -1,4 +1,4 @@
-//! Ethernet → up to two VLAN tags → IPv4 / IPv6 (+ extension headers) → TCP.
+//! Ethernet → up to two VLAN tags → PPPoE session → IPv4 / IPv6 (+ extension headers) → TCP.
 //! Every read is bounds-checked; every loop has a fixed bound.
 use tcptrace_common::{FAMILY_V4, FAMILY_V6, MAX_IPV6_EXT, counter, status};
 
@@ -14,6 +14,11 @@ const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86dd;
 const ETH_P_8021Q: u16 = 0x8100;
 const ETH_P_8021AD: u16 = 0x88a8;
+/// PPPoE session stage; the PPP protocol numbers of IPv4 and IPv6.
+const ETH_P_PPP_SES: u16 = 0x8864;
+const PPP_IP: u16 = 0x0021;
+const PPP_IPV6: u16 = 0x0057;
+const PPPOE_HLEN: usize = 8;
 const IPPROTO_TCP: u8 = 6;
 const NEXTHDR_HOP: u8 = 0;
 const NEXTHDR_ROUTING: u8 = 43;
@@ -39,6 +44,8 @@ pub struct Layers {
     pub frag_id: u32,
     /// VLAN IDs, outer in the low 16 bits.
     pub vlan_ids: u32,
+    /// PPPoE session: 0x1_0000 | session ID, or 0 without PPPoE.
+    pub pppoe: u32,
     pub frag_off: u16,
     pub status: u16,
     pub family: u8,
@@ -70,7 +77,7 @@ impl Layers {
                 unsafe { $(core::ptr::addr_of_mut!((*slot).$f).write_volatile(self.$f);)* }
             };
         }
-        store!(l3 l4 exts frame_len l4_avail frag_id vlan_ids frag_off status family ihl ext_count vlan_count);
+        store!(l3 l4 exts frame_len l4_avail frag_id vlan_ids pppoe frag_off status family ihl ext_count vlan_count);
     }
 
     /// Reads back what [`Layers::park`] wrote (volatile: the compiler really goes through
@@ -83,7 +90,7 @@ impl Layers {
                 unsafe { Layers { $($f: core::ptr::addr_of!((*slot).$f).read_volatile(),)* } }
             };
         }
-        load!(l3 l4 exts frame_len l4_avail frag_id vlan_ids frag_off status family ihl ext_count vlan_count).bounded()
+        load!(l3 l4 exts frame_len l4_avail frag_id vlan_ids pppoe frag_off status family ihl ext_count vlan_count).bounded()
     }
 
     /// IPv4 at `l3` with this IHL, the whole TCP header in the linear area (the general
@@ -98,6 +105,7 @@ impl Layers {
             l4_avail: TCP_HLEN as u32,
             frag_id: 0,
             vlan_ids: 0,
+            pppoe: 0,
             frag_off: 0,
             status: 0,
             family: FAMILY_V4,
@@ -298,6 +306,21 @@ fn parse_any<F: Frame>(f: &F, c: Counts) -> Option<(Layers, Option<Headers>)> {
         proto = u16::from_be(ld!(u16, tag, 2));
         off += 4;
     }
+    let mut pppoe = 0u32;
+    if proto == ETH_P_PPP_SES {
+        // PPPoE session header (version/type, code, session ID, length), PPP protocol.
+        let Some(h) = at::<F, [u8; PPPOE_HLEN]>(f, off) else {
+            c.add(counter::TRUNCATED);
+            return None;
+        };
+        proto = match u16::from_be(ld!(u16, h, 6)) {
+            PPP_IP => ETH_P_IP,
+            PPP_IPV6 => ETH_P_IPV6,
+            _ => return None,
+        };
+        pppoe = 0x1_0000 | u16::from_be(ld!(u16, h, 2)) as u32;
+        off += PPPOE_HLEN;
+    }
     let (mut l, ip) = match proto {
         ETH_P_IP => parse_ipv4(f, c, off)?,
         ETH_P_IPV6 => parse_ipv6(f, c, off)?,
@@ -305,6 +328,7 @@ fn parse_any<F: Frame>(f: &F, c: Counts) -> Option<(Layers, Option<Headers>)> {
     };
     l.vlan_ids = vlan_ids;
     l.vlan_count = vlan_count;
+    l.pppoe = pppoe;
     if let Some(tcp) = at::<F, [u8; TCP_HLEN]>(f, l.l4) {
         // The whole TCP header is in the linear area: the frame length can wait.
         l.frame_len = 0;
@@ -413,6 +437,7 @@ fn parse_ipv6<F: Frame>(f: &F, c: Counts, l3: usize) -> Option<(Layers, *const u
         l4_avail: 0,
         frag_id,
         vlan_ids: 0,
+        pppoe: 0,
         frag_off,
         status: 0,
         family: FAMILY_V6,

@@ -1,6 +1,9 @@
 //! Builds one fixed-size record per accepted segment, straight into the ring buffer.
 use aya_ebpf::helpers::bpf_ktime_get_ns;
-use tcptrace_common::{FAMILY_V4, MAX_OPTIONS, MAX_SNAP, Record, SnapRecord, counter, status};
+use tcptrace_common::{
+    FAMILY_V4, MAX_OPTIONS, MAX_SNAP, MAX_TAIL, Record, SnapRecord, TailRecord, counter, encap,
+    status,
+};
 
 use crate::{
     csum,
@@ -14,6 +17,14 @@ pub fn emit<F: Frame>(f: &F, l: &Layers, direction: u8, c: Counts) {
     let snaplen = snaplen();
     if snaplen != 0 {
         return emit_snap(f, l, direction, snaplen, c);
+    }
+    let tail_at = if l.family == FAMILY_V4 {
+        l.l3 + 20
+    } else {
+        l.l3 + 40
+    };
+    if l.l4 > tail_at || l.pppoe != 0 {
+        return emit_tail(f, l, direction, tail_at, c);
     }
     let Some(mut entry) = EVENTS.reserve::<Record>(0) else {
         c.add(counter::LOST);
@@ -58,6 +69,42 @@ fn emit_snap<F: Frame>(f: &F, l: &Layers, direction: u8, snaplen: u32, c: Counts
         let dst = unsafe { core::slice::from_raw_parts_mut(s.data.as_mut_ptr(), len as usize) };
         if f.load(0, dst) {
             s.snap_len = len;
+        }
+    }
+    entry.submit(submit_flags(s.rec.ts_ns));
+    c.add(counter::EMITTED);
+}
+
+/// A packet with IPv4 options, IPv6 extension headers or PPPoE: the record plus those
+/// header bytes (a [`TailRecord`]; plain segments never pay for it).
+#[inline(always)]
+fn emit_tail<F: Frame>(f: &F, l: &Layers, direction: u8, tail_at: usize, c: Counts) {
+    let Some(mut entry) = EVENTS.reserve::<TailRecord>(0) else {
+        c.add(counter::LOST);
+        return;
+    };
+    // SAFETY: the entry is ours until submitted; every field read back is written below.
+    let s = unsafe { &mut *entry.as_mut_ptr() };
+    if !fill(f, l, direction, &mut s.rec, c) {
+        entry.discard(0);
+        c.add(counter::MALFORMED);
+        return;
+    }
+    s._pad = [0; 3];
+    s.tail_len = 0;
+    s.encap = if l.pppoe != 0 { encap::PPPOE } else { 0 };
+    s.pppoe_session = l.pppoe as u16;
+    let want = l.l4.saturating_sub(tail_at);
+    if want > MAX_TAIL {
+        s.rec.status |= status::TAIL_CUT;
+    }
+    if want > 0 {
+        // Masked so the verifier sees 1..=MAX_TAIL (a power of two).
+        let len = (opaque(want - 1) & (MAX_TAIL - 1)) + 1;
+        // SAFETY: len <= MAX_TAIL = s.tail.len().
+        let dst = unsafe { core::slice::from_raw_parts_mut(s.tail.as_mut_ptr(), len) };
+        if f.load(tail_at as u32, dst) {
+            s.tail_len = len as u16;
         }
     }
     entry.submit(submit_flags(s.rec.ts_ns));

@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use tcptrace_common::{FAMILY_V6, MAX_IPV6_EXT, MAX_OPTIONS, Record, status, tcp_flags};
+use tcptrace_common::{FAMILY_V6, MAX_IPV6_EXT, MAX_OPTIONS, MAX_TAIL, Record, status, tcp_flags};
 
 /// A wall-clock instant: seconds and nanoseconds since the Unix epoch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -33,6 +33,78 @@ impl Timestamp {
             nanos,
             file: None,
         }
+    }
+}
+
+/// The headers a record's tail carries: the IPv4 options or the IPv6 extension headers
+/// before TCP, as on the wire (at most [`MAX_TAIL`] bytes), and a PPPoE session ID.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tail {
+    len: u16,
+    bytes: [u8; MAX_TAIL],
+    pub pppoe: Option<u16>,
+}
+
+impl Tail {
+    pub const NONE: Tail = Tail {
+        len: 0,
+        bytes: [0; MAX_TAIL],
+        pppoe: None,
+    };
+
+    pub fn new(bytes: &[u8], pppoe: Option<u16>) -> Tail {
+        let mut t = Tail {
+            pppoe,
+            ..Tail::NONE
+        };
+        let n = bytes.len().min(MAX_TAIL);
+        t.bytes[..n].copy_from_slice(&bytes[..n]);
+        t.len = n as u16;
+        t
+    }
+
+    /// The header bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
+    /// The tail of a record whose frame's first bytes are at hand (`-w`), as far as they
+    /// reach; None when the packet has no such headers.
+    pub fn from_frame(r: &Record, frame: &[u8]) -> Option<Tail> {
+        let l3 = usize::from(r.l3_off);
+        let start = l3 + if r.family == FAMILY_V6 { 40 } else { 20 };
+        let l4 = usize::from(r.l4_off);
+        let bytes = frame.get(start..l4.min(frame.len())).unwrap_or(&[]);
+        let pppoe = l3
+            .checked_sub(10)
+            .and_then(|i| frame.get(i..l3))
+            .filter(|h| h[0..2] == [0x88, 0x64])
+            .map(|h| u16::from_be_bytes([h[4], h[5]]));
+        (l4 > start || pppoe.is_some()).then(|| Tail::new(bytes, pppoe))
+    }
+
+    /// The IPv6 Jumbo Payload length in a hop-by-hop header at the start of the tail, as
+    /// tcpdump takes it (the option's value when at least 65536).
+    pub fn jumbo(&self) -> Option<u32> {
+        let b = self.bytes();
+        let hlen = (usize::from(*b.get(1)?) + 1) * 8;
+        let opts = b.get(2..hlen)?;
+        let mut i = 0;
+        let mut found = None;
+        while i < opts.len() {
+            let t = opts[i];
+            if t == 0 {
+                i += 1;
+                continue;
+            }
+            let l = usize::from(*opts.get(i + 1)?) + 2;
+            let o = opts.get(i..i + l)?;
+            if t == 0xc2 && l == 6 && found.is_none() {
+                found = Some(u32::from_be_bytes([o[2], o[3], o[4], o[5]]));
+            }
+            i += l;
+        }
+        found.filter(|&j| j >= 65536)
     }
 }
 
@@ -101,11 +173,18 @@ pub struct Segment {
     pub opt_len: u8,
     /// [`status`] bits.
     pub status: u16,
+    /// IPv4 options / IPv6 extension header bytes and PPPoE, when the packet has them.
+    pub tail: Tail,
 }
 
 impl Segment {
     /// Decodes a kernel record stamped with wall-clock time `ts`.
     pub fn from_record(r: &Record, ts: Timestamp) -> Segment {
+        Segment::decode(r, ts, None)
+    }
+
+    /// Decodes a kernel record and its header tail, if it has one.
+    pub fn decode(r: &Record, ts: Timestamp, tail: Option<&Tail>) -> Segment {
         let v6 = r.family == FAMILY_V6;
         let (src, dst) = if v6 {
             (
@@ -127,7 +206,15 @@ impl Segment {
             // IPv6 header + extension headers, as walked by the kernel.
             let hdrs = (r.l4_off as u32).saturating_sub(r.l3_off as u32);
             let ext_bytes = hdrs.saturating_sub(40);
-            if r.ip_len == 0 && ext_count == 0 {
+            let jumbo = if r.ip_len == 0 && r.exts[0] == ext::HOP_BY_HOP && ext_count > 0 {
+                tail.and_then(Tail::jumbo)
+            } else {
+                None
+            };
+            if let Some(j) = jumbo {
+                // A jumbogram (BIG TCP): the Jumbo Payload option's length counts.
+                j.saturating_sub(ext_bytes)
+            } else if r.ip_len == 0 && ext_count == 0 {
                 // tcpdump 4.99.3: no jumbo option, payload length 0 => nothing after the
                 // IPv6 header belongs to the packet.
                 0
@@ -176,6 +263,7 @@ impl Segment {
             options: r.options,
             opt_len,
             status: r.status,
+            tail: tail.copied().unwrap_or(Tail::NONE),
         }
     }
 

@@ -2,6 +2,7 @@
 //! (or replay frames through BPF_PROG_TEST_RUN), read the counters.
 use std::{io, net::IpAddr};
 
+use crate::decode::Tail;
 use aya::{
     Ebpf, EbpfError, EbpfLoader, include_bytes_aligned,
     maps::{MapData, MapError, PerCpuArray, RingBuf},
@@ -14,7 +15,8 @@ use aya::{
     util::KernelVersion,
 };
 use tcptrace_common::{
-    Config, MAX_SNAP, RING_BYTES, Record, SnapRecord, counter, rules::RuleTable,
+    Config, MAX_SNAP, MAX_TAIL, RING_BYTES, Record, SnapRecord, TailRecord, counter, encap,
+    rules::RuleTable,
 };
 
 pub mod caps;
@@ -565,6 +567,27 @@ fn verifier_log(e: &ProgramError) -> String {
         }
         e => e.to_string(),
     }
+}
+
+/// Decodes one ring buffer item as [`record_from_bytes`] does, plus the header tail of a
+/// [`TailRecord`] (IPv4 options, IPv6 extension headers, PPPoE), or of a [`SnapRecord`]
+/// taken from its frame bytes; None for a packet without such headers.
+pub fn record_parts(b: &[u8]) -> Option<(Record, &[u8], Option<Tail>)> {
+    let (rec, snap) = record_from_bytes(b)?;
+    let tail = if b.len() == std::mem::size_of::<TailRecord>() {
+        // SAFETY: TailRecord is plain data of exactly this size.
+        let t = unsafe { std::ptr::read_unaligned(b.as_ptr().cast::<TailRecord>()) };
+        let len = usize::from(t.tail_len).min(MAX_TAIL);
+        Some(Tail::new(
+            &t.tail[..len],
+            (t.encap & encap::PPPOE != 0).then_some(t.pppoe_session),
+        ))
+    } else if !snap.is_empty() {
+        Tail::from_frame(&rec, snap)
+    } else {
+        None
+    };
+    Some((rec, snap, tail))
 }
 
 /// Decodes one ring buffer item: a [`Record`], or a [`SnapRecord`] whose frame bytes are

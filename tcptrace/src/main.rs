@@ -11,7 +11,7 @@ use std::{
 use anyhow::{Context as _, Result, bail};
 use clap::{ArgAction, Parser};
 use tcptrace::{
-    decode::{Segment, Timestamp},
+    decode::{Segment, Tail, Timestamp},
     kernel::{Counters, Kernel, KernelError, XdpModeArg, if_index},
     pcapng::{PcapngOut, WriteError},
     render::{RenderOptions, Renderer, TsStyle},
@@ -279,6 +279,7 @@ impl<W: Write> Printer<W> {
         ts: Timestamp,
         snap: &[u8],
         cooked: Option<u8>,
+        tail: Option<&Tail>,
     ) -> ControlFlow<()> {
         if self.error.is_some()
             || self.file_error.is_some()
@@ -294,7 +295,7 @@ impl<W: Write> Printer<W> {
         }
         let seg = Segment {
             cooked,
-            ..Segment::from_record(rec, ts)
+            ..Segment::decode(rec, ts, tail)
         };
         match self.report.as_mut() {
             None => self.renderer.render(&seg, &mut self.buf),
@@ -313,11 +314,22 @@ impl<W: Write> Printer<W> {
 
 impl<W: Write> Sink for Printer<W> {
     fn record(&mut self, rec: &Record, ts: Timestamp, snap: &[u8]) -> ControlFlow<()> {
-        self.segment(rec, ts, snap, None)
+        self.segment(rec, ts, snap, None, None)
     }
 
     fn cooked(&mut self, rec: &Record, ts: Timestamp, snap: &[u8], pkttype: u8) -> ControlFlow<()> {
-        self.segment(rec, ts, snap, Some(pkttype))
+        self.segment(rec, ts, snap, Some(pkttype), None)
+    }
+
+    fn record_tail(
+        &mut self,
+        rec: &Record,
+        ts: Timestamp,
+        snap: &[u8],
+        cooked: Option<u8>,
+        tail: &Tail,
+    ) -> ControlFlow<()> {
+        self.segment(rec, ts, snap, cooked, Some(tail))
     }
 
     fn skipped(&mut self, ts: Timestamp) {

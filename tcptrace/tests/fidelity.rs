@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use common::{
     cut_down::cut_down,
-    packet::{Ipv4, Tcp, eth4},
+    packet::{ETH_P_IP, ETH_P_IPV6, Ext, Ipv4, Ipv6, Tcp, eth4, eth6, ether},
     par_map,
     pcap::{raw_file, scratch},
     tcpdump, tcptrace,
@@ -133,4 +133,190 @@ fn out_of_range_fractions_print_as_tcpdump() {
         );
         same_as_tcpdump(&path, recs.len());
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Link types
+// ---------------------------------------------------------------------------------------
+
+fn v6_segments() -> Vec<Vec<u8>> {
+    let ip = Ipv6::new(addr6(1), addr6(2));
+    vec![ip.tcp(&syn(40001, 23)), ip.tcp(&data(40001, 23, 10))]
+}
+
+fn addr6(last: u8) -> [u8; 16] {
+    let mut a = [0u8; 16];
+    a[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+    a[15] = last;
+    a
+}
+
+/// A PPPoE session header and PPP protocol in front of `ip`.
+fn pppoe(session: u16, v6: bool, ip: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x11, 0x00];
+    p.extend_from_slice(&session.to_be_bytes());
+    p.extend_from_slice(&((ip.len() + 2) as u16).to_be_bytes());
+    p.extend_from_slice(if v6 { &[0x00, 0x57] } else { &[0x00, 0x21] });
+    p.extend_from_slice(ip);
+    p
+}
+
+fn records(frames: Vec<Vec<u8>>) -> Vec<(u32, u32, Vec<u8>)> {
+    frames
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| (1_700_000_000, 1000 * i as u32, f))
+        .collect()
+}
+
+/// PPP (with and without address/control, one- and two-byte protocols), PPPoE without
+/// Ethernet, PPPoE sessions inside Ethernet (through the kernel's parser), IP over
+/// InfiniBand: the TCP lines tcpdump prints for them.
+#[test]
+fn more_link_types_print_as_tcpdump() {
+    let mut ips: Vec<(bool, Vec<u8>)> = v4_segments().into_iter().map(|p| (false, p)).collect();
+    ips.extend(v6_segments().into_iter().map(|p| (true, p)));
+    let n = ips.len();
+    let ppp: Vec<Vec<u8>> = ips
+        .iter()
+        .enumerate()
+        .map(|(i, (v6, ip))| {
+            let mut f = match (i % 3, v6) {
+                (0, false) => vec![0xff, 0x03, 0x00, 0x21],
+                (0, true) => vec![0xff, 0x03, 0x00, 0x57],
+                (1, false) => vec![0x00, 0x21],
+                (1, true) => vec![0x00, 0x57],
+                (_, false) => vec![0x21],
+                (_, true) => vec![0x57],
+            };
+            f.extend_from_slice(ip);
+            f
+        })
+        .collect();
+    let ppp_ether: Vec<Vec<u8>> = ips.iter().map(|(v6, ip)| pppoe(0x1234, *v6, ip)).collect();
+    let in_ethernet: Vec<Vec<u8>> = ips
+        .iter()
+        .map(|(v6, ip)| ether(&[], 0x8864, &pppoe(0xbeef, *v6, ip)))
+        .collect();
+    let ipoib: Vec<Vec<u8>> = ips
+        .iter()
+        .map(|(v6, ip)| {
+            let mut f = vec![0x5a; 40];
+            f.extend_from_slice(&(if *v6 { ETH_P_IPV6 } else { ETH_P_IP }).to_be_bytes());
+            f.extend_from_slice(&[0, 0]);
+            f.extend_from_slice(ip);
+            f
+        })
+        .collect();
+    for (name, linktype, frames) in [
+        ("ppp", 9, ppp),
+        ("ppp-ether", 51, ppp_ether),
+        ("pppoe", 1, in_ethernet),
+        ("ipoib", 242, ipoib),
+    ] {
+        same_as_tcpdump(
+            &capture(name, &raw_file(linktype, false, &records(frames))),
+            n,
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// IP options, IPv6 extension headers, jumbograms
+// ---------------------------------------------------------------------------------------
+
+/// IPv4 options of every kind tcpdump names, with `-v` printed inside the header's
+/// parentheses (`options (RR 1.2.3.4,EOL)`); without `-v` nothing changes.
+#[test]
+fn ipv4_options_print_as_tcpdump() {
+    let option_sets: Vec<Vec<u8>> = vec![
+        vec![7, 7, 4, 1, 2, 3, 4, 0], // RR, nothing recorded yet, EOL
+        vec![7, 11, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0], // RR, one recorded
+        vec![1, 1, 148, 4, 0, 0],     // NOP NOP RA
+        vec![148, 4, 0, 5],           // RA with a value
+        vec![131, 7, 4, 9, 9, 9, 9, 0], // LSRR
+        vec![68, 12, 5, 0, 0, 0, 0, 1, 0, 0, 0, 2], // timestamp, TSONLY
+        vec![68, 12, 13, 1, 1, 2, 3, 4, 0, 0, 0, 9], // timestamp, TS+ADDR
+        vec![130, 3, 0, 1],           // security, NOP
+        vec![99, 4, 0, 0],            // unknown
+        vec![7, 1, 0, 0],             // bad length
+        vec![82, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], // traceroute
+    ];
+    let mut frames = Vec::new();
+    for opts in &option_sets {
+        let mut ip = Ipv4::new([10, 0, 0, 1], [10, 0, 0, 2]);
+        ip.id = 7;
+        ip.options = opts.clone();
+        frames.push(eth4(&ip.tcp(&data(40001, 23, 5))));
+    }
+    let n = frames.len();
+    same_as_tcpdump(
+        &capture("ipv4-options", &raw_file(1, false, &records(frames))),
+        n,
+    );
+}
+
+/// IPv6 routing headers (type 0 with and without addresses, type 2, segment routing,
+/// unknown types), hop-by-hop and destination options of every kind tcpdump names, and
+/// jumbograms (payload length 0 with a Jumbo Payload option, as BIG TCP sends them).
+#[test]
+fn ipv6_extension_headers_print_as_tcpdump() {
+    let (src, dst) = (addr6(1), addr6(2));
+    let rt = |typ: u8, segleft: u8, rest: Vec<u8>| Ext::RoutingRaw {
+        typ,
+        segments_left: segleft,
+        rest,
+    };
+    let hbh = |opts: Vec<u8>| Ext::Options { hbh: true, opts };
+    let dst_opts = |opts: Vec<u8>| Ext::Options { hbh: false, opts };
+    let mut addrs = vec![0u8; 4];
+    addrs.extend_from_slice(&addr6(9));
+    addrs.extend_from_slice(&addr6(10));
+    let chains: Vec<Vec<Ext>> = vec![
+        vec![rt(0, 0, vec![0; 4])],
+        vec![rt(0, 1, addrs.clone())],
+        vec![rt(2, 1, [vec![0, 0, 0, 1], addr6(3).to_vec()].concat())],
+        vec![rt(4, 0, [vec![0, 0, 0, 7], addr6(4).to_vec()].concat())],
+        vec![rt(9, 0, vec![0; 4])],
+        vec![hbh(vec![]), dst_opts(vec![])],
+        vec![hbh(vec![0]), dst_opts(vec![1, 0])],
+        vec![hbh(vec![5, 2, 0, 0])],
+        vec![
+            hbh(vec![5, 2, 0, 1]),
+            rt(0, 0, vec![0; 4]),
+            dst_opts(vec![0x1e, 2, 0, 0]),
+        ],
+        vec![dst_opts(vec![0xc2, 4, 0, 1, 0, 0])],
+        vec![hbh(vec![0xc9, 16].into_iter().chain(addr6(5)).collect())],
+        vec![
+            Ext::Fragment {
+                offset: 0,
+                more: true,
+                id: 77,
+            },
+            dst_opts(vec![]),
+        ],
+    ];
+    let mut frames = Vec::new();
+    for exts in chains {
+        let mut ip = Ipv6::new(src, dst);
+        ip.exts = exts;
+        frames.push(eth6(&ip.tcp(&data(40001, 23, 5))));
+    }
+    // Jumbograms: payload length 0, Jumbo Payload option with the real length (here the
+    // frame is cut to what is captured, so tcpdump's length is the option's).
+    for (plen, extra) in [(0u16, 0u32), (0, 70_000)] {
+        let seg = data(41851, 43913, 100);
+        let tcp_len = 20 + seg.payload.len() as u32;
+        let jumbo = 8 + tcp_len + extra;
+        let mut ip = Ipv6::new(src, dst);
+        ip.exts = vec![hbh([vec![0xc2, 4], jumbo.to_be_bytes().to_vec()].concat())];
+        ip.payload_len = Some(plen);
+        frames.push(eth6(&ip.tcp(&seg)));
+    }
+    let n = frames.len();
+    same_as_tcpdump(
+        &capture("ipv6-exts", &raw_file(1, false, &records(frames))),
+        n,
+    );
 }

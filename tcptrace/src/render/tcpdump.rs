@@ -14,9 +14,9 @@
 //!   and `length N`. Application-layer decoding after `length N` is not printed.
 
 use crate::decode::{Segment, Timestamp, ext};
-use crate::render::classic;
 use crate::render::options::{OptContext, OptStyle, put_options};
 use crate::render::seq::SeqTable;
+use crate::render::{classic, iphdrs};
 use crate::render::{put_hex, put_ip, put_u32, put_u64, put_u64_spad};
 use crate::timefmt::{self, LocalClock};
 use tcptrace_common::{DIR_EGRESS, status, tcp_flags};
@@ -214,6 +214,12 @@ impl Renderer {
 
     fn body(&mut self, seg: &Segment, out: &mut Vec<u8>) {
         let v = self.opts.verbose;
+        if let Some(ses) = seg.tail.pppoe {
+            // print-pppoe.c: the code name (empty for session data), then the session.
+            out.extend_from_slice(b"PPPoE  [ses 0x");
+            put_hex(out, u64::from(ses), 1);
+            out.extend_from_slice(b"] ");
+        }
         if seg.is_v6() {
             out.extend_from_slice(b"IP6 ");
             if let Some(m) = seg.ip_bytes_missing() {
@@ -256,7 +262,35 @@ impl Renderer {
                 out.extend_from_slice(b" > ");
                 put_ip(out, &seg.dst);
                 out.extend_from_slice(b": ");
+                // The headers' bytes, when the record carries them (else names only).
+                let mut hdrs = seg.tail.bytes();
                 for &e in exts {
+                    let next = match e {
+                        ext::HOP_BY_HOP | ext::DEST_OPTS if !hdrs.is_empty() => {
+                            iphdrs::options_header(
+                                out,
+                                hdrs,
+                                e == ext::HOP_BY_HOP,
+                                v > 0,
+                                seg.ip_len,
+                            )
+                        }
+                        ext::ROUTING if !hdrs.is_empty() => {
+                            iphdrs::routing_header(out, hdrs, v > 0)
+                        }
+                        ext::FRAGMENT => iphdrs::Next::Advance(8),
+                        _ => iphdrs::Next::Advance(0),
+                    };
+                    match next {
+                        iphdrs::Next::Stop => return,
+                        iphdrs::Next::Advance(n) if !hdrs.is_empty() => {
+                            hdrs = hdrs.get(n..).unwrap_or(&[]);
+                            if e != ext::FRAGMENT {
+                                continue;
+                            }
+                        }
+                        iphdrs::Next::Advance(_) => {}
+                    }
                     match e {
                         ext::HOP_BY_HOP => out.extend_from_slice(b"HBH "),
                         ext::DEST_OPTS => out.extend_from_slice(b"DSTOPT "),
@@ -473,6 +507,11 @@ fn ipv4_verbose(seg: &Segment, out: &mut Vec<u8>) {
     }
     out.extend_from_slice(b"], proto TCP (6), length ");
     put_u64(out, seg.ip_len as u64);
+    if seg.ihl > 20 && !seg.tail.bytes().is_empty() {
+        out.extend_from_slice(b", options (");
+        iphdrs::ipv4_options(out, seg.tail.bytes());
+        out.push(b')');
+    }
     if seg.status & status::CSUM_COMPUTED != 0
         && seg.status & status::IP_TRUNCATED == 0
         && seg.ip_csum != seg.ip_csum_calc

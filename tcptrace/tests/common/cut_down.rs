@@ -31,12 +31,17 @@ pub fn packets(text: &str) -> Vec<Vec<&str>> {
 /// Is this packet (given its first line) an IPv4 or IPv6 one? What follows the timestamp
 /// must be `IP ` or `IP6 ` (`IP (tos …`, `IP6 (flowlabel …`, `IP truncated-ip …` included).
 /// Timestamps consist of digits, `:`, `.`, `-` and spaces only, or are tcpdump's
-/// `[Error converting time]` (seconds with bit 31 set, in a damaged capture).
+/// `[Error converting time]` (seconds with bit 31 set, in a damaged capture). A PPPoE
+/// session's `PPPoE  [ses 0x…] ` may come first.
 pub fn is_ip(first_line: &str) -> bool {
     let rest = first_line.trim_start_matches(|c: char| c.is_ascii_digit() || ":.- ".contains(c));
     let rest = rest
         .strip_prefix("[Error converting time] ")
         .unwrap_or(rest);
+    let rest = match rest.strip_prefix("PPPoE  [ses ") {
+        Some(r) => r.split_once("] ").map_or(r, |(_, r)| r),
+        None => rest,
+    };
     rest.starts_with("IP ") || rest.starts_with("IP6 ")
 }
 
