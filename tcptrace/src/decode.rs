@@ -265,6 +265,23 @@ impl Segment {
             status: r.status,
             tail: tail.copied().unwrap_or(Tail::NONE),
         }
+        .with_routed_checksum(r)
+    }
+
+    /// With source routing (IPv4 LSRR/SSRR, an IPv6 routing header) tcpdump checks the TCP
+    /// checksum against the final destination: the kernel's value is moved over to it.
+    fn with_routed_checksum(mut self, r: &Record) -> Segment {
+        if self.status & status::CSUM_COMPUTED == 0 || self.tail.bytes().is_empty() {
+            return self;
+        }
+        let v6 = self.is_v6();
+        let from: &[u8] = if v6 { &r.daddr } else { &r.daddr[..4] };
+        if let Some(to) =
+            crate::render::iphdrs::final_dst(v6, self.ext_headers(), self.tail.bytes())
+        {
+            self.tcp_csum_calc = crate::render::iphdrs::csum_for_dst(self.tcp_csum_calc, from, &to);
+        }
+        self
     }
 
     #[inline]

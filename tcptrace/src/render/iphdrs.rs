@@ -124,7 +124,7 @@ fn timestamp(out: &mut Vec<u8>, opt: &[u8]) {
     }
     out.extend_from_slice(b" TS{");
     let flags = opt[3];
-    let hoplen: u32 = if flags & 0xf != 1 { 8 } else { 4 };
+    let hoplen: u32 = if flags & 0xf != 0 { 8 } else { 4 };
     if (length - 4) & (hoplen - 1) != 0 {
         out.extend_from_slice(b"[bad length ");
         put_u32(out, length);
@@ -468,6 +468,70 @@ pub fn routing_header(out: &mut Vec<u8>, h: &[u8], verbose: bool) -> Next {
     }
     out.extend_from_slice(b") ");
     Next::Advance((usize::from(len) + 1) * 8)
+}
+
+/// The destination tcpdump puts in the TCP pseudo-header when source routing is present
+/// (`ip_finddst`, `ip6_finddst`): the last LSRR/SSRR address of the IPv4 options, or the
+/// final address of an IPv6 type 0/2/4 routing header in `exts` (walked over `hdrs`).
+pub fn final_dst(v6: bool, exts: &[u8], hdrs: &[u8]) -> Option<Vec<u8>> {
+    if !v6 {
+        let mut b = hdrs;
+        while let Some(&t) = b.first() {
+            if t == 0 {
+                break;
+            }
+            let len = if t == 1 {
+                1
+            } else {
+                let l = usize::from(*b.get(1)?);
+                if l < 2 {
+                    break;
+                }
+                l
+            };
+            let opt = b.get(..len)?;
+            if (t == 131 || t == 137) && len >= 7 {
+                return Some(opt[len - 4..].to_vec());
+            }
+            b = &b[len..];
+        }
+        return None;
+    }
+    let mut b = hdrs;
+    for &e in exts {
+        let len = match e {
+            44 => 8,
+            43 => {
+                let (len, typ) = (*b.get(1)?, *b.get(2)?);
+                if len % 2 == 1 {
+                    return None;
+                }
+                let n = usize::from(len / 2);
+                return match typ {
+                    0 | 2 if n > 0 => b.get(8 + 16 * (n - 1)..8 + 16 * n).map(<[u8]>::to_vec),
+                    4 => b.get(8..24).map(<[u8]>::to_vec),
+                    _ => None,
+                };
+            }
+            _ => (usize::from(*b.get(1)?) + 1) * 8,
+        };
+        b = b.get(len..)?;
+    }
+    None
+}
+
+/// The checksum field value that is correct with destination `to` in the pseudo-header,
+/// given the value `calc` that is correct with `from` (one's complement arithmetic).
+pub fn csum_for_dst(calc: u16, from: &[u8], to: &[u8]) -> u16 {
+    let mut acc = u32::from(calc);
+    for (a, b) in from.chunks(2).zip(to.chunks(2)) {
+        acc += u32::from(u16::from_be_bytes([a[0], a[1]]));
+        acc += u32::from(!u16::from_be_bytes([b[0], b[1]]));
+    }
+    while acc > 0xffff {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    acc as u16
 }
 
 #[cfg(test)]

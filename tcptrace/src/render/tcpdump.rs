@@ -303,11 +303,30 @@ impl Renderer {
                             }
                             put_u32(out, (seg.frag & 0xfff8) as u32);
                             out.push(b'|');
-                            put_u32(out, seg.tcp_len);
+                            // The bytes after the fragment header (its payload).
+                            let all = seg.tail.bytes().len();
+                            let frag_len = if all > 0 {
+                                seg.ip_len.wrapping_sub((all - hdrs.len()) as u32)
+                            } else {
+                                seg.tcp_len
+                            };
+                            put_u32(out, frag_len);
                             out.extend_from_slice(b") ");
                         }
                         ext::ROUTING => out.extend_from_slice(b"RT6 "),
                         _ => {}
+                    }
+                }
+                if seg.ip_len == 0
+                    && let Some(j) = seg.tail.jumbo()
+                {
+                    // A jumbogram cut short: tcpdump says so after the headers.
+                    let have = seg.frame_len.saturating_sub(seg.l3_off as u32);
+                    let want = j.saturating_add(40);
+                    if want > have {
+                        out.extend_from_slice(b"truncated-ip6 - ");
+                        put_u32(out, want - have);
+                        out.extend_from_slice(b" bytes missing!");
                     }
                 }
             }
