@@ -95,12 +95,15 @@ fn emit_tail<F: Frame>(f: &F, l: &Layers, direction: u8, tail_at: usize, c: Coun
     s.encap = if l.pppoe != 0 { encap::PPPOE } else { 0 };
     s.pppoe_session = l.pppoe as u16;
     let want = l.l4.saturating_sub(tail_at);
-    if want > MAX_TAIL {
+    let n = if want > MAX_TAIL {
         s.rec.status |= status::TAIL_CUT;
-    }
-    if want > 0 {
+        MAX_TAIL
+    } else {
+        want
+    };
+    if n > 0 {
         // Masked so the verifier sees 1..=MAX_TAIL (a power of two).
-        let len = (opaque(want - 1) & (MAX_TAIL - 1)) + 1;
+        let len = (opaque(n - 1) & (MAX_TAIL - 1)) + 1;
         // SAFETY: len <= MAX_TAIL = s.tail.len().
         let dst = unsafe { core::slice::from_raw_parts_mut(s.tail.as_mut_ptr(), len) };
         if f.load(tail_at as u32, dst) {

@@ -6,10 +6,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use aya::maps::{MapData, RingBuf};
 use common::packet::*;
-use tcptrace::kernel::{Counters, Filter, Kernel, record_from_bytes};
+use tcptrace::{
+    decode::Tail,
+    kernel::{Counters, Filter, Kernel, record_parts},
+};
 use tcptrace_common::{
-    Config, DIR_EGRESS, DIR_INGRESS, FAMILY_V4, FAMILY_V6, MAX_IPV6_EXT, MAX_OPTIONS, Record,
-    status, tcp_flags,
+    Config, DIR_EGRESS, DIR_INGRESS, FAMILY_V4, FAMILY_V6, MAX_IPV6_EXT, MAX_OPTIONS, MAX_TAIL,
+    Record, TailRecord, status, tcp_flags,
 };
 
 const XDP_PASS: u32 = 2;
@@ -74,6 +77,44 @@ struct K {
     ring: RingBuf<MapData>,
     /// Counter totals already accounted for by `take_counters`.
     base: Counters,
+    /// The header tail of the last record, if it had one.
+    last_tail: Option<Tail>,
+}
+
+/// A ring item is a plain record exactly when the packet has no IPv4 options, IPv6
+/// extension headers or PPPoE header; a tail record carries those headers' bytes as they
+/// are in the frame (at most MAX_TAIL of them, `TAIL_CUT` set when there are more).
+fn check_tail(item: &[u8], rec: &Record, tail: Option<&Tail>, frame: &[u8]) {
+    let l3 = usize::from(rec.l3_off);
+    let start = l3 + if rec.family == FAMILY_V6 { 40 } else { 20 };
+    let l4 = usize::from(rec.l4_off);
+    let pppoe = l3 >= 22 && frame[l3 - 10..l3 - 8] == [0x88, 0x64];
+    if l4 == start && !pppoe {
+        assert_eq!(
+            item.len(),
+            std::mem::size_of::<Record>(),
+            "plain record size"
+        );
+        return;
+    }
+    assert_eq!(
+        item.len(),
+        std::mem::size_of::<TailRecord>(),
+        "tail record size"
+    );
+    let t = tail.expect("a tail");
+    let want = &frame[start..l4.min(start + MAX_TAIL)];
+    assert_eq!(t.bytes(), want, "tail bytes");
+    assert_eq!(
+        rec.status & status::TAIL_CUT != 0,
+        l4 - start > MAX_TAIL,
+        "TAIL_CUT"
+    );
+    assert_eq!(
+        t.pppoe,
+        pppoe.then(|| u16::from_be_bytes([frame[l3 - 6], frame[l3 - 5]])),
+        "PPPoE session"
+    );
 }
 
 impl K {
@@ -84,6 +125,7 @@ impl K {
             k,
             ring,
             base: Counters::default(),
+            last_tail: None,
         }
     }
 
@@ -129,10 +171,13 @@ impl K {
         }
         let mut recs = Vec::new();
         while let Some(item) = self.ring.next() {
-            // No snapshot asked for: plain records only.
-            assert_eq!(item.len(), std::mem::size_of::<Record>(), "ring item size");
-            let (rec, snap) = record_from_bytes(&item).expect("decodable record");
+            // No snapshot asked for: plain records, or tail records for packets with IPv4
+            // options, IPv6 extension headers or PPPoE (checked against the frame here).
+            let (mut rec, snap, tail) = record_parts(&item).expect("decodable record");
             assert!(snap.is_empty(), "snapshot bytes without a snaplen");
+            check_tail(&item, &rec, tail.as_ref(), frame);
+            rec.status &= !status::TAIL_CUT;
+            self.last_tail = tail;
             recs.push(rec);
         }
         assert!(
@@ -666,6 +711,38 @@ fn tagged(tags: usize, ethertype: u16, ip: &[u8]) -> (Vec<u8>, usize) {
         _ => &[o, i],
     };
     (ether(t, ethertype, ip), 14 + 4 * tags)
+}
+
+/// A PPPoE session frame (Ethernet type 0x8864) carrying `ip` with PPP protocol `proto`.
+fn pppoe_frame(session: u16, proto: u16, ip: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x11, 0x00];
+    p.extend_from_slice(&session.to_be_bytes());
+    p.extend_from_slice(&((ip.len() + 2) as u16).to_be_bytes());
+    p.extend_from_slice(&proto.to_be_bytes());
+    p.extend_from_slice(ip);
+    ether(&[], 0x8864, &p)
+}
+
+#[test]
+fn pppoe_sessions_reach_tcp() {
+    let mut k = K::new();
+    for hook in HOOKS {
+        let ip4 = full_v4();
+        let tcp = full_tcp();
+        let frame = pppoe_frame(0x1234, 0x0021, &ip4.tcp(&tcp));
+        let r = k.record(hook, &frame);
+        assert_record(r, expect_v4(hook, &frame, 22, &ip4, &tcp));
+        assert_eq!(k.last_tail.unwrap().pppoe, Some(0x1234));
+        let ip6 = full_v6();
+        let frame = pppoe_frame(0xbeef, 0x0057, &ip6.tcp(&tcp));
+        let r = k.record(hook, &frame);
+        assert_record(r, expect_v6(hook, &frame, 22, &ip6, &tcp));
+        assert_eq!(k.last_tail.unwrap().pppoe, Some(0xbeef));
+        // Another PPP protocol (LCP), a cut PPPoE header: nothing.
+        k.none(hook, &pppoe_frame(1, 0xc021, &ip4.tcp(&tcp)));
+        k.none(hook, &ether(&[], 0x8864, &[0x11, 0, 0]));
+        assert_eq!(k.take_counters(), ctr(4, 2, 2, 2, 0, 1, 0));
+    }
 }
 
 #[test]
