@@ -265,6 +265,17 @@ impl Renderer {
                 // The headers' bytes, when the record carries them (else names only).
                 let mut hdrs = seg.tail.bytes();
                 for &e in exts {
+                    // A header the tail does not hold whole (past MAX_TAIL): names from
+                    // here on.
+                    let whole = match e {
+                        ext::FRAGMENT => hdrs.len() >= 8,
+                        _ => hdrs
+                            .get(1)
+                            .is_some_and(|&l| hdrs.len() >= (usize::from(l) + 1) * 8),
+                    };
+                    if !whole {
+                        hdrs = &[];
+                    }
                     let next = match e {
                         ext::HOP_BY_HOP | ext::DEST_OPTS if !hdrs.is_empty() => {
                             iphdrs::options_header(
