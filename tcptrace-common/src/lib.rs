@@ -212,7 +212,9 @@ pub struct SnapRecord {
     pub rec: Record,
     /// Valid bytes in `data`.
     pub snap_len: u32,
-    pub _pad: u32,
+    /// Offset of a tunnel's outer IP header in the frame (0: not tunnelled).
+    pub outer_off: u16,
+    pub _pad: u16,
     pub data: [u8; MAX_SNAP],
 }
 
@@ -225,20 +227,24 @@ pub mod encap {
     pub const PPPOE: u8 = 1;
 }
 
-/// A [`Record`] of a packet that has IPv4 options, IPv6 extension headers or a PPPoE
-/// session header, followed by those header bytes as they were. Only such packets pay for
+/// A [`Record`] of a packet that has IPv4 options, IPv6 extension headers, a PPPoE
+/// session header or an outer tunnel header, followed by those header bytes as they were. Only such packets pay for
 /// it; every other segment is a plain [`Record`]. Told apart by its size.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct TailRecord {
     pub rec: Record,
-    /// Valid bytes in `tail`: the IPv4 options, or the IPv6 extension headers before TCP.
+    /// Valid bytes in `tail`: the outer headers of a tunnel (`outer_len` bytes, from the
+    /// outer IP header to the inner one), then, for a tunnel, the inner IP header, then the
+    /// IPv4 options or IPv6 extension headers before TCP.
     pub tail_len: u16,
     /// PPPoE session ID (with [`encap::PPPOE`]).
     pub pppoe_session: u16,
     /// See [`encap`].
     pub encap: u8,
-    pub _pad: [u8; 3],
+    pub _pad: u8,
+    /// Bytes of outer headers at the start of `tail` (0: not tunnelled).
+    pub outer_len: u16,
     pub tail: [u8; MAX_TAIL],
 }
 

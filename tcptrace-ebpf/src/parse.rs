@@ -19,6 +19,14 @@ const ETH_P_PPP_SES: u16 = 0x8864;
 const PPP_IP: u16 = 0x0021;
 const PPP_IPV6: u16 = 0x0057;
 const PPPOE_HLEN: usize = 8;
+/// Transparent Ethernet bridging (GRETAP, Geneve carrying Ethernet).
+const ETH_P_TEB: u16 = 0x6558;
+const IPPROTO_IPIP: u8 = 4;
+const IPPROTO_IPV6: u8 = 41;
+const IPPROTO_UDP: u8 = 17;
+const IPPROTO_GRE: u8 = 47;
+const VXLAN_PORT: u16 = 4789;
+const GENEVE_PORT: u16 = 6081;
 const IPPROTO_TCP: u8 = 6;
 const NEXTHDR_HOP: u8 = 0;
 const NEXTHDR_ROUTING: u8 = 43;
@@ -46,6 +54,9 @@ pub struct Layers {
     pub vlan_ids: u32,
     /// PPPoE session: 0x1_0000 | session ID, or 0 without PPPoE.
     pub pppoe: u32,
+    /// Offset of the outer IP header of a tunnel (VXLAN, Geneve, GRE, IP-in-IP), 0 when
+    /// the segment is not tunnelled; `l3` is then the inner IP header.
+    pub outer: u16,
     pub frag_off: u16,
     pub status: u16,
     pub family: u8,
@@ -60,7 +71,10 @@ impl Layers {
     /// below 64 KiB; the extension header walk ends below 12.4 KiB).
     #[inline(always)]
     fn bounded(mut self) -> Self {
-        self.l3 &= 0xff;
+        // (A tunnel's inner header: outer IP without extension headers, UDP or GRE, at
+        // most 260 bytes of Geneve, an inner Ethernet header.)
+        self.l3 &= 0x3ff;
+        self.outer &= 0xff;
         self.l4 &= 0x3fff;
         self.ihl &= 0x3c;
         self.ext_count &= 0x7;
@@ -77,7 +91,7 @@ impl Layers {
                 unsafe { $(core::ptr::addr_of_mut!((*slot).$f).write_volatile(self.$f);)* }
             };
         }
-        store!(l3 l4 exts frame_len l4_avail frag_id vlan_ids pppoe frag_off status family ihl ext_count vlan_count);
+        store!(l3 l4 exts frame_len l4_avail frag_id vlan_ids pppoe outer frag_off status family ihl ext_count vlan_count);
     }
 
     /// Reads back what [`Layers::park`] wrote (volatile: the compiler really goes through
@@ -90,7 +104,7 @@ impl Layers {
                 unsafe { Layers { $($f: core::ptr::addr_of!((*slot).$f).read_volatile(),)* } }
             };
         }
-        load!(l3 l4 exts frame_len l4_avail frag_id vlan_ids pppoe frag_off status family ihl ext_count vlan_count).bounded()
+        load!(l3 l4 exts frame_len l4_avail frag_id vlan_ids pppoe outer frag_off status family ihl ext_count vlan_count).bounded()
     }
 
     /// IPv4 at `l3` with this IHL, the whole TCP header in the linear area (the general
@@ -106,6 +120,7 @@ impl Layers {
             frag_id: 0,
             vlan_ids: 0,
             pppoe: 0,
+            outer: 0,
             frag_off: 0,
             status: 0,
             family: FAMILY_V4,
@@ -321,10 +336,22 @@ fn parse_any<F: Frame>(f: &F, c: Counts) -> Option<(Layers, Option<Headers>)> {
         pppoe = 0x1_0000 | u16::from_be(ld!(u16, h, 2)) as u32;
         off += PPPOE_HLEN;
     }
-    let (mut l, ip) = match proto {
-        ETH_P_IP => parse_ipv4(f, c, off)?,
-        ETH_P_IPV6 => parse_ipv6(f, c, off)?,
-        _ => return None,
+    // One level of tunnel: the outer IP packet's payload may be the inner one.
+    let (mut l, ip) = match network(f, c, off, proto)? {
+        Net::Tcp(l, ip) => (l, ip),
+        Net::Tunnel { l4, ipproto } => {
+            if off > 0xff {
+                return None;
+            }
+            let (inner, inner_proto) = tunnel(f, l4, ipproto)?;
+            match network(f, c, inner, inner_proto)? {
+                Net::Tcp(mut l, ip) => {
+                    l.outer = off as u16;
+                    (l, ip)
+                }
+                Net::Tunnel { .. } => return None,
+            }
+        }
     };
     l.vlan_ids = vlan_ids;
     l.vlan_count = vlan_count;
@@ -349,13 +376,97 @@ fn parse_any<F: Frame>(f: &F, c: Counts) -> Option<(Layers, Option<Headers>)> {
     Some((l, None))
 }
 
+/// What an IP header leads to: the TCP segment, or a tunnel's payload (`l4`, protocol).
+enum Net {
+    Tcp(Layers, *const u8),
+    Tunnel { l4: usize, ipproto: u8 },
+}
+
 #[inline(always)]
-fn parse_ipv4<F: Frame>(f: &F, c: Counts, l3: usize) -> Option<(Layers, *const u8)> {
+fn network<F: Frame>(f: &F, c: Counts, l3: usize, proto: u16) -> Option<Net> {
+    match proto {
+        ETH_P_IP => parse_ipv4(f, c, l3),
+        ETH_P_IPV6 => parse_ipv6(f, c, l3),
+        _ => None,
+    }
+}
+
+fn is_tunnel(ipproto: u8) -> bool {
+    matches!(
+        ipproto,
+        IPPROTO_IPIP | IPPROTO_IPV6 | IPPROTO_UDP | IPPROTO_GRE
+    )
+}
+
+/// The inner packet of a tunnel whose outer IP payload (protocol `ipproto`) starts at
+/// `l4`: its offset and EtherType. IP-in-IP and SIT/IPv6-in-IP, VXLAN and Geneve (UDP
+/// 4789 and 6081, either port, as tcpdump decides), GRE version 0 without routing (any of
+/// checksum, key, sequence number) carrying IPv4, IPv6 or Ethernet (GRETAP). An inner
+/// Ethernet header is followed by IP directly (no VLAN tags inside).
+#[inline(always)]
+fn tunnel<F: Frame>(f: &F, l4: usize, ipproto: u8) -> Option<(usize, u16)> {
+    let (at_eth, proto) = match ipproto {
+        IPPROTO_IPIP => return Some((l4, ETH_P_IP)),
+        IPPROTO_IPV6 => return Some((l4, ETH_P_IPV6)),
+        IPPROTO_UDP => {
+            let u = at::<F, [u8; 16]>(f, l4)?;
+            let (sport, dport) = (u16::from_be(ld!(u16, u, 0)), u16::from_be(ld!(u16, u, 2)));
+            if sport == VXLAN_PORT || dport == VXLAN_PORT {
+                (l4 + 16, ETH_P_TEB)
+            } else if sport == GENEVE_PORT || dport == GENEVE_PORT {
+                let b0 = ld!(u8, u, 8);
+                if b0 >> 6 != 0 {
+                    return None;
+                }
+                let opts = ((b0 & 0x3f) as usize) * 4;
+                (l4 + 16 + opts, u16::from_be(ld!(u16, u, 10)))
+            } else {
+                return None;
+            }
+        }
+        IPPROTO_GRE => {
+            let g = at::<F, [u8; 4]>(f, l4)?;
+            let flags = u16::from_be(ld!(u16, g, 0));
+            // Version 0, no routing.
+            if flags & 0x4007 != 0 {
+                return None;
+            }
+            let mut len = 4;
+            for bit in [0x8000u16, 0x2000, 0x1000] {
+                if flags & bit != 0 {
+                    len += 4;
+                }
+            }
+            (l4 + len, u16::from_be(ld!(u16, g, 2)))
+        }
+        _ => return None,
+    };
+    if proto != ETH_P_TEB {
+        return Some((at_eth, proto));
+    }
+    let e = at::<F, [u8; ETH_HLEN]>(f, at_eth)?;
+    Some((at_eth + ETH_HLEN, u16::from_be(ld!(u16, e, 12))))
+}
+
+#[inline(always)]
+fn parse_ipv4<F: Frame>(f: &F, c: Counts, l3: usize) -> Option<Net> {
     let Some(ip) = at::<F, [u8; 20]>(f, l3) else {
         c.add(counter::TRUNCATED);
         return None;
     };
     let Some(ihl) = ipv4_plain(ip) else {
+        let vihl = ld!(u8, ip, 0);
+        let ipproto = ld!(u8, ip, 9);
+        if vihl >> 4 == 4
+            && vihl & 0x0f >= 5
+            && is_tunnel(ipproto)
+            && ld!(u32, ip, 4) & 0xff3f_0000 == 0
+        {
+            return Some(Net::Tunnel {
+                l4: l3 + ((vihl & 0x0f) as usize) * 4,
+                ipproto,
+            });
+        }
         // Which check failed, in the order that decides what gets counted.
         let vihl = ld!(u8, ip, 0);
         if vihl >> 4 != 4 {
@@ -370,11 +481,11 @@ fn parse_ipv4<F: Frame>(f: &F, c: Counts, l3: usize) -> Option<(Layers, *const u
         }
         return None;
     };
-    Some((Layers::ipv4(l3, ihl), ip as *const u8))
+    Some(Net::Tcp(Layers::ipv4(l3, ihl), ip as *const u8))
 }
 
 #[inline(always)]
-fn parse_ipv6<F: Frame>(f: &F, c: Counts, l3: usize) -> Option<(Layers, *const u8)> {
+fn parse_ipv6<F: Frame>(f: &F, c: Counts, l3: usize) -> Option<Net> {
     let Some(ip) = at::<F, [u8; 40]>(f, l3) else {
         c.add(counter::TRUNCATED);
         return None;
@@ -420,6 +531,12 @@ fn parse_ipv6<F: Frame>(f: &F, c: Counts, l3: usize) -> Option<(Layers, *const u
         }
         ext_count += 1;
     }
+    if ext_count == 0 && is_tunnel(nh) {
+        return Some(Net::Tunnel {
+            l4: off,
+            ipproto: nh,
+        });
+    }
     if nh != IPPROTO_TCP {
         if matches!(
             nh,
@@ -438,6 +555,7 @@ fn parse_ipv6<F: Frame>(f: &F, c: Counts, l3: usize) -> Option<(Layers, *const u
         frag_id,
         vlan_ids: 0,
         pppoe: 0,
+        outer: 0,
         frag_off,
         status: 0,
         family: FAMILY_V6,
@@ -445,5 +563,5 @@ fn parse_ipv6<F: Frame>(f: &F, c: Counts, l3: usize) -> Option<(Layers, *const u
         ext_count,
         vlan_count: 0,
     };
-    Some((l, ip as *const u8))
+    Some(Net::Tcp(l, ip as *const u8))
 }

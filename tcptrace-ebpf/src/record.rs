@@ -23,8 +23,14 @@ pub fn emit<F: Frame>(f: &F, l: &Layers, direction: u8, c: Counts) {
     } else {
         l.l3 + 40
     };
-    if l.l4 > tail_at || l.pppoe != 0 {
-        return emit_tail(f, l, direction, tail_at, c);
+    if l.l4 > tail_at || l.pppoe != 0 || l.outer != 0 {
+        // A tunnel's tail starts at the outer IP header.
+        let start = if l.outer != 0 {
+            l.outer as usize
+        } else {
+            tail_at
+        };
+        return emit_tail(f, l, direction, start, c);
     }
     let Some(mut entry) = EVENTS.reserve::<Record>(0) else {
         c.add(counter::LOST);
@@ -56,6 +62,7 @@ fn emit_snap<F: Frame>(f: &F, l: &Layers, direction: u8, snaplen: u32, c: Counts
         return;
     }
     s._pad = 0;
+    s.outer_off = l.outer;
     let want = if l.frame_len < snaplen {
         l.frame_len
     } else {
@@ -75,8 +82,8 @@ fn emit_snap<F: Frame>(f: &F, l: &Layers, direction: u8, snaplen: u32, c: Counts
     c.add(counter::EMITTED);
 }
 
-/// A packet with IPv4 options, IPv6 extension headers or PPPoE: the record plus those
-/// header bytes (a [`TailRecord`]; plain segments never pay for it).
+/// A packet with IPv4 options, IPv6 extension headers, PPPoE or a tunnel: the record plus
+/// the header bytes from `tail_at` to TCP (a [`TailRecord`]; plain segments never pay).
 #[inline(always)]
 fn emit_tail<F: Frame>(f: &F, l: &Layers, direction: u8, tail_at: usize, c: Counts) {
     let Some(mut entry) = EVENTS.reserve::<TailRecord>(0) else {
@@ -90,7 +97,12 @@ fn emit_tail<F: Frame>(f: &F, l: &Layers, direction: u8, tail_at: usize, c: Coun
         c.add(counter::MALFORMED);
         return;
     }
-    s._pad = [0; 3];
+    s._pad = 0;
+    s.outer_len = if l.outer != 0 {
+        (l.l3 - l.outer as usize) as u16
+    } else {
+        0
+    };
     s.tail_len = 0;
     s.encap = if l.pppoe != 0 { encap::PPPOE } else { 0 };
     s.pppoe_session = l.pppoe as u16;

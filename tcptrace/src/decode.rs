@@ -41,6 +41,10 @@ impl Timestamp {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tail {
     len: u16,
+    /// Where the IP options / extension headers start in `bytes` (after a tunnel's outer
+    /// headers and inner IP header).
+    opts_at: u16,
+    outer_len: u16,
     bytes: [u8; MAX_TAIL],
     pub pppoe: Option<u16>,
 }
@@ -48,6 +52,8 @@ pub struct Tail {
 impl Tail {
     pub const NONE: Tail = Tail {
         len: 0,
+        opts_at: 0,
+        outer_len: 0,
         bytes: [0; MAX_TAIL],
         pppoe: None,
     };
@@ -63,23 +69,47 @@ impl Tail {
         t
     }
 
-    /// The header bytes.
+    /// A tunnelled segment's tail: `outer_len` bytes of outer headers (outer IP header to
+    /// inner IP header), the inner IP header (`inner_v6`: 40 bytes, else 20), then the
+    /// inner options or extension headers.
+    pub fn tunnel(bytes: &[u8], pppoe: Option<u16>, outer_len: usize, inner_v6: bool) -> Tail {
+        let mut t = Tail::new(bytes, pppoe);
+        t.outer_len = outer_len.min(usize::from(t.len)) as u16;
+        t.opts_at = (outer_len + if inner_v6 { 40 } else { 20 }).min(usize::from(t.len)) as u16;
+        t
+    }
+
+    /// The IP options / extension header bytes of the (inner) packet.
     pub fn bytes(&self) -> &[u8] {
-        &self.bytes[..usize::from(self.len)]
+        &self.bytes[usize::from(self.opts_at)..usize::from(self.len)]
+    }
+
+    /// A tunnel's outer headers, from the outer IP header to the inner IP header (empty
+    /// when the segment is not tunnelled).
+    pub fn outer(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.outer_len)]
     }
 
     /// The tail of a record whose frame's first bytes are at hand (`-w`), as far as they
-    /// reach; None when the packet has no such headers.
-    pub fn from_frame(r: &Record, frame: &[u8]) -> Option<Tail> {
+    /// reach; None when the packet has no such headers. `outer` is the tunnel's outer IP
+    /// header offset (0: none).
+    pub fn from_frame(r: &Record, frame: &[u8], outer: usize) -> Option<Tail> {
         let l3 = usize::from(r.l3_off);
-        let start = l3 + if r.family == FAMILY_V6 { 40 } else { 20 };
+        let v6 = r.family == FAMILY_V6;
+        let start = l3 + if v6 { 40 } else { 20 };
         let l4 = usize::from(r.l4_off);
+        let pppoe = |at: usize| {
+            at.checked_sub(10)
+                .and_then(|i| frame.get(i..at))
+                .filter(|h| h[0..2] == [0x88, 0x64])
+                .map(|h| u16::from_be_bytes([h[4], h[5]]))
+        };
+        if outer != 0 && outer < l3 {
+            let bytes = frame.get(outer..l4.min(frame.len())).unwrap_or(&[]);
+            return Some(Tail::tunnel(bytes, pppoe(outer), l3 - outer, v6));
+        }
         let bytes = frame.get(start..l4.min(frame.len())).unwrap_or(&[]);
-        let pppoe = l3
-            .checked_sub(10)
-            .and_then(|i| frame.get(i..l3))
-            .filter(|h| h[0..2] == [0x88, 0x64])
-            .map(|h| u16::from_be_bytes([h[4], h[5]]));
+        let pppoe = pppoe(l3);
         (l4 > start || pppoe.is_some()).then(|| Tail::new(bytes, pppoe))
     }
 

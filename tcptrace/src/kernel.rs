@@ -15,8 +15,8 @@ use aya::{
     util::KernelVersion,
 };
 use tcptrace_common::{
-    Config, MAX_SNAP, MAX_TAIL, RING_BYTES, Record, SnapRecord, TailRecord, counter, encap,
-    rules::RuleTable,
+    Config, FAMILY_V6, MAX_SNAP, MAX_TAIL, RING_BYTES, Record, SnapRecord, TailRecord, counter,
+    encap, rules::RuleTable,
 };
 
 pub mod caps;
@@ -578,12 +578,21 @@ pub fn record_parts(b: &[u8]) -> Option<(Record, &[u8], Option<Tail>)> {
         // SAFETY: TailRecord is plain data of exactly this size.
         let t = unsafe { std::ptr::read_unaligned(b.as_ptr().cast::<TailRecord>()) };
         let len = usize::from(t.tail_len).min(MAX_TAIL);
-        Some(Tail::new(
-            &t.tail[..len],
-            (t.encap & encap::PPPOE != 0).then_some(t.pppoe_session),
-        ))
+        let pppoe = (t.encap & encap::PPPOE != 0).then_some(t.pppoe_session);
+        Some(if t.outer_len > 0 {
+            Tail::tunnel(
+                &t.tail[..len],
+                pppoe,
+                usize::from(t.outer_len),
+                rec.family == FAMILY_V6,
+            )
+        } else {
+            Tail::new(&t.tail[..len], pppoe)
+        })
     } else if !snap.is_empty() {
-        Tail::from_frame(&rec, snap)
+        let at = std::mem::offset_of!(SnapRecord, outer_off);
+        let outer = u16::from_ne_bytes([b[at], b[at + 1]]);
+        Tail::from_frame(&rec, snap, usize::from(outer))
     } else {
         None
     };

@@ -9,6 +9,7 @@ pub mod iphdrs;
 pub mod options;
 pub mod seq;
 pub mod tcpdump;
+pub mod tunnel;
 
 pub use tcpdump::{RenderOptions, Renderer, TsStyle};
 

@@ -16,7 +16,7 @@
 use crate::decode::{Segment, Timestamp, ext};
 use crate::render::options::{OptContext, OptStyle, put_options};
 use crate::render::seq::SeqTable;
-use crate::render::{classic, iphdrs};
+use crate::render::{classic, iphdrs, tunnel};
 use crate::render::{put_hex, put_ip, put_u32, put_u64, put_u64_spad};
 use crate::timefmt::{self, LocalClock};
 use tcptrace_common::{DIR_EGRESS, status, tcp_flags};
@@ -219,6 +219,10 @@ impl Renderer {
             out.extend_from_slice(b"PPPoE  [ses 0x");
             put_hex(out, u64::from(ses), 1);
             out.extend_from_slice(b"] ");
+        }
+        let outer = seg.tail.outer();
+        if !outer.is_empty() && !tunnel::outer(out, outer, v, self.opts.quiet) {
+            return;
         }
         if seg.is_v6() {
             out.extend_from_slice(b"IP6 ");
