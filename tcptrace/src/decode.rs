@@ -90,6 +90,12 @@ impl Tail {
         &self.bytes[..usize::from(self.outer_len)]
     }
 
+    /// A tunnel's headers from the outer IP header to the inner TCP header (as far as
+    /// the tail holds them).
+    pub fn to_l4(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
     /// The tail of a record whose frame's first bytes are at hand (`-w`), as far as they
     /// reach; None when the packet has no such headers. `outer` is the tunnel's outer IP
     /// header offset (0: none).
@@ -385,6 +391,43 @@ impl Segment {
             self.ip_len
         };
         (want > have).then(|| want - have)
+    }
+
+    /// The one's complement sum of the TCP segment's bytes as on the wire (header and
+    /// payload, folded, not complemented), worked back from the checksum the kernel
+    /// computed (`-v`): None when it computed none.
+    pub fn segment_sum(&self) -> Option<u16> {
+        if self.status & status::CSUM_COMPUTED == 0 || self.status & status::CSUM_UNAVAILABLE != 0 {
+            return None;
+        }
+        let mut p: u32 = 6 + self.tcp_len;
+        let mut add = |b: &[u8]| {
+            for w in b.chunks(2) {
+                p += u32::from(u16::from_be_bytes([w[0], w[1]]));
+            }
+        };
+        match (self.src, self.dst) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => {
+                add(&a.octets());
+                add(&b.octets());
+            }
+            (IpAddr::V6(a), IpAddr::V6(b)) => {
+                add(&a.octets());
+                add(&b.octets());
+            }
+            _ => return None,
+        }
+        let fold = |mut x: u32| {
+            while x > 0xffff {
+                x = (x & 0xffff) + (x >> 16);
+            }
+            x
+        };
+        // With the field at the value the kernel computed, pseudo-header plus segment
+        // sum to 0xffff; the field as it is differs by (field - computed).
+        let with_calc = !(fold(p) as u16);
+        let s = u32::from(with_calc) + u32::from(self.tcp_csum) + u32::from(!self.tcp_csum_calc);
+        Some(fold(s) as u16)
     }
 
     /// Whether every byte of the TCP segment (header and payload) was captured.

@@ -1,13 +1,15 @@
 //! Shapes tcpdump 4.99.3 prints that the conformance corpus does not hold, each in a
 //! capture the test builds and compared with tcpdump's own output on it, in every output
-//! style: damaged timestamp fractions, more link types (PPP, PPPoE, IP over InfiniBand).
+//! style: damaged timestamp fractions, more link types (PPP, PPPoE, IP over InfiniBand),
+//! IPv4 options, IPv6 extension headers and jumbograms, tunnels (VXLAN, Geneve, GRE,
+//! IP-in-IP, SIT, IPv6-in-IPv6).
 mod common;
 
 use std::path::{Path, PathBuf};
 
 use common::{
     cut_down::cut_down,
-    packet::{ETH_P_IP, ETH_P_IPV6, Ext, Ipv4, Ipv6, Tcp, eth4, eth6, ether},
+    packet::{ETH_P_IP, ETH_P_IPV6, Ext, Ipv4, Ipv6, Tcp, eth4, eth6, ether, udp},
     par_map,
     pcap::{raw_file, scratch},
     tcpdump, tcptrace,
@@ -27,6 +29,8 @@ const STYLES: &[&[&str]] = &[
     &["--nano"],
     &["--nano", "-ttt"],
     &["-v", "-S", "--nano", "-tt"],
+    &["-vv"],
+    &["-vv", "-q"],
 ];
 
 /// Writes `bytes` to a scratch file named for the test.
@@ -315,4 +319,109 @@ fn ipv6_extension_headers_print_as_tcpdump() {
         &capture("ipv6-exts", &raw_file(1, false, &records(frames))),
         n,
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Tunnels
+// ---------------------------------------------------------------------------------------
+
+/// tcptrace prints exactly what tcpdump prints for `path` in every style, whole (every
+/// packet of these captures is a tunnelled TCP segment; a VXLAN packet takes two lines).
+fn all_same_as_tcpdump(path: &Path) {
+    let failures: Vec<String> = par_map(STYLES, |style| {
+        let mut args: Vec<String> = style.iter().map(|s| s.to_string()).collect();
+        args.push("-r".into());
+        args.push(path.to_string_lossy().into_owned());
+        let td = tcpdump(&[&["-n".to_string()], &args[..]].concat());
+        let tt = tcptrace(&args);
+        let expected = String::from_utf8_lossy(&td.stdout);
+        let got = String::from_utf8_lossy(&tt.stdout);
+        let d = common::diff(&expected, &got, 8);
+        (!d.is_empty() || !tt.status.success()).then(|| {
+            format!(
+                "{}: {}{d}",
+                style.join(" "),
+                String::from_utf8_lossy(&tt.stderr)
+            )
+        })
+    })
+    .into_iter()
+    .flatten()
+    .collect();
+    assert!(
+        failures.is_empty(),
+        "{}: differs from tcpdump:\n{}",
+        path.display(),
+        failures.join("\n")
+    );
+}
+
+/// Every tunnel the kernel follows, one level deep, with IPv4 and IPv6 on either side:
+/// VXLAN, Geneve (Ethernet and IP payloads), GRE (plain, key, key and sequence number,
+/// checksum, GRETAP, IPv6 inside), IP-in-IP, SIT, IPv6-in-IPv6, IPv4-in-IPv6; an outer
+/// header with a bad checksum; inner IPv4 options.
+#[test]
+fn tunnels_print_as_tcpdump() {
+    let o4 = || {
+        let mut ip = Ipv4::new([20, 0, 0, 2], [20, 0, 0, 1]);
+        ip.id = 9;
+        ip.df = true;
+        ip
+    };
+    let o6 = Ipv6::new(addr6(0x21), addr6(0x22));
+    let i4 = Ipv4::new([30, 0, 0, 2], [30, 0, 0, 1]);
+    let i6 = Ipv6::new(addr6(0x31), addr6(0x32));
+    let mut i4_opts = i4.clone();
+    i4_opts.options = vec![7, 7, 4, 0, 0, 0, 0, 0];
+    let seg = data(51225, 22, 12);
+    let inner4 = i4.tcp(&seg);
+    let inner6 = i6.tcp(&seg);
+    let teb = |ethertype: u16, ip: &[u8]| ether(&[], ethertype, ip);
+    let vxlan = |vni: u32, inner: Vec<u8>| {
+        let mut h = vec![0x08, 0, 0, 0];
+        h.extend_from_slice(&(vni << 8).to_be_bytes());
+        h.extend_from_slice(&inner);
+        udp(43443, 4789, &h)
+    };
+    let geneve = |proto: u16, inner: &[u8]| {
+        let mut h = vec![0, 0];
+        h.extend_from_slice(&proto.to_be_bytes());
+        h.extend_from_slice(&(0xbu32 << 8).to_be_bytes());
+        h.extend_from_slice(inner);
+        udp(43444, 6081, &h)
+    };
+    let gre = |words: &[u32], flags: u16, proto: u16, inner: &[u8]| {
+        let mut h = flags.to_be_bytes().to_vec();
+        h.extend_from_slice(&proto.to_be_bytes());
+        for w in words {
+            h.extend_from_slice(&w.to_be_bytes());
+        }
+        h.extend_from_slice(inner);
+        h
+    };
+    let mut bad = o4();
+    bad.csum = Some(0x1234);
+    let frames: Vec<Vec<u8>> = vec![
+        eth4(&o4().packet(17, &vxlan(11, teb(ETH_P_IP, &inner4)))),
+        eth4(&o4().packet(17, &vxlan(0x123456, teb(ETH_P_IPV6, &inner6)))),
+        eth6(&o6.packet(17, &vxlan(12, teb(ETH_P_IP, &inner4)))),
+        eth4(&o4().packet(17, &vxlan(13, teb(ETH_P_IP, &i4_opts.tcp(&seg))))),
+        eth4(&o4().packet(17, &geneve(0x6558, &teb(ETH_P_IP, &inner4)))),
+        eth4(&o4().packet(17, &geneve(0x0800, &inner4))),
+        eth6(&o6.packet(17, &geneve(0x86dd, &inner6))),
+        eth4(&o4().packet(47, &gre(&[], 0, 0x0800, &inner4))),
+        eth4(&o4().packet(47, &gre(&[5], 0x2000, 0x0800, &inner4))),
+        eth4(&o4().packet(47, &gre(&[5, 9], 0x3000, 0x0800, &inner4))),
+        eth4(&o4().packet(47, &gre(&[0], 0x8000, 0x0800, &inner4))),
+        eth4(&o4().packet(47, &gre(&[], 0, 0x6558, &teb(ETH_P_IP, &inner4)))),
+        eth4(&o4().packet(47, &gre(&[7], 0x2000, 0x86dd, &inner6))),
+        eth6(&o6.packet(47, &gre(&[], 0, 0x0800, &inner4))),
+        eth4(&o4().packet(4, &inner4)),
+        eth4(&o4().packet(41, &inner6)),
+        eth6(&o6.packet(41, &inner6)),
+        eth6(&o6.packet(4, &inner4)),
+        eth4(&bad.packet(4, &inner4)),
+    ];
+    let path = capture("tunnels", &raw_file(1, false, &records(frames)));
+    all_same_as_tcpdump(&path);
 }

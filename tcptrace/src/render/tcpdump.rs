@@ -220,8 +220,17 @@ impl Renderer {
             put_hex(out, u64::from(ses), 1);
             out.extend_from_slice(b"] ");
         }
-        let outer = seg.tail.outer();
-        if !outer.is_empty() && !tunnel::outer(out, outer, v, self.opts.quiet) {
+        let outer = seg.tail.outer().len();
+        if outer > 0
+            && !tunnel::outer(
+                out,
+                seg.tail.to_l4(),
+                outer,
+                v,
+                self.opts.quiet,
+                seg.segment_sum(),
+            )
+        {
             return;
         }
         if seg.is_v6() {

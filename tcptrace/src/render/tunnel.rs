@@ -8,9 +8,21 @@ const VXLAN_PORT: u16 = 4789;
 const GENEVE_PORT: u16 = 6081;
 const ETH_P_TEB: u16 = 0x6558;
 
-/// Appends the outer headers' text. False when tcpdump prints nothing of the inner
-/// packet (`-q` on a UDP tunnel: `UDP, length N`), or the bytes are not a tunnel.
-pub fn outer(out: &mut Vec<u8>, b: &[u8], verbose: u8, quiet: bool) -> bool {
+/// Appends the outer headers' text for a tunnel whose headers, from the outer IP header
+/// to the inner TCP header, are `all` (the outer ones are the first `outer_len`). False
+/// when tcpdump prints nothing of the inner packet (`-q` on a UDP tunnel: `UDP, length
+/// N`), or the bytes are not a tunnel. `seg_sum`: the inner TCP segment's byte sum
+/// ([`crate::decode::Segment::segment_sum`]), which with the header bytes gives the outer
+/// UDP checksum's verdict.
+pub fn outer(
+    out: &mut Vec<u8>,
+    all: &[u8],
+    outer_len: usize,
+    verbose: u8,
+    quiet: bool,
+    seg_sum: Option<u16>,
+) -> bool {
+    let b = &all[..outer_len.min(all.len())];
     let Some(&first) = b.first() else {
         return false;
     };
@@ -68,6 +80,15 @@ pub fn outer(out: &mut Vec<u8>, b: &[u8], verbose: u8, quiet: bool) -> bool {
             out.push(b'.');
             put_u32(out, dport.into());
             out.extend_from_slice(b": ");
+            let field = u16::from_be_bytes([u[6], u[7]]);
+            let v6 = src.len() == 16;
+            if verbose > 1 && !v6 && field == 0 {
+                out.extend_from_slice(b"[no cksum] ");
+            } else if (verbose > 1 || (v6 && verbose > 0))
+                && let Some(ss) = seg_sum
+            {
+                udp_verdict(out, src, dst, &all[l4..], field, ss);
+            }
             if quiet {
                 out.extend_from_slice(b"UDP, length ");
                 put_u32(
@@ -75,9 +96,6 @@ pub fn outer(out: &mut Vec<u8>, b: &[u8], verbose: u8, quiet: bool) -> bool {
                     u32::from(u16::from_be_bytes([u[4], u[5]])).saturating_sub(8),
                 );
                 return false;
-            }
-            if verbose > 1 && u16::from_be_bytes([u[6], u[7]]) == 0 {
-                out.extend_from_slice(b"[no cksum] ");
             }
             let h = &rest[8..];
             if sport == VXLAN_PORT || dport == VXLAN_PORT {
@@ -102,6 +120,49 @@ pub fn outer(out: &mut Vec<u8>, b: &[u8], verbose: u8, quiet: bool) -> bool {
             out.extend_from_slice(b": ");
             true
         }
+    }
+}
+
+/// One's complement sum of `b` as 16-bit words (an odd last byte padded with zero).
+fn sum16(b: &[u8]) -> u32 {
+    b.chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)])))
+        .sum()
+}
+
+fn fold(mut x: u32) -> u16 {
+    while x > 0xffff {
+        x = (x & 0xffff) + (x >> 16);
+    }
+    x as u16
+}
+
+/// tcpdump's `in_cksum_shouldbe`: the value a checksum field should hold, from the field
+/// and the checksum computed over the data with it.
+fn shouldbe(field: u16, computed: u16) -> u16 {
+    fold(u32::from(field) + u32::from(computed))
+}
+
+/// `[udp sum ok] ` or `[bad udp cksum 0x.. -> 0x..!] ` for a UDP datagram made of `hdrs`
+/// (UDP header to the inner TCP header) and a TCP segment whose byte sum is `seg_sum`.
+fn udp_verdict(out: &mut Vec<u8>, src: &[u8], dst: &[u8], hdrs: &[u8], field: u16, seg_sum: u16) {
+    let len = u16::from_be_bytes([hdrs[4], hdrs[5]]);
+    let mut acc = sum16(src) + sum16(dst) + 17 + u32::from(len) + sum16(hdrs);
+    // The segment's words start at an odd offset of the datagram: its sum swaps bytes.
+    acc += u32::from(if hdrs.len() % 2 == 1 {
+        seg_sum.swap_bytes()
+    } else {
+        seg_sum
+    });
+    let computed = !fold(acc);
+    if computed == 0 {
+        out.extend_from_slice(b"[udp sum ok] ");
+    } else {
+        out.extend_from_slice(b"[bad udp cksum 0x");
+        put_hex(out, field.into(), 4);
+        out.extend_from_slice(b" -> 0x");
+        put_hex(out, shouldbe(field, computed).into(), 4);
+        out.extend_from_slice(b"!] ");
     }
 }
 
@@ -294,25 +355,13 @@ fn ipv4_verbose(out: &mut Vec<u8>, h: &[u8]) {
         iphdrs::ipv4_options(out, &h[20..]);
         out.push(b')');
     }
-    let mut acc = 0u32;
-    for w in h.chunks(2) {
-        acc += u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)]));
-    }
-    while acc > 0xffff {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    if acc != 0xffff {
-        // in_cksum_shouldbe: the value the field should hold.
+    let computed = !fold(sum16(h));
+    if computed != 0 {
         let field = u16::from_be_bytes([h[10], h[11]]);
-        let sum = !(acc as u16);
-        let mut s = u32::from(!field) + u32::from(!sum);
-        while s > 0xffff {
-            s = (s & 0xffff) + (s >> 16);
-        }
         out.extend_from_slice(b", bad cksum ");
         put_hex(out, field.into(), 1);
         out.extend_from_slice(b" (->");
-        put_hex(out, u64::from(!(s as u16)), 1);
+        put_hex(out, shouldbe(field, computed).into(), 1);
         out.extend_from_slice(b")!");
     }
     out.extend_from_slice(b")\n    ");
