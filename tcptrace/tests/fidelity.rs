@@ -425,3 +425,51 @@ fn tunnels_print_as_tcpdump() {
     let path = capture("tunnels", &raw_file(1, false, &records(frames)));
     all_same_as_tcpdump(&path);
 }
+
+/// `--json` and `--summary` of a connection seen through a VXLAN tunnel: the inner
+/// connection (its endpoints, its handshake), not the outer UDP flow.
+#[test]
+fn tunnelled_connections_are_the_inner_ones() {
+    let (c, s) = ([30, 0, 0, 2], [30, 0, 0, 1]);
+    let seg = |from_client: bool, flags: u16, seq: u32, ack: u32| {
+        let mut t = Tcp::new(
+            if from_client { 51225 } else { 22 },
+            if from_client { 22 } else { 51225 },
+        );
+        (t.flags, t.seq, t.ack, t.window) = (flags, seq, ack, 500);
+        let (src, dst) = if from_client { (c, s) } else { (s, c) };
+        let inner = ether(&[], ETH_P_IP, &Ipv4::new(src, dst).tcp(&t));
+        let mut h = vec![0x08, 0, 0, 0, 0, 0, 11, 0];
+        h.extend_from_slice(&inner);
+        eth4(&Ipv4::new([20, 0, 0, 2], [20, 0, 0, 1]).packet(17, &udp(43443, 4789, &h)))
+    };
+    let frames = vec![
+        seg(true, SYN, 100, 0),
+        seg(false, SYN | ACK, 700, 101),
+        seg(true, ACK, 101, 701),
+    ];
+    let path = capture("tunnel-conn", &raw_file(1, false, &records(frames)));
+    let p = path.to_string_lossy().into_owned();
+    let out = tcptrace(&["-r", &p, "--json", "--summary"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut segments = 0;
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect(line);
+        if v["type"] == "segment" {
+            segments += 1;
+            assert!(
+                ["30.0.0.2", "30.0.0.1"].contains(&v["src"].as_str().unwrap()),
+                "{line}"
+            );
+            assert_eq!(v["conn"], 1, "{line}");
+        }
+    }
+    assert_eq!(segments, 3, "{text}");
+    assert!(text.contains("handshake_done") || text.contains("\"handshake"), "{text}");
+    let summary = tcptrace(&["-r", &p, "--summary", "--no-lines"]);
+    let s = String::from_utf8_lossy(&summary.stdout).into_owned()
+        + &String::from_utf8_lossy(&summary.stderr);
+    assert!(s.contains("30.0.0.2.51225") && s.contains("30.0.0.1.22"), "{s}");
+    assert!(!s.contains("20.0.0."), "{s}");
+}
