@@ -451,7 +451,11 @@ fn tunnelled_connections_are_the_inner_ones() {
     let path = capture("tunnel-conn", &raw_file(1, false, &records(frames)));
     let p = path.to_string_lossy().into_owned();
     let out = tcptrace(&["-r", &p, "--json", "--summary"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     let mut segments = 0;
     for line in text.lines() {
@@ -466,10 +470,16 @@ fn tunnelled_connections_are_the_inner_ones() {
         }
     }
     assert_eq!(segments, 3, "{text}");
-    assert!(text.contains("handshake_done") || text.contains("\"handshake"), "{text}");
+    assert!(
+        text.contains("handshake_done") || text.contains("\"handshake"),
+        "{text}"
+    );
     let summary = tcptrace(&["-r", &p, "--summary", "--no-lines"]);
     let s = String::from_utf8_lossy(&summary.stdout).into_owned()
         + &String::from_utf8_lossy(&summary.stderr);
-    assert!(s.contains("30.0.0.2.51225") && s.contains("30.0.0.1.22"), "{s}");
+    assert!(
+        s.contains("30.0.0.2.51225") && s.contains("30.0.0.1.22"),
+        "{s}"
+    );
     assert!(!s.contains("20.0.0."), "{s}");
 }
