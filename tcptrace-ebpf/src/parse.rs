@@ -1,4 +1,5 @@
-//! Ethernet → up to two VLAN tags → PPPoE session → IPv4 / IPv6 (+ extension headers) → TCP.
+//! Ethernet → up to two VLAN tags → PPPoE session → IPv4 / IPv6 (+ extension headers) →
+//! (one tunnel: VXLAN, Geneve, GRE, IP-in-IP → inner IPv4 / IPv6) → TCP.
 //! Every read is bounds-checked; every loop has a fixed bound.
 use tcptrace_common::{FAMILY_V4, FAMILY_V6, MAX_IPV6_EXT, counter, status};
 
