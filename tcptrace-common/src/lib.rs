@@ -68,6 +68,9 @@ pub mod status {
     pub const CSUM_UNAVAILABLE: u16 = 0x40;
     /// The IPv6 extension header walk stopped at its bound.
     pub const EXT_LIMIT: u16 = 0x80;
+    /// The IPv4 options / IPv6 extension headers run past [`super::MAX_TAIL`] bytes: the
+    /// tail holds their first `MAX_TAIL`.
+    pub const TAIL_CUT: u16 = 0x100;
 }
 
 /// One TCP segment as the kernel saw it. Fixed size; every field is in host byte order
@@ -230,9 +233,43 @@ pub struct SnapRecord {
     pub rec: Record,
     /// Valid bytes in `data`.
     pub snap_len: u32,
-    pub _pad: u32,
+    /// Offset of a tunnel's outer IP header in the frame (0: not tunnelled).
+    pub outer_off: u16,
+    pub _pad: u16,
     pub data: [u8; MAX_SNAP],
 }
+
+/// Most bytes of IPv4 options or IPv6 extension headers a [`TailRecord`] carries.
+pub const MAX_TAIL: usize = 256;
+
+/// `TailRecord::encap` bits: what the frame carried between the link header and IP.
+pub mod encap {
+    /// A PPPoE session header (Ethernet type 0x8864) and PPP protocol.
+    pub const PPPOE: u8 = 1;
+}
+
+/// A [`Record`] of a packet that has IPv4 options, IPv6 extension headers, a PPPoE
+/// session header or an outer tunnel header, followed by those header bytes as they were. Only such packets pay for
+/// it; every other segment is a plain [`Record`]. Told apart by its size.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct TailRecord {
+    pub rec: Record,
+    /// Valid bytes in `tail`: the outer headers of a tunnel (`outer_len` bytes, from the
+    /// outer IP header to the inner one), then, for a tunnel, the inner IP header, then the
+    /// IPv4 options or IPv6 extension headers before TCP.
+    pub tail_len: u16,
+    /// PPPoE session ID (with [`encap::PPPOE`]).
+    pub pppoe_session: u16,
+    /// See [`encap`].
+    pub encap: u8,
+    pub _pad: u8,
+    /// Bytes of outer headers at the start of `tail` (0: not tunnelled).
+    pub outer_len: u16,
+    pub tail: [u8; MAX_TAIL],
+}
+
+const _: () = assert!(core::mem::size_of::<TailRecord>() == 160 + 8 + MAX_TAIL);
 
 /// The in-kernel filter: a rule table in disjunctive normal form. A segment matches when
 /// the table is off (`enabled == 0`), or when one of the first `n_terms` terms holds; a
@@ -360,4 +397,5 @@ mod user {
     unsafe impl aya::Pod for super::Config {}
     unsafe impl aya::Pod for super::rules::RuleTable {}
     unsafe impl aya::Pod for super::SnapRecord {}
+    unsafe impl aya::Pod for super::TailRecord {}
 }

@@ -1,11 +1,12 @@
-//! Ethernet → up to two VLAN tags → IPv4 / IPv6 (+ extension headers) → TCP.
+//! Ethernet → up to two VLAN tags → PPPoE session → IPv4 / IPv6 (+ extension headers) →
+//! (one tunnel: VXLAN, Geneve, GRE, IP-in-IP → inner IPv4 / IPv6) → TCP.
 //! Every read is bounds-checked; every loop has a fixed bound.
 use tcptrace_common::{FAMILY_V4, FAMILY_V6, MAX_IPV6_EXT, counter, status};
 
 use core::mem::MaybeUninit;
 
 use crate::{
-    frame::{Frame, at, ld},
+    frame::{Frame, at, ld, opaque},
     maps::{Counts, LAYERS},
 };
 
@@ -14,6 +15,19 @@ const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86dd;
 const ETH_P_8021Q: u16 = 0x8100;
 const ETH_P_8021AD: u16 = 0x88a8;
+/// PPPoE session stage; the PPP protocol numbers of IPv4 and IPv6.
+const ETH_P_PPP_SES: u16 = 0x8864;
+const PPP_IP: u16 = 0x0021;
+const PPP_IPV6: u16 = 0x0057;
+const PPPOE_HLEN: usize = 8;
+/// Transparent Ethernet bridging (GRETAP, Geneve carrying Ethernet).
+const ETH_P_TEB: u16 = 0x6558;
+const IPPROTO_IPIP: u8 = 4;
+const IPPROTO_IPV6: u8 = 41;
+const IPPROTO_UDP: u8 = 17;
+const IPPROTO_GRE: u8 = 47;
+const VXLAN_PORT: u16 = 4789;
+const GENEVE_PORT: u16 = 6081;
 const IPPROTO_TCP: u8 = 6;
 const NEXTHDR_HOP: u8 = 0;
 const NEXTHDR_ROUTING: u8 = 43;
@@ -39,6 +53,11 @@ pub struct Layers {
     pub frag_id: u32,
     /// VLAN IDs, outer in the low 16 bits.
     pub vlan_ids: u32,
+    /// PPPoE session: 0x1_0000 | session ID, or 0 without PPPoE.
+    pub pppoe: u32,
+    /// Offset of the outer IP header of a tunnel (VXLAN, Geneve, GRE, IP-in-IP), 0 when
+    /// the segment is not tunnelled; `l3` is then the inner IP header.
+    pub outer: u16,
     pub frag_off: u16,
     pub status: u16,
     pub family: u8,
@@ -53,7 +72,10 @@ impl Layers {
     /// below 64 KiB; the extension header walk ends below 12.4 KiB).
     #[inline(always)]
     fn bounded(mut self) -> Self {
-        self.l3 &= 0xff;
+        // (A tunnel's inner header: outer IP without extension headers, UDP or GRE, at
+        // most 260 bytes of Geneve, an inner Ethernet header.)
+        self.l3 &= 0x3ff;
+        self.outer &= 0xff;
         self.l4 &= 0x3fff;
         self.ihl &= 0x3c;
         self.ext_count &= 0x7;
@@ -70,7 +92,7 @@ impl Layers {
                 unsafe { $(core::ptr::addr_of_mut!((*slot).$f).write_volatile(self.$f);)* }
             };
         }
-        store!(l3 l4 exts frame_len l4_avail frag_id vlan_ids frag_off status family ihl ext_count vlan_count);
+        store!(l3 l4 exts frame_len l4_avail frag_id vlan_ids pppoe outer frag_off status family ihl ext_count vlan_count);
     }
 
     /// Reads back what [`Layers::park`] wrote (volatile: the compiler really goes through
@@ -83,7 +105,7 @@ impl Layers {
                 unsafe { Layers { $($f: core::ptr::addr_of!((*slot).$f).read_volatile(),)* } }
             };
         }
-        load!(l3 l4 exts frame_len l4_avail frag_id vlan_ids frag_off status family ihl ext_count vlan_count).bounded()
+        load!(l3 l4 exts frame_len l4_avail frag_id vlan_ids pppoe outer frag_off status family ihl ext_count vlan_count).bounded()
     }
 
     /// IPv4 at `l3` with this IHL, the whole TCP header in the linear area (the general
@@ -98,6 +120,8 @@ impl Layers {
             l4_avail: TCP_HLEN as u32,
             frag_id: 0,
             vlan_ids: 0,
+            pppoe: 0,
+            outer: 0,
             frag_off: 0,
             status: 0,
             family: FAMILY_V4,
@@ -298,14 +322,51 @@ fn parse_any<F: Frame>(f: &F, c: Counts) -> Option<(Layers, Option<Headers>)> {
         proto = u16::from_be(ld!(u16, tag, 2));
         off += 4;
     }
-    let (mut l, ip) = match proto {
-        ETH_P_IP => parse_ipv4(f, c, off)?,
-        ETH_P_IPV6 => parse_ipv6(f, c, off)?,
-        _ => return None,
+    let mut pppoe = 0u32;
+    if proto == ETH_P_PPP_SES {
+        // PPPoE session header (version/type, code, session ID, length), PPP protocol.
+        let Some(h) = at::<F, [u8; PPPOE_HLEN]>(f, off) else {
+            c.add(counter::TRUNCATED);
+            return None;
+        };
+        proto = match u16::from_be(ld!(u16, h, 6)) {
+            PPP_IP => ETH_P_IP,
+            PPP_IPV6 => ETH_P_IPV6,
+            _ => return None,
+        };
+        pppoe = 0x1_0000 | u16::from_be(ld!(u16, h, 2)) as u32;
+        off += PPPOE_HLEN;
+    }
+    // One level of tunnel: the outer IP packet's payload may be the inner one.
+    let mut tunnelled = false;
+    let (mut l, ip) = match network(f, c, off, proto)? {
+        Net::Tcp(l, ip) => (l, ip),
+        Net::Tunnel { l4, ipproto } => {
+            if off > 0xff {
+                return None;
+            }
+            let (inner, inner_proto) = tunnel(f, l4, ipproto)?;
+            // Hidden from the verifier behind a mask: every tunnel kind and outer shape
+            // then reaches the inner parse (and the filter) in the same few states, not in
+            // one state per constant offset (which on 6.1 runs past the 1M instruction
+            // budget with a large filter).
+            let outer = opaque(off) & 0xff;
+            let inner = opaque(inner) & 0x3ff;
+            match network(f, c, inner, inner_proto)? {
+                Net::Tcp(mut l, _) => {
+                    l.outer = outer as u16;
+                    // The filter reads copies of the inner headers (one state shape).
+                    tunnelled = true;
+                    (l, core::ptr::null())
+                }
+                Net::Tunnel { .. } => return None,
+            }
+        }
     };
     l.vlan_ids = vlan_ids;
     l.vlan_count = vlan_count;
-    if let Some(tcp) = at::<F, [u8; TCP_HLEN]>(f, l.l4) {
+    l.pppoe = pppoe;
+    if !tunnelled && let Some(tcp) = at::<F, [u8; TCP_HLEN]>(f, l.l4) {
         // The whole TCP header is in the linear area: the frame length can wait.
         l.frame_len = 0;
         l.l4_avail = TCP_HLEN as u32;
@@ -325,13 +386,97 @@ fn parse_any<F: Frame>(f: &F, c: Counts) -> Option<(Layers, Option<Headers>)> {
     Some((l, None))
 }
 
+/// What an IP header leads to: the TCP segment, or a tunnel's payload (`l4`, protocol).
+enum Net {
+    Tcp(Layers, *const u8),
+    Tunnel { l4: usize, ipproto: u8 },
+}
+
 #[inline(always)]
-fn parse_ipv4<F: Frame>(f: &F, c: Counts, l3: usize) -> Option<(Layers, *const u8)> {
+fn network<F: Frame>(f: &F, c: Counts, l3: usize, proto: u16) -> Option<Net> {
+    match proto {
+        ETH_P_IP => parse_ipv4(f, c, l3),
+        ETH_P_IPV6 => parse_ipv6(f, c, l3),
+        _ => None,
+    }
+}
+
+fn is_tunnel(ipproto: u8) -> bool {
+    matches!(
+        ipproto,
+        IPPROTO_IPIP | IPPROTO_IPV6 | IPPROTO_UDP | IPPROTO_GRE
+    )
+}
+
+/// The inner packet of a tunnel whose outer IP payload (protocol `ipproto`) starts at
+/// `l4`: its offset and EtherType. IP-in-IP and SIT/IPv6-in-IP, VXLAN and Geneve (UDP
+/// 4789 and 6081, either port, as tcpdump decides), GRE version 0 without routing (any of
+/// checksum, key, sequence number) carrying IPv4, IPv6 or Ethernet (GRETAP). An inner
+/// Ethernet header is followed by IP directly (no VLAN tags inside).
+#[inline(always)]
+fn tunnel<F: Frame>(f: &F, l4: usize, ipproto: u8) -> Option<(usize, u16)> {
+    let (at_eth, proto) = match ipproto {
+        IPPROTO_IPIP => return Some((l4, ETH_P_IP)),
+        IPPROTO_IPV6 => return Some((l4, ETH_P_IPV6)),
+        IPPROTO_UDP => {
+            let u = at::<F, [u8; 16]>(f, l4)?;
+            let (sport, dport) = (u16::from_be(ld!(u16, u, 0)), u16::from_be(ld!(u16, u, 2)));
+            if sport == VXLAN_PORT || dport == VXLAN_PORT {
+                (l4 + 16, ETH_P_TEB)
+            } else if sport == GENEVE_PORT || dport == GENEVE_PORT {
+                let b0 = ld!(u8, u, 8);
+                if b0 >> 6 != 0 {
+                    return None;
+                }
+                let opts = ((b0 & 0x3f) as usize) * 4;
+                (l4 + 16 + opts, u16::from_be(ld!(u16, u, 10)))
+            } else {
+                return None;
+            }
+        }
+        IPPROTO_GRE => {
+            let g = at::<F, [u8; 4]>(f, l4)?;
+            let flags = u16::from_be(ld!(u16, g, 0));
+            // Version 0, no routing.
+            if flags & 0x4007 != 0 {
+                return None;
+            }
+            let mut len = 4;
+            for bit in [0x8000u16, 0x2000, 0x1000] {
+                if flags & bit != 0 {
+                    len += 4;
+                }
+            }
+            (l4 + len, u16::from_be(ld!(u16, g, 2)))
+        }
+        _ => return None,
+    };
+    if proto != ETH_P_TEB {
+        return Some((at_eth, proto));
+    }
+    let e = at::<F, [u8; ETH_HLEN]>(f, at_eth)?;
+    Some((at_eth + ETH_HLEN, u16::from_be(ld!(u16, e, 12))))
+}
+
+#[inline(always)]
+fn parse_ipv4<F: Frame>(f: &F, c: Counts, l3: usize) -> Option<Net> {
     let Some(ip) = at::<F, [u8; 20]>(f, l3) else {
         c.add(counter::TRUNCATED);
         return None;
     };
     let Some(ihl) = ipv4_plain(ip) else {
+        let vihl = ld!(u8, ip, 0);
+        let ipproto = ld!(u8, ip, 9);
+        if vihl >> 4 == 4
+            && vihl & 0x0f >= 5
+            && is_tunnel(ipproto)
+            && ld!(u32, ip, 4) & 0xff3f_0000 == 0
+        {
+            return Some(Net::Tunnel {
+                l4: l3 + ((vihl & 0x0f) as usize) * 4,
+                ipproto,
+            });
+        }
         // Which check failed, in the order that decides what gets counted.
         let vihl = ld!(u8, ip, 0);
         if vihl >> 4 != 4 {
@@ -346,11 +491,11 @@ fn parse_ipv4<F: Frame>(f: &F, c: Counts, l3: usize) -> Option<(Layers, *const u
         }
         return None;
     };
-    Some((Layers::ipv4(l3, ihl), ip as *const u8))
+    Some(Net::Tcp(Layers::ipv4(l3, ihl), ip as *const u8))
 }
 
 #[inline(always)]
-fn parse_ipv6<F: Frame>(f: &F, c: Counts, l3: usize) -> Option<(Layers, *const u8)> {
+fn parse_ipv6<F: Frame>(f: &F, c: Counts, l3: usize) -> Option<Net> {
     let Some(ip) = at::<F, [u8; 40]>(f, l3) else {
         c.add(counter::TRUNCATED);
         return None;
@@ -396,6 +541,12 @@ fn parse_ipv6<F: Frame>(f: &F, c: Counts, l3: usize) -> Option<(Layers, *const u
         }
         ext_count += 1;
     }
+    if ext_count == 0 && is_tunnel(nh) {
+        return Some(Net::Tunnel {
+            l4: off,
+            ipproto: nh,
+        });
+    }
     if nh != IPPROTO_TCP {
         if matches!(
             nh,
@@ -413,6 +564,8 @@ fn parse_ipv6<F: Frame>(f: &F, c: Counts, l3: usize) -> Option<(Layers, *const u
         l4_avail: 0,
         frag_id,
         vlan_ids: 0,
+        pppoe: 0,
+        outer: 0,
         frag_off,
         status: 0,
         family: FAMILY_V6,
@@ -420,5 +573,5 @@ fn parse_ipv6<F: Frame>(f: &F, c: Counts, l3: usize) -> Option<(Layers, *const u
         ext_count,
         vlan_count: 0,
     };
-    Some((l, ip as *const u8))
+    Some(Net::Tcp(l, ip as *const u8))
 }

@@ -1,7 +1,8 @@
 //! Builds one fixed-size record per accepted segment, straight into the ring buffer.
 use aya_ebpf::helpers::bpf_ktime_get_ns;
 use tcptrace_common::{
-    DIR_EGRESS, FAMILY_V4, MAX_OPTIONS, MAX_SNAP, Record, SnapRecord, counter, pkt_type, status,
+    DIR_EGRESS, FAMILY_V4, MAX_OPTIONS, MAX_SNAP, MAX_TAIL, Record, SnapRecord, TailRecord,
+    counter, encap, pkt_type, status,
 };
 
 use crate::{
@@ -16,6 +17,20 @@ pub fn emit<F: Frame>(f: &F, l: &Layers, direction: u8, c: Counts) {
     let snaplen = snaplen();
     if snaplen != 0 {
         return emit_snap(f, l, direction, snaplen, c);
+    }
+    let tail_at = if l.family == FAMILY_V4 {
+        l.l3 + 20
+    } else {
+        l.l3 + 40
+    };
+    if l.l4 > tail_at || l.pppoe != 0 || l.outer != 0 {
+        // A tunnel's tail starts at the outer IP header.
+        let start = if l.outer != 0 {
+            l.outer as usize
+        } else {
+            tail_at
+        };
+        return emit_tail(f, l, direction, start, c);
     }
     let Some(mut entry) = EVENTS.reserve::<Record>(0) else {
         c.add(counter::LOST);
@@ -47,6 +62,7 @@ fn emit_snap<F: Frame>(f: &F, l: &Layers, direction: u8, snaplen: u32, c: Counts
         return;
     }
     s._pad = 0;
+    s.outer_off = l.outer;
     let want = if l.frame_len < snaplen {
         l.frame_len
     } else {
@@ -60,6 +76,50 @@ fn emit_snap<F: Frame>(f: &F, l: &Layers, direction: u8, snaplen: u32, c: Counts
         let dst = unsafe { core::slice::from_raw_parts_mut(s.data.as_mut_ptr(), len as usize) };
         if f.load(0, dst) {
             s.snap_len = len;
+        }
+    }
+    entry.submit(submit_flags(s.rec.ts_ns));
+    c.add(counter::EMITTED);
+}
+
+/// A packet with IPv4 options, IPv6 extension headers, PPPoE or a tunnel: the record plus
+/// the header bytes from `tail_at` to TCP (a [`TailRecord`]; plain segments never pay).
+#[inline(always)]
+fn emit_tail<F: Frame>(f: &F, l: &Layers, direction: u8, tail_at: usize, c: Counts) {
+    let Some(mut entry) = EVENTS.reserve::<TailRecord>(0) else {
+        c.add(counter::LOST);
+        return;
+    };
+    // SAFETY: the entry is ours until submitted; every field read back is written below.
+    let s = unsafe { &mut *entry.as_mut_ptr() };
+    if !fill(f, l, direction, &mut s.rec, c) {
+        entry.discard(0);
+        c.add(counter::MALFORMED);
+        return;
+    }
+    s._pad = 0;
+    s.outer_len = if l.outer != 0 {
+        (l.l3 - l.outer as usize) as u16
+    } else {
+        0
+    };
+    s.tail_len = 0;
+    s.encap = if l.pppoe != 0 { encap::PPPOE } else { 0 };
+    s.pppoe_session = l.pppoe as u16;
+    let want = l.l4.saturating_sub(tail_at);
+    let n = if want > MAX_TAIL {
+        s.rec.status |= status::TAIL_CUT;
+        MAX_TAIL
+    } else {
+        want
+    };
+    if n > 0 {
+        // Masked so the verifier sees 1..=MAX_TAIL (a power of two).
+        let len = (opaque(n - 1) & (MAX_TAIL - 1)) + 1;
+        // SAFETY: len <= MAX_TAIL = s.tail.len().
+        let dst = unsafe { core::slice::from_raw_parts_mut(s.tail.as_mut_ptr(), len) };
+        if f.load(tail_at as u32, dst) {
+            s.tail_len = len as u16;
         }
     }
     entry.submit(submit_flags(s.rec.ts_ns));

@@ -3,18 +3,144 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use tcptrace_common::{FAMILY_V6, MAX_IPV6_EXT, MAX_OPTIONS, Record, status, tcp_flags};
+use tcptrace_common::{FAMILY_V6, MAX_IPV6_EXT, MAX_OPTIONS, MAX_TAIL, Record, status, tcp_flags};
 
 /// A wall-clock instant: seconds and nanoseconds since the Unix epoch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp {
     pub secs: i64,
     pub nanos: u32,
+    /// A capture file record's time whose fraction field is out of range (a second or
+    /// more, or negative as a signed field): `secs`/`nanos` carry it over, the tcpdump
+    /// renderer prints the fields as tcpdump does (`17:16:10.1000000`).
+    pub file: Option<FileTime>,
+}
+
+/// A pcap record's time fields as the file holds them (libpcap reads them as signed
+/// 32-bit values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FileTime {
+    pub sec: i32,
+    pub frac: i32,
+    /// The fraction is in nanoseconds (else microseconds).
+    pub nano: bool,
 }
 
 impl Timestamp {
     pub const fn new(secs: i64, nanos: u32) -> Self {
-        Timestamp { secs, nanos }
+        Timestamp {
+            secs,
+            nanos,
+            file: None,
+        }
+    }
+}
+
+/// The headers a record's tail carries: the IPv4 options or the IPv6 extension headers
+/// before TCP, as on the wire (at most [`MAX_TAIL`] bytes), and a PPPoE session ID.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tail {
+    len: u16,
+    /// Where the IP options / extension headers start in `bytes` (after a tunnel's outer
+    /// headers and inner IP header).
+    opts_at: u16,
+    outer_len: u16,
+    bytes: [u8; MAX_TAIL],
+    pub pppoe: Option<u16>,
+}
+
+impl Tail {
+    pub const NONE: Tail = Tail {
+        len: 0,
+        opts_at: 0,
+        outer_len: 0,
+        bytes: [0; MAX_TAIL],
+        pppoe: None,
+    };
+
+    pub fn new(bytes: &[u8], pppoe: Option<u16>) -> Tail {
+        let mut t = Tail {
+            pppoe,
+            ..Tail::NONE
+        };
+        let n = bytes.len().min(MAX_TAIL);
+        t.bytes[..n].copy_from_slice(&bytes[..n]);
+        t.len = n as u16;
+        t
+    }
+
+    /// A tunnelled segment's tail: `outer_len` bytes of outer headers (outer IP header to
+    /// inner IP header), the inner IP header (`inner_v6`: 40 bytes, else 20), then the
+    /// inner options or extension headers.
+    pub fn tunnel(bytes: &[u8], pppoe: Option<u16>, outer_len: usize, inner_v6: bool) -> Tail {
+        let mut t = Tail::new(bytes, pppoe);
+        t.outer_len = outer_len.min(usize::from(t.len)) as u16;
+        t.opts_at = (outer_len + if inner_v6 { 40 } else { 20 }).min(usize::from(t.len)) as u16;
+        t
+    }
+
+    /// The IP options / extension header bytes of the (inner) packet.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes[usize::from(self.opts_at)..usize::from(self.len)]
+    }
+
+    /// A tunnel's outer headers, from the outer IP header to the inner IP header (empty
+    /// when the segment is not tunnelled).
+    pub fn outer(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.outer_len)]
+    }
+
+    /// A tunnel's headers from the outer IP header to the inner TCP header (as far as
+    /// the tail holds them).
+    pub fn to_l4(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
+    /// The tail of a record whose frame's first bytes are at hand (`-w`), as far as they
+    /// reach; None when the packet has no such headers. `outer` is the tunnel's outer IP
+    /// header offset (0: none).
+    pub fn from_frame(r: &Record, frame: &[u8], outer: usize) -> Option<Tail> {
+        let l3 = usize::from(r.l3_off);
+        let v6 = r.family == FAMILY_V6;
+        let start = l3 + if v6 { 40 } else { 20 };
+        let l4 = usize::from(r.l4_off);
+        let pppoe = |at: usize| {
+            at.checked_sub(10)
+                .and_then(|i| frame.get(i..at))
+                .filter(|h| h[0..2] == [0x88, 0x64])
+                .map(|h| u16::from_be_bytes([h[4], h[5]]))
+        };
+        if outer != 0 && outer < l3 {
+            let bytes = frame.get(outer..l4.min(frame.len())).unwrap_or(&[]);
+            return Some(Tail::tunnel(bytes, pppoe(outer), l3 - outer, v6));
+        }
+        let bytes = frame.get(start..l4.min(frame.len())).unwrap_or(&[]);
+        let pppoe = pppoe(l3);
+        (l4 > start || pppoe.is_some()).then(|| Tail::new(bytes, pppoe))
+    }
+
+    /// The IPv6 Jumbo Payload length in a hop-by-hop header at the start of the tail, as
+    /// tcpdump takes it (the option's value when at least 65536).
+    pub fn jumbo(&self) -> Option<u32> {
+        let b = self.bytes();
+        let hlen = (usize::from(*b.get(1)?) + 1) * 8;
+        let opts = b.get(2..hlen)?;
+        let mut i = 0;
+        let mut found = None;
+        while i < opts.len() {
+            let t = opts[i];
+            if t == 0 {
+                i += 1;
+                continue;
+            }
+            let l = usize::from(*opts.get(i + 1)?) + 2;
+            let o = opts.get(i..i + l)?;
+            if t == 0xc2 && l == 6 && found.is_none() {
+                found = Some(u32::from_be_bytes([o[2], o[3], o[4], o[5]]));
+            }
+            i += l;
+        }
+        found.filter(|&j| j >= 65536)
     }
 }
 
@@ -85,11 +211,18 @@ pub struct Segment {
     pub opt_len: u8,
     /// [`status`] bits.
     pub status: u16,
+    /// IPv4 options / IPv6 extension header bytes and PPPoE, when the packet has them.
+    pub tail: Tail,
 }
 
 impl Segment {
     /// Decodes a kernel record stamped with wall-clock time `ts`.
     pub fn from_record(r: &Record, ts: Timestamp) -> Segment {
+        Segment::decode(r, ts, None)
+    }
+
+    /// Decodes a kernel record and its header tail, if it has one.
+    pub fn decode(r: &Record, ts: Timestamp, tail: Option<&Tail>) -> Segment {
         let v6 = r.family == FAMILY_V6;
         let (src, dst) = if v6 {
             (
@@ -111,7 +244,15 @@ impl Segment {
             // IPv6 header + extension headers, as walked by the kernel.
             let hdrs = (r.l4_off as u32).saturating_sub(r.l3_off as u32);
             let ext_bytes = hdrs.saturating_sub(40);
-            if r.ip_len == 0 && ext_count == 0 {
+            let jumbo = if r.ip_len == 0 && r.exts[0] == ext::HOP_BY_HOP && ext_count > 0 {
+                tail.and_then(Tail::jumbo)
+            } else {
+                None
+            };
+            if let Some(j) = jumbo {
+                // A jumbogram (BIG TCP): the Jumbo Payload option's length counts.
+                j.saturating_sub(ext_bytes)
+            } else if r.ip_len == 0 && ext_count == 0 {
                 // tcpdump 4.99.3: no jumbo option, payload length 0 => nothing after the
                 // IPv6 header belongs to the packet.
                 0
@@ -161,7 +302,25 @@ impl Segment {
             options: r.options,
             opt_len,
             status: r.status,
+            tail: tail.copied().unwrap_or(Tail::NONE),
         }
+        .with_routed_checksum(r)
+    }
+
+    /// With source routing (IPv4 LSRR/SSRR, an IPv6 routing header) tcpdump checks the TCP
+    /// checksum against the final destination: the kernel's value is moved over to it.
+    fn with_routed_checksum(mut self, r: &Record) -> Segment {
+        if self.status & status::CSUM_COMPUTED == 0 || self.tail.bytes().is_empty() {
+            return self;
+        }
+        let v6 = self.is_v6();
+        let from: &[u8] = if v6 { &r.daddr } else { &r.daddr[..4] };
+        if let Some(to) =
+            crate::render::iphdrs::final_dst(v6, self.ext_headers(), self.tail.bytes())
+        {
+            self.tcp_csum_calc = crate::render::iphdrs::csum_for_dst(self.tcp_csum_calc, from, &to);
+        }
+        self
     }
 
     #[inline]
@@ -235,6 +394,43 @@ impl Segment {
             self.ip_len
         };
         (want > have).then(|| want - have)
+    }
+
+    /// The one's complement sum of the TCP segment's bytes as on the wire (header and
+    /// payload, folded, not complemented), worked back from the checksum the kernel
+    /// computed (`-v`): None when it computed none.
+    pub fn segment_sum(&self) -> Option<u16> {
+        if self.status & status::CSUM_COMPUTED == 0 || self.status & status::CSUM_UNAVAILABLE != 0 {
+            return None;
+        }
+        let mut p: u32 = 6 + self.tcp_len;
+        let mut add = |b: &[u8]| {
+            for w in b.chunks(2) {
+                p += u32::from(u16::from_be_bytes([w[0], w[1]]));
+            }
+        };
+        match (self.src, self.dst) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => {
+                add(&a.octets());
+                add(&b.octets());
+            }
+            (IpAddr::V6(a), IpAddr::V6(b)) => {
+                add(&a.octets());
+                add(&b.octets());
+            }
+            _ => return None,
+        }
+        let fold = |mut x: u32| {
+            while x > 0xffff {
+                x = (x & 0xffff) + (x >> 16);
+            }
+            x
+        };
+        // With the field at the value the kernel computed, pseudo-header plus segment
+        // sum to 0xffff; the field as it is differs by (field - computed).
+        let with_calc = !(fold(p) as u16);
+        let s = u32::from(with_calc) + u32::from(self.tcp_csum) + u32::from(!self.tcp_csum_calc);
+        Some(fold(s) as u16)
     }
 
     /// Whether every byte of the TCP segment (header and payload) was captured.

@@ -2,6 +2,7 @@
 //! (or replay frames through BPF_PROG_TEST_RUN), read the counters.
 use std::{collections::BTreeMap, io, net::IpAddr};
 
+use crate::decode::Tail;
 use aya::{
     Ebpf, EbpfError, EbpfLoader, include_bytes_aligned,
     maps::{MapData, MapError, PerCpuArray, PerCpuHashMap, RingBuf},
@@ -14,8 +15,8 @@ use aya::{
     util::KernelVersion,
 };
 use tcptrace_common::{
-    Config, MAX_SNAP, RING_BYTES, Record, SnapRecord, attrib::AttribFilter, counter,
-    rules::RuleTable,
+    Config, FAMILY_V6, MAX_SNAP, MAX_TAIL, RING_BYTES, Record, SnapRecord, TailRecord,
+    attrib::AttribFilter, counter, encap, rules::RuleTable,
 };
 
 pub mod attrib;
@@ -674,6 +675,36 @@ fn verifier_log(e: &ProgramError) -> String {
         }
         e => e.to_string(),
     }
+}
+
+/// Decodes one ring buffer item as [`record_from_bytes`] does, plus the header tail of a
+/// [`TailRecord`] (IPv4 options, IPv6 extension headers, PPPoE), or of a [`SnapRecord`]
+/// taken from its frame bytes; None for a packet without such headers.
+pub fn record_parts(b: &[u8]) -> Option<(Record, &[u8], Option<Tail>)> {
+    let (rec, snap) = record_from_bytes(b)?;
+    let tail = if b.len() == std::mem::size_of::<TailRecord>() {
+        // SAFETY: TailRecord is plain data of exactly this size.
+        let t = unsafe { std::ptr::read_unaligned(b.as_ptr().cast::<TailRecord>()) };
+        let len = usize::from(t.tail_len).min(MAX_TAIL);
+        let pppoe = (t.encap & encap::PPPOE != 0).then_some(t.pppoe_session);
+        Some(if t.outer_len > 0 {
+            Tail::tunnel(
+                &t.tail[..len],
+                pppoe,
+                usize::from(t.outer_len),
+                rec.family == FAMILY_V6,
+            )
+        } else {
+            Tail::new(&t.tail[..len], pppoe)
+        })
+    } else if !snap.is_empty() {
+        let at = std::mem::offset_of!(SnapRecord, outer_off);
+        let outer = u16::from_ne_bytes([b[at], b[at + 1]]);
+        Tail::from_frame(&rec, snap, usize::from(outer))
+    } else {
+        None
+    };
+    Some((rec, snap, tail))
 }
 
 /// Decodes one ring buffer item: a [`Record`], or a [`SnapRecord`] whose frame bytes are

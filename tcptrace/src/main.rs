@@ -14,7 +14,7 @@ use clap::Parser as _;
 use tcptrace::{
     attribute::{self, Attributor},
     cli::Cli,
-    decode::{Segment, Timestamp},
+    decode::{Segment, Tail, Timestamp},
     kernel::attrib::event_from_bytes,
     kernel::{CounterReader, Counters, Kernel, KernelError, XdpModeArg, if_index},
     metrics::{self, Metrics},
@@ -215,6 +215,7 @@ impl<W: Write> Printer<W> {
         ts: Timestamp,
         snap: &[u8],
         cooked: Option<u8>,
+        tail: Option<&Tail>,
     ) -> ControlFlow<()> {
         if self.error.is_some()
             || self.file_error.is_some()
@@ -224,7 +225,7 @@ impl<W: Write> Printer<W> {
         }
         let seg = Segment {
             cooked,
-            ..Segment::from_record(rec, ts)
+            ..Segment::decode(rec, ts, tail)
         };
         // Attribute: the events the kernel sent before this record, then its processes.
         self.drain_attrib();
@@ -287,11 +288,22 @@ impl<W: Write> Printer<W> {
 
 impl<W: Write> Sink for Printer<W> {
     fn record(&mut self, rec: &Record, ts: Timestamp, snap: &[u8]) -> ControlFlow<()> {
-        self.segment(rec, ts, snap, None)
+        self.segment(rec, ts, snap, None, None)
     }
 
     fn cooked(&mut self, rec: &Record, ts: Timestamp, snap: &[u8], pkttype: u8) -> ControlFlow<()> {
-        self.segment(rec, ts, snap, Some(pkttype))
+        self.segment(rec, ts, snap, Some(pkttype), None)
+    }
+
+    fn record_tail(
+        &mut self,
+        rec: &Record,
+        ts: Timestamp,
+        snap: &[u8],
+        cooked: Option<u8>,
+        tail: &Tail,
+    ) -> ControlFlow<()> {
+        self.segment(rec, ts, snap, cooked, Some(tail))
     }
 
     fn skipped(&mut self, ts: Timestamp) {

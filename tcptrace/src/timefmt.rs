@@ -152,40 +152,65 @@ pub fn put_date_hms(out: &mut Vec<u8>, local_secs: i64) {
     put_hms(out, local_secs);
 }
 
+/// The timeval tcpdump prints for `ts`: seconds and the fraction in the output unit
+/// (micro- or nanoseconds). For a capture file's out-of-range fraction field this is
+/// libpcap's arithmetic on it: the signed 32-bit field, scaled to the unit asked for in
+/// 32-bit signed arithmetic (`* 1000` wrapping, `/ 1000` truncating), not normalised.
+pub fn timeval(ts: Timestamp, nano: bool) -> (i64, i64) {
+    match ts.file {
+        None if nano => (ts.secs, i64::from(ts.nanos)),
+        None => (ts.secs, i64::from(ts.nanos / 1000)),
+        Some(f) => {
+            let frac = match (f.nano, nano) {
+                (true, false) => f.frac / 1000,
+                (false, true) => f.frac.wrapping_mul(1000),
+                _ => f.frac,
+            };
+            (i64::from(f.sec), i64::from(frac))
+        }
+    }
+}
+
+/// Appends a timeval's fraction as tcpdump's `.%06u` / `.%09u` of the value cast to
+/// unsigned (an out-of-range value prints with all its digits).
+#[inline]
+pub fn put_tv_frac(out: &mut Vec<u8>, frac: i64, nano: bool) {
+    out.push(b'.');
+    put_u64_pad(out, u64::from(frac as u32), if nano { 9 } else { 6 });
+}
+
 /// Appends tcpdump's `-tt` form: seconds since the epoch, `.`, the fraction.
 #[inline]
 pub fn put_epoch(out: &mut Vec<u8>, ts: Timestamp, nano: bool) {
-    if ts.secs < 0 {
+    let (secs, frac) = timeval(ts, nano);
+    if secs < 0 {
         out.push(b'-');
     }
-    put_u64(out, ts.secs.unsigned_abs());
-    put_frac(out, ts.nanos, nano);
+    put_u64(out, secs.unsigned_abs());
+    put_tv_frac(out, frac, nano);
 }
 
 /// Appends tcpdump's `-ttt`/`-ttttt` form for `ts - reference`: a sign column (space or
-/// `-`), then the magnitude as `HH:MM:SS.frac` with hours modulo 24.
+/// `-`), then the magnitude as `HH:MM:SS.frac` with hours modulo 24. The subtraction is
+/// tcpdump's on timevals in the output unit: seconds and fractions apart, one borrow.
 pub fn put_delta(out: &mut Vec<u8>, ts: Timestamp, reference: Timestamp, nano: bool) {
-    let a = ts.secs as i128 * 1_000_000_000 + ts.nanos as i128;
-    let b = reference.secs as i128 * 1_000_000_000 + reference.nanos as i128;
-    let mut d = a - b;
-    if !nano {
-        // tcpdump works on microsecond timevals: truncate both sides first.
-        d = (a.div_euclid(1000) - b.div_euclid(1000)) * 1000;
+    let a = timeval(ts, nano);
+    let b = timeval(reference, nano);
+    let negative = if a.0 == b.0 { a.1 < b.1 } else { a.0 < b.0 };
+    let (x, y) = if negative { (b, a) } else { (a, b) };
+    let mut secs = x.0 - y.0;
+    let mut frac = x.1 - y.1;
+    if frac < 0 {
+        secs -= 1;
+        frac += if nano { 1_000_000_000 } else { 1_000_000 };
     }
-    if d < 0 {
-        out.push(b'-');
-        d = -d;
-    } else {
-        out.push(b' ');
-    }
-    let secs = (d / 1_000_000_000) as i64;
-    let nanos = (d % 1_000_000_000) as u32;
+    out.push(if negative { b'-' } else { b' ' });
     if unconvertible(secs) {
         out.extend_from_slice(ERROR_CONVERTING);
         return;
     }
     put_hms(out, secs);
-    put_frac(out, nanos, nano);
+    put_tv_frac(out, frac, nano);
 }
 
 #[cfg(test)]
@@ -193,7 +218,7 @@ mod tests {
     use super::*;
 
     fn ts(secs: i64, nanos: u32) -> Timestamp {
-        Timestamp { secs, nanos }
+        Timestamp::new(secs, nanos)
     }
 
     fn s(f: impl FnOnce(&mut Vec<u8>)) -> String {

@@ -236,86 +236,14 @@ fn differential(path: &Path, options: &[&str]) -> Option<String> {
     compare(&td, &tt, options.contains(&"-q"))
 }
 
-/// Out of scope, the one rule that changes tcpdump's text before comparing: with -v,
-/// tcpdump decodes IPv4 options inside the IP header's parentheses (`…, length 60,
-/// options (LSRR [bad length 243]), bad cksum …`), which a mutated IHL brings about.
-/// tcptrace does not decode IP options (its kernel record carries none), so exactly the
-/// `, options (…)` group of an `IP (…)` header is removed; the rest must match.
-fn without_ip_options(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for line in text.split_inclusive('\n') {
-        let Some(open) = line.find(" IP (").map(|i| i + 4) else {
-            out.push_str(line);
-            continue;
-        };
-        let close = matching_paren(line, open);
-        let opts = line[open..close].find(", options (").map(|i| open + i);
-        match opts {
-            Some(start) => {
-                let end = matching_paren(line, start + ", options ".len()) + 1;
-                out.push_str(&line[..start]);
-                out.push_str(&line[end.min(line.len())..]);
-            }
-            None => out.push_str(line),
-        }
-    }
-    out
-}
-
-/// The index of the `)` closing the `(` at `open` (or the line's end).
-fn matching_paren(line: &str, open: usize) -> usize {
-    let mut depth = 0;
-    for (i, c) in line[open..].char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => {
-                depth -= 1;
-                if depth == 0 {
-                    return open + i;
-                }
-            }
-            _ => {}
-        }
-    }
-    line.len()
-}
-
-/// A known difference, compared narrowly: a record whose timestamp fraction field holds a
-/// second or more (a damaged field). tcpdump prints the field as it is
-/// (`15:51:06.1628067082`), tcptrace carries the excess into the seconds
-/// (`16:18:14.067082`; README, "Capture files"). Where tcpdump's time has more than six
-/// fraction digits, that line and tcptrace's line at the same place are compared without
-/// their first word (every option set here prints the time as one word).
-fn without_overlong_times(expected: &str, got: &str) -> (String, String) {
-    let overlong = |l: &str| {
-        let word = l.split(' ').next().unwrap_or("");
-        word.rsplit_once('.')
-            .is_some_and(|(_, f)| f.len() > 6 && f.bytes().all(|b| b.is_ascii_digit()))
-    };
-    let (e, g): (Vec<&str>, Vec<&str>) = (expected.lines().collect(), got.lines().collect());
-    if e.len() != g.len() || !e.iter().any(|l| overlong(l)) {
-        return (expected.to_string(), got.to_string());
-    }
-    let mut out = (String::new(), String::new());
-    for (a, b) in e.iter().zip(&g) {
-        let strip = |l: &str| match l.split_once(' ') {
-            Some((_, rest)) if overlong(a) => format!("<time> {rest}\n"),
-            _ => format!("{l}\n"),
-        };
-        out.0 += &strip(a);
-        out.1 += &strip(b);
-    }
-    out
-}
-
 fn compare(td: &Output, tt: &Output, quiet: bool) -> Option<String> {
     let td_err = String::from_utf8_lossy(&td.stderr);
     let tt_err = String::from_utf8_lossy(&tt.stderr);
     let Some(code) = tt.status.code() else {
         return Some(format!("tcptrace was killed: {} ({tt_err})", tt.status));
     };
-    let expected = without_ip_options(&cut_down(&String::from_utf8_lossy(&td.stdout), quiet));
-    let (expected, got) = without_overlong_times(&expected, &String::from_utf8_lossy(&tt.stdout));
+    let expected = cut_down(&String::from_utf8_lossy(&td.stdout), quiet);
+    let got = String::from_utf8_lossy(&tt.stdout).into_owned();
     let mut problems = Vec::new();
     if td.status.code() != Some(code) {
         problems.push(format!(

@@ -1,70 +1,16 @@
 //! The tcpdump conformance corpus (`shared/conformance`, see its README.md): for every case of
-//! MANIFEST.tsv, `TZ=UTC tcptrace -r PCAP OPTIONS` must print exactly the expected file.
-//!
-//! Two known faults of the corpus are handled here, openly (each is listed in the report):
-//!
-//! * every `expected/*.ttt.out` is broken: the corpus's cut-down step dropped lines starting
-//!   with a space, and `-ttt` lines start with one. For those cases the expected text is
-//!   rebuilt from the oracle itself: `TZ=UTC tcpdump OPTIONS -r PCAP` (tcpdump 4.99.3) put
-//!   through [`cut_down`], the corpus's documented rule. `cut_down_reproduces_corpus` checks
-//!   that rule against all the other (non-ttt) expected files. A ttt file is only replaced
-//!   while it still has the known broken shape (fewer lines than the oracle, each of them the
-//!   start of a line tcpdump printed); once the corpus is fixed the file is used again.
-//! * a few expected files keep a packet that carries no TCP header, because the corpus's
-//!   cut-down took any text with `Flags [` and then `, length N` for a TCP line. Those
-//!   packets are listed, each with its reason, in [`EXCEPTIONS`] (kday4's LLC frame, pptp's
-//!   GRE packet under -v); for those cases exactly that many non-TCP packets are removed
-//!   from the expected text ([`drop_non_tcp`]) before comparing. [`cut_down`] itself only
-//!   takes `Flags [` right after the `addr.port > addr.port: ` of an IP packet.
-//!
-//! No other exception exists; do not add one without its reason in [`EXCEPTIONS`].
+//! MANIFEST.tsv, `TZ=UTC tcptrace -r PCAP OPTIONS` must print exactly the expected file, as
+//! it is. No case has an exception. `cut_down_reproduces_corpus` checks the corpus itself:
+//! every expected file is tcpdump 4.99.3's own output put through the corpus's documented
+//! cut-down rule ([`cut_down`]).
 mod common;
 
 use std::path::PathBuf;
 
 use common::{
-    cut_down::{cut_down, drop_non_tcp, tcp_end},
+    cut_down::{cut_down, tcp_end},
     par_map,
 };
-
-/// A known fault of an expected file: it holds `removed` packets without a TCP header.
-struct Exception {
-    /// The capture's file stem.
-    pcap: &'static str,
-    /// The option that selects the affected cases (`None`: every option set).
-    option: Option<&'static str>,
-    removed: usize,
-    reason: &'static str,
-}
-
-/// Every exception to "the expected file, as it is". Do not add one without its reason.
-const EXCEPTIONS: &[Exception] = &[
-    Exception {
-        pcap: "kday4",
-        option: None,
-        removed: 1,
-        reason: "packet 2 is an LLC frame (`84:b5:9c:be:30:48 Unknown SSAP 0x10 > … Information, \
-                 send seq 0, rcv seq 26, Flags [Command], length 52`): no IP, no TCP header, \
-                 nothing a TCP tracer can print; the corpus's cut-down kept it for its \
-                 `Flags [` and `, length N`",
-    },
-    Exception {
-        pcap: "pptp",
-        option: Some("-v"),
-        removed: 1,
-        reason: "the GRE packet at 08:56:35.411903 (`proto GRE (47)`): with -v tcpdump prints \
-                 `GREv1, Flags [key present, sequence# present], call 0, seq 0, length 60`, \
-                 which the corpus's cut-down took for a TCP line (without -v GRE has no \
-                 `Flags [` and was dropped)",
-    },
-];
-
-/// Does a `-ttt` expected file still have the known broken shape? Fewer lines than the
-/// oracle's cut-down, and every line the start of a line tcpdump printed.
-fn is_known_broken_ttt(file: &str, raw: &str, oracle: &str) -> bool {
-    file.lines().count() < oracle.lines().count()
-        && file.lines().all(|l| raw.lines().any(|r| r.starts_with(l)))
-}
 
 // ---------------------------------------------------------------------------------------
 // The corpus
@@ -80,16 +26,6 @@ struct Case {
 impl Case {
     fn quiet(&self) -> bool {
         self.options.iter().any(|o| o == "-q")
-    }
-    fn ttt(&self) -> bool {
-        self.options.iter().any(|o| o == "-ttt")
-    }
-    /// The exception (see [`EXCEPTIONS`]) that applies to this case, if any.
-    fn exception(&self) -> Option<&'static Exception> {
-        let stem = self.pcap.file_stem()?.to_str()?;
-        EXCEPTIONS.iter().find(|e| {
-            e.pcap == stem && e.option.is_none_or(|o| self.options.iter().any(|x| x == o))
-        })
     }
     /// The command line of this case, for reports.
     fn command(&self) -> String {
@@ -167,117 +103,20 @@ fn selected(cases: Vec<Case>) -> Vec<Case> {
     cases
 }
 
-/// The exceptions and their reasons, for reports.
-fn exceptions_report() -> String {
-    let mut s = String::from("exceptions (expected files that keep non-TCP packets):\n");
-    for e in EXCEPTIONS {
-        s += &format!(
-            "  `{}` ({}): {}\n",
-            e.pcap,
-            e.option.unwrap_or("all option sets"),
-            e.reason
-        );
-    }
-    s
-}
-
-/// What a case must print, and the exceptions/notes that went into it.
-struct Expectation {
-    text: String,
-    notes: Vec<String>,
-    /// Problems with the corpus itself (the case fails with them).
-    problems: Vec<String>,
-}
-
-fn expectation(case: &Case) -> Expectation {
-    let file = case.expected_text();
-    let mut notes = Vec::new();
-    let mut problems = Vec::new();
-    // The file with its exception applied, if one applies (see EXCEPTIONS).
-    let mut text = file.clone();
-    if let Some(ex) = case.exception() {
-        let (kept, removed) = drop_non_tcp(&file, case.quiet());
-        if removed == ex.removed {
-            notes.push(format!(
-                "exception `{}`: removed {removed} non-TCP packet(s) from the expected file",
-                ex.pcap
-            ));
-            text = kept;
-        } else if removed == 0 {
-            notes.push(
-                "exception is stale (the expected file has no non-TCP packet any more): \
-                 compared with the file"
-                    .into(),
-            );
-        } else {
-            problems.push(format!(
-                "exception expects {} non-TCP packet(s) in the expected file, found {removed}",
-                ex.removed
-            ));
-        }
-    }
-    if !case.ttt() {
-        return Expectation {
-            text,
-            notes,
-            problems,
-        };
-    }
-    let raw = case.tcpdump_raw();
-    let oracle = cut_down(&raw, case.quiet());
-    if text == oracle {
-        notes.push("-ttt file is correct: compared with the file".into());
-        Expectation {
-            text,
-            notes,
-            problems,
-        }
-    } else if is_known_broken_ttt(&file, &raw, &oracle) {
-        // The broken cut is replaced whole; an exception for the file does not matter here
-        // (kday4's broken ttt file holds two non-TCP lines: its first line, `ip-proto-240`,
-        // came in with the lines the broken cut joined to it).
-        let note = format!(
-            "-ttt file broken ({} of {} lines): compared with tcpdump -ttt cut down",
-            file.lines().count(),
-            oracle.lines().count()
-        );
-        Expectation {
-            text: oracle,
-            notes: vec![note],
-            problems: Vec::new(),
-        }
-    } else {
-        problems.push(format!(
-            "-ttt file is neither the known broken cut nor tcpdump's cut-down output; \
-             compared with the file. File vs oracle:\n{}",
-            common::diff(&text, &oracle, 3)
-        ));
-        Expectation {
-            text,
-            notes,
-            problems,
-        }
-    }
-}
-
 struct Outcome {
     name: String,
     command: String,
     passed: bool,
-    notes: Vec<String>,
     report: String,
 }
 
 fn run_case(case: &Case) -> Outcome {
-    let exp = expectation(case);
+    let expected = case.expected_text();
     let mut args: Vec<String> = vec!["-r".into(), case.pcap.to_string_lossy().into_owned()];
     args.extend(case.options.iter().cloned());
     let out = common::tcptrace(&args);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let mut report = String::new();
-    for p in &exp.problems {
-        report += &format!("  corpus problem: {p}\n");
-    }
     if !out.status.success() {
         // The first lines of stderr only (a verifier log can run to thousands).
         let err = String::from_utf8_lossy(&out.stderr);
@@ -287,7 +126,7 @@ fn run_case(case: &Case) -> Outcome {
         }
         report += &format!("  tcptrace exited with {}: {head}\n", out.status);
     }
-    let d = common::diff(&exp.text, &stdout, 4);
+    let d = common::diff(&expected, &stdout, 4);
     if !d.is_empty() {
         report += &d;
     }
@@ -295,7 +134,6 @@ fn run_case(case: &Case) -> Outcome {
         name: case.name.clone(),
         command: case.command(),
         passed: report.is_empty(),
-        notes: exp.notes,
         report,
     }
 }
@@ -312,16 +150,6 @@ fn conformance() {
     );
     let outcomes = par_map(&cases, run_case);
 
-    let mut notes = String::new();
-    for o in &outcomes {
-        for n in &o.notes {
-            notes += &format!("  {}: {n}\n", o.name);
-        }
-    }
-    eprint!("conformance: {}", exceptions_report());
-    if !notes.is_empty() {
-        eprintln!("conformance: corpus exceptions applied:\n{notes}");
-    }
     let failed: Vec<&Outcome> = outcomes.iter().filter(|o| !o.passed).collect();
     for o in &failed {
         eprintln!("FAIL {} ({})\n{}", o.name, o.command, o.report);
@@ -337,81 +165,36 @@ fn conformance() {
     assert!(failed.is_empty(), "{line}");
 }
 
-/// The cut-down rule must reproduce every non-ttt expected file from tcpdump's own output;
-/// the only expected files allowed to differ are those in [`EXCEPTIONS`], and only by
-/// their non-TCP packets.
-/// Also: every ttt file must be correct or still of the known broken shape.
+/// The cut-down rule must reproduce every expected file, as it is, from tcpdump's own
+/// output (the corpus holds no known faults any more).
 #[test]
 fn cut_down_reproduces_corpus() {
     let (_, cases) = manifest();
     let cases = selected(cases);
     let results = par_map(&cases, |case| {
-        let raw = case.tcpdump_raw();
-        let got = cut_down(&raw, case.quiet());
+        let got = cut_down(&case.tcpdump_raw(), case.quiet());
         let file = case.expected_text();
-        if got == file {
-            return (true, None);
-        }
-        if case.ttt() {
-            return if is_known_broken_ttt(&file, &raw, &got) {
-                (
-                    true,
-                    Some(format!(
-                        "{}: expected file is the known broken -ttt cut ({} of {} lines)",
-                        case.name,
-                        file.lines().count(),
-                        got.lines().count()
-                    )),
-                )
-            } else {
-                (
-                    false,
-                    Some(format!(
-                        "{}: -ttt file is neither correct nor the known broken cut\n{}",
-                        case.name,
-                        common::diff(&file, &got, 3)
-                    )),
-                )
-            };
-        }
-        if let Some(ex) = case.exception() {
-            let (kept, removed) = drop_non_tcp(&file, case.quiet());
-            if kept == got && removed == ex.removed {
-                return (
-                    true,
-                    Some(format!(
-                        "{}: expected file is wrong, it keeps {removed} non-TCP packet(s) (exception `{}`)",
-                        case.name, ex.pcap
-                    )),
-                );
-            }
-        }
-        (
-            false,
-            Some(format!(
+        (got != file).then(|| {
+            format!(
                 "{}: cut_down(tcpdump {} -r {}) differs from the expected file\n{}",
                 case.name,
                 case.options.join(" "),
                 case.pcap_name(),
                 common::diff(&file, &got, 3)
-            )),
-        )
+            )
+        })
     });
-    eprint!("{}", exceptions_report());
-    let mut bad = 0;
-    for (ok, msg) in &results {
-        if let Some(m) = msg {
-            eprintln!("{}{m}", if *ok { "note: " } else { "MISMATCH: " });
-        }
-        bad += usize::from(!ok);
+    let bad: Vec<&String> = results.iter().flatten().collect();
+    for m in &bad {
+        eprintln!("MISMATCH: {m}");
     }
     let line = format!(
-        "cut-down rule: {}/{} expected files reproduced or explained",
-        results.len() - bad,
+        "cut-down rule: {}/{} expected files reproduced",
+        results.len() - bad.len(),
         results.len()
     );
     eprintln!("{line}");
-    assert_eq!(bad, 0, "{line}");
+    assert!(bad.is_empty(), "{line}");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -551,42 +334,4 @@ fn cut_down_malformed_tcp_headers() {
 10:00:00.000002 IP 1.2.3.4.1 > 5.6.7.8.2: tcp 4294967268 [bad hdr length 60 - too long, > 32]
 ";
     assert_eq!(cut_down(quiet, true), quiet);
-}
-
-#[test]
-fn drop_non_tcp_removes_exactly_the_non_tcp_packets() {
-    let text = "\
-17:19:33.999999 IP (tos 0x10, ttl 62, id 64806, offset 0, flags [DF], proto TCP (6), length 52)
-    212.9.51.132.50079 > 204.9.54.80.22: Flags [.], ack 1, win 17918, length 0
-17:19:33.684826 84:b5:9c:be:30:48 Unknown SSAP 0x10 > 0c:c4:7a:08:e9:12 Unknown DSAP 0x44 Information, send seq 0, rcv seq 26, Flags [Command], length 52
-08:56:35.411903 IP (tos 0x0, ttl 128, id 956, offset 0, flags [none], proto GRE (47), length 80)
-    10.1.1.11 > 10.1.1.10: GREv1, Flags [key present, sequence# present], call 0, seq 0, length 60
-17:19:33.655361 IP6 ::1.1 > ::1.2: Flags [.], ack 1, win 1040, length 0
-";
-    let (kept, removed) = drop_non_tcp(text, false);
-    assert_eq!(removed, 2);
-    assert_eq!(
-        kept,
-        "\
-17:19:33.999999 IP (tos 0x10, ttl 62, id 64806, offset 0, flags [DF], proto TCP (6), length 52)
-    212.9.51.132.50079 > 204.9.54.80.22: Flags [.], ack 1, win 17918, length 0
-17:19:33.655361 IP6 ::1.1 > ::1.2: Flags [.], ack 1, win 1040, length 0
-"
-    );
-}
-
-#[test]
-fn known_broken_ttt_shape() {
-    let raw = " 00:00:00.000000 IP a.1 > b.2: Flags [S], seq 1, win 5, length 0\n 00:00:00.1 IP b.2 > a.1: Flags [S.], seq 1, ack 2, win 5, length 0\n";
-    let oracle = cut_down(raw, false);
-    assert_eq!(oracle.lines().count(), 2);
-    // What the corpus holds: the first line only.
-    assert!(is_known_broken_ttt(
-        " 00:00:00.000000 IP a.1 > b.2: Flags [S], seq 1, win 5, length 0\n",
-        raw,
-        &oracle
-    ));
-    // A fixed file is not "broken"; nor is an unrelated one.
-    assert!(!is_known_broken_ttt(&oracle, raw, &oracle));
-    assert!(!is_known_broken_ttt("something else\n", raw, &oracle));
 }

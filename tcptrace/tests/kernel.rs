@@ -6,10 +6,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use aya::maps::{MapData, RingBuf};
 use common::packet::*;
-use tcptrace::kernel::{Counters, Filter, Kernel, record_from_bytes};
+use tcptrace::{
+    decode::Tail,
+    kernel::{Counters, Filter, Kernel, record_parts},
+};
 use tcptrace_common::{
-    Config, DIR_EGRESS, DIR_INGRESS, FAMILY_V4, FAMILY_V6, MAX_IPV6_EXT, MAX_OPTIONS, Record,
-    pkt_type, status, tcp_flags,
+    Config, DIR_EGRESS, DIR_INGRESS, FAMILY_V4, FAMILY_V6, MAX_IPV6_EXT, MAX_OPTIONS, MAX_TAIL,
+    Record, TailRecord, pkt_type, status, tcp_flags,
 };
 
 const XDP_PASS: u32 = 2;
@@ -94,6 +97,63 @@ struct K {
     ring: RingBuf<MapData>,
     /// Counter totals already accounted for by `take_counters`.
     base: Counters,
+    /// The header tail of the last record, if it had one.
+    last_tail: Option<Tail>,
+}
+
+/// A ring item is a plain record exactly when the packet has no IPv4 options, IPv6
+/// extension headers or PPPoE header; a tail record carries those headers' bytes as they
+/// are in the frame (at most MAX_TAIL of them, `TAIL_CUT` set when there are more).
+fn check_tail(item: &[u8], rec: &Record, tail: Option<&Tail>, frame: &[u8]) {
+    let l3 = usize::from(rec.l3_off);
+    let start = l3 + if rec.family == FAMILY_V6 { 40 } else { 20 };
+    let l4 = usize::from(rec.l4_off);
+    if let Some(t) = tail.filter(|t| !t.outer().is_empty()) {
+        // A tunnel: the outer headers are the bytes before the inner IP header, starting
+        // with an IP header of a tunnel protocol (the tunnel tests check the rest).
+        assert_eq!(
+            item.len(),
+            std::mem::size_of::<TailRecord>(),
+            "tail record size"
+        );
+        let outer = t.outer();
+        assert_eq!(outer, &frame[l3 - outer.len()..l3], "outer headers");
+        let proto = if outer[0] >> 4 == 4 {
+            outer[9]
+        } else {
+            outer[6]
+        };
+        assert!([4, 17, 41, 47].contains(&proto), "outer protocol {proto}");
+        assert_eq!(t.bytes(), &frame[start..l4], "inner options");
+        return;
+    }
+    let pppoe = l3 >= 22 && frame[l3 - 10..l3 - 8] == [0x88, 0x64];
+    if l4 == start && !pppoe {
+        assert_eq!(
+            item.len(),
+            std::mem::size_of::<Record>(),
+            "plain record size"
+        );
+        return;
+    }
+    assert_eq!(
+        item.len(),
+        std::mem::size_of::<TailRecord>(),
+        "tail record size"
+    );
+    let t = tail.expect("a tail");
+    let want = &frame[start..l4.min(start + MAX_TAIL)];
+    assert_eq!(t.bytes(), want, "tail bytes");
+    assert_eq!(
+        rec.status & status::TAIL_CUT != 0,
+        l4 - start > MAX_TAIL,
+        "TAIL_CUT"
+    );
+    assert_eq!(
+        t.pppoe,
+        pppoe.then(|| u16::from_be_bytes([frame[l3 - 6], frame[l3 - 5]])),
+        "PPPoE session"
+    );
 }
 
 impl K {
@@ -104,6 +164,7 @@ impl K {
             k,
             ring,
             base: Counters::default(),
+            last_tail: None,
         }
     }
 
@@ -149,10 +210,13 @@ impl K {
         }
         let mut recs = Vec::new();
         while let Some(item) = self.ring.next() {
-            // No snapshot asked for: plain records only.
-            assert_eq!(item.len(), std::mem::size_of::<Record>(), "ring item size");
-            let (rec, snap) = record_from_bytes(&item).expect("decodable record");
+            // No snapshot asked for: plain records, or tail records for packets with IPv4
+            // options, IPv6 extension headers or PPPoE (checked against the frame here).
+            let (mut rec, snap, tail) = record_parts(&item).expect("decodable record");
             assert!(snap.is_empty(), "snapshot bytes without a snaplen");
+            check_tail(&item, &rec, tail.as_ref(), frame);
+            rec.status &= !status::TAIL_CUT;
+            self.last_tail = tail;
             recs.push(rec);
         }
         assert!(
@@ -747,6 +811,218 @@ fn tagged(tags: usize, ethertype: u16, ip: &[u8]) -> (Vec<u8>, usize) {
         _ => &[o, i],
     };
     (ether(t, ethertype, ip), 14 + 4 * tags)
+}
+
+/// A PPPoE session frame (Ethernet type 0x8864) carrying `ip` with PPP protocol `proto`.
+fn pppoe_frame(session: u16, proto: u16, ip: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x11, 0x00];
+    p.extend_from_slice(&session.to_be_bytes());
+    p.extend_from_slice(&((ip.len() + 2) as u16).to_be_bytes());
+    p.extend_from_slice(&proto.to_be_bytes());
+    p.extend_from_slice(ip);
+    ether(&[], 0x8864, &p)
+}
+
+#[test]
+fn pppoe_sessions_reach_tcp() {
+    let mut k = K::new();
+    for hook in HOOKS {
+        let ip4 = full_v4();
+        let tcp = full_tcp();
+        let frame = pppoe_frame(0x1234, 0x0021, &ip4.tcp(&tcp));
+        let r = k.record(hook, &frame);
+        assert_record(r, expect_v4(hook, &frame, 22, &ip4, &tcp));
+        assert_eq!(k.last_tail.unwrap().pppoe, Some(0x1234));
+        let ip6 = full_v6();
+        let frame = pppoe_frame(0xbeef, 0x0057, &ip6.tcp(&tcp));
+        let r = k.record(hook, &frame);
+        assert_record(r, expect_v6(hook, &frame, 22, &ip6, &tcp));
+        assert_eq!(k.last_tail.unwrap().pppoe, Some(0xbeef));
+        // Another PPP protocol (LCP), a cut PPPoE header: nothing.
+        k.none(hook, &pppoe_frame(1, 0xc021, &ip4.tcp(&tcp)));
+        k.none(hook, &ether(&[], 0x8864, &[0x11, 0, 0]));
+        assert_eq!(k.take_counters(), ctr(4, 2, 2, 2, 0, 1, 0));
+    }
+}
+
+/// Tunnel payloads as the kernel follows them: (name, outer IP protocol, tunnel header
+/// before the inner packet, whether an inner Ethernet header follows). UDP lengths and the
+/// inner protocol fields are filled in by [`tunnel_frame`].
+fn tunnel_heads() -> Vec<(&'static str, u8, Vec<u8>, bool)> {
+    let udp = |sport: u16, dport: u16, h: &[u8]| {
+        let mut u = sport.to_be_bytes().to_vec();
+        u.extend_from_slice(&dport.to_be_bytes());
+        u.extend_from_slice(&[0, 0, 0, 0]);
+        u.extend_from_slice(h);
+        u
+    };
+    vec![
+        ("ip-in-ip", 4, vec![], false),
+        (
+            "vxlan",
+            17,
+            udp(40000, 4789, &[8, 0, 0, 0, 0, 0, 11, 0]),
+            true,
+        ),
+        (
+            "vxlan-source-port",
+            17,
+            udp(4789, 40000, &[8, 0, 0, 0, 0, 0, 11, 0]),
+            true,
+        ),
+        (
+            "geneve-ethernet-option",
+            17,
+            udp(40000, 6081, &[1, 0, 0x65, 0x58, 0, 0, 11, 0, 0, 1, 2, 3]),
+            true,
+        ),
+        (
+            "geneve-ip",
+            17,
+            udp(40000, 6081, &[0, 0, 0, 0, 0, 0, 11, 0]),
+            false,
+        ),
+        ("gre", 47, vec![0, 0, 0, 0], false),
+        (
+            "gre-csum-key-seq",
+            47,
+            vec![0xb0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 9],
+            false,
+        ),
+        ("gretap", 47, vec![0, 0, 0x65, 0x58], true),
+    ]
+}
+
+/// An Ethernet frame: outer IPv4 or IPv6 (C → A), protocol `ipproto` (IP-in-IP becomes
+/// SIT / IPv6-in-IPv6 for an IPv6 inner packet), `head`, an inner Ethernet header when
+/// `eth`, then `inner`. Returns the frame and the inner IP header's offset.
+fn tunnel_frame(
+    outer_v6: bool,
+    ipproto: u8,
+    head: &[u8],
+    eth: bool,
+    inner_v6: bool,
+    inner: &[u8],
+) -> (Vec<u8>, usize) {
+    let inner_type = if inner_v6 { ETH_P_IPV6 } else { ETH_P_IP };
+    let mut p = head.to_vec();
+    let n = p.len();
+    match ipproto {
+        // Geneve names its payload's type; GRE too.
+        17 if !eth && n >= 16 => p[10..12].copy_from_slice(&inner_type.to_be_bytes()),
+        47 if !eth => p[2..4].copy_from_slice(&inner_type.to_be_bytes()),
+        _ => {}
+    }
+    if eth {
+        p.extend_from_slice(&ether(&[], inner_type, &[]));
+    }
+    let at = p.len();
+    p.extend_from_slice(inner);
+    let proto = match ipproto {
+        4 if inner_v6 => 41,
+        p => p,
+    };
+    if proto == 17 {
+        let len = p.len() as u16;
+        p[4..6].copy_from_slice(&len.to_be_bytes());
+    }
+    let (frame, l3) = if outer_v6 {
+        (eth6(&Ipv6::new(C6, A6).packet(proto, &p)), 14 + 40)
+    } else {
+        (eth4(&Ipv4::new(C4, A4).packet(proto, &p)), 14 + 20)
+    };
+    (frame, l3 + at)
+}
+
+#[test]
+fn tunnels_reach_the_inner_segment() {
+    let mut k = K::new();
+    let tcp = full_tcp();
+    let (ip4, ip6) = (full_v4(), full_v6());
+    for hook in HOOKS {
+        let mut n = 0;
+        for (name, ipproto, head, eth) in tunnel_heads() {
+            for outer_v6 in [false, true] {
+                for inner_v6 in [false, true] {
+                    let inner = if inner_v6 {
+                        ip6.tcp(&tcp)
+                    } else {
+                        ip4.tcp(&tcp)
+                    };
+                    let (frame, l3) = tunnel_frame(outer_v6, ipproto, &head, eth, inner_v6, &inner);
+                    let what = format!("{hook:?} {name}, outer v6 {outer_v6}, inner v6 {inner_v6}");
+                    let r = k
+                        .run(hook, &frame)
+                        .unwrap_or_else(|| panic!("{what}: no record"));
+                    let want = if inner_v6 {
+                        expect_v6(hook, &frame, l3, &ip6, &tcp)
+                    } else {
+                        expect_v4(hook, &frame, l3, &ip4, &tcp)
+                    };
+                    assert_record(r, want);
+                    let t = k.last_tail.expect("tail");
+                    assert_eq!(t.outer(), &frame[14..l3], "{what}: outer headers");
+                    n += 1;
+                }
+            }
+        }
+        assert_eq!(k.take_counters(), ctr(n, n, n, n, 0, 0, 0));
+    }
+}
+
+#[test]
+fn not_tunnels() {
+    // UDP to other ports, GRE version 1 (PPTP) and with routing, Geneve version 1, an
+    // outer fragment: no record.
+    let mut k = K::new();
+    let inner = full_v4().tcp(&full_tcp());
+    let udp = |dport: u16| {
+        let mut u = 40000u16.to_be_bytes().to_vec();
+        u.extend_from_slice(&dport.to_be_bytes());
+        u.extend_from_slice(&[0, 0, 0, 0, 8, 0, 0, 0, 0, 0, 11, 0]);
+        u
+    };
+    let mut frag = Ipv4::new(C4, A4);
+    frag.mf = true;
+    let frames = [
+        tunnel_frame(false, 17, &udp(4790), true, false, &inner).0,
+        tunnel_frame(false, 47, &[0x30, 0x01, 0x88, 0x0b], false, false, &inner).0,
+        tunnel_frame(false, 47, &[0x40, 0, 0, 0], false, false, &inner).0,
+        tunnel_frame(
+            false,
+            17,
+            &[&udp(6081)[..8], &[0x40, 0, 8, 0, 0, 0, 0, 0]].concat(),
+            false,
+            false,
+            &inner,
+        )
+        .0,
+        eth4(&frag.packet(4, &inner)),
+    ];
+    for hook in HOOKS {
+        for f in &frames {
+            k.none(hook, f);
+        }
+    }
+}
+
+#[test]
+fn tunnel_filters_match_the_inner_headers() {
+    let tcp = simple_tcp(40001, 8080);
+    let inner = Ipv4::new(A4, B4).tcp(&tcp);
+    let (frame, _) = tunnel_frame(false, 17, &tunnel_heads()[1].2, true, false, &inner);
+    let outer_host: IpAddr = Ipv4Addr::from(C4).into();
+    let inner_host: IpAddr = Ipv4Addr::from(B4).into();
+    for hook in HOOKS {
+        assert!(
+            K::filtered(&[inner_host], &[8080])
+                .run(hook, &frame)
+                .is_some()
+        );
+        assert!(K::filtered(&[], &[40001]).run(hook, &frame).is_some());
+        assert!(K::filtered(&[outer_host], &[]).run(hook, &frame).is_none());
+        assert!(K::filtered(&[], &[4789]).run(hook, &frame).is_none());
+    }
 }
 
 #[test]

@@ -313,6 +313,7 @@ const VM_SUITES: &[VmSuite] = &[
     ("kernel", &[], &[]),
     ("hook_safety", &[], &[]),
     ("live", &[], &[]),
+    ("live_tunnel", &[], &[]),
     ("article", &[], &[]),
     ("conformance", &[], &[]),
     ("filter_diff", &[("TCPTRACE_FILTER_DIFF_CASES", "60")], &[]),

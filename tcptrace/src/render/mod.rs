@@ -6,9 +6,11 @@
 
 pub mod classic;
 pub mod graph;
+pub mod iphdrs;
 pub mod options;
 pub mod seq;
 pub mod tcpdump;
+pub mod tunnel;
 
 pub use tcpdump::{RenderOptions, Renderer, TsStyle};
 

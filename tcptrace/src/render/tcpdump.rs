@@ -14,9 +14,9 @@
 //!   and `length N`. Application-layer decoding after `length N` is not printed.
 
 use crate::decode::{Segment, Timestamp, ext};
-use crate::render::classic;
 use crate::render::options::{OptContext, OptStyle, put_options};
 use crate::render::seq::SeqTable;
+use crate::render::{classic, iphdrs, tunnel};
 use crate::render::{put_hex, put_ip, put_u32, put_u64, put_u64_spad};
 use crate::timefmt::{self, LocalClock};
 use tcptrace_common::{DIR_EGRESS, pkt_type, status, tcp_flags};
@@ -177,13 +177,16 @@ impl Renderer {
         let nano = self.opts.nano;
         match self.opts.ts {
             TsStyle::None => return,
-            TsStyle::Local | TsStyle::Date | TsStyle::Epoch if timefmt::unconvertible(ts.secs) => {
+            TsStyle::Local | TsStyle::Date | TsStyle::Epoch
+                if timefmt::unconvertible(timefmt::timeval(ts, nano).0) =>
+            {
                 out.extend_from_slice(timefmt::ERROR_CONVERTING);
             }
             TsStyle::Local => {
-                let l = self.clock.local_secs(ts.secs);
+                let (secs, frac) = timefmt::timeval(ts, nano);
+                let l = self.clock.local_secs(secs);
                 timefmt::put_hms(out, l);
-                timefmt::put_frac(out, ts.nanos, nano);
+                timefmt::put_tv_frac(out, frac, nano);
             }
             TsStyle::Epoch => timefmt::put_epoch(out, ts, nano),
             TsStyle::Delta => {
@@ -192,9 +195,10 @@ impl Renderer {
                 self.prev = Some(ts);
             }
             TsStyle::Date => {
-                let l = self.clock.local_secs(ts.secs);
+                let (secs, frac) = timefmt::timeval(ts, nano);
+                let l = self.clock.local_secs(secs);
                 timefmt::put_date_hms(out, l);
-                timefmt::put_frac(out, ts.nanos, nano);
+                timefmt::put_tv_frac(out, frac, nano);
             }
             TsStyle::SinceFirst => {
                 let f = *self.first.get_or_insert(ts);
@@ -206,6 +210,25 @@ impl Renderer {
 
     fn body(&mut self, seg: &Segment, out: &mut Vec<u8>) {
         let v = self.opts.verbose;
+        if let Some(ses) = seg.tail.pppoe {
+            // print-pppoe.c: the code name (empty for session data), then the session.
+            out.extend_from_slice(b"PPPoE  [ses 0x");
+            put_hex(out, u64::from(ses), 1);
+            out.extend_from_slice(b"] ");
+        }
+        let outer = seg.tail.outer().len();
+        if outer > 0
+            && !tunnel::outer(
+                out,
+                seg.tail.to_l4(),
+                outer,
+                v,
+                self.opts.quiet,
+                seg.segment_sum(),
+            )
+        {
+            return;
+        }
         if seg.is_v6() {
             out.extend_from_slice(b"IP6 ");
             if let Some(m) = seg.ip_bytes_missing() {
@@ -248,7 +271,46 @@ impl Renderer {
                 out.extend_from_slice(b" > ");
                 put_ip(out, &seg.dst);
                 out.extend_from_slice(b": ");
+                // The headers' bytes, when the record carries them (else names only).
+                let mut hdrs = seg.tail.bytes();
                 for &e in exts {
+                    // A header the tail does not hold whole (past MAX_TAIL): names from
+                    // here on.
+                    let whole = match e {
+                        ext::FRAGMENT => hdrs.len() >= 8,
+                        _ => hdrs
+                            .get(1)
+                            .is_some_and(|&l| hdrs.len() >= (usize::from(l) + 1) * 8),
+                    };
+                    if !whole {
+                        hdrs = &[];
+                    }
+                    let next = match e {
+                        ext::HOP_BY_HOP | ext::DEST_OPTS if !hdrs.is_empty() => {
+                            iphdrs::options_header(
+                                out,
+                                hdrs,
+                                e == ext::HOP_BY_HOP,
+                                v > 0,
+                                seg.ip_len,
+                            )
+                        }
+                        ext::ROUTING if !hdrs.is_empty() => {
+                            iphdrs::routing_header(out, hdrs, v > 0)
+                        }
+                        ext::FRAGMENT => iphdrs::Next::Advance(8),
+                        _ => iphdrs::Next::Advance(0),
+                    };
+                    match next {
+                        iphdrs::Next::Stop => return,
+                        iphdrs::Next::Advance(n) if !hdrs.is_empty() => {
+                            hdrs = hdrs.get(n..).unwrap_or(&[]);
+                            if e != ext::FRAGMENT {
+                                continue;
+                            }
+                        }
+                        iphdrs::Next::Advance(_) => {}
+                    }
                     match e {
                         ext::HOP_BY_HOP => out.extend_from_slice(b"HBH "),
                         ext::DEST_OPTS => out.extend_from_slice(b"DSTOPT "),
@@ -261,11 +323,30 @@ impl Renderer {
                             }
                             put_u32(out, (seg.frag & 0xfff8) as u32);
                             out.push(b'|');
-                            put_u32(out, seg.tcp_len);
+                            // The bytes after the fragment header (its payload).
+                            let all = seg.tail.bytes().len();
+                            let frag_len = if all > 0 {
+                                seg.ip_len.wrapping_sub((all - hdrs.len()) as u32)
+                            } else {
+                                seg.tcp_len
+                            };
+                            put_u32(out, frag_len);
                             out.extend_from_slice(b") ");
                         }
                         ext::ROUTING => out.extend_from_slice(b"RT6 "),
                         _ => {}
+                    }
+                }
+                if seg.ip_len == 0
+                    && let Some(j) = seg.tail.jumbo()
+                {
+                    // A jumbogram cut short: tcpdump says so after the headers.
+                    let have = seg.frame_len.saturating_sub(seg.l3_off as u32);
+                    let want = j.saturating_add(40);
+                    if want > have {
+                        out.extend_from_slice(b"truncated-ip6 - ");
+                        put_u32(out, want - have);
+                        out.extend_from_slice(b" bytes missing!");
                     }
                 }
             }
@@ -465,6 +546,11 @@ fn ipv4_verbose(seg: &Segment, out: &mut Vec<u8>) {
     }
     out.extend_from_slice(b"], proto TCP (6), length ");
     put_u64(out, seg.ip_len as u64);
+    if seg.ihl > 20 && !seg.tail.bytes().is_empty() {
+        out.extend_from_slice(b", options (");
+        iphdrs::ipv4_options(out, seg.tail.bytes());
+        out.push(b')');
+    }
     if seg.status & status::CSUM_COMPUTED != 0
         && seg.status & status::IP_TRUNCATED == 0
         && seg.ip_csum != seg.ip_csum_calc

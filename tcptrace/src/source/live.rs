@@ -11,7 +11,7 @@ use super::{
     Sink,
     links::{self, LinkEvent, LinkWatch},
 };
-use crate::{decode::Timestamp, kernel::record_from_bytes};
+use crate::{decode::Timestamp, kernel::record_parts};
 
 /// Converts the kernel's CLOCK_MONOTONIC nanoseconds to wall-clock time.
 #[derive(Clone, Copy, Debug)]
@@ -68,9 +68,12 @@ pub fn drain(
     sink: &mut dyn Sink,
 ) -> ControlFlow<()> {
     while let Some(item) = ring.next() {
-        if let Some((rec, snap)) = record_from_bytes(&item) {
+        if let Some((rec, snap, tail)) = record_parts(&item) {
             let ts = clock.wall(rec.ts_ns);
-            sink.record(&rec, ts, snap)?;
+            match tail {
+                Some(t) => sink.record_tail(&rec, ts, snap, None, &t)?,
+                None => sink.record(&rec, ts, snap)?,
+            }
         }
     }
     ControlFlow::Continue(())

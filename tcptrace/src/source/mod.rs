@@ -13,7 +13,7 @@ use std::ops::ControlFlow;
 
 use tcptrace_common::Record;
 
-use crate::decode::Timestamp;
+use crate::decode::{Tail, Timestamp};
 
 /// Where records go. `Break` stops the source (e.g. `-c` reached).
 pub trait Sink {
@@ -30,6 +30,22 @@ pub trait Sink {
         _pkttype: u8,
     ) -> ControlFlow<()> {
         self.record(rec, ts, snap)
+    }
+    /// A record whose packet has IPv4 options, IPv6 extension headers or PPPoE: `tail`
+    /// holds those headers; `cooked` is the packet type of a Linux cooked v2 frame.
+    /// Default: as [`Sink::record`] / [`Sink::cooked`], the tail dropped.
+    fn record_tail(
+        &mut self,
+        rec: &Record,
+        ts: Timestamp,
+        snap: &[u8],
+        cooked: Option<u8>,
+        _tail: &Tail,
+    ) -> ControlFlow<()> {
+        match cooked {
+            Some(p) => self.cooked(rec, ts, snap, p),
+            None => self.record(rec, ts, snap),
+        }
     }
     /// A frame that gave no record but that tcpdump would have printed (offline replay
     /// without a filter): it still counts for `-#`, `-ttt` and `-ttttt`.

@@ -24,8 +24,8 @@ use super::{
     savefile::{self, Savefile},
 };
 use crate::{
-    decode::Timestamp,
-    kernel::{Kernel, KernelError, record_from_bytes},
+    decode::{FileTime, Timestamp},
+    kernel::{Kernel, KernelError, record_parts},
 };
 
 const ETH_HLEN: usize = 14;
@@ -44,7 +44,7 @@ pub enum OfflineError {
     #[error("{path}: not a pcap or pcapng file ({detail})")]
     Format { path: PathBuf, detail: String },
     #[error(
-        "{path}: unsupported link type {linktype:?} (supported: Ethernet, Linux cooked SLL and SLL2, raw IPv4/IPv6, BSD loopback)"
+        "{path}: unsupported link type {linktype:?} (supported: Ethernet, Linux cooked SLL and SLL2, raw IPv4/IPv6, BSD loopback, PPP, PPPoE, IP over InfiniBand)"
     )]
     LinkType { path: PathBuf, linktype: DataLink },
     #[error("{path}: packet {index}: {detail}")]
@@ -84,6 +84,14 @@ enum Link {
     Null {
         big_endian: bool,
     },
+    /// PPP: address and control (0xff 0x03, may be left out), then the protocol in one
+    /// byte (odd) or two.
+    Ppp,
+    /// PPPoE without Ethernet (PPP_ETHER): replayed as an Ethernet PPPoE session frame,
+    /// which the kernel parses.
+    PppEther,
+    /// IP over InfiniBand: 44-byte header, the EtherType in bytes 40..42.
+    IpOverIb,
 }
 
 impl Link {
@@ -98,6 +106,9 @@ impl Link {
             DataLink::RAW | DataLink::IPV4 | DataLink::IPV6 => Link::Raw,
             DataLink::NULL => Link::Null { big_endian: false },
             DataLink::LOOP => Link::Null { big_endian: true },
+            DataLink::PPP => Link::Ppp,
+            DataLink::PPP_ETHER => Link::PppEther,
+            DataLink::IPOIB => Link::IpOverIb,
             _ => return None,
         })
     }
@@ -125,6 +136,28 @@ impl Link {
                 6 => Some((0, 0x86dd)),
                 _ => None,
             },
+            Link::Ppp => {
+                let at = if data.starts_with(&[0xff, 0x03]) {
+                    2
+                } else {
+                    0
+                };
+                let first = *data.get(at)?;
+                let (proto, len) = if first & 1 == 1 {
+                    (u16::from(first), 1)
+                } else {
+                    (u16::from_be_bytes([first, *data.get(at + 1)?]), 2)
+                };
+                match proto {
+                    0x0021 => Some((at + len, 0x0800)),
+                    0x0057 => Some((at + len, 0x86dd)),
+                    _ => None,
+                }
+            }
+            Link::PppEther => Some((0, 0x8864)),
+            Link::IpOverIb => {
+                (data.len() >= 44).then(|| (44, u16::from_be_bytes([data[40], data[41]])))
+            }
             Link::Null { big_endian } => {
                 let b: [u8; 4] = data.get(..4)?.try_into().ok()?;
                 let family = if big_endian {
@@ -170,14 +203,19 @@ fn invalid_header(caplen: usize, len: u32) -> bool {
 }
 
 /// A classic pcap record's time: seconds as the signed 32-bit field libpcap reads, and
-/// the fraction in the file's unit. A fraction of a second or more (a damaged file) is
-/// carried into the seconds.
+/// the fraction in the file's unit. A fraction of a second or more, or a negative one (a
+/// damaged file), is carried into the seconds, and the fields are kept for the tcpdump
+/// renderer, which prints them as tcpdump does.
 fn file_time(sec: i32, frac: i32, nano: bool) -> Timestamp {
     let per_sec: i64 = if nano { 1_000_000_000 } else { 1_000_000 };
-    let frac = i64::from(frac);
-    let secs = i64::from(sec) + frac.div_euclid(per_sec);
-    let frac = frac.rem_euclid(per_sec);
-    Timestamp::new(secs, (frac * (1_000_000_000 / per_sec)) as u32)
+    let raw = i64::from(frac);
+    let secs = i64::from(sec) + raw.div_euclid(per_sec);
+    let rem = raw.rem_euclid(per_sec);
+    let mut ts = Timestamp::new(secs, (rem * (1_000_000_000 / per_sec)) as u32);
+    if !(0..per_sec).contains(&raw) {
+        ts.file = Some(FileTime { sec, frac, nano });
+    }
+    ts
 }
 
 /// Replays `path` through the kernel's XDP program into `sink`. Returns the number of
@@ -358,7 +396,7 @@ impl Replayer<'_> {
                 // tcpdump decodes none of it: only whether the filter took it counts.
                 continue;
             }
-            let Some((mut rec, snap)) = record_from_bytes(&item) else {
+            let Some((mut rec, snap, tail)) = record_parts(&item) else {
                 continue;
             };
             rec.frame_len = wire_len.max(input.len()) as u32;
@@ -371,9 +409,17 @@ impl Replayer<'_> {
                     } else {
                         DIR_INGRESS
                     };
-                    self.sink.cooked(&rec, frame.ts, snap, pkttype)
+                    match &tail {
+                        Some(t) => self
+                            .sink
+                            .record_tail(&rec, frame.ts, snap, Some(pkttype), t),
+                        None => self.sink.cooked(&rec, frame.ts, snap, pkttype),
+                    }
                 }
-                None => self.sink.record(&rec, frame.ts, snap),
+                None => match &tail {
+                    Some(t) => self.sink.record_tail(&rec, frame.ts, snap, None, t),
+                    None => self.sink.record(&rec, frame.ts, snap),
+                },
             };
             if flow.is_break() {
                 return Ok(ControlFlow::Break(()));

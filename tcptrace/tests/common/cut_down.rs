@@ -31,12 +31,17 @@ pub fn packets(text: &str) -> Vec<Vec<&str>> {
 /// Is this packet (given its first line) an IPv4 or IPv6 one? What follows the timestamp
 /// must be `IP ` or `IP6 ` (`IP (tos …`, `IP6 (flowlabel …`, `IP truncated-ip …` included).
 /// Timestamps consist of digits, `:`, `.`, `-` and spaces only, or are tcpdump's
-/// `[Error converting time]` (seconds with bit 31 set, in a damaged capture).
+/// `[Error converting time]` (seconds with bit 31 set, in a damaged capture). A PPPoE
+/// session's `PPPoE  [ses 0x…] ` may come first.
 pub fn is_ip(first_line: &str) -> bool {
     let rest = first_line.trim_start_matches(|c: char| c.is_ascii_digit() || ":.- ".contains(c));
     let rest = rest
         .strip_prefix("[Error converting time] ")
         .unwrap_or(rest);
+    let rest = match rest.strip_prefix("PPPoE  [ses ") {
+        Some(r) => r.split_once("] ").map_or(r, |(_, r)| r),
+        None => rest,
+    };
     rest.starts_with("IP ") || rest.starts_with("IP6 ")
 }
 
@@ -141,22 +146,4 @@ pub fn cut_down(raw: &str, quiet: bool) -> String {
         }
     }
     out
-}
-
-/// `text` (an expected file) without the packets that carry no TCP header line, and how
-/// many packets were removed. The rest is kept as it is.
-pub fn drop_non_tcp(text: &str, quiet: bool) -> (String, usize) {
-    let mut out = String::new();
-    let mut removed = 0;
-    for p in packets(text) {
-        if tcp_text(&p, quiet).is_some() {
-            for l in p {
-                out.push_str(l);
-                out.push('\n');
-            }
-        } else {
-            removed += 1;
-        }
-    }
-    (out, removed)
 }

@@ -349,6 +349,16 @@ pub enum Ext {
     },
     /// Fragment header: offset in 8-byte units, M flag, identification.
     Fragment { offset: u16, more: bool, id: u32 },
+    /// Hop-by-hop (`hbh`) or destination options holding these option bytes, padded with
+    /// a PadN (or Pad1) option to a multiple of 8.
+    Options { hbh: bool, opts: Vec<u8> },
+    /// A routing header of any type: type, segments left, then these bytes after the
+    /// first four (reserved or type-specific fields, addresses).
+    RoutingRaw {
+        typ: u8,
+        segments_left: u8,
+        rest: Vec<u8>,
+    },
 }
 
 impl Ext {
@@ -356,8 +366,10 @@ impl Ext {
         match self {
             Ext::HopByHop(_) => NEXTHDR_HOP,
             Ext::DestOpts(_) => NEXTHDR_DEST,
-            Ext::Routing { .. } => NEXTHDR_ROUTING,
+            Ext::Routing { .. } | Ext::RoutingRaw { .. } => NEXTHDR_ROUTING,
             Ext::Fragment { .. } => NEXTHDR_FRAGMENT,
+            Ext::Options { hbh: true, .. } => NEXTHDR_HOP,
+            Ext::Options { hbh: false, .. } => NEXTHDR_DEST,
         }
     }
 
@@ -390,6 +402,32 @@ impl Ext {
                 for a in addrs {
                     h.extend_from_slice(a);
                 }
+                h
+            }
+            Ext::Options { opts, .. } => {
+                let mut h = vec![next, 0];
+                h.extend_from_slice(opts);
+                match 8 - h.len() % 8 {
+                    8 => {}
+                    1 => h.push(0),
+                    n => {
+                        h.push(1);
+                        h.push((n - 2) as u8);
+                        h.resize(h.len() + n - 2, 0);
+                    }
+                }
+                h[1] = (h.len() / 8 - 1) as u8;
+                h
+            }
+            Ext::RoutingRaw {
+                typ,
+                segments_left,
+                rest,
+            } => {
+                let mut h = vec![next, 0, *typ, *segments_left];
+                h.extend_from_slice(rest);
+                h.resize(h.len().next_multiple_of(8), 0);
+                h[1] = (h.len() / 8 - 1) as u8;
                 h
             }
             Ext::Fragment { offset, more, id } => {

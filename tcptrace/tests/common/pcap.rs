@@ -180,3 +180,24 @@ impl RawPcap {
         self.records[i].header = h;
     }
 }
+
+/// A classic little-endian pcap file, every field given: link type, nanosecond magic or
+/// not, and each record's raw time fields (seconds, fraction: any value, in range or not)
+/// and bytes (caplen = len).
+pub fn raw_file(linktype: u32, nano: bool, records: &[(u32, u32, Vec<u8>)]) -> Vec<u8> {
+    let magic: u32 = if nano { 0xa1b2_3c4d } else { 0xa1b2_c3d4 };
+    let mut out = Vec::new();
+    out.extend_from_slice(&magic.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&65535u32.to_le_bytes());
+    out.extend_from_slice(&linktype.to_le_bytes());
+    for (sec, frac, data) in records {
+        for v in [*sec, *frac, data.len() as u32, data.len() as u32] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(data);
+    }
+    out
+}

@@ -1,0 +1,393 @@
+//! The outer part of a tunnelled segment's line, as tcpdump 4.99.3 prints it before the
+//! inner packet (`print-ip.c`, `print-ip6.c`, `print-udp.c`, `print-vxlan.c`,
+//! `print-geneve.c`, `print-gre.c`): from the outer header bytes a record's tail carries
+//! (outer IP header to inner IP header).
+use crate::render::{iphdrs, put_hex, put_ipv4, put_ipv6, put_u32};
+
+const VXLAN_PORT: u16 = 4789;
+const GENEVE_PORT: u16 = 6081;
+const ETH_P_TEB: u16 = 0x6558;
+
+/// Appends the outer headers' text for a tunnel whose headers, from the outer IP header
+/// to the inner TCP header, are `all` (the outer ones are the first `outer_len`). False
+/// when tcpdump prints nothing of the inner packet (`-q` on a UDP tunnel: `UDP, length
+/// N`), or the bytes are not a tunnel. `seg_sum`: the inner TCP segment's byte sum
+/// ([`crate::decode::Segment::segment_sum`]), which with the header bytes gives the outer
+/// UDP checksum's verdict.
+pub fn outer(
+    out: &mut Vec<u8>,
+    all: &[u8],
+    outer_len: usize,
+    verbose: u8,
+    quiet: bool,
+    seg_sum: Option<u16>,
+) -> bool {
+    let b = &all[..outer_len.min(all.len())];
+    let Some(&first) = b.first() else {
+        return false;
+    };
+    let v = verbose > 0;
+    // The outer IP header: its payload offset, protocol and payload length.
+    let (l4, proto, payload_len, src, dst): (usize, u8, u32, &[u8], &[u8]) = if first >> 4 == 4 {
+        let ihl = usize::from(first & 0x0f) * 4;
+        if b.len() < ihl.max(20) {
+            return false;
+        }
+        let total = u32::from(u16::from_be_bytes([b[2], b[3]]));
+        out.extend_from_slice(b"IP ");
+        if v {
+            ipv4_verbose(out, &b[..ihl]);
+        }
+        (
+            ihl,
+            b[9],
+            total.saturating_sub(ihl as u32),
+            &b[12..16],
+            &b[16..20],
+        )
+    } else {
+        if b.len() < 40 {
+            return false;
+        }
+        let plen = u32::from(u16::from_be_bytes([b[4], b[5]]));
+        out.extend_from_slice(b"IP6 ");
+        if v {
+            ipv6_verbose(out, b);
+        }
+        (40, b[6], plen, &b[8..24], &b[24..40])
+    };
+    let addr = |out: &mut Vec<u8>, a: &[u8]| match a.len() {
+        4 => put_ipv4(out, [a[0], a[1], a[2], a[3]]),
+        _ => {
+            let mut x = [0u8; 16];
+            x.copy_from_slice(a);
+            put_ipv6(out, x);
+        }
+    };
+    let rest = &b[l4..];
+    match proto {
+        17 => {
+            let Some(u) = rest.get(..8) else {
+                return false;
+            };
+            let sport = u16::from_be_bytes([u[0], u[1]]);
+            let dport = u16::from_be_bytes([u[2], u[3]]);
+            addr(out, src);
+            out.push(b'.');
+            put_u32(out, sport.into());
+            out.extend_from_slice(b" > ");
+            addr(out, dst);
+            out.push(b'.');
+            put_u32(out, dport.into());
+            out.extend_from_slice(b": ");
+            let field = u16::from_be_bytes([u[6], u[7]]);
+            let v6 = src.len() == 16;
+            if verbose > 1 && !v6 && field == 0 {
+                out.extend_from_slice(b"[no cksum] ");
+            } else if (verbose > 1 || (v6 && verbose > 0))
+                && let Some(ss) = seg_sum
+            {
+                udp_verdict(out, src, dst, &all[l4..], field, ss);
+            }
+            if quiet {
+                out.extend_from_slice(b"UDP, length ");
+                put_u32(
+                    out,
+                    u32::from(u16::from_be_bytes([u[4], u[5]])).saturating_sub(8),
+                );
+                return false;
+            }
+            let h = &rest[8..];
+            if sport == VXLAN_PORT || dport == VXLAN_PORT {
+                vxlan(out, h)
+            } else if sport == GENEVE_PORT || dport == GENEVE_PORT {
+                geneve(out, h, v)
+            } else {
+                false
+            }
+        }
+        47 => {
+            addr(out, src);
+            out.extend_from_slice(b" > ");
+            addr(out, dst);
+            out.extend_from_slice(b": ");
+            gre(out, rest, payload_len, v)
+        }
+        _ => {
+            addr(out, src);
+            out.extend_from_slice(b" > ");
+            addr(out, dst);
+            out.extend_from_slice(b": ");
+            true
+        }
+    }
+}
+
+/// One's complement sum of `b` as 16-bit words (an odd last byte padded with zero).
+fn sum16(b: &[u8]) -> u32 {
+    b.chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)])))
+        .sum()
+}
+
+fn fold(mut x: u32) -> u16 {
+    while x > 0xffff {
+        x = (x & 0xffff) + (x >> 16);
+    }
+    x as u16
+}
+
+/// tcpdump's `in_cksum_shouldbe`: the value a checksum field should hold, from the field
+/// and the checksum computed over the data with it.
+fn shouldbe(field: u16, computed: u16) -> u16 {
+    fold(u32::from(field) + u32::from(computed))
+}
+
+/// `[udp sum ok] ` or `[bad udp cksum 0x.. -> 0x..!] ` for a UDP datagram made of `hdrs`
+/// (UDP header to the inner TCP header) and a TCP segment whose byte sum is `seg_sum`.
+fn udp_verdict(out: &mut Vec<u8>, src: &[u8], dst: &[u8], hdrs: &[u8], field: u16, seg_sum: u16) {
+    let len = u16::from_be_bytes([hdrs[4], hdrs[5]]);
+    let mut acc = sum16(src) + sum16(dst) + 17 + u32::from(len) + sum16(hdrs);
+    // The segment's words start at an odd offset of the datagram: its sum swaps bytes.
+    acc += u32::from(if hdrs.len() % 2 == 1 {
+        seg_sum.swap_bytes()
+    } else {
+        seg_sum
+    });
+    let computed = !fold(acc);
+    if computed == 0 {
+        out.extend_from_slice(b"[udp sum ok] ");
+    } else {
+        out.extend_from_slice(b"[bad udp cksum 0x");
+        put_hex(out, field.into(), 4);
+        out.extend_from_slice(b" -> 0x");
+        put_hex(out, shouldbe(field, computed).into(), 4);
+        out.extend_from_slice(b"!] ");
+    }
+}
+
+/// `VXLAN, flags [I] (0x08), vni 11` and a new line (the inner Ethernet header prints
+/// nothing without `-e`).
+fn vxlan(out: &mut Vec<u8>, h: &[u8]) -> bool {
+    let Some(h) = h.get(..8) else {
+        return false;
+    };
+    out.extend_from_slice(b"VXLAN, flags [");
+    out.extend_from_slice(if h[0] & 0x08 != 0 { b"I" } else { b"invalid" });
+    out.extend_from_slice(b"] (0x");
+    put_hex(out, h[0].into(), 2);
+    out.extend_from_slice(b"), vni ");
+    put_u32(out, u32::from_be_bytes([0, h[4], h[5], h[6]]));
+    out.push(b'\n');
+    true
+}
+
+/// `Geneve, Flags [none], vni 0xb` then `: ` (`\n\t` with `-v`).
+fn geneve(out: &mut Vec<u8>, h: &[u8], v: bool) -> bool {
+    let Some(g) = h.get(..8) else {
+        return false;
+    };
+    out.extend_from_slice(b"Geneve, Flags [");
+    let flags = g[1];
+    if flags == 0 {
+        out.extend_from_slice(b"none");
+    }
+    for (bit, name) in [
+        (0x80u8, b"O".as_slice()),
+        (0x40, b"C"),
+        (0x20, b"R1"),
+        (0x10, b"R2"),
+        (0x08, b"R3"),
+        (0x04, b"R4"),
+        (0x02, b"R5"),
+        (0x01, b"R6"),
+    ] {
+        if flags & bit != 0 {
+            out.extend_from_slice(name);
+        }
+    }
+    out.extend_from_slice(b"], vni 0x");
+    put_hex(out, u32::from_be_bytes([0, g[4], g[5], g[6]]).into(), 1);
+    if g[7] != 0 {
+        out.extend_from_slice(b", rsvd 0x");
+        put_hex(out, g[7].into(), 1);
+    }
+    let opts = u32::from(g[0] & 0x3f) * 4;
+    if opts > 0 {
+        // tcptrace prints the options' size only (tcpdump decodes them with -v).
+        out.extend_from_slice(b", options [");
+        put_u32(out, opts);
+        out.extend_from_slice(b" bytes]");
+    }
+    out.extend_from_slice(if v { b"\n\t" } else { b": " });
+    let proto = u16::from_be_bytes([g[2], g[3]]);
+    matches!(proto, 0x0800 | 0x86dd | ETH_P_TEB)
+}
+
+/// `GREv0, [Flags [...], ][sum 0x.., ]off 0x.., key=0x.., seq N, length L` then `: `
+/// (`\n\t` with `-v`).
+fn gre(out: &mut Vec<u8>, h: &[u8], length: u32, v: bool) -> bool {
+    let Some(g) = h.get(..4) else {
+        return false;
+    };
+    let flags = u16::from_be_bytes([g[0], g[1]]);
+    out.extend_from_slice(b"GREv");
+    put_u32(out, u32::from(flags & 7));
+    if v {
+        out.extend_from_slice(b", Flags [");
+        let mut any = false;
+        for (bit, name) in [
+            (0x8000u16, b"checksum present".as_slice()),
+            (0x4000, b"routing present"),
+            (0x2000, b"key present"),
+            (0x1000, b"sequence# present"),
+            (0x0800, b"source routing present"),
+            (0x0080, b"ack present"),
+        ] {
+            if flags & bit != 0 {
+                if any {
+                    out.extend_from_slice(b", ");
+                }
+                out.extend_from_slice(name);
+                any = true;
+            }
+        }
+        if !any {
+            out.extend_from_slice(b"none");
+        }
+        out.push(b']');
+    }
+    let mut at = 4;
+    let word = |at: usize| h.get(at..at + 4).map(|w| [w[0], w[1], w[2], w[3]]);
+    if flags & 0xc000 != 0 {
+        let Some(w) = word(at) else {
+            return false;
+        };
+        if v {
+            out.extend_from_slice(b", sum 0x");
+            put_hex(out, u16::from_be_bytes([w[0], w[1]]).into(), 1);
+        }
+        out.extend_from_slice(b", off 0x");
+        put_hex(out, u16::from_be_bytes([w[2], w[3]]).into(), 1);
+        at += 4;
+    }
+    if flags & 0x2000 != 0 {
+        let Some(w) = word(at) else {
+            return false;
+        };
+        out.extend_from_slice(b", key=0x");
+        put_hex(out, u32::from_be_bytes(w).into(), 1);
+        at += 4;
+    }
+    if flags & 0x1000 != 0 {
+        let Some(w) = word(at) else {
+            return false;
+        };
+        out.extend_from_slice(b", seq ");
+        put_u32(out, u32::from_be_bytes(w));
+    }
+    out.extend_from_slice(b", length ");
+    put_u32(out, length);
+    out.extend_from_slice(if v { b"\n\t" } else { b": " });
+    true
+}
+
+/// The name tcpdump gives an outer header's protocol.
+fn proto_name(p: u8) -> &'static [u8] {
+    match p {
+        4 => b"IPIP",
+        6 => b"TCP",
+        17 => b"UDP",
+        41 => b"IPv6",
+        47 => b"GRE",
+        _ => b"unknown",
+    }
+}
+
+/// `(tos 0x0, ttl 64, id 1, offset 0, flags [DF], proto UDP (17), length 90)` and the new
+/// line, as for the inner header, the checksum verified over the header bytes.
+fn ipv4_verbose(out: &mut Vec<u8>, h: &[u8]) {
+    let tos = h[1];
+    out.extend_from_slice(b"(tos 0x");
+    put_hex(out, tos.into(), 1);
+    match tos & 3 {
+        1 => out.extend_from_slice(b",ECT(1)"),
+        2 => out.extend_from_slice(b",ECT(0)"),
+        3 => out.extend_from_slice(b",CE"),
+        _ => {}
+    }
+    if h[8] >= 1 {
+        out.extend_from_slice(b", ttl ");
+        put_u32(out, h[8].into());
+    }
+    out.extend_from_slice(b", id ");
+    put_u32(out, u16::from_be_bytes([h[4], h[5]]).into());
+    let frag = u16::from_be_bytes([h[6], h[7]]);
+    out.extend_from_slice(b", offset ");
+    put_u32(out, u32::from(frag & 0x1fff) * 8);
+    out.extend_from_slice(b", flags [");
+    let f = frag & 0xe000;
+    if f == 0 {
+        out.extend_from_slice(b"none");
+    }
+    let mut sep = false;
+    for (bit, text) in [
+        (0x2000u16, b"+".as_slice()),
+        (0x4000, b"DF"),
+        (0x8000, b"rsvd"),
+    ] {
+        if f & bit != 0 {
+            if sep {
+                out.extend_from_slice(b", ");
+            }
+            out.extend_from_slice(text);
+            sep = true;
+        }
+    }
+    out.extend_from_slice(b"], proto ");
+    out.extend_from_slice(proto_name(h[9]));
+    out.extend_from_slice(b" (");
+    put_u32(out, h[9].into());
+    out.extend_from_slice(b"), length ");
+    put_u32(out, u16::from_be_bytes([h[2], h[3]]).into());
+    if h.len() > 20 {
+        out.extend_from_slice(b", options (");
+        iphdrs::ipv4_options(out, &h[20..]);
+        out.push(b')');
+    }
+    let computed = !fold(sum16(h));
+    if computed != 0 {
+        let field = u16::from_be_bytes([h[10], h[11]]);
+        out.extend_from_slice(b", bad cksum ");
+        put_hex(out, field.into(), 1);
+        out.extend_from_slice(b" (->");
+        put_hex(out, shouldbe(field, computed).into(), 1);
+        out.extend_from_slice(b")!");
+    }
+    out.extend_from_slice(b")\n    ");
+}
+
+/// `(class 0x.., flowlabel 0x....., hlim 64, next-header IPv6 (41) payload length: 60) `.
+fn ipv6_verbose(out: &mut Vec<u8>, h: &[u8]) {
+    let w0 = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
+    out.push(b'(');
+    if w0 & 0x0ff0_0000 != 0 {
+        out.extend_from_slice(b"class 0x");
+        put_hex(out, u64::from((w0 >> 20) & 0xff), 2);
+        out.extend_from_slice(b", ");
+    }
+    if w0 & 0xfffff != 0 {
+        out.extend_from_slice(b"flowlabel 0x");
+        put_hex(out, u64::from(w0 & 0xfffff), 5);
+        out.extend_from_slice(b", ");
+    }
+    out.extend_from_slice(b"hlim ");
+    put_u32(out, h[7].into());
+    out.extend_from_slice(b", next-header ");
+    out.extend_from_slice(proto_name(h[6]));
+    out.extend_from_slice(b" (");
+    put_u32(out, h[6].into());
+    out.extend_from_slice(b") payload length: ");
+    put_u32(out, u16::from_be_bytes([h[4], h[5]]).into());
+    out.extend_from_slice(b") ");
+}

@@ -1,0 +1,485 @@
+//! Shapes tcpdump 4.99.3 prints that the conformance corpus does not hold, each in a
+//! capture the test builds and compared with tcpdump's own output on it, in every output
+//! style: damaged timestamp fractions, more link types (PPP, PPPoE, IP over InfiniBand),
+//! IPv4 options, IPv6 extension headers and jumbograms, tunnels (VXLAN, Geneve, GRE,
+//! IP-in-IP, SIT, IPv6-in-IPv6).
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{
+    cut_down::cut_down,
+    packet::{ETH_P_IP, ETH_P_IPV6, Ext, Ipv4, Ipv6, Tcp, eth4, eth6, ether, udp},
+    par_map,
+    pcap::{raw_file, scratch},
+    tcpdump, tcptrace,
+};
+use tcptrace_common::tcp_flags::{ACK, PSH, SYN};
+
+/// Every output style a capture is compared in.
+const STYLES: &[&[&str]] = &[
+    &[],
+    &["-v"],
+    &["-S"],
+    &["-q"],
+    &["-tt"],
+    &["-ttt"],
+    &["-tttt"],
+    &["-ttttt"],
+    &["--nano"],
+    &["--nano", "-ttt"],
+    &["-v", "-S", "--nano", "-tt"],
+    &["-vv"],
+    &["-vv", "-q"],
+];
+
+/// Writes `bytes` to a scratch file named for the test.
+fn capture(name: &str, bytes: &[u8]) -> PathBuf {
+    let path = scratch(&format!("fidelity-{name}.{}.pcap", std::process::id()));
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// tcptrace prints exactly tcpdump's TCP lines for `path` in every style; `lines` is how
+/// many packet lines tcpdump must print in the default style (so a capture tcpdump reads
+/// differently than meant fails too).
+fn same_as_tcpdump(path: &Path, lines: usize) {
+    let failures: Vec<String> = par_map(STYLES, |style| {
+        let mut args: Vec<String> = style.iter().map(|s| s.to_string()).collect();
+        args.push("-r".into());
+        args.push(path.to_string_lossy().into_owned());
+        let td = tcpdump(&[&["-n".to_string()], &args[..]].concat());
+        let tt = tcptrace(&args);
+        let quiet = style.contains(&"-q");
+        let expected = cut_down(&String::from_utf8_lossy(&td.stdout), quiet);
+        let got = String::from_utf8_lossy(&tt.stdout);
+        let mut problems = Vec::new();
+        if style.is_empty() && expected.lines().count() != lines {
+            problems.push(format!(
+                "tcpdump printed {} TCP lines, the test meant {lines}:\n{expected}",
+                expected.lines().count()
+            ));
+        }
+        if !tt.status.success() {
+            problems.push(format!(
+                "tcptrace failed: {}",
+                String::from_utf8_lossy(&tt.stderr)
+            ));
+        }
+        let d = common::diff(&expected, &got, 6);
+        if !d.is_empty() {
+            problems.push(d);
+        }
+        (!problems.is_empty()).then(|| format!("{}: {}", style.join(" "), problems.join("\n")))
+    })
+    .into_iter()
+    .flatten()
+    .collect();
+    assert!(
+        failures.is_empty(),
+        "{}: differs from tcpdump:\n{}",
+        path.display(),
+        failures.join("\n")
+    );
+}
+
+fn syn(sport: u16, dport: u16) -> Tcp {
+    let mut t = Tcp::new(sport, dport);
+    t.seq = 1000;
+    t.flags = SYN;
+    t.window = 512;
+    t.options = vec![2, 4, 5, 0xb4];
+    t
+}
+
+fn data(sport: u16, dport: u16, len: usize) -> Tcp {
+    let mut t = Tcp::new(sport, dport);
+    t.seq = 1001;
+    t.ack = 5001;
+    t.flags = ACK | PSH;
+    t.window = 502;
+    t.payload = vec![0x61; len];
+    t
+}
+
+fn v4_segments() -> Vec<Vec<u8>> {
+    let ip = Ipv4::new([10, 0, 0, 1], [10, 0, 0, 2]);
+    vec![ip.tcp(&syn(40001, 23)), ip.tcp(&data(40001, 23, 10))]
+}
+
+// ---------------------------------------------------------------------------------------
+// Timestamps
+// ---------------------------------------------------------------------------------------
+
+/// Record time fields out of range (a fraction of a second or more, or with bit 31 set)
+/// are printed as tcpdump prints them: the field as it is (scaled by libpcap's 32-bit
+/// arithmetic for `--nano` or a nanosecond file), in every style, deltas included.
+#[test]
+fn out_of_range_fractions_print_as_tcpdump() {
+    let seg = eth4(&v4_segments()[0]);
+    for nano in [false, true] {
+        let one = if nano { 1_000_000_000 } else { 1_000_000 };
+        let recs: Vec<(u32, u32, Vec<u8>)> = [
+            (1000, 5),
+            (1000, one),
+            (1001, 0x8000_0000),
+            (1001, one - 1),
+            (1002, u32::MAX),
+            (1003, 2 * one + 7),
+            (1003, 12),
+        ]
+        .into_iter()
+        .map(|(s, f)| (s, f, seg.clone()))
+        .collect();
+        let path = capture(
+            &format!("frac-{}", if nano { "ns" } else { "us" }),
+            &raw_file(1, nano, &recs),
+        );
+        same_as_tcpdump(&path, recs.len());
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Link types
+// ---------------------------------------------------------------------------------------
+
+fn v6_segments() -> Vec<Vec<u8>> {
+    let ip = Ipv6::new(addr6(1), addr6(2));
+    vec![ip.tcp(&syn(40001, 23)), ip.tcp(&data(40001, 23, 10))]
+}
+
+fn addr6(last: u8) -> [u8; 16] {
+    let mut a = [0u8; 16];
+    a[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+    a[15] = last;
+    a
+}
+
+/// A PPPoE session header and PPP protocol in front of `ip`.
+fn pppoe(session: u16, v6: bool, ip: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x11, 0x00];
+    p.extend_from_slice(&session.to_be_bytes());
+    p.extend_from_slice(&((ip.len() + 2) as u16).to_be_bytes());
+    p.extend_from_slice(if v6 { &[0x00, 0x57] } else { &[0x00, 0x21] });
+    p.extend_from_slice(ip);
+    p
+}
+
+fn records(frames: Vec<Vec<u8>>) -> Vec<(u32, u32, Vec<u8>)> {
+    frames
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| (1_700_000_000, 1000 * i as u32, f))
+        .collect()
+}
+
+/// PPP (with and without address/control, one- and two-byte protocols), PPPoE without
+/// Ethernet, PPPoE sessions inside Ethernet (through the kernel's parser), IP over
+/// InfiniBand: the TCP lines tcpdump prints for them.
+#[test]
+fn more_link_types_print_as_tcpdump() {
+    let mut ips: Vec<(bool, Vec<u8>)> = v4_segments().into_iter().map(|p| (false, p)).collect();
+    ips.extend(v6_segments().into_iter().map(|p| (true, p)));
+    let n = ips.len();
+    let ppp: Vec<Vec<u8>> = ips
+        .iter()
+        .enumerate()
+        .map(|(i, (v6, ip))| {
+            let mut f = match (i % 3, v6) {
+                (0, false) => vec![0xff, 0x03, 0x00, 0x21],
+                (0, true) => vec![0xff, 0x03, 0x00, 0x57],
+                (1, false) => vec![0x00, 0x21],
+                (1, true) => vec![0x00, 0x57],
+                (_, false) => vec![0x21],
+                (_, true) => vec![0x57],
+            };
+            f.extend_from_slice(ip);
+            f
+        })
+        .collect();
+    let ppp_ether: Vec<Vec<u8>> = ips.iter().map(|(v6, ip)| pppoe(0x1234, *v6, ip)).collect();
+    let in_ethernet: Vec<Vec<u8>> = ips
+        .iter()
+        .map(|(v6, ip)| ether(&[], 0x8864, &pppoe(0xbeef, *v6, ip)))
+        .collect();
+    let ipoib: Vec<Vec<u8>> = ips
+        .iter()
+        .map(|(v6, ip)| {
+            let mut f = vec![0x5a; 40];
+            f.extend_from_slice(&(if *v6 { ETH_P_IPV6 } else { ETH_P_IP }).to_be_bytes());
+            f.extend_from_slice(&[0, 0]);
+            f.extend_from_slice(ip);
+            f
+        })
+        .collect();
+    for (name, linktype, frames) in [
+        ("ppp", 9, ppp),
+        ("ppp-ether", 51, ppp_ether),
+        ("pppoe", 1, in_ethernet),
+        ("ipoib", 242, ipoib),
+    ] {
+        same_as_tcpdump(
+            &capture(name, &raw_file(linktype, false, &records(frames))),
+            n,
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// IP options, IPv6 extension headers, jumbograms
+// ---------------------------------------------------------------------------------------
+
+/// IPv4 options of every kind tcpdump names, with `-v` printed inside the header's
+/// parentheses (`options (RR 1.2.3.4,EOL)`); without `-v` nothing changes.
+#[test]
+fn ipv4_options_print_as_tcpdump() {
+    let option_sets: Vec<Vec<u8>> = vec![
+        vec![7, 7, 4, 1, 2, 3, 4, 0], // RR, nothing recorded yet, EOL
+        vec![7, 11, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0], // RR, one recorded
+        vec![1, 1, 148, 4, 0, 0],     // NOP NOP RA
+        vec![148, 4, 0, 5],           // RA with a value
+        vec![131, 7, 4, 9, 9, 9, 9, 0], // LSRR
+        vec![68, 12, 5, 0, 0, 0, 0, 1, 0, 0, 0, 2], // timestamp, TSONLY
+        vec![68, 12, 13, 1, 1, 2, 3, 4, 0, 0, 0, 9], // timestamp, TS+ADDR
+        vec![130, 3, 0, 1],           // security, NOP
+        vec![99, 4, 0, 0],            // unknown
+        vec![7, 1, 0, 0],             // bad length
+        vec![82, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], // traceroute
+    ];
+    let mut frames = Vec::new();
+    for opts in &option_sets {
+        let mut ip = Ipv4::new([10, 0, 0, 1], [10, 0, 0, 2]);
+        ip.id = 7;
+        ip.options = opts.clone();
+        frames.push(eth4(&ip.tcp(&data(40001, 23, 5))));
+    }
+    let n = frames.len();
+    same_as_tcpdump(
+        &capture("ipv4-options", &raw_file(1, false, &records(frames))),
+        n,
+    );
+}
+
+/// IPv6 routing headers (type 0 with and without addresses, type 2, segment routing,
+/// unknown types), hop-by-hop and destination options of every kind tcpdump names, and
+/// jumbograms (payload length 0 with a Jumbo Payload option, as BIG TCP sends them).
+#[test]
+fn ipv6_extension_headers_print_as_tcpdump() {
+    let (src, dst) = (addr6(1), addr6(2));
+    let rt = |typ: u8, segleft: u8, rest: Vec<u8>| Ext::RoutingRaw {
+        typ,
+        segments_left: segleft,
+        rest,
+    };
+    let hbh = |opts: Vec<u8>| Ext::Options { hbh: true, opts };
+    let dst_opts = |opts: Vec<u8>| Ext::Options { hbh: false, opts };
+    let mut addrs = vec![0u8; 4];
+    addrs.extend_from_slice(&addr6(9));
+    addrs.extend_from_slice(&addr6(10));
+    let chains: Vec<Vec<Ext>> = vec![
+        vec![rt(0, 0, vec![0; 4])],
+        vec![rt(0, 1, addrs.clone())],
+        vec![rt(2, 1, [vec![0, 0, 0, 1], addr6(3).to_vec()].concat())],
+        vec![rt(4, 0, [vec![0, 0, 0, 7], addr6(4).to_vec()].concat())],
+        vec![hbh(vec![]), dst_opts(vec![])],
+        vec![hbh(vec![0]), dst_opts(vec![1, 0])],
+        vec![hbh(vec![5, 2, 0, 0])],
+        vec![
+            hbh(vec![5, 2, 0, 1]),
+            rt(0, 0, vec![0; 4]),
+            dst_opts(vec![0x1e, 2, 0, 0]),
+        ],
+        vec![dst_opts(vec![0xc2, 4, 0, 1, 0, 0])],
+        vec![hbh(vec![0xc9, 16].into_iter().chain(addr6(5)).collect())],
+        vec![
+            Ext::Fragment {
+                offset: 0,
+                more: true,
+                id: 77,
+            },
+            dst_opts(vec![]),
+        ],
+    ];
+    let mut frames = Vec::new();
+    for exts in chains {
+        let mut ip = Ipv6::new(src, dst);
+        ip.exts = exts;
+        frames.push(eth6(&ip.tcp(&data(40001, 23, 5))));
+    }
+    // A jumbogram: payload length 0, a Jumbo Payload option with the length; the frame
+    // holds 70000 bytes less (tcpdump says so, and prints the option's length).
+    let seg = data(41851, 43913, 100);
+    let jumbo = 8 + 20 + seg.payload.len() as u32 + 70_000;
+    let mut ip = Ipv6::new(src, dst);
+    ip.exts = vec![hbh([vec![0xc2, 4], jumbo.to_be_bytes().to_vec()].concat())];
+    ip.payload_len = Some(0);
+    frames.push(eth6(&ip.tcp(&seg)));
+    let n = frames.len();
+    same_as_tcpdump(
+        &capture("ipv6-exts", &raw_file(1, false, &records(frames))),
+        n,
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Tunnels
+// ---------------------------------------------------------------------------------------
+
+/// tcptrace prints exactly what tcpdump prints for `path` in every style, whole (every
+/// packet of these captures is a tunnelled TCP segment; a VXLAN packet takes two lines).
+fn all_same_as_tcpdump(path: &Path) {
+    let failures: Vec<String> = par_map(STYLES, |style| {
+        let mut args: Vec<String> = style.iter().map(|s| s.to_string()).collect();
+        args.push("-r".into());
+        args.push(path.to_string_lossy().into_owned());
+        let td = tcpdump(&[&["-n".to_string()], &args[..]].concat());
+        let tt = tcptrace(&args);
+        let expected = String::from_utf8_lossy(&td.stdout);
+        let got = String::from_utf8_lossy(&tt.stdout);
+        let d = common::diff(&expected, &got, 8);
+        (!d.is_empty() || !tt.status.success()).then(|| {
+            format!(
+                "{}: {}{d}",
+                style.join(" "),
+                String::from_utf8_lossy(&tt.stderr)
+            )
+        })
+    })
+    .into_iter()
+    .flatten()
+    .collect();
+    assert!(
+        failures.is_empty(),
+        "{}: differs from tcpdump:\n{}",
+        path.display(),
+        failures.join("\n")
+    );
+}
+
+/// Every tunnel the kernel follows, one level deep, with IPv4 and IPv6 on either side:
+/// VXLAN, Geneve (Ethernet and IP payloads), GRE (plain, key, key and sequence number,
+/// checksum, GRETAP, IPv6 inside), IP-in-IP, SIT, IPv6-in-IPv6, IPv4-in-IPv6; an outer
+/// header with a bad checksum; inner IPv4 options.
+#[test]
+fn tunnels_print_as_tcpdump() {
+    let o4 = || {
+        let mut ip = Ipv4::new([20, 0, 0, 2], [20, 0, 0, 1]);
+        ip.id = 9;
+        ip.df = true;
+        ip
+    };
+    let o6 = Ipv6::new(addr6(0x21), addr6(0x22));
+    let i4 = Ipv4::new([30, 0, 0, 2], [30, 0, 0, 1]);
+    let i6 = Ipv6::new(addr6(0x31), addr6(0x32));
+    let mut i4_opts = i4.clone();
+    i4_opts.options = vec![7, 7, 4, 0, 0, 0, 0, 0];
+    let seg = data(51225, 22, 12);
+    let inner4 = i4.tcp(&seg);
+    let inner6 = i6.tcp(&seg);
+    let teb = |ethertype: u16, ip: &[u8]| ether(&[], ethertype, ip);
+    let vxlan = |vni: u32, inner: Vec<u8>| {
+        let mut h = vec![0x08, 0, 0, 0];
+        h.extend_from_slice(&(vni << 8).to_be_bytes());
+        h.extend_from_slice(&inner);
+        udp(43443, 4789, &h)
+    };
+    let geneve = |proto: u16, inner: &[u8]| {
+        let mut h = vec![0, 0];
+        h.extend_from_slice(&proto.to_be_bytes());
+        h.extend_from_slice(&(0xbu32 << 8).to_be_bytes());
+        h.extend_from_slice(inner);
+        udp(43444, 6081, &h)
+    };
+    let gre = |words: &[u32], flags: u16, proto: u16, inner: &[u8]| {
+        let mut h = flags.to_be_bytes().to_vec();
+        h.extend_from_slice(&proto.to_be_bytes());
+        for w in words {
+            h.extend_from_slice(&w.to_be_bytes());
+        }
+        h.extend_from_slice(inner);
+        h
+    };
+    let mut bad = o4();
+    bad.csum = Some(0x1234);
+    let frames: Vec<Vec<u8>> = vec![
+        eth4(&o4().packet(17, &vxlan(11, teb(ETH_P_IP, &inner4)))),
+        eth4(&o4().packet(17, &vxlan(0x123456, teb(ETH_P_IPV6, &inner6)))),
+        eth6(&o6.packet(17, &vxlan(12, teb(ETH_P_IP, &inner4)))),
+        eth4(&o4().packet(17, &vxlan(13, teb(ETH_P_IP, &i4_opts.tcp(&seg))))),
+        eth4(&o4().packet(17, &geneve(0x6558, &teb(ETH_P_IP, &inner4)))),
+        eth4(&o4().packet(17, &geneve(0x0800, &inner4))),
+        eth6(&o6.packet(17, &geneve(0x86dd, &inner6))),
+        eth4(&o4().packet(47, &gre(&[], 0, 0x0800, &inner4))),
+        eth4(&o4().packet(47, &gre(&[5], 0x2000, 0x0800, &inner4))),
+        eth4(&o4().packet(47, &gre(&[5, 9], 0x3000, 0x0800, &inner4))),
+        eth4(&o4().packet(47, &gre(&[0], 0x8000, 0x0800, &inner4))),
+        eth4(&o4().packet(47, &gre(&[], 0, 0x6558, &teb(ETH_P_IP, &inner4)))),
+        eth4(&o4().packet(47, &gre(&[7], 0x2000, 0x86dd, &inner6))),
+        eth6(&o6.packet(47, &gre(&[], 0, 0x0800, &inner4))),
+        eth4(&o4().packet(4, &inner4)),
+        eth4(&o4().packet(41, &inner6)),
+        eth6(&o6.packet(41, &inner6)),
+        eth6(&o6.packet(4, &inner4)),
+        eth4(&bad.packet(4, &inner4)),
+    ];
+    let path = capture("tunnels", &raw_file(1, false, &records(frames)));
+    all_same_as_tcpdump(&path);
+}
+
+/// `--json` and `--summary` of a connection seen through a VXLAN tunnel: the inner
+/// connection (its endpoints, its handshake), not the outer UDP flow.
+#[test]
+fn tunnelled_connections_are_the_inner_ones() {
+    let (c, s) = ([30, 0, 0, 2], [30, 0, 0, 1]);
+    let seg = |from_client: bool, flags: u16, seq: u32, ack: u32| {
+        let mut t = Tcp::new(
+            if from_client { 51225 } else { 22 },
+            if from_client { 22 } else { 51225 },
+        );
+        (t.flags, t.seq, t.ack, t.window) = (flags, seq, ack, 500);
+        let (src, dst) = if from_client { (c, s) } else { (s, c) };
+        let inner = ether(&[], ETH_P_IP, &Ipv4::new(src, dst).tcp(&t));
+        let mut h = vec![0x08, 0, 0, 0, 0, 0, 11, 0];
+        h.extend_from_slice(&inner);
+        eth4(&Ipv4::new([20, 0, 0, 2], [20, 0, 0, 1]).packet(17, &udp(43443, 4789, &h)))
+    };
+    let frames = vec![
+        seg(true, SYN, 100, 0),
+        seg(false, SYN | ACK, 700, 101),
+        seg(true, ACK, 101, 701),
+    ];
+    let path = capture("tunnel-conn", &raw_file(1, false, &records(frames)));
+    let p = path.to_string_lossy().into_owned();
+    let out = tcptrace(&["-r", &p, "--json", "--summary"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut segments = 0;
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect(line);
+        if v["type"] == "segment" {
+            segments += 1;
+            assert!(
+                ["30.0.0.2", "30.0.0.1"].contains(&v["src"].as_str().unwrap()),
+                "{line}"
+            );
+            assert_eq!(v["conn"], 1, "{line}");
+        }
+    }
+    assert_eq!(segments, 3, "{text}");
+    assert!(
+        text.contains("handshake_done") || text.contains("\"handshake"),
+        "{text}"
+    );
+    let summary = tcptrace(&["-r", &p, "--summary", "--no-lines"]);
+    let s = String::from_utf8_lossy(&summary.stdout).into_owned()
+        + &String::from_utf8_lossy(&summary.stderr);
+    assert!(
+        s.contains("30.0.0.2.51225") && s.contains("30.0.0.1.22"),
+        "{s}"
+    );
+    assert!(!s.contains("20.0.0."), "{s}");
+}
