@@ -426,6 +426,81 @@ fn tunnels_print_as_tcpdump() {
     all_same_as_tcpdump(&path);
 }
 
+/// Geneve options, decoded with `-v` (class name and number, type with the critical
+/// bit, length) and their data words with `-vv`: one option, several, every named
+/// class, an unknown class, option length 0, reserved bits in the length byte, an
+/// option running past the header's option length (alone and after a good one), with
+/// the header's own flags, over IPv6, as much as a record's tail holds.
+#[test]
+fn geneve_options_print_as_tcpdump() {
+    /// One option: class, type, data (a multiple of 4 bytes); `len_bits` are ORed into
+    /// the length byte (its reserved bits, or a length the data does not have).
+    fn opt(class: u16, kind: u8, data: &[u8], len_bits: u8) -> Vec<u8> {
+        let mut o = class.to_be_bytes().to_vec();
+        o.push(kind);
+        o.push((data.len() / 4) as u8 | len_bits);
+        o.extend_from_slice(data);
+        o
+    }
+    // (header flags, options area)
+    let cases: Vec<(u8, Vec<u8>)> = vec![
+        (0, opt(0x0000, 0x80, &[0, 0, 0, 0x0a], 0)),
+        (0, opt(0x0000, 0x01, &[], 0)),
+        (
+            0,
+            [
+                opt(0x0100, 0x01, &[1, 2, 3, 4, 5, 6, 7, 8], 0),
+                opt(0x0101, 0x02, &[0xde, 0xad, 0xbe, 0xef], 0),
+                opt(0x0102, 0x83, &[], 0),
+                opt(0x0103, 0x7f, &[0, 0, 0, 1], 0),
+                opt(0x0104, 0xff, &[0xff; 12], 0),
+            ]
+            .concat(),
+        ),
+        (0, opt(0x1234, 0x05, &[0, 0, 0, 9], 0)),
+        (0, [opt(0x00ff, 0, &[], 0), opt(0xfff0, 0x90, &[9; 4], 0)].concat()),
+        (0, opt(0xffff, 0x10, &[0, 1, 0, 2], 0xe0)),
+        // The option claims 3 more words, the header's option length holds 1.
+        (0, opt(0x0101, 0x80, &[0, 0, 0, 7], 2)),
+        (
+            0,
+            [opt(0x0000, 0x80, &[0, 0, 0, 1], 0), opt(0x0105, 1, &[], 4)].concat(),
+        ),
+        (0xc0, opt(0x0101, 0x80, &[0xa0, 0xb0, 0xc0, 0xd0], 0)),
+        (0x80, opt(0x0000, 0x00, &[], 0)),
+        // 200 bytes of options: the whole tail (MAX_TAIL) with outer and inner IPv4.
+        (
+            0,
+            (0..8)
+                .flat_map(|i| opt(0x0100 + i, i as u8, &[i as u8; 20], 0))
+                .chain(opt(0x00aa, 0xaa, &[0xaa; 4], 0))
+                .collect(),
+        ),
+    ];
+    let o4 = Ipv4::new([20, 0, 0, 2], [20, 0, 0, 1]);
+    let o6 = Ipv6::new(addr6(0x21), addr6(0x22));
+    let inner4 = Ipv4::new([30, 0, 0, 2], [30, 0, 0, 1]).tcp(&data(51225, 22, 12));
+    let geneve = |flags: u8, opts: &[u8], proto: u16, inner: &[u8]| {
+        assert!(opts.len() % 4 == 0 && opts.len() <= 252);
+        let mut h = vec![(opts.len() / 4) as u8, flags];
+        h.extend_from_slice(&proto.to_be_bytes());
+        h.extend_from_slice(&(0xbu32 << 8).to_be_bytes());
+        h.extend_from_slice(opts);
+        h.extend_from_slice(inner);
+        udp(43444, 6081, &h)
+    };
+    let mut frames: Vec<Vec<u8>> = cases
+        .iter()
+        .map(|(flags, opts)| eth4(&o4.packet(17, &geneve(*flags, opts, 0x0800, &inner4))))
+        .collect();
+    let (_, one) = &cases[0];
+    let teb = ether(&[], ETH_P_IP, &inner4);
+    frames.push(eth4(&o4.packet(17, &geneve(0, one, 0x6558, &teb))));
+    frames.push(eth6(&o6.packet(17, &geneve(0, &cases[2].1, 0x0800, &inner4))));
+    let path = capture("geneve-opts", &raw_file(1, false, &records(frames)));
+    all_same_as_tcpdump(&path);
+}
+
 /// `--json` and `--summary` of a connection seen through a VXLAN tunnel: the inner
 /// connection (its endpoints, its handshake), not the outer UDP flow.
 #[test]

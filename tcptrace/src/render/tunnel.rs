@@ -101,7 +101,7 @@ pub fn outer(
             if sport == VXLAN_PORT || dport == VXLAN_PORT {
                 vxlan(out, h)
             } else if sport == GENEVE_PORT || dport == GENEVE_PORT {
-                geneve(out, h, v)
+                geneve(out, h, verbose)
             } else {
                 false
             }
@@ -182,8 +182,9 @@ fn vxlan(out: &mut Vec<u8>, h: &[u8]) -> bool {
     true
 }
 
-/// `Geneve, Flags [none], vni 0xb` then `: ` (`\n\t` with `-v`).
-fn geneve(out: &mut Vec<u8>, h: &[u8], v: bool) -> bool {
+/// `Geneve, Flags [none], vni 0xb` then `: ` (`\n\t` with `-v`). Options print as
+/// `options [N bytes]`, decoded with `-v` ([`geneve_options`]).
+fn geneve(out: &mut Vec<u8>, h: &[u8], verbose: u8) -> bool {
     let Some(g) = h.get(..8) else {
         return false;
     };
@@ -212,16 +213,70 @@ fn geneve(out: &mut Vec<u8>, h: &[u8], v: bool) -> bool {
         out.extend_from_slice(b", rsvd 0x");
         put_hex(out, g[7].into(), 1);
     }
-    let opts = u32::from(g[0] & 0x3f) * 4;
+    let opts = usize::from(g[0] & 0x3f) * 4;
     if opts > 0 {
-        // tcptrace prints the options' size only (tcpdump decodes them with -v).
         out.extend_from_slice(b", options [");
-        put_u32(out, opts);
-        out.extend_from_slice(b" bytes]");
+        match h.get(8..8 + opts) {
+            Some(o) if verbose > 0 => geneve_options(out, o, verbose > 1),
+            // Without -v, or options past the tail's MAX_TAIL bytes: their size.
+            _ => {
+                put_u32(out, opts as u32);
+                out.extend_from_slice(b" bytes");
+            }
+        }
+        out.push(b']');
     }
-    out.extend_from_slice(if v { b"\n\t" } else { b": " });
+    out.extend_from_slice(if verbose > 0 { b"\n\t" } else { b": " });
     let proto = u16::from_be_bytes([g[2], g[3]]);
     matches!(proto, 0x0800 | 0x86dd | ETH_P_TEB)
+}
+
+/// The options area `o` of a Geneve header as tcpdump prints it with `-v`, `, `
+/// between options: `class Standard (0x0) type 0x80(C) len 8` (the length with the
+/// option's own 4-byte header), then ` data 0000000a ...` (each 32-bit word) with
+/// `-vv`; an option running past the area ends the list with ` [bad length]`.
+fn geneve_options(out: &mut Vec<u8>, mut o: &[u8], data: bool) {
+    let mut first = true;
+    while let Some(&[c0, c1, kind, l]) = o.get(..4) {
+        if !first {
+            out.extend_from_slice(b", ");
+        }
+        first = false;
+        let class = u16::from_be_bytes([c0, c1]);
+        out.extend_from_slice(b"class ");
+        out.extend_from_slice(match class {
+            0x0100 => b"Linux".as_slice(),
+            0x0101 => b"Open vSwitch",
+            0x0102 => b"Open Virtual Networking (OVN)",
+            0x0103 => b"In-band Network Telemetry (INT)",
+            0x0104 => b"VMware",
+            0..=0xff => b"Standard",
+            0xfff0.. => b"Experimental",
+            _ => b"Unknown",
+        });
+        out.extend_from_slice(b" (0x");
+        put_hex(out, class.into(), 1);
+        out.extend_from_slice(b") type 0x");
+        put_hex(out, kind.into(), 1);
+        if kind & 0x80 != 0 {
+            out.extend_from_slice(b"(C)");
+        }
+        let len = 4 + usize::from(l & 0x1f) * 4;
+        out.extend_from_slice(b" len ");
+        put_u32(out, len as u32);
+        let Some(opt) = o.get(..len) else {
+            out.extend_from_slice(b" [bad length]");
+            return;
+        };
+        if data && len > 4 {
+            out.extend_from_slice(b" data");
+            for w in opt[4..].chunks_exact(4) {
+                out.push(b' ');
+                put_hex(out, u32::from_be_bytes([w[0], w[1], w[2], w[3]]).into(), 8);
+            }
+        }
+        o = &o[len..];
+    }
 }
 
 /// `GREv0, [Flags [...], ][sum 0x.., ]off 0x.., key=0x.., seq N, length L` then `: `
