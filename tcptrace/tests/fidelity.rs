@@ -426,6 +426,28 @@ fn tunnels_print_as_tcpdump() {
     all_same_as_tcpdump(&path);
 }
 
+/// One Geneve option: class, type, data (a multiple of 4 bytes); `len_bits` are ORed
+/// into the length byte (its reserved bits, or a length the data does not have).
+fn geneve_opt(class: u16, kind: u8, data: &[u8], len_bits: u8) -> Vec<u8> {
+    let mut o = class.to_be_bytes().to_vec();
+    o.push(kind);
+    o.push((data.len() / 4) as u8 | len_bits);
+    o.extend_from_slice(data);
+    o
+}
+
+/// A UDP datagram to port 6081: a Geneve header (vni 11) with these flags and options,
+/// then `inner` of EtherType `proto`.
+fn geneve(flags: u8, opts: &[u8], proto: u16, inner: &[u8]) -> Vec<u8> {
+    assert!(opts.len().is_multiple_of(4) && opts.len() <= 252);
+    let mut h = vec![(opts.len() / 4) as u8, flags];
+    h.extend_from_slice(&proto.to_be_bytes());
+    h.extend_from_slice(&(0xbu32 << 8).to_be_bytes());
+    h.extend_from_slice(opts);
+    h.extend_from_slice(inner);
+    udp(43444, 6081, &h)
+}
+
 /// Geneve options, decoded with `-v` (class name and number, type with the critical
 /// bit, length) and their data words with `-vv`: one option, several, every named
 /// class, an unknown class, option length 0, reserved bits in the length byte, an
@@ -433,15 +455,7 @@ fn tunnels_print_as_tcpdump() {
 /// the header's own flags, over IPv6, as much as a record's tail holds.
 #[test]
 fn geneve_options_print_as_tcpdump() {
-    /// One option: class, type, data (a multiple of 4 bytes); `len_bits` are ORed into
-    /// the length byte (its reserved bits, or a length the data does not have).
-    fn opt(class: u16, kind: u8, data: &[u8], len_bits: u8) -> Vec<u8> {
-        let mut o = class.to_be_bytes().to_vec();
-        o.push(kind);
-        o.push((data.len() / 4) as u8 | len_bits);
-        o.extend_from_slice(data);
-        o
-    }
+    let opt = geneve_opt;
     // (header flags, options area)
     let cases: Vec<(u8, Vec<u8>)> = vec![
         (0, opt(0x0000, 0x80, &[0, 0, 0, 0x0a], 0)),
@@ -458,7 +472,10 @@ fn geneve_options_print_as_tcpdump() {
             .concat(),
         ),
         (0, opt(0x1234, 0x05, &[0, 0, 0, 9], 0)),
-        (0, [opt(0x00ff, 0, &[], 0), opt(0xfff0, 0x90, &[9; 4], 0)].concat()),
+        (
+            0,
+            [opt(0x00ff, 0, &[], 0), opt(0xfff0, 0x90, &[9; 4], 0)].concat(),
+        ),
         (0, opt(0xffff, 0x10, &[0, 1, 0, 2], 0xe0)),
         // The option claims 3 more words, the header's option length holds 1.
         (0, opt(0x0101, 0x80, &[0, 0, 0, 7], 2)),
@@ -480,15 +497,6 @@ fn geneve_options_print_as_tcpdump() {
     let o4 = Ipv4::new([20, 0, 0, 2], [20, 0, 0, 1]);
     let o6 = Ipv6::new(addr6(0x21), addr6(0x22));
     let inner4 = Ipv4::new([30, 0, 0, 2], [30, 0, 0, 1]).tcp(&data(51225, 22, 12));
-    let geneve = |flags: u8, opts: &[u8], proto: u16, inner: &[u8]| {
-        assert!(opts.len() % 4 == 0 && opts.len() <= 252);
-        let mut h = vec![(opts.len() / 4) as u8, flags];
-        h.extend_from_slice(&proto.to_be_bytes());
-        h.extend_from_slice(&(0xbu32 << 8).to_be_bytes());
-        h.extend_from_slice(opts);
-        h.extend_from_slice(inner);
-        udp(43444, 6081, &h)
-    };
     let mut frames: Vec<Vec<u8>> = cases
         .iter()
         .map(|(flags, opts)| eth4(&o4.packet(17, &geneve(*flags, opts, 0x0800, &inner4))))
@@ -496,9 +504,50 @@ fn geneve_options_print_as_tcpdump() {
     let (_, one) = &cases[0];
     let teb = ether(&[], ETH_P_IP, &inner4);
     frames.push(eth4(&o4.packet(17, &geneve(0, one, 0x6558, &teb))));
-    frames.push(eth6(&o6.packet(17, &geneve(0, &cases[2].1, 0x0800, &inner4))));
+    frames.push(eth6(
+        &o6.packet(17, &geneve(0, &cases[2].1, 0x0800, &inner4)),
+    ));
     let path = capture("geneve-opts", &raw_file(1, false, &records(frames)));
     all_same_as_tcpdump(&path);
+}
+
+/// Geneve options past the 256 bytes a record's tail holds (here the most the header
+/// allows, 252 bytes) print as their size with `-v` and `-vv` too, where tcpdump decodes
+/// them; the rest of the line is tcpdump's (README, Tunnels).
+#[test]
+fn geneve_options_past_the_tail_print_their_size() {
+    let opts: Vec<u8> = (0..9)
+        .flat_map(|i| geneve_opt(0x0100 + i, i as u8, &[i as u8; 24], 0))
+        .collect();
+    let inner = Ipv4::new([30, 0, 0, 2], [30, 0, 0, 1]).tcp(&data(51225, 22, 12));
+    let o4 = Ipv4::new([20, 0, 0, 2], [20, 0, 0, 1]);
+    let frame = eth4(&o4.packet(17, &geneve(0, &opts, 0x0800, &inner)));
+    let path = capture(
+        "geneve-long-opts",
+        &raw_file(1, false, &records(vec![frame])),
+    );
+    let p = path.to_string_lossy().into_owned();
+    for style in [&[][..], &["-v"], &["-vv"]] {
+        let args = [style, &["-r", &p]].concat();
+        let td = tcpdump(&[&["-n"], &args[..]].concat());
+        let td = String::from_utf8_lossy(&td.stdout).into_owned();
+        let expected = match (td.find("options [class"), td.find("]\n")) {
+            (Some(a), Some(b)) if a < b => format!("{}options [252 bytes{}", &td[..a], &td[b..]),
+            _ => td.clone(),
+        };
+        if !style.is_empty() {
+            assert_ne!(expected, td, "tcpdump did not decode the options:\n{td}");
+        }
+        let tt = tcptrace(&args);
+        assert!(
+            tt.status.success(),
+            "{}",
+            String::from_utf8_lossy(&tt.stderr)
+        );
+        let got = String::from_utf8_lossy(&tt.stdout);
+        let d = common::diff(&expected, &got, 4);
+        assert!(d.is_empty(), "{}: {d}", style.join(" "));
+    }
 }
 
 /// `--json` and `--summary` of a connection seen through a VXLAN tunnel: the inner
