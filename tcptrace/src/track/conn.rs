@@ -98,6 +98,12 @@ pub const MAX_GAPS: usize = 256;
 /// filled by a retransmission (Wireshark's out-of-order threshold).
 pub const DEFAULT_REORDER_NS: u64 = 3_000_000;
 
+/// A retransmission this long (ns) after the duplicate ACKs that ask for it is sent on
+/// their account (fast retransmit; Wireshark's 20 ms), or within one and a half handshake
+/// RTTs where that is longer (the ACKs travel to the sender and the data back past the
+/// capture point). Later ones are a timeout's: Linux's RTO is at least RTT + 200 ms.
+pub const FAST_RETRANSMIT_NS: u64 = 20_000_000;
+
 /// A range of sequence space not seen (lost before the capture point, or still to come).
 #[derive(Clone, Copy, Debug)]
 pub struct Gap {
@@ -170,6 +176,8 @@ pub struct Half {
     last_ack: Option<u32>,
     last_win: u16,
     dup_run: u32,
+    /// When the last duplicate ACK of the run came.
+    dup_at: Option<Timestamp>,
     zero_since: Option<Timestamp>,
     /// Holes in what this endpoint sent, lowest first (at most [`MAX_GAPS`]).
     pub gaps: Vec<Gap>,
@@ -216,6 +224,7 @@ impl Half {
             last_ack: None,
             last_win: 0,
             dup_run: 0,
+            dup_at: None,
             zero_since: None,
             gaps: Vec::new(),
             forgotten_below: None,
@@ -779,6 +788,7 @@ impl Conn {
             }
             let h = &mut self.h[d];
             h.dup_run += 1;
+            h.dup_at = Some(seg.ts);
             h.dupacks += 1;
             let count = h.dup_run;
             ev.push(self.event(ts, d, EventKind::DupAck { ack: rel, count }));
@@ -951,8 +961,15 @@ impl Conn {
             }
             let forgotten = h.forgotten_below.is_some_and(|f| seq_lt(seq, f));
             let peer = &self.h[p];
-            // Fast retransmission: the receiver's duplicate ACKs ask for exactly this.
-            let fast = peer.dup_run >= 2 && peer.last_ack == Some(seq);
+            // Fast retransmission: the receiver's duplicate ACKs ask for exactly this, and it
+            // comes on their account, not a timeout's.
+            let soon = self
+                .handshake_rtt
+                .map_or(0, |s| s.0 + s.0 / 2)
+                .max(FAST_RETRANSMIT_NS);
+            let fast = peer.dup_run >= 2
+                && peer.last_ack == Some(seq)
+                && peer.dup_at.is_some_and(|t| Span::between(t, ts).0 <= soon);
             let acked = peer.max_ack.is_some_and(|a| !seq_lt(a, end));
             let (start, rend) = (self.h[d].rel(seq), self.h[d].rel(data_end));
             let kind = match filled {

@@ -362,6 +362,36 @@ fn zero_window_and_dup_acks() {
     assert_eq!(r.zero_windows, [0, 1]);
 }
 
+/// Duplicate ACKs ask for bytes that come again only 200 ms later: a timeout's
+/// retransmission, not a fast one (as Wireshark's 20 ms rule says); a second copy of a
+/// fast retransmission after its RTO neither.
+#[test]
+fn retransmission_long_after_dup_acks_is_not_fast() {
+    for (at, fast_first) in [(707, false), (507, true)] {
+        let mut t = Tracker::new(TrackConfig::default());
+        let mut segs = handshake();
+        segs.extend([
+            cs(501, ACK, CI + 1, SI + 1, 100, 100),
+            cs(502, ACK, CI + 101, SI + 1, 100, 100),
+            sc(503, ACK, SI + 1, CI + 1, 5000, 0),
+            sc(504, ACK, SI + 1, CI + 1, 5000, 0), // dup 1
+            sc(505, ACK, SI + 1, CI + 1, 5000, 0), // dup 2
+            cs(at, ACK, CI + 1, SI + 1, 100, 100),
+            cs(at + 400, ACK, CI + 1, SI + 1, 100, 100),
+        ]);
+        let ev = run(&mut t, &segs);
+        let n = ev.len();
+        let (start, end) = (1, 101);
+        let first = if fast_first {
+            EventKind::FastRetransmission { start, end }
+        } else {
+            EventKind::Retransmission { start, end }
+        };
+        assert_eq!(ev[n - 2], vec![first], "retransmission at {at} ms");
+        assert_eq!(ev[n - 1], vec![EventKind::Retransmission { start, end }]);
+    }
+}
+
 #[test]
 fn midstream_and_one_direction() {
     let mut t = Tracker::new(TrackConfig::default());
