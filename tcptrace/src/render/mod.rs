@@ -156,6 +156,32 @@ pub(crate) fn put_ip(out: &mut Vec<u8>, a: &IpAddr) {
     }
 }
 
+/// `SRC.SPORT > DST.DPORT`, as both styles print the endpoints.
+pub(crate) fn put_endpoints(out: &mut Vec<u8>, seg: &crate::decode::Segment) {
+    put_ip(out, &seg.src);
+    out.push(b'.');
+    put_u32(out, seg.sport as u32);
+    out.extend_from_slice(b" > ");
+    put_ip(out, &seg.dst);
+    out.push(b'.');
+    put_u32(out, seg.dport as u32);
+}
+
+/// tcpdump's text for a data offset below 5 words; true when it printed it (the line ends
+/// there).
+pub(crate) fn put_bad_hdr_len(out: &mut Vec<u8>, seg: &crate::decode::Segment) -> bool {
+    let hlen = seg.hdr_len as u32;
+    if hlen >= 20 {
+        return false;
+    }
+    out.extend_from_slice(b" tcp ");
+    put_u32(out, seg.tcp_len.wrapping_sub(hlen));
+    out.extend_from_slice(b" [bad hdr length ");
+    put_u32(out, hlen);
+    out.extend_from_slice(b" - too short, < 20]");
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -378,29 +378,18 @@ impl Renderer {
             out.extend_from_slice(b" > ");
             put_u32(out, seg.dport as u32);
         } else {
-            put_ip(out, &seg.src);
-            out.push(b'.');
-            put_u32(out, seg.sport as u32);
-            out.extend_from_slice(b" > ");
-            put_ip(out, &seg.dst);
-            out.push(b'.');
-            put_u32(out, seg.dport as u32);
+            super::put_endpoints(out, seg);
         }
         out.extend_from_slice(b": ");
         if cap < 20 {
             out.extend_from_slice(b" [|tcp]");
             return;
         }
-        let hlen = seg.hdr_len as u32;
-        let length = seg.tcp_len;
-        if hlen < 20 {
-            out.extend_from_slice(b" tcp ");
-            put_u32(out, length.wrapping_sub(hlen));
-            out.extend_from_slice(b" [bad hdr length ");
-            put_u32(out, hlen);
-            out.extend_from_slice(b" - too short, < 20]");
+        if super::put_bad_hdr_len(out, seg) {
             return;
         }
+        let hlen = seg.hdr_len as u32;
+        let length = seg.tcp_len;
         if self.opts.quiet {
             out.extend_from_slice(b"tcp ");
             put_u32(out, length.wrapping_sub(hlen));
