@@ -190,7 +190,10 @@ fn record(ev: &mut AttribEvent, what: u8) {
     // Nobody sleeps on this ring (userspace drains it before each record and on its
     // 10 ms timer): no wakeup, which would cost an irq_work per event.
     const NO_WAKEUP: u64 = aya_ebpf::bindings::BPF_RB_NO_WAKEUP as u64;
-    if ATTRIB_EVENTS.output::<AttribEvent>(&*ev, NO_WAKEUP).is_err() {
+    if ATTRIB_EVENTS
+        .output::<AttribEvent>(&*ev, NO_WAKEUP)
+        .is_err()
+    {
         count(counter::LOST);
     }
 }

@@ -85,6 +85,9 @@ pub struct Attributor {
     users: HashMap<u32, Option<String>>,
     /// (pid, command) → parent, so that a busy server's events read `/proc` once.
     parents: HashMap<(u32, [u8; 16]), Parent>,
+    /// The same owner seen again (a client making connection after connection): one
+    /// shared value, built once.
+    known: HashMap<(u32, u32, [u8; 16], u32, u64, u8), Arc<Process>>,
     cgroups: cgroup::Resolver,
     /// Events received.
     pub events: u64,
@@ -112,6 +115,7 @@ impl Attributor {
             order: VecDeque::new(),
             users: HashMap::new(),
             parents: HashMap::new(),
+            known: HashMap::new(),
             cgroups: cgroup::Resolver::new(),
             events: 0,
         }
@@ -121,8 +125,17 @@ impl Attributor {
     pub fn event(&mut self, ev: &AttribEvent) {
         self.events += 1;
         let o = &ev.owner;
+        let id = (o.tgid, o.tid, o.comm, o.uid, o.cgroup_id, ev.kind);
+        if let Some(p) = self.known.get(&id) {
+            let p = p.clone();
+            self.insert(ev.key, p);
+            return;
+        }
         if self.parents.len() >= 4096 {
             self.parents.clear();
+        }
+        if self.known.len() >= 4096 {
+            self.known.clear();
         }
         let (ppid, pcomm) = self
             .parents
@@ -149,6 +162,7 @@ impl Attributor {
             container,
             how: how(ev.kind),
         });
+        self.known.insert(id, p.clone());
         self.insert(ev.key, p);
     }
 
