@@ -75,6 +75,9 @@ pub fn comm_str(comm: &[u8]) -> String {
     String::from_utf8_lossy(&comm[..end]).into_owned()
 }
 
+/// What an event says of its owner: pid, thread, command, uid, cgroup id, hook.
+type OwnerId = (u32, u32, [u8; 16], u32, u64, u8);
+
 /// A parent pid and command, when the process still existed.
 type Parent = (Option<u32>, Option<String>);
 
@@ -87,7 +90,7 @@ pub struct Attributor {
     parents: HashMap<(u32, [u8; 16]), Parent>,
     /// The same owner seen again (a client making connection after connection): one
     /// shared value, built once.
-    known: HashMap<(u32, u32, [u8; 16], u32, u64, u8), Arc<Process>>,
+    known: HashMap<OwnerId, Arc<Process>>,
     cgroups: cgroup::Resolver,
     /// Events received.
     pub events: u64,
