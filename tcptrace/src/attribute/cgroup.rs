@@ -41,30 +41,21 @@ fn find_root() -> Option<PathBuf> {
     None
 }
 
-/// Mounts cgroup2 over `/sys/fs/cgroup` in a new mount namespace of this process.
+/// Mounts cgroup2 over `/sys/fs/cgroup` in a new mount namespace of this process (called
+/// before any thread starts).
 fn mount_own() -> Option<PathBuf> {
-    let ok = |rc: libc::c_int| (rc == 0).then_some(());
-    // SAFETY: plain syscalls with NUL-terminated literals; called before any thread starts
-    // (unshare of the mount namespace needs a single-threaded process, and fails safely
-    // otherwise).
-    unsafe {
-        ok(libc::unshare(libc::CLONE_NEWNS))?;
-        ok(libc::mount(
-            std::ptr::null(),
-            c"/".as_ptr(),
-            std::ptr::null(),
-            libc::MS_SLAVE | libc::MS_REC,
-            std::ptr::null(),
-        ))?;
-        ok(libc::mount(
+    crate::source::netns::private_mounts().ok()?;
+    // SAFETY: a plain syscall with NUL-terminated literals.
+    let rc = unsafe {
+        libc::mount(
             c"cgroup2".as_ptr(),
             c"/sys/fs/cgroup".as_ptr(),
             c"cgroup2".as_ptr(),
             0,
             std::ptr::null(),
-        ))?;
-    }
-    Some(PathBuf::from("/sys/fs/cgroup"))
+        )
+    };
+    (rc == 0).then(|| PathBuf::from("/sys/fs/cgroup"))
 }
 
 /// Every cgroup under `root`: (id, path relative to the mount, starting with `/`).

@@ -61,33 +61,43 @@ pub fn enter(given: &str) -> Result<(), NetnsError> {
 /// own (as `ip netns exec` does), so every `/sys` look-up (device-backed? loopback?
 /// wireless?) is about the traced namespace's interfaces.
 fn remount_sys() -> io::Result<()> {
-    let ok = |rc: libc::c_int| {
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
-    };
-    // SAFETY: plain syscalls with NUL-terminated literals; the process is single-threaded
-    // here (unshare of the mount namespace requires it).
+    private_mounts()?;
+    // SAFETY: plain syscalls with NUL-terminated literals.
     unsafe {
-        ok(libc::unshare(libc::CLONE_NEWNS))?;
-        // Our mounts stay ours: nothing propagates back to the host.
-        ok(libc::mount(
-            std::ptr::null(),
-            c"/".as_ptr(),
-            std::ptr::null(),
-            libc::MS_SLAVE | libc::MS_REC,
-            std::ptr::null(),
-        ))?;
-        ok(libc::umount2(c"/sys".as_ptr(), libc::MNT_DETACH))?;
-        ok(libc::mount(
+        os_ok(libc::umount2(c"/sys".as_ptr(), libc::MNT_DETACH))?;
+        os_ok(libc::mount(
             c"sysfs".as_ptr(),
             c"/sys".as_ptr(),
             c"sysfs".as_ptr(),
             0,
             std::ptr::null(),
         ))
+    }
+}
+
+/// A mount namespace of this process's own, whose mounts stay its own (nothing propagates
+/// back to the host). Call while the process is single-threaded (unshare of the mount
+/// namespace requires it, and fails safely otherwise).
+pub(crate) fn private_mounts() -> io::Result<()> {
+    // SAFETY: plain syscalls with NUL-terminated literals.
+    unsafe {
+        os_ok(libc::unshare(libc::CLONE_NEWNS))?;
+        os_ok(libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_SLAVE | libc::MS_REC,
+            std::ptr::null(),
+        ))
+    }
+}
+
+/// A libc return code as a `Result`.
+fn os_ok(rc: libc::c_int) -> io::Result<()> {
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 
