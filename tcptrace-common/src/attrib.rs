@@ -1,10 +1,11 @@
 //! Socket attribution: which local process owns a TCP socket. Kernel hooks that run in the
-//! process's own context (connect, listen, recv, close) record the current task under the
-//! socket's 4-tuple in `ATTRIB_FLOWS` and tell userspace on the `ATTRIB_EVENTS` ring.
+//! process's own context (connect, listen, recv, close) record the current task by socket
+//! (`ATTRIB_SOCKS`; by 4-tuple in `ATTRIB_FLOWS` where the packet programs need it) and
+//! tell userspace on the `ATTRIB_EVENTS` ring.
 
 /// Longest command name the kernel keeps (`TASK_COMM_LEN`).
 pub const COMM_LEN: usize = 16;
-/// Entries in the kernel's flow → owner map (LRU: the least recently used go first).
+/// Entries in each of the kernel's owner maps (LRU: the least recently used go first).
 pub const MAX_FLOWS: u32 = 65536;
 /// Size of the attribution event ring in bytes.
 pub const ATTRIB_RING_BYTES: u32 = 1 << 20;
@@ -12,6 +13,43 @@ pub const ATTRIB_RING_BYTES: u32 = 1 << 20;
 pub const MAX_PIDS: usize = 8;
 /// Most cgroups (`--container`) the kernel filter holds.
 pub const MAX_CGROUPS: usize = 8;
+/// Most socket tests the hooks make (one per term of the rule table).
+pub const MAX_SOCK_TESTS: usize = 16;
+
+/// `SockTest::kind`.
+pub mod sock_test {
+    /// A port, local or remote, in `lo..=hi`.
+    pub const PORT: u8 = 1;
+    /// An IPv4 address, local or remote, with `addr & mask` (word 0).
+    pub const NET4: u8 = 2;
+    /// An IPv6 address, local or remote, with `addr & mask`.
+    pub const NET6: u8 = 3;
+}
+
+/// A test on a socket's endpoints that every segment of some term of the rule table
+/// passes (its narrowest port or address test). Addresses and masks as the rule table
+/// holds them: wire bytes read as native-endian words.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SockTest {
+    pub kind: u8,
+    pub _pad: [u8; 3],
+    pub lo: u16,
+    pub hi: u16,
+    pub addr: [u32; 4],
+    pub mask: [u32; 4],
+}
+
+impl SockTest {
+    pub const NONE: SockTest = SockTest {
+        kind: 0,
+        _pad: [0; 3],
+        lo: 0,
+        hi: 0,
+        addr: [0; 4],
+        mask: [0; 4],
+    };
+}
 
 /// `AttribEvent::kind`: what the kernel saw.
 pub mod kind {
@@ -20,10 +58,10 @@ pub mod kind {
     pub const CONNECT: u8 = 1;
     /// `listen()` (the key has only the local port).
     pub const LISTEN: u8 = 2;
-    /// A server connection established: owned by the listener's process until read.
-    pub const ACCEPT: u8 = 3;
-    /// A `recv()` by a process other than the recorded owner (a forked child, an
-    /// inherited or passed socket, a socket opened before tracing).
+    /// A `recv()` by a process other than the recorded owner (the first read of a server
+    /// connection, a forked child, an inherited or passed socket, a socket opened before
+    /// tracing). (3, once a server connection's establishment, is not sent: until it is
+    /// read, a server connection's owner is its listener's.)
     pub const RECV: u8 = 4;
     /// `close()`/`shutdown()` by a process other than the recorded owner.
     pub const CLOSE: u8 = 5;
@@ -70,9 +108,10 @@ pub struct AttribEvent {
     pub _pad: [u8; 7],
 }
 
-/// The process filter (`--pid`, `--comm`, `--container`): a read-only global written
-/// before loading. A segment passes when the filter is off, or when the owner of its flow
-/// (looked up both ways, then as a listener) matches every option given.
+/// The process filter (`--pid`, `--comm`, `--container`) and which sockets the hooks
+/// record: a read-only global written before loading. A segment passes when the filter is
+/// off, or when the owner of its flow (looked up both ways, then as a listener) matches
+/// every option given.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AttribFilter {
@@ -85,6 +124,15 @@ pub struct AttribFilter {
     pub n_cgroups: u32,
     pub comm: [u8; COMM_LEN],
     pub cgroups: [u64; MAX_CGROUPS],
+    /// The hooks record only sockets that pass one of these tests (none: every socket).
+    pub n_tests: u32,
+    /// Non-zero: a port test overlaps the ephemeral ports, so a socket connecting from a
+    /// port not chosen yet is recorded whatever its other endpoints.
+    pub ephemeral: u32,
+    /// Non-zero: some test is on addresses (the hooks read them).
+    pub addresses: u32,
+    pub _pad: u32,
+    pub tests: [SockTest; MAX_SOCK_TESTS],
 }
 
 impl AttribFilter {
@@ -96,12 +144,17 @@ impl AttribFilter {
         n_cgroups: 0,
         comm: [0; COMM_LEN],
         cgroups: [0; MAX_CGROUPS],
+        n_tests: 0,
+        ephemeral: 0,
+        addresses: 0,
+        _pad: 0,
+        tests: [SockTest::NONE; MAX_SOCK_TESTS],
     };
 }
 
 /// Indices into the per-CPU `ATTRIB_COUNTERS` block.
 pub mod counter {
-    /// Sockets recorded (or re-recorded) by a hook.
+    /// Owners recorded (or re-recorded) by a hook.
     pub const RECORDED: u32 = 0;
     /// Events lost because the attribution ring was full.
     pub const LOST: u32 = 1;
@@ -112,7 +165,11 @@ pub mod counter {
     /// Filter lookups that found none (forwarded traffic, sockets from before tracing,
     /// entries evicted from the LRU map).
     pub const MISSES: u32 = 4;
-    pub const COUNT: u32 = 5;
+    /// Entries added to the LRU maps, and entries the hooks removed (a socket closed, a
+    /// handshake ended): what is neither removed nor still there was evicted.
+    pub const ADDED: u32 = 5;
+    pub const REMOVED: u32 = 6;
+    pub const COUNT: u32 = 7;
 }
 
 #[cfg(feature = "user")]
@@ -122,4 +179,5 @@ mod user {
     unsafe impl aya::Pod for super::Owner {}
     unsafe impl aya::Pod for super::AttribEvent {}
     unsafe impl aya::Pod for super::AttribFilter {}
+    unsafe impl aya::Pod for super::SockTest {}
 }

@@ -5,14 +5,23 @@
 //! interrupted); with `--pid`/`--comm`/`--container` they look their flow up here instead
 //! ([`accept`]).
 //!
+//! The owner is kept by socket address (`ATTRIB_SOCKS`); by flow (`ATTRIB_FLOWS`) only
+//! listeners, and every socket when the packet programs' process filter needs it.
+//!
 //! `inet_sock_set_state` in process context: `listen()` (→ LISTEN), `connect()` (CLOSE →
-//! SYN_SENT: the local port may not be chosen yet, so the flow is first recorded without
+//! SYN_SENT: the local port may not be chosen yet, so userspace hears of the flow without
 //! it, and again in full when the handshake ends), `close()`/`shutdown()` (→ FIN_WAIT1,
 //! → LAST_ACK: whoever holds the socket last). In softirq, with the owner taken from the
-//! maps, never from `current`: the connecting socket's SYN_SENT → ESTABLISHED/CLOSE, and a
-//! server's SYN_RECV → ESTABLISHED (the listener's process, until the socket is read).
-//! `tcp_rcv_space_adjust` runs in `recv()`: a reader other than the recorded owner (a
-//! forked child, an inherited or passed socket) becomes the owner.
+//! maps, never from `current`: the connecting socket's SYN_SENT → ESTABLISHED/CLOSE. A
+//! server connection has no entry of its own until it is read or closed: until then its
+//! owner is the listener's (the packet filter and userspace fall back to the listener's
+//! entry). `tcp_rcv_space_adjust` runs in `recv()`: a reader other than the recorded
+//! owner (the server's process, a forked child, an inherited or passed socket) becomes
+//! the owner.
+//!
+//! Only sockets that can carry traced segments are recorded: each term of the rule table
+//! gives a test on ports or addresses, local or remote (userspace derives them,
+//! `AttribFilter::tests`); any other connection costs each hook a read and a compare.
 //!
 //! The socket is read at the `struct sock_common` offsets every x86_64 kernel from 4.x
 //! to 6.18 with network namespaces and IPv6 built in has (the tests assert exact pids on
@@ -33,27 +42,24 @@ use tcptrace_common::{
     FAMILY_V4, FAMILY_V6,
     attrib::{
         ATTRIB_RING_BYTES, AttribEvent, AttribFilter, FlowKey, MAX_CGROUPS, MAX_FLOWS, MAX_PIDS,
-        Owner, counter, kind,
+        MAX_SOCK_TESTS, Owner, counter, kind, sock_test,
     },
 };
 
 use crate::{frame::ld, maps::ro, parse::View};
 
-/// Flow (local side first) → the task that last owned the socket; listeners under a key
-/// with only the local port; connecting sockets whose port is not chosen yet under a key
-/// without the local port.
+/// Socket address → the task that last owned it: what the hooks consult (an 8-byte key,
+/// no socket fields read). The common LRU list, per-CPU free caches in front of one
+/// list: cheaper under connection churn than per-CPU lists in the bench.
 #[map]
-static ATTRIB_FLOWS: LruHashMap<FlowKey, Owner> =
-    LruHashMap::with_max_entries(MAX_FLOWS, BPF_F_NO_COMMON_LRU);
+static ATTRIB_SOCKS: LruHashMap<u64, Owner> = LruHashMap::with_max_entries(MAX_FLOWS, 0);
 
-/// Socket address → owner, for the transitions that run in softirq.
+/// Flow (local side first) → owner, for the packet programs' process filter and the
+/// listeners: listeners under a key with only the local port (always); with the process
+/// filter on, every recorded socket under its flow, and a connecting socket whose port is
+/// not chosen yet under a key without the local port.
 #[map]
-static ATTRIB_SOCKS: LruHashMap<u64, Owner> =
-    LruHashMap::with_max_entries(MAX_FLOWS, BPF_F_NO_COMMON_LRU);
-
-/// Per-CPU LRU lists: no lock shared by all CPUs under connection churn (each CPU evicts
-/// from its own share of the entries).
-const BPF_F_NO_COMMON_LRU: u32 = aya_ebpf::bindings::BPF_F_NO_COMMON_LRU;
+static ATTRIB_FLOWS: LruHashMap<FlowKey, Owner> = LruHashMap::with_max_entries(MAX_FLOWS, 0);
 
 /// Per-CPU room where each hook builds its event (and the packet filter its keys): the
 /// older verifiers (6.1) limit the stack of a whole call chain to 512 bytes.
@@ -178,14 +184,13 @@ fn current(o: &mut Owner) {
     o.comm = bpf_get_current_comm().unwrap_or([0; 16]);
 }
 
-/// Remembers the event's owner for its key and tells userspace.
-#[inline(never)]
-fn record(ev: &mut AttribEvent, what: u8) {
+/// Tells userspace.
+#[inline(always)]
+fn emit(ev: &mut AttribEvent, what: u8) {
     ev.kind = what;
     ev._pad = [0; 7];
     // SAFETY: helper without arguments.
     ev.ts_ns = unsafe { bpf_ktime_get_ns() };
-    let _ = ATTRIB_FLOWS.insert(&ev.key, &ev.owner, 0);
     count(counter::RECORDED);
     // Nobody sleeps on this ring (userspace drains it before each record and on its
     // 10 ms timer): no wakeup, which would cost an irq_work per event.
@@ -198,10 +203,115 @@ fn record(ev: &mut AttribEvent, what: u8) {
     }
 }
 
+/// Adds or replaces an entry, counting the added ones (evictions are what is added and
+/// neither removed nor still there).
+#[inline(always)]
+fn put<K, V>(map: &LruHashMap<K, V>, key: &K, value: &V) {
+    const NOEXIST: u64 = aya_ebpf::bindings::BPF_NOEXIST as u64;
+    if map.insert(key, value, NOEXIST).is_ok() {
+        count(counter::ADDED);
+    } else {
+        let _ = map.insert(key, value, 0);
+    }
+}
+
+#[inline(always)]
+fn remove<K, V>(map: &LruHashMap<K, V>, key: &K) {
+    if map.remove(key).is_ok() {
+        count(counter::REMOVED);
+    }
+}
+
+/// Tells userspace, and with `by_flow` keeps the owner under the event's flow key.
+#[inline(never)]
+fn record(ev: &mut AttribEvent, what: u8, by_flow: bool) {
+    if by_flow {
+        put(&ATTRIB_FLOWS, &ev.key, &ev.owner);
+    }
+    emit(ev, what);
+}
+
+/// What [`wanted`] is asked of: an established (or closing) socket, one from connect()
+/// to the end of its handshake (its local port may still be chosen from the ephemeral
+/// ones), or a listener (recorded whenever a test is on addresses: it may be bound to
+/// any).
+const SOCK: u32 = 0;
+const CONNECTING: u32 = 1;
+const LISTENER: u32 = 2;
+
+/// Whether the socket can carry traced segments: it passes a test of the rule table's
+/// terms (see `SockTest`; every socket when there is none). The test every hook makes
+/// first, so that an untraced connection costs a read or two and a few compares.
+#[inline(never)]
+fn wanted(sk: u64, what: u32) -> bool {
+    let n = ro!(TCPTRACE_ATTRIB.n_tests);
+    if n == 0
+        || (what == CONNECTING && ro!(TCPTRACE_ATTRIB.ephemeral) != 0)
+        || (what == LISTENER && ro!(TCPTRACE_ATTRIB.addresses) != 0)
+    {
+        return true;
+    }
+    let p = sk as *const u8;
+    if p.is_null() {
+        return false;
+    }
+    // skc_dport, skc_num, skc_family; then skc_daddr, skc_rcv_saddr and the IPv6 ones.
+    let mut head = [0u8; 8];
+    let mut v4 = [0u8; 8];
+    let mut v6 = [0u8; 32];
+    // SAFETY: kernel memory read with the probe-read helper, which fails safely.
+    if unsafe { bpf_probe_read_kernel_buf(p.add(12), &mut head) }.is_err() {
+        return false;
+    }
+    let rport = u16::from_be_bytes([head[0], head[1]]);
+    let lport = u16::from_ne_bytes([head[2], head[3]]);
+    let is_v6 = u16::from_ne_bytes([head[4], head[5]]) == AF_INET6;
+    if ro!(TCPTRACE_ATTRIB.addresses) != 0 {
+        // SAFETY: as above.
+        let ok = unsafe {
+            bpf_probe_read_kernel_buf(p, &mut v4).is_ok()
+                && (!is_v6 || bpf_probe_read_kernel_buf(p.add(SKC_V6), &mut v6).is_ok())
+        };
+        if !ok {
+            return false;
+        }
+    }
+    let word = |b: &[u8], i: usize| u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    let mut hit = false;
+    for i in 0..MAX_SOCK_TESTS {
+        if (i as u32) >= n {
+            break;
+        }
+        let kind = ro!(TCPTRACE_ATTRIB.tests[i].kind);
+        if kind == sock_test::PORT {
+            let (lo, hi) = (
+                ro!(TCPTRACE_ATTRIB.tests[i].lo),
+                ro!(TCPTRACE_ATTRIB.tests[i].hi),
+            );
+            hit |= (lo <= rport && rport <= hi) || (lo <= lport && lport <= hi);
+        } else if kind == sock_test::NET4 {
+            let (a, m) = (
+                ro!(TCPTRACE_ATTRIB.tests[i].addr[0]),
+                ro!(TCPTRACE_ATTRIB.tests[i].mask[0]),
+            );
+            hit |= word(&v4, 0) & m == a || word(&v4, 4) & m == a;
+        } else if kind == sock_test::NET6 && is_v6 {
+            for side in [0, 16] {
+                let mut same = true;
+                for w in 0..4 {
+                    same &= word(&v6, side + 4 * w) & ro!(TCPTRACE_ATTRIB.tests[i].mask[w])
+                        == ro!(TCPTRACE_ATTRIB.tests[i].addr[w]);
+                }
+                hit |= same;
+            }
+        }
+    }
+    hit
+}
+
 /// TCP states (`include/net/tcp_states.h`).
 const ESTABLISHED: i32 = 1;
 const SYN_SENT: i32 = 2;
-const SYN_RECV: i32 = 3;
 const FIN_WAIT1: i32 = 4;
 const CLOSE: i32 = 7;
 const CLOSE_WAIT: i32 = 8;
@@ -214,65 +324,81 @@ pub fn tcptrace_attrib_state(ctx: RawTracePointContext) -> i32 {
     let sk = ctx.arg::<u64>(0);
     let old = ctx.arg::<u64>(1) as i32;
     let new = ctx.arg::<u64>(2) as i32;
-    if let Some(ev) = scratch() {
-        match (old, new) {
-            // Process context: listen(), connect(), close(), shutdown().
-            (_, LISTEN) => {
-                if sock_key(sk, true, false, &mut ev.key) {
-                    current(&mut ev.owner);
-                    record(ev, kind::LISTEN);
-                }
-            }
-            (CLOSE, SYN_SENT) => {
-                current(&mut ev.owner);
-                let _ = ATTRIB_SOCKS.insert(&sk, &ev.owner, 0);
-                if sock_key(sk, false, true, &mut ev.key) {
-                    record(ev, kind::CONNECT);
-                }
-            }
-            (ESTABLISHED, FIN_WAIT1) | (CLOSE_WAIT, LAST_ACK) => take_over(sk, ev, kind::CLOSE),
-            // Softirq: the owner comes from the maps. The handshake of a socket recorded
-            // at connect() ended (established or refused): its whole key.
-            (SYN_SENT, _) => {
-                // SAFETY: a map value, copied out.
-                if let Some(o) = unsafe { ATTRIB_SOCKS.get(&sk) }
-                    && sock_key(sk, false, false, &mut ev.key)
-                {
-                    ev.owner = *o;
-                    record(ev, kind::CONNECT);
-                    // The entry recorded at connect() without the port is done with.
-                    let lport = ev.key.lport;
-                    ev.key.lport = 0;
-                    let _ = ATTRIB_FLOWS.remove(&ev.key);
-                    ev.key.lport = lport;
-                }
-            }
-            // A server connection established: the listener's process owns it until it
-            // is read.
-            (SYN_RECV, ESTABLISHED) if sock_key(sk, false, false, &mut ev.key) => {
-                let lport = ev.key.lport;
-                if let Some(keys) = ATTRIB_KEYS.get_ptr_mut(0) {
-                    // SAFETY: this CPU's slot; a map value, copied out.
-                    unsafe {
-                        *keys = FlowKey {
-                            lport,
-                            ..FlowKey::default()
-                        };
-                        if let Some(o) = ATTRIB_FLOWS.get(&*keys) {
-                            ev.owner = *o;
-                            let _ = ATTRIB_SOCKS.insert(&sk, &ev.owner, 0);
-                            record(ev, kind::ACCEPT);
-                        }
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    if new == CLOSE {
-        forget(sk, old);
+    match (old, new) {
+        // Process context: listen(), connect(), close(), shutdown().
+        (_, LISTEN) => listen(sk),
+        (CLOSE, SYN_SENT) => connect(sk),
+        (ESTABLISHED, FIN_WAIT1) | (CLOSE_WAIT, LAST_ACK) => take_over(sk, kind::CLOSE),
+        // Softirq: the owner comes from the maps.
+        (SYN_SENT, _) => connected(sk, new),
+        (_, CLOSE) => forget(sk, old),
+        _ => {}
     }
     0
+}
+
+#[inline(never)]
+fn listen(sk: u64) {
+    if let Some(ev) = scratch()
+        && wanted(sk, LISTENER)
+        && sock_key(sk, true, false, &mut ev.key)
+    {
+        current(&mut ev.owner);
+        record(ev, kind::LISTEN, true);
+    }
+}
+
+/// Whether the packet programs' process filter is on: only then do sockets need entries
+/// by flow.
+#[inline(always)]
+fn by_flow() -> bool {
+    ro!(TCPTRACE_ATTRIB.enabled) != 0
+}
+
+/// connect(): the owner under the socket's address, and for the packet filter under the
+/// key without the local port (not chosen yet).
+#[inline(never)]
+fn connect(sk: u64) {
+    if let Some(ev) = scratch()
+        && wanted(sk, CONNECTING)
+        && sock_key(sk, false, true, &mut ev.key)
+    {
+        current(&mut ev.owner);
+        put(&ATTRIB_SOCKS, &sk, &ev.owner);
+        record(ev, kind::CONNECT, by_flow());
+    }
+}
+
+/// The handshake of a socket recorded at connect() ended (established, refused, or
+/// given up): userspace hears of its whole key.
+#[inline(never)]
+fn connected(sk: u64, new: i32) {
+    let Some(ev) = scratch() else {
+        return;
+    };
+    if !wanted(sk, CONNECTING) {
+        return;
+    }
+    // SAFETY: a map value, copied out.
+    let Some(o) = (unsafe { ATTRIB_SOCKS.get(&sk) }) else {
+        return;
+    };
+    ev.owner = *o;
+    let whole = sock_key(sk, false, true, &mut ev.key);
+    let lport = ev.key.lport;
+    if whole && by_flow() {
+        // The entry recorded at connect() without the port is done with.
+        ev.key.lport = 0;
+        remove(&ATTRIB_FLOWS, &ev.key);
+        ev.key.lport = lport;
+    }
+    let traced = whole && lport != 0 && wanted(sk, SOCK);
+    if traced {
+        record(ev, kind::CONNECT, by_flow() && new != CLOSE);
+    }
+    if !traced || new == CLOSE {
+        remove(&ATTRIB_SOCKS, &sk);
+    }
 }
 
 /// A socket closed: its entries go (a full LRU map would otherwise evict one entry per
@@ -280,48 +406,60 @@ pub fn tcptrace_attrib_state(ctx: RawTracePointContext) -> i32 {
 /// connection then have no owner in the kernel filter; userspace keeps the events.
 #[inline(never)]
 fn forget(sk: u64, old: i32) {
-    let _ = ATTRIB_SOCKS.remove(&sk);
     let Some(key) = ATTRIB_KEYS.get_ptr_mut(0) else {
         return;
     };
     // SAFETY: this CPU's slot, used only while the program runs.
     let key = unsafe { &mut *key };
-    if sock_key(sk, old == LISTEN, old == SYN_SENT, key) {
-        let _ = ATTRIB_FLOWS.remove(&*key);
-        if old == SYN_SENT && key.lport != 0 {
-            // Also the entry recorded at connect(), before the port was chosen.
-            key.lport = 0;
-            let _ = ATTRIB_FLOWS.remove(&*key);
+    if old == LISTEN {
+        if wanted(sk, LISTENER) && sock_key(sk, true, false, key) {
+            remove(&ATTRIB_FLOWS, &*key);
         }
+        return;
+    }
+    if !wanted(sk, SOCK) {
+        return;
+    }
+    remove(&ATTRIB_SOCKS, &sk);
+    if by_flow() && sock_key(sk, false, false, key) {
+        remove(&ATTRIB_FLOWS, &*key);
     }
 }
 
 /// The current process becomes the owner of `sk` unless it already is (the common case:
-/// one lookup, no task details gathered).
+/// one lookup by the socket's address, no socket field or task detail read).
 #[inline(never)]
-fn take_over(sk: u64, ev: &mut AttribEvent, what: u8) {
+fn take_over(sk: u64, what: u8) {
+    let Some(ev) = scratch() else {
+        return;
+    };
+    if !wanted(sk, SOCK) {
+        return;
+    }
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    let known = ATTRIB_SOCKS.get_ptr_mut(&sk);
+    // SAFETY: a map value, read once.
+    if known.is_some_and(|o| unsafe { (*o).tgid } == tgid) {
+        return;
+    }
     if !sock_key(sk, false, false, &mut ev.key) {
         count(counter::UNREADABLE);
         return;
     }
-    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    // SAFETY: a map value, read once.
-    let same = ATTRIB_FLOWS
-        .get_ptr(&ev.key)
-        .is_some_and(|o| unsafe { (*o).tgid } == tgid);
-    if !same {
-        current(&mut ev.owner);
-        record(ev, what);
+    current(&mut ev.owner);
+    match known {
+        // SAFETY: a map value, replaced in place (no second lookup).
+        Some(o) => unsafe { *o = ev.owner },
+        None => put(&ATTRIB_SOCKS, &sk, &ev.owner),
     }
+    record(ev, what, by_flow());
 }
 
 /// `tcp_rcv_space_adjust(sk)`: `recv()` copied data, in the reader's context. A reader
 /// other than the recorded owner becomes the owner.
 #[raw_tracepoint(tracepoint = "tcp_rcv_space_adjust")]
 pub fn tcptrace_attrib_recv(ctx: RawTracePointContext) -> i32 {
-    if let Some(ev) = scratch() {
-        take_over(ctx.arg::<u64>(0), ev, kind::RECV);
-    }
+    take_over(ctx.arg::<u64>(0), kind::RECV);
     0
 }
 

@@ -32,6 +32,7 @@ use tcptrace::{
 use tcptrace_common::{
     Config, Record,
     attrib::{AttribFilter, COMM_LEN, MAX_CGROUPS, MAX_PIDS},
+    rules::RuleTable,
 };
 
 /// A refusal of clap's as one line, without its `error: ` prefix, usage and hints; the
@@ -74,9 +75,11 @@ fn parse_hosts(raw: &[String]) -> Result<Vec<IpAddr>> {
         .collect()
 }
 
-/// `--pid`, `--comm`, `--container` as the kernel's process filter.
-fn process_filter(cli: &Cli) -> Result<AttribFilter> {
+/// `--pid`, `--comm`, `--container` as the kernel's process filter; the socket hooks
+/// record only sockets with a port `table` names.
+fn process_filter(cli: &Cli, table: &RuleTable) -> Result<AttribFilter> {
     let mut f = AttribFilter::OFF;
+    attribute::restrict_to(&mut f, table, attribute::ephemeral_ports());
     if cli.pids.is_empty() && cli.comm.is_none() && cli.container.is_none() {
         return Ok(f);
     }
@@ -645,7 +648,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         per_iface: u8::from(cli.verbose > 0),
         ..cfg
     };
-    let procs = process_filter(&cli)?;
+    let procs = process_filter(&cli, &filter)?;
     let attributing = procs.enabled != 0
         || cli.process
         || cli.explain
@@ -780,14 +783,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
     // -v: what the socket hooks did, one line before tcpdump's closing lines.
     let attrib_counters = (cli.verbose > 0 && printer.attrib.is_some())
-        .then(|| kernel.attrib_counters())
+        .then(|| {
+            // Detached first: the live entries and the counters then agree.
+            kernel.detach_attribution();
+            kernel.attrib_counters()
+        })
         .transpose()?;
     drop(kernel);
     let printed = printer.finish()?;
     if let Some(a) = attrib_counters {
         eprintln!(
-            "tcptrace: attribution: {} sockets recorded, {} events lost, {} unreadable; filter lookups: {} with an owner, {} without",
-            a.recorded, a.lost, a.unreadable, a.hits, a.misses
+            "tcptrace: attribution: {} owners recorded, {} evicted, {} events lost, {} unreadable; filter lookups: {} with an owner, {} without",
+            a.recorded,
+            a.evicted(),
+            a.lost,
+            a.unreadable,
+            a.hits,
+            a.misses
         );
     }
     if stop == live::Stop::Gone {

@@ -203,7 +203,8 @@ fn bad_process_options_refused() {
 #[test]
 fn refused_connection_names_its_client() {
     let net = NetnsPair::new();
-    let mut t = start(&net, &["--explain", "--process"]);
+    // With a port: the socket hooks record only the sockets of that port.
+    let mut t = start(&net, &["--explain", "--process", "--port", "18002"]);
     let mut client = peers::client(&net, 18002, "tt-refused", None, None);
     let cpid = client.pid();
     done(&mut client);
@@ -288,8 +289,10 @@ fn pid_and_comm_filters() {
         let mut chosen = peers::client(&net, port, "tt-chosen", Some(&g1), None);
         let mut other = peers::client(&net, port, "tt-other", Some(&g2), None);
         let cpid = chosen.pid().to_string();
+        let port_s = port.to_string();
         let args: Vec<&str> = if by_comm {
-            vec!["--json", "--comm", "tt-chosen"]
+            // With a port too: the hooks then record only that port's sockets.
+            vec!["--json", "--comm", "tt-chosen", "--port", &port_s]
         } else {
             vec!["--json", "--pid", &cpid]
         };
@@ -444,5 +447,81 @@ fn kernel_process_filter() {
         let c = k.attrib_counters().unwrap();
         assert_eq!(c.misses, 2, "{name}: the forwarded segment, on both hooks");
         assert_eq!(c.hits, 12, "{name}");
+    }
+}
+
+/// The socket hooks record only sockets that can carry traced segments: with a port
+/// filter, a connection on another port leaves no event and no entry; with an address
+/// filter, only listeners (which may be bound to any address) and sockets with that
+/// address. The maps' added/removed/live counts account for every entry (no evictions).
+#[test]
+fn hooks_record_only_traced_sockets() {
+    use tcptrace::{attribute, kernel::attrib::event_from_bytes};
+    use tcptrace_common::attrib::kind;
+    let (traced, other) = (18007u16, 18008u16);
+    let net = NetnsPair::new();
+    let outside = "192.0.2.1";
+    // (filter, whether each connection is recorded)
+    let cases = [
+        (format!("port {traced}"), true, false),
+        (format!("host {outside}"), false, false),
+        (format!("host {}", net.b4), true, true),
+    ];
+    for (expr, want_traced, want_other) in cases {
+        let table = tcptrace::filter::compile(&expr).unwrap();
+        let mut procs = AttribFilter::OFF;
+        attribute::restrict_to(&mut procs, &table, attribute::ephemeral_ports());
+        let mut k = Kernel::load_with(&table, Config::default(), 1 << 16, &procs)
+            .expect("load (run as root)");
+        k.attach_attribution().expect("socket hooks");
+        let mut ring = k.take_attrib_ring().expect("attribution ring");
+        let mut s1 = peers::server(&net, false, traced, 1, "tt-server");
+        let mut s2 = peers::server(&net, false, other, 1, "tt-other-srv");
+        let mut c1 = peers::client(&net, traced, "tt-client", None, None);
+        let mut c2 = peers::client(&net, other, "tt-other", None, None);
+        for p in [&mut c1, &mut c2, &mut s1, &mut s2] {
+            done(p);
+        }
+        k.detach_attribution();
+        let mut events = Vec::new();
+        while let Some(item) = ring.next() {
+            events.push(event_from_bytes(&item).expect("an event"));
+        }
+        let seen =
+            |pid: u32, what: u8| events.iter().any(|e| e.owner.tgid == pid && e.kind == what);
+        let connected = |c: &Proc, port: u16| {
+            let cport = client_port(c) as u16;
+            events.iter().any(|e| {
+                e.kind == kind::CONNECT
+                    && e.owner.tgid == c.pid()
+                    && (e.key.lport, e.key.rport) == (cport, port)
+            })
+        };
+        assert_eq!(connected(&c1, traced), want_traced, "{expr}: {events:?}");
+        assert_eq!(connected(&c2, other), want_other, "{expr}: {events:?}");
+        assert_eq!(seen(s1.pid(), kind::RECV), want_traced, "{expr}");
+        assert_eq!(seen(s2.pid(), kind::RECV), want_other, "{expr}");
+        // Listeners: by port, or always when a test is on addresses.
+        assert!(seen(s1.pid(), kind::LISTEN), "{expr}: {events:?}");
+        assert_eq!(
+            seen(s2.pid(), kind::LISTEN),
+            expr.starts_with("host"),
+            "{expr}"
+        );
+        // (Other tests' listeners may be recorded, their connections not.)
+        for e in events.iter().filter(|e| e.kind != kind::LISTEN) {
+            assert!(
+                [s1.pid(), s2.pid(), c1.pid(), c2.pid()].contains(&e.owner.tgid),
+                "{expr}: an event for another process: {e:?}"
+            );
+        }
+        let c = k.attrib_counters().unwrap();
+        assert_eq!(c.recorded, events.len() as u64, "{expr}: {c:?}");
+        assert_eq!(c.lost, 0, "{expr}");
+        assert!(
+            c.added > 0 && c.added == c.removed + c.live,
+            "{expr}: {c:?}"
+        );
+        assert_eq!(c.evicted(), 0, "{expr}");
     }
 }

@@ -1,7 +1,7 @@
 //! Which process: the stage between decode and track. The kernel's socket hooks
-//! (tcptrace-ebpf `attrib.rs`) send an event each time a process connects or listens, a
-//! server connection is established, or a process other than the recorded owner reads
-//! or closes a TCP socket; [`Attributor`] keeps them by
+//! (tcptrace-ebpf `attrib.rs`) send an event each time a process connects or listens, or
+//! a process other than the recorded owner reads or closes a TCP socket (a server
+//! connection is its listener's until then); [`Attributor`] keeps them by
 //! flow and answers, for each decoded segment, which local process owns its sockets.
 //!
 //! Everything a short-lived process needs is in the event (pid, thread, command, uid,
@@ -18,7 +18,8 @@ use std::{
 
 use tcptrace_common::{
     FAMILY_V4,
-    attrib::{AttribEvent, FlowKey, kind},
+    attrib::{AttribEvent, AttribFilter, FlowKey, MAX_SOCK_TESTS, SockTest, kind, sock_test},
+    rules::{KIND_NET4, KIND_NET6, KIND_PORT, RuleTable, Test},
 };
 
 use crate::decode::Segment;
@@ -46,7 +47,7 @@ pub struct Process {
     /// The container or unit the cgroup path names (`docker:0123456789ab`,
     /// `cri-containerd:…`, `crio:…`, `podman:…`, `nginx.service`), if any.
     pub container: Option<String>,
-    /// What the kernel saw (`connect`, `listen`, `accept`, `recv`, `close`).
+    /// What the kernel saw (`connect`, `listen`, `recv`, `close`).
     pub how: &'static str,
 }
 
@@ -62,7 +63,6 @@ pub fn how(k: u8) -> &'static str {
     match k {
         kind::CONNECT => "connect",
         kind::LISTEN => "listen",
-        kind::ACCEPT => "accept",
         kind::RECV => "recv",
         kind::CLOSE => "close",
         _ => "?",
@@ -213,7 +213,7 @@ impl Attributor {
     }
 
     /// The process that owns the sending socket of `seg`, if it is local.
-    /// (Or listens on its source port: a server's SYN-ACK before `accept()`.)
+    /// (Or listens on its source port: a server connection before its first read.)
     pub fn sender(&self, seg: &Segment) -> Option<Arc<Process>> {
         self.exact(seg, true)
             .or_else(|| self.flow(seg, true, false))
@@ -222,7 +222,7 @@ impl Attributor {
     }
 
     /// The process that owns the receiving socket of `seg` (or listens on its
-    /// destination port, before `accept()`), if it is local.
+    /// destination port, before its first read), if it is local.
     pub fn receiver(&self, seg: &Segment) -> Option<Arc<Process>> {
         self.exact(seg, false)
             .or_else(|| self.flow(seg, false, false))
@@ -235,6 +235,90 @@ impl Attributor {
     pub fn of_segment(&self, seg: &Segment) -> Option<Arc<Process>> {
         self.sender(seg).or_else(|| self.receiver(seg))
     }
+}
+
+/// Limits the socket hooks to the sockets that can carry segments `table` matches: each
+/// term gives one test a socket's endpoints must pass ([`sock_test_of`]); a term with no
+/// port or address test leaves every socket recorded.
+pub fn restrict_to(f: &mut AttribFilter, table: &RuleTable, ephemeral: (u16, u16)) {
+    if table.enabled == 0 {
+        return;
+    }
+    let mut tests: Vec<SockTest> = Vec::new();
+    for term in table.terms.iter().take(table.n_terms as usize) {
+        let Some(t) = sock_test_of(&term.tests[..term.len as usize], ephemeral) else {
+            return;
+        };
+        if !tests.contains(&t) {
+            tests.push(t);
+        }
+    }
+    if tests.is_empty() {
+        // Nothing matches: a port range no port is in.
+        tests.push(SockTest {
+            kind: sock_test::PORT,
+            lo: 1,
+            hi: 0,
+            ..SockTest::NONE
+        });
+    }
+    if tests.len() > MAX_SOCK_TESTS {
+        return;
+    }
+    let overlaps =
+        |t: &SockTest| t.kind == sock_test::PORT && t.lo <= ephemeral.1 && ephemeral.0 <= t.hi;
+    f.ephemeral = u32::from(tests.iter().any(overlaps));
+    f.addresses = u32::from(tests.iter().any(|t| t.kind != sock_test::PORT));
+    f.tests[..tests.len()].copy_from_slice(&tests);
+    f.n_tests = tests.len() as u32;
+}
+
+/// The socket test one term's segments all pass: its narrowest port test that misses the
+/// ephemeral ports, else its narrowest address test, else its narrowest port test (a
+/// connecting socket's local port is chosen after `connect()` is seen). None: the term
+/// tests neither (or only negated).
+pub fn sock_test_of(term: &[Test], ephemeral: (u16, u16)) -> Option<SockTest> {
+    let ports = term.iter().filter(|t| t.kind == KIND_PORT && t.negate == 0);
+    let port = |eph: bool| {
+        ports
+            .clone()
+            .filter(|t| eph || t.hi < ephemeral.0 || t.lo > ephemeral.1)
+            .min_by_key(|t| t.hi - t.lo)
+            .map(|t| SockTest {
+                kind: sock_test::PORT,
+                lo: t.lo,
+                hi: t.hi,
+                ..SockTest::NONE
+            })
+    };
+    let net = || {
+        term.iter()
+            .filter(|t| (t.kind == KIND_NET4 || t.kind == KIND_NET6) && t.negate == 0)
+            .max_by_key(|t| t.mask.iter().map(|w| w.count_ones()).sum::<u32>())
+            .map(|t| SockTest {
+                kind: if t.kind == KIND_NET4 {
+                    sock_test::NET4
+                } else {
+                    sock_test::NET6
+                },
+                addr: t.addr,
+                mask: t.mask,
+                ..SockTest::NONE
+            })
+    };
+    port(false).or_else(net).or_else(|| port(true))
+}
+
+/// The local ports `connect()` chooses from (`net.ipv4.ip_local_port_range` of this
+/// namespace; the kernel's default when it cannot be read).
+pub fn ephemeral_ports() -> (u16, u16) {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| {
+            let mut w = t.split_whitespace().map(|v| v.parse::<u16>().ok());
+            Some((w.next()??, w.next()??))
+        })
+        .unwrap_or((32768, 60999))
 }
 
 /// Parent pid and command of `pid`, from `/proc` (None when the process is gone).

@@ -129,3 +129,62 @@ fn sender_then_receiver_then_listener() {
     a.insert(key("fd00::2", 6, "fd00::1", 5), proc_(40));
     assert_eq!(a.of_segment(&v6).unwrap().pid, 40);
 }
+
+#[test]
+fn hooks_restricted_to_the_filters_sockets() {
+    use tcptrace_common::attrib::sock_test::{NET4, NET6, PORT};
+    let eph = (32768, 60999);
+    // (kind, lo, hi, first address word) per test, the ephemeral and address flags.
+    let of = |expr: &str| {
+        let mut f = AttribFilter::OFF;
+        restrict_to(&mut f, &crate::filter::compile(expr).unwrap(), eph);
+        let tests: Vec<_> = f.tests[..f.n_tests as usize]
+            .iter()
+            .map(|t| (t.kind, t.lo, t.hi, t.addr[0]))
+            .collect();
+        (tests, f.ephemeral != 0, f.addresses != 0)
+    };
+    let a = u32::from_ne_bytes([10, 0, 0, 1]);
+    assert_eq!(of(""), (vec![], false, false), "no filter: every socket");
+    assert_eq!(of("port 8080"), (vec![(PORT, 8080, 8080, 0)], false, false));
+    assert_eq!(of("host 10.0.0.1"), (vec![(NET4, 0, 0, a)], false, true));
+    assert_eq!(
+        of("host 10.0.0.1 and port 80"),
+        (vec![(PORT, 80, 80, 0)], false, false),
+        "a port outside the ephemeral ones first"
+    );
+    assert_eq!(
+        of("host 10.0.0.1 and port 40000"),
+        (vec![(NET4, 0, 0, a)], false, true),
+        "then an address"
+    );
+    assert_eq!(
+        of("port 23 or port 40000"),
+        (
+            vec![(PORT, 23, 23, 0), (PORT, 40000, 40000, 0)],
+            true,
+            false
+        ),
+        "an ephemeral port: connecting sockets whatever their remote port"
+    );
+    assert_eq!(of("host ::1").0[0].0, NET6);
+    assert_eq!(
+        of("net 10.0.0.0/8 and host 10.0.0.1 or port 80"),
+        (vec![(NET4, 0, 0, a), (PORT, 80, 80, 0)], false, true),
+        "the longest mask"
+    );
+    for every in [
+        "port 80 or tcp[tcpflags] & tcp-syn != 0",
+        "not port 80",
+        "ip6",
+    ] {
+        assert_eq!(of(every), (vec![], false, false), "{every}");
+    }
+    assert_eq!(
+        of("port 23 and not port 23"),
+        (vec![(PORT, 1, 0, 0)], false, false),
+        "nothing matches"
+    );
+    let (lo, hi) = ephemeral_ports();
+    assert!(0 < lo && lo <= hi, "{lo}-{hi}");
+}

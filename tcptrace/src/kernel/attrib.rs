@@ -23,6 +23,19 @@ pub struct AttribCounters {
     pub unreadable: u64,
     pub hits: u64,
     pub misses: u64,
+    /// Entries the hooks added to the LRU maps and removed, and the entries there now.
+    pub added: u64,
+    pub removed: u64,
+    pub live: u64,
+}
+
+impl AttribCounters {
+    /// Entries the LRU maps evicted to make room (exact when read with the hooks detached).
+    pub fn evicted(&self) -> u64 {
+        self.added
+            .saturating_sub(self.removed)
+            .saturating_sub(self.live)
+    }
 }
 
 impl Kernel {
@@ -99,7 +112,21 @@ impl Kernel {
             .get(&0, 0)
             .map_err(|e| KernelError::other("reading counters", e))?;
         let sum = |i: u32| blocks.iter().map(|b| b[i as usize]).sum();
+        let map = |name| {
+            self.ebpf
+                .map(name)
+                .ok_or_else(|| KernelError::other("map missing", name))
+        };
+        let flows: HashMap<&MapData, FlowKey, Owner> = HashMap::try_from(map("ATTRIB_FLOWS")?)
+            .map_err(|e| KernelError::other("ATTRIB_FLOWS map", e))?;
+        let socks: HashMap<&MapData, u64, Owner> = HashMap::try_from(map("ATTRIB_SOCKS")?)
+            .map_err(|e| KernelError::other("ATTRIB_SOCKS map", e))?;
+        let live = (flows.keys().filter(Result::is_ok).count()
+            + socks.keys().filter(Result::is_ok).count()) as u64;
         Ok(AttribCounters {
+            added: sum(counter::ADDED),
+            removed: sum(counter::REMOVED),
+            live,
             recorded: sum(counter::RECORDED),
             lost: sum(counter::LOST),
             unreadable: sum(counter::UNREADABLE),

@@ -1,11 +1,13 @@
 //! Connection churn: what the process-attribution socket hooks cost the host. nginx in one
 //! namespace, wrk in the other with `Connection: close` (a new TCP connection per request),
-//! connections per second in interleaved rounds, under five modes: untraced; tcptrace
+//! connections per second in interleaved rounds, under seven modes: untraced; tcptrace
 //! attached but tracing another port (`--port 1`: the packet programs run and reject
 //! every segment), and the same with the socket hooks (`--port 1 --process`: every
-//! connect, listen, close and receive of the host runs them); tcptrace tracing the traffic
-//! (`--port 8080`), and the same with attribution (`--port 8080 --process`). The hooks'
-//! cost is the ratio of each pair, round by round.
+//! connect, listen, close and receive of the host runs them, and finds the socket
+//! untraced); a filter that names no port or address and matches no segment here (urgent
+//! segments), with and without the hooks (they record every socket); tcptrace tracing the
+//! traffic (`--port 8080`), and the same with attribution. The hooks' cost is the ratio of
+//! each pair, round by round.
 use std::{
     fmt::Write as _,
     fs,
@@ -29,15 +31,21 @@ pub enum Mode {
     Untraced,
     Other,
     OtherHooks,
+    Every,
+    EveryHooks,
     Traced,
     TracedHooks,
 }
 
+const URGENT: &str = "tcp[tcpflags] & tcp-urg != 0";
+
 impl Mode {
-    pub const ALL: [Mode; 5] = [
+    pub const ALL: [Mode; 7] = [
         Mode::Untraced,
         Mode::Other,
         Mode::OtherHooks,
+        Mode::Every,
+        Mode::EveryHooks,
         Mode::Traced,
         Mode::TracedHooks,
     ];
@@ -46,6 +54,10 @@ impl Mode {
             Mode::Untraced => "untraced",
             Mode::Other => "tcptrace --port 1 (another port)",
             Mode::OtherHooks => "tcptrace --port 1 --process (socket hooks)",
+            Mode::Every => "tcptrace 'tcp[tcpflags] & tcp-urg != 0' (no port or address)",
+            Mode::EveryHooks => {
+                "tcptrace 'tcp[tcpflags] & tcp-urg != 0' --process (every socket recorded)"
+            }
             Mode::Traced => "tcptrace --port 8080",
             Mode::TracedHooks => "tcptrace --port 8080 --process",
         }
@@ -56,6 +68,8 @@ impl Mode {
             Mode::Untraced => None,
             Mode::Other => Some(&["--port", "1"]),
             Mode::OtherHooks => Some(&["--port", "1", "--process"]),
+            Mode::Every => Some(&[URGENT]),
+            Mode::EveryHooks => Some(&["--process", URGENT]),
             Mode::Traced => Some(&["--port", PORT]),
             Mode::TracedHooks => Some(&["--port", PORT, "--process"]),
         }
@@ -68,9 +82,10 @@ pub struct Churn {
     /// Per mode: connections/s of each round, the median, and the median of per-round
     /// ratios to the untraced rate.
     pub results: Vec<(Mode, Vec<f64>, f64, f64)>,
-    /// Median per-round ratio with the hooks to without them: tracing another port, and
-    /// tracing the traffic.
+    /// Median per-round ratio with the hooks to without them: tracing another port, a
+    /// filter that makes the hooks record every socket, and tracing the traffic.
     pub hooks_idle: f64,
+    pub hooks_every: f64,
     pub hooks_traced: f64,
 }
 
@@ -185,7 +200,7 @@ pub fn run(quick: bool, tcptrace: &Path, tmp: &Path) -> Result<Churn> {
                 .collect(),
         )
     };
-    let (hooks_idle, hooks_traced) = (pair(2, 1), pair(4, 3));
+    let (hooks_idle, hooks_every, hooks_traced) = (pair(2, 1), pair(4, 3), pair(6, 5));
     let base = rates[0].clone();
     let results = Mode::ALL
         .iter()
@@ -201,6 +216,7 @@ pub fn run(quick: bool, tcptrace: &Path, tmp: &Path) -> Result<Churn> {
         rounds,
         results,
         hooks_idle,
+        hooks_every,
         hooks_traced,
     })
 }
@@ -216,9 +232,11 @@ impl Churn {
              the ratio is the median of each round's rate over the untraced rate of the same \
              round. `--port 1` traces another port: the packet programs run and reject every \
              segment; `--process` adds the socket hooks, which run on every connection of the \
-             host. **Socket hooks: {:.3}× the connections/s without them** (tracing another \
-             port), {:.3}× while tracing the traffic (median of per-round ratios).\n",
-            self.seconds, self.rounds, self.hooks_idle, self.hooks_traced
+             host and record the sockets that can carry traced segments. **Socket hooks: {:.3}× \
+             the connections/s without them** (tracing another port: no socket recorded), \
+             {:.3}× with a filter that names no port or address (every socket recorded), \
+             {:.3}× while tracing the traffic (median of per-round ratios).\n",
+            self.seconds, self.rounds, self.hooks_idle, self.hooks_every, self.hooks_traced
         );
         s.push_str("| mode | connections/s (median) | ratio to untraced | rounds |\n| --- | --- | --- | --- |\n");
         for (m, r, med, ratio) in &self.results {
@@ -236,8 +254,8 @@ impl Churn {
     /// One line for the console summary.
     pub fn summary(&self) -> String {
         format!(
-            "churn: socket hooks {:.3}x the connections/s without them (another port traced), {:.3}x (the traffic traced)",
-            self.hooks_idle, self.hooks_traced
+            "churn: socket hooks {:.3}x the connections/s without them (another port traced), {:.3}x (every socket recorded), {:.3}x (the traffic traced)",
+            self.hooks_idle, self.hooks_every, self.hooks_traced
         )
     }
 }
