@@ -16,7 +16,9 @@ use aya::{
 };
 use tcptrace_common::{
     Config, FAMILY_V6, MAX_SNAP, MAX_TAIL, RING_BYTES, Record, SnapRecord, TailRecord,
-    attrib::AttribFilter, counter, encap, rules::RuleTable,
+    attrib::{ATTRIB_RING_BYTES, AttribFilter, MAX_FLOWS},
+    counter, encap,
+    rules::RuleTable,
 };
 
 pub mod attrib;
@@ -310,16 +312,18 @@ impl Kernel {
         cfg: Config,
         ring_bytes: u32,
     ) -> Result<Kernel, KernelError> {
-        Kernel::load_with(filter, cfg, ring_bytes, &AttribFilter::OFF)
+        Kernel::load_with(filter, cfg, ring_bytes, None)
     }
 
-    /// [`Kernel::load_sized`] with a process filter (`--pid`, `--comm`, `--container`)
-    /// for the packet programs.
+    /// [`Kernel::load_sized`] with process attribution: `procs` holds the process filter
+    /// (`--pid`, `--comm`, `--container`) of the packet programs and which sockets the
+    /// hooks record. None: attribution off, and its maps made with room for nothing (one
+    /// entry each, the smallest ring) instead of several MiB of kernel memory.
     pub fn load_with<R: Rules + ?Sized>(
         filter: &R,
         cfg: Config,
         ring_bytes: u32,
-        procs: &AttribFilter,
+        procs: Option<&AttribFilter>,
     ) -> Result<Kernel, KernelError> {
         let rules = filter.rules()?;
         if OBJECT.is_empty() {
@@ -343,11 +347,18 @@ impl Kernel {
 
         // The rule table and the modes are read-only globals: written into the object
         // before the maps are made, frozen, and known to the verifier as constants.
+        let (procs, flows, attrib_ring) = match procs {
+            Some(p) => (*p, MAX_FLOWS, ATTRIB_RING_BYTES),
+            None => (AttribFilter::OFF, 1, 4096),
+        };
         let ebpf = EbpfLoader::new()
             .override_global("TCPTRACE_RULES", &rules, true)
             .override_global("TCPTRACE_CONFIG", &cfg, true)
-            .override_global("TCPTRACE_ATTRIB", procs, true)
+            .override_global("TCPTRACE_ATTRIB", &procs, true)
             .map_max_entries("EVENTS", ring_bytes)
+            .map_max_entries("ATTRIB_FLOWS", flows)
+            .map_max_entries("ATTRIB_SOCKS", flows)
+            .map_max_entries("ATTRIB_EVENTS", attrib_ring)
             .load(OBJECT)
             .map_err(|e| match &e {
                 e if is_eperm(e) => KernelError::Permission,

@@ -655,7 +655,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         || cli.summary.is_some()
         || cli.json
         || cli.write.is_some();
-    let mut kernel = Kernel::load_with(&filter, cfg, ring_bytes, &procs)?;
+    let mut kernel = Kernel::load_with(&filter, cfg, ring_bytes, attributing.then_some(&procs))?;
     let ring = kernel.take_ring()?;
     let snaplen = u32::from(cli.snaplen);
     let file = match &cli.write {

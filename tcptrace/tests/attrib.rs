@@ -404,8 +404,13 @@ fn kernel_process_filter() {
     by_comm.match_comm = 1;
     by_comm.comm[..4].copy_from_slice(b"curl");
     for (name, filter) in [("--pid", by_pid), ("--comm", by_comm)] {
-        let mut k = Kernel::load_with(&Filter::default(), Config::default(), 1 << 16, &filter)
-            .expect("load (run as root)");
+        let mut k = Kernel::load_with(
+            &Filter::default(),
+            Config::default(),
+            1 << 16,
+            Some(&filter),
+        )
+        .expect("load (run as root)");
         let mut ring = k.take_ring().expect("ring");
         // a:40000 ↔ b:80 is curl 4242's; c:50000 ↔ b:80 is nginx 777's; b listens on 443
         // as nginx 777; a connects to c:22 as curl 4343, port not chosen yet.
@@ -471,7 +476,7 @@ fn hooks_record_only_traced_sockets() {
         let table = tcptrace::filter::compile(&expr).unwrap();
         let mut procs = AttribFilter::OFF;
         attribute::restrict_to(&mut procs, &table, attribute::ephemeral_ports());
-        let mut k = Kernel::load_with(&table, Config::default(), 1 << 16, &procs)
+        let mut k = Kernel::load_with(&table, Config::default(), 1 << 16, Some(&procs))
             .expect("load (run as root)");
         k.attach_attribution().expect("socket hooks");
         let mut ring = k.take_attrib_ring().expect("attribution ring");
