@@ -65,6 +65,8 @@ pub mod kind {
     pub const RECV: u8 = 4;
     /// `close()`/`shutdown()` by a process other than the recorded owner.
     pub const CLOSE: u8 = 5;
+    /// Open before the trace: found at start in `/proc` (userspace makes these).
+    pub const EXISTING: u8 = 6;
 }
 
 /// A socket's endpoints, local side first. Addresses as on the wire (IPv4 in the first

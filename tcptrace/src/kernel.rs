@@ -278,6 +278,9 @@ impl Attachment {
 /// The loaded object. Dropping it detaches everything it attached.
 pub struct Kernel {
     ebpf: Ebpf,
+    /// Entries userspace put in the attribution flow map ([`Kernel::attrib_insert`]), for
+    /// the eviction count.
+    attrib_inserted: u64,
 }
 
 /// TCX (BPF links on the TC hooks) arrived in 6.6; before it, clsact filters.
@@ -373,7 +376,10 @@ impl Kernel {
                     detail: e.to_string(),
                 },
             })?;
-        Ok(Kernel { ebpf })
+        Ok(Kernel {
+            ebpf,
+            attrib_inserted: 0,
+        })
     }
 
     /// Program `name`, loaded (verified) on first use: each run verifies only the

@@ -708,7 +708,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let mut attrib = None;
     if attributing {
         match tracing.kernel.attach_attribution() {
-            Ok(()) => attrib = Some((tracing.kernel.take_attrib_ring()?, Attributor::new())),
+            Ok(()) => {
+                // Sockets opened before the trace, after the hooks are on (one opened
+                // meanwhile is seen by both; the hooks' newer events are applied after).
+                let mut a = Attributor::new();
+                for ev in attribute::existing::scan(&procs) {
+                    if procs.enabled != 0 {
+                        tracing.kernel.attrib_insert(&ev.key, &ev.owner)?;
+                    }
+                    a.event(&ev);
+                }
+                attrib = Some((tracing.kernel.take_attrib_ring()?, a))
+            }
             // The process filter cannot work without them.
             Err(e) if procs.enabled != 0 => {
                 bail!("--pid/--comm/--container need the socket hooks: {e}")

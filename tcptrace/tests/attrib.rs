@@ -530,3 +530,30 @@ fn hooks_record_only_traced_sockets() {
         assert_eq!(c.evicted(), 0, "{expr}");
     }
 }
+
+/// A server listening since before the trace (a production server tcptrace is started
+/// next to): found at start in /proc, so its handshakes carry its pid before it has read
+/// anything, in the kernel's `--pid` filter (the handshake passes only by the listener's
+/// entry) and in the lines.
+#[test]
+fn server_listening_before_the_trace() {
+    let net = NetnsPair::new();
+    let port = 18009;
+    let mut server = peers::server(&net, false, port, 1, "tt-early");
+    let spid = server.pid();
+    let (spid_s, port_s) = (spid.to_string(), port.to_string());
+    let mut t = start(&net, &["--json", "--pid", &spid_s, "--port", &port_s]);
+    let gate = Gate::new("early");
+    let mut client = peers::client(&net, port, "tt-late", None, Some(&gate));
+    client.wait_stdout("connected");
+    t.wait_stdout("\"flags\":\"S.\"");
+    gate.open();
+    done(&mut client);
+    done(&mut server);
+    let objs = stop(&mut t);
+    let segs = segments(&objs);
+    let synack = segs.iter().find(|s| s["flags"] == "S.").expect("SYN-ACK");
+    assert_eq!(pid(synack), Some(u64::from(spid)), "{synack}");
+    let syn = segs.iter().find(|s| s["flags"] == "S").expect("the SYN");
+    assert_eq!(pid(syn), Some(u64::from(client.pid())), "{syn}");
+}

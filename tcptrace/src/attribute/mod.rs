@@ -9,6 +9,7 @@
 //! the parent from `/proc` while the process still exists); nothing is looked up later.
 
 pub mod cgroup;
+pub mod existing;
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -47,7 +48,8 @@ pub struct Process {
     /// The container or unit the cgroup path names (`docker:0123456789ab`,
     /// `cri-containerd:…`, `crio:…`, `podman:…`, `nginx.service`), if any.
     pub container: Option<String>,
-    /// What the kernel saw (`connect`, `listen`, `recv`, `close`).
+    /// What the kernel saw (`connect`, `listen`, `recv`, `close`), or `existing`: open
+    /// before the trace, found in `/proc` at start.
     pub how: &'static str,
 }
 
@@ -65,6 +67,7 @@ pub fn how(k: u8) -> &'static str {
         kind::LISTEN => "listen",
         kind::RECV => "recv",
         kind::CLOSE => "close",
+        kind::EXISTING => "existing",
         _ => "?",
     }
 }

@@ -188,3 +188,64 @@ fn hooks_restricted_to_the_filters_sockets() {
     let (lo, hi) = ephemeral_ports();
     assert!(0 < lo && lo <= hi, "{lo}-{hi}");
 }
+
+#[test]
+fn sockets_from_proc_net_tcp() {
+    use super::existing::parse_line;
+    use tcptrace_common::FAMILY_V6;
+    let line = |l: &str, r: &str, st: &str, inode: u32| {
+        format!(
+            "   0: {l} {r} {st} 00000000:00000000 00:00000000 00000000     0        0 {inode} 1 0000000000000000 100 0 0 10 0"
+        )
+    };
+    let listener = parse_line(&line("0100007F:1F90", "00000000:0000", "0A", 11)).unwrap();
+    assert_eq!(
+        listener,
+        (
+            11,
+            FlowKey {
+                lport: 8080,
+                ..FlowKey::default()
+            }
+        )
+    );
+    let (inode, k) = parse_line(&line("0201E70A:A0F2", "0101E70A:1F90", "01", 12)).unwrap();
+    assert_eq!(
+        (inode, k.family, k.lport, k.rport),
+        (12, FAMILY_V4, 41202, 8080)
+    );
+    assert_eq!(
+        (&k.laddr[..4], &k.raddr[..4]),
+        (&[10, 231, 1, 2][..], &[10, 231, 1, 1][..])
+    );
+    let (_, k) = parse_line(&line(
+        "00000000000000000000000001000000:1F90",
+        "00000000000000000000000001000000:A0F2",
+        "01",
+        13,
+    ))
+    .unwrap();
+    assert_eq!((k.family, k.laddr[15], k.lport), (FAMILY_V6, 1, 8080));
+    let (_, k) = parse_line(&line(
+        "0000000000000000FFFF00000100007F:1F90",
+        "0000000000000000FFFF00000200007F:A0F2",
+        "01",
+        14,
+    ))
+    .unwrap();
+    assert_eq!(
+        (k.family, &k.raddr[..5]),
+        (FAMILY_V4, &[127, 0, 0, 2, 0][..]),
+        "IPv4-mapped"
+    );
+    assert_eq!(
+        parse_line(&line("0100007F:1F90", "0100007F:A0F2", "06", 15)),
+        None,
+        "TIME_WAIT"
+    );
+    assert_eq!(
+        parse_line(&line("0100007F:1F90", "0100007F:A0F2", "01", 0)),
+        None,
+        "no inode"
+    );
+}

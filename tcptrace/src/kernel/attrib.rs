@@ -2,7 +2,7 @@
 //! changes and receives. Raw tracepoints need neither kprobes, BTF nor tracefs, so they
 //! load wherever the packet programs do (4.17+).
 use aya::{
-    maps::{HashMap, MapData, PerCpuArray, RingBuf},
+    maps::{HashMap, MapData, MapError, PerCpuArray, RingBuf},
     programs::Program,
 };
 use tcptrace_common::attrib::{AttribEvent, FlowKey, Owner, counter};
@@ -77,18 +77,27 @@ impl Kernel {
         }
     }
 
-    /// Records `owner` for `key` in the kernel's flow map, as a socket hook would (for
-    /// tests of the packet programs' process filter).
-    pub fn attrib_insert(&mut self, key: &FlowKey, owner: &Owner) -> Result<(), KernelError> {
+    /// Records `owner` for `key` in the kernel's flow map, as a socket hook would (sockets
+    /// opened before the trace; tests of the packet programs' process filter), unless a
+    /// hook has recorded it already. Whether it was added.
+    pub fn attrib_insert(&mut self, key: &FlowKey, owner: &Owner) -> Result<bool, KernelError> {
         let map = self
             .ebpf
             .map_mut("ATTRIB_FLOWS")
             .ok_or_else(|| KernelError::other("map missing", "ATTRIB_FLOWS"))?;
         let mut flows: HashMap<&mut MapData, FlowKey, Owner> =
             HashMap::try_from(map).map_err(|e| KernelError::other("ATTRIB_FLOWS map", e))?;
-        flows
-            .insert(key, owner, 0)
-            .map_err(|e| KernelError::other("ATTRIB_FLOWS insert", e))
+        // BPF_NOEXIST: a hook's entry is newer than what userspace found.
+        match flows.insert(key, owner, 1) {
+            Ok(()) => {
+                self.attrib_inserted += 1;
+                Ok(true)
+            }
+            Err(MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::EEXIST) => {
+                Ok(false)
+            }
+            Err(e) => Err(KernelError::other("ATTRIB_FLOWS insert", e)),
+        }
     }
 
     /// The ring the attribution events arrive in (take it once).
@@ -124,7 +133,7 @@ impl Kernel {
         let live = (flows.keys().filter(Result::is_ok).count()
             + socks.keys().filter(Result::is_ok).count()) as u64;
         Ok(AttribCounters {
-            added: sum(counter::ADDED),
+            added: sum(counter::ADDED) + self.attrib_inserted,
             removed: sum(counter::REMOVED),
             live,
             recorded: sum(counter::RECORDED),
