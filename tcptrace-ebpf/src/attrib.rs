@@ -437,9 +437,11 @@ fn take_over(sk: u64, what: u8) {
         return;
     }
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    let known = ATTRIB_SOCKS.get_ptr_mut(&sk);
     // SAFETY: a map value, read once.
-    if known.is_some_and(|o| unsafe { (*o).tgid } == tgid) {
+    if ATTRIB_SOCKS
+        .get_ptr(&sk)
+        .is_some_and(|o| unsafe { (*o).tgid } == tgid)
+    {
         return;
     }
     if !sock_key(sk, false, false, &mut ev.key) {
@@ -447,11 +449,9 @@ fn take_over(sk: u64, what: u8) {
         return;
     }
     current(&mut ev.owner);
-    match known {
-        // SAFETY: a map value, replaced in place (no second lookup).
-        Some(o) => unsafe { *o = ev.owner },
-        None => put(&ATTRIB_SOCKS, &sk, &ev.owner),
-    }
+    // An update, not a write into the entry read above: with the map full, an insertion
+    // on another CPU may have evicted it and reused its memory for another socket.
+    put(&ATTRIB_SOCKS, &sk, &ev.owner);
     record(ev, what, by_flow());
 }
 
