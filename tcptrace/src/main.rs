@@ -32,7 +32,6 @@ use tcptrace::{
 use tcptrace_common::{
     Config, Record,
     attrib::{AttribFilter, COMM_LEN, MAX_CGROUPS, MAX_PIDS},
-    rules::RuleTable,
 };
 
 /// A refusal of clap's as one line, without its `error: ` prefix, usage and hints; the
@@ -75,11 +74,9 @@ fn parse_hosts(raw: &[String]) -> Result<Vec<IpAddr>> {
         .collect()
 }
 
-/// `--pid`, `--comm`, `--container` as the kernel's process filter; the socket hooks
-/// record only sockets with a port `table` names.
-fn process_filter(cli: &Cli, table: &RuleTable) -> Result<AttribFilter> {
+/// `--pid`, `--comm`, `--container` as the kernel's process filter.
+fn process_filter(cli: &Cli) -> Result<AttribFilter> {
     let mut f = AttribFilter::OFF;
-    attribute::restrict_to(&mut f, table, attribute::ephemeral_ports());
     if cli.pids.is_empty() && cli.comm.is_none() && cli.container.is_none() {
         return Ok(f);
     }
@@ -648,13 +645,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
         per_iface: u8::from(cli.verbose > 0),
         ..cfg
     };
-    let procs = process_filter(&cli, &filter)?;
+    let mut procs = process_filter(&cli)?;
     let attributing = procs.enabled != 0
         || cli.process
         || cli.explain
         || cli.summary.is_some()
         || cli.json
         || cli.write.is_some();
+    if attributing {
+        // The socket hooks record only sockets that can carry segments the filter matches.
+        attribute::restrict_to(&mut procs, &filter, attribute::ephemeral_ports());
+    }
     let mut kernel = Kernel::load_with(&filter, cfg, ring_bytes, attributing.then_some(&procs))?;
     let ring = kernel.take_ring()?;
     let snaplen = u32::from(cli.snaplen);
