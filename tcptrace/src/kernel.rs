@@ -117,22 +117,7 @@ fn is_eperm(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// How ingress is traced.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum XdpModeArg {
-    /// Native XDP on hardware interfaces (TC ingress where the driver refuses it);
-    /// TC ingress on virtual ones (veth, bridges, tunnels), where native XDP changes how
-    /// the device segments traffic.
-    Auto,
-    /// Native (driver) XDP only.
-    Native,
-    /// Generic (skb) XDP: works everywhere, but the kernel copies every non-linear
-    /// (GSO/GRO) packet for it.
-    Generic,
-    /// No XDP: a TC classifier on ingress, like egress. Sees packets after GRO, as
-    /// tcpdump does, and copies nothing.
-    Off,
-}
+pub use tcptrace_cli::XdpModeArg;
 
 /// Whether `iface` is a loopback interface (ARPHRD_LOOPBACK).
 fn is_loopback(iface: &str) -> bool {

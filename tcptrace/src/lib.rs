@@ -6,7 +6,7 @@
 //! render ([`render`]: tcpdump lines, classic style).
 
 pub mod attribute;
-pub mod cli;
+pub use tcptrace_cli as cli;
 pub mod decode;
 pub mod filter;
 pub mod kernel;

@@ -129,6 +129,26 @@ fn tarball_holds_the_release_files() {
         files.push(e.strip_prefix(&dir).unwrap().to_string_lossy().into_owned());
     }
     files.sort();
+    // The user guide (HTML, built by mdBook): its pages, and no others in the list below.
+    let guide: Vec<String> = files
+        .iter()
+        .filter(|f| f.starts_with("guide/"))
+        .cloned()
+        .collect();
+    for page in [
+        "index.html",
+        "options.html",
+        "filters.html",
+        "troubleshooting.html",
+    ] {
+        assert!(
+            guide.contains(&format!("guide/{page}")),
+            "guide/{page}: {guide:?}"
+        );
+    }
+    let options = fs::read_to_string(dir.join("guide/options.html")).unwrap();
+    assert!(options.contains("--xdp-mode"), "the option reference");
+    files.retain(|f| !f.starts_with("guide/"));
     assert_eq!(
         files,
         [
@@ -323,6 +343,10 @@ fn deb_installs_exactly_its_files_beside_debians_tcptrace_and_removes_them() {
     );
     assert!(files.contains(&"/usr/lib/systemd/system/tcptrace@.service".to_string()));
     assert!(files.contains(&"/usr/share/man/man8/tcptrace.8.gz".to_string()));
+    for page in ["index.html", "options.html", "css/general.css"] {
+        let f = format!("/usr/share/doc/tcptrace-bpf/guide/{page}");
+        assert!(files.contains(&f), "{f}: {files:?}");
+    }
     assert_eq!(conffiles, ["/etc/default/tcptrace-bpf"]);
 
     // No path of Debian's unrelated tcptrace package (from its file list when installed).

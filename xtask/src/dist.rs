@@ -1,7 +1,7 @@
 //! `cargo xtask dist`: what a production host installs, built here only. A static binary
 //! (x86_64-unknown-linux-musl, the eBPF object inside), the man page and completions made
-//! from the clap definitions, the systemd unit, a tarball and a .deb (cargo-deb), all in
-//! target/dist/.
+//! from the clap definitions, the user guide (HTML), the systemd unit, a tarball and a .deb
+//! (cargo-deb), all in target/dist/.
 use std::{
     fs,
     path::{Path, PathBuf},
@@ -84,9 +84,8 @@ pub fn dist(root: &Path) -> Result<()> {
     let dir = root.join("target/dist");
     let _ = fs::remove_dir_all(&dir);
     let gen_dir = dir.join("gen");
-    run(Command::new("cargo")
-        .args(["run", "-q", "-p", "tcptrace", "--bin", "tcptrace-gen", "--"])
-        .arg(&gen_dir))?;
+    crate::docs::man_and_completions(&gen_dir)?;
+    crate::docs::build(root, &gen_dir.join("guide"))?;
     fs::write(gen_dir.join("THIRD-PARTY.md"), third_party(root)?)?;
 
     // The tarball: one directory, named as the file.
@@ -118,6 +117,10 @@ pub fn dist(root: &Path) -> Result<()> {
         copy(&root.join(f), f)?;
     }
     copy(&gen_dir.join("THIRD-PARTY.md"), "THIRD-PARTY.md")?;
+    run(Command::new("cp")
+        .arg("-r")
+        .arg(gen_dir.join("guide"))
+        .arg(stage.join("guide")))?;
     let tarball = dir.join(format!("{name}.tar.gz"));
     run(Command::new("tar")
         .args([

@@ -1,6 +1,6 @@
 //! Developer tasks: `cargo xtask run -- ARGS`, `cargo xtask test`, `cargo xtask vmtest`,
-//! `cargo xtask lint`, `cargo xtask setup`, `cargo xtask bench [--quick]`. Each makes sure
-//! the eBPF toolchain is in place first.
+//! `cargo xtask lint`, `cargo xtask setup`, `cargo xtask dist`, `cargo xtask docs`,
+//! `cargo xtask bench [--quick]`. Each makes sure the eBPF toolchain is in place first.
 use std::{
     env,
     ffi::OsString,
@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod dist;
+mod docs;
 mod vm;
 
 /// The nightly toolchain that builds the eBPF crate.
@@ -65,6 +66,10 @@ enum Cmd {
     /// eBPF object inside), man page, completions, systemd unit, the tarball
     /// tcptrace-VERSION-x86_64-linux.tar.gz and the .deb (cargo-deb).
     Dist,
+    /// Regenerate the option reference (docs/options.md) from the option definitions,
+    /// check the docs (links, anchors, every option documented) and build the guide with
+    /// mdBook into target/book/.
+    Docs,
     /// Measure tracing overhead (kernel cost, live iperf3, replay, memory); writes
     /// bench-report/REPORT.md. Needs root (sudo is used when not root).
     Bench {
@@ -116,6 +121,7 @@ fn main() -> Result<()> {
             setup()?;
             dist::dist(&root)
         }
+        Cmd::Docs => docs::build(&root, &root.join("target/book")),
         Cmd::Bench { quick } => {
             setup()?;
             build()?;

@@ -31,8 +31,7 @@ use tcptrace_common::{
 
 type Build = std::hash::BuildHasherDefault<FastHasher>;
 
-/// Default `--max-connections`.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 65536;
+pub use tcptrace_cli::DEFAULT_MAX_CONNECTIONS;
 
 /// How long (segment time, seconds) a connection stays in the table without segments,
 /// by state. A refused connection whose client has not retried for
