@@ -31,5 +31,7 @@ fn main() -> anyhow::Result<()> {
             std::fs::write(&p, b"")?;
         }
     }
+    // Dependents (the bench) find the objects through `links`: DEP_TCPTRACE_EBPF_OBJECTS.
+    println!("cargo:objects={}", out.display());
     Ok(())
 }

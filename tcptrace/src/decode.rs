@@ -351,14 +351,6 @@ impl Segment {
         &self.exts[..self.ext_count as usize]
     }
 
-    /// Bytes of extension headers between the IPv6 header and TCP.
-    #[inline]
-    pub fn ext_bytes(&self) -> u32 {
-        (self.l4_off as u32)
-            .saturating_sub(self.l3_off as u32)
-            .saturating_sub(40)
-    }
-
     /// The captured TCP option bytes that lie inside the header (at most `hdr_len - 20`,
     /// at most what was captured).
     #[inline]

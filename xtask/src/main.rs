@@ -124,7 +124,7 @@ fn main() -> Result<()> {
         Cmd::Docs => docs::build(&root, &root.join("target/book")),
         Cmd::Bench { quick } => {
             setup()?;
-            build()?;
+            build_bench()?;
             bench::run(&root, quick, privileged)
         }
     }
@@ -265,6 +265,18 @@ fn ensure_bpf_linker() -> Result<()> {
 
 fn build() -> Result<()> {
     run(Command::new("cargo").args(["build", "--release", "-p", "tcptrace"]))
+}
+
+/// The tracer and the benchmark (`tcptrace-bench`), release.
+fn build_bench() -> Result<()> {
+    run(Command::new("cargo").args([
+        "build",
+        "--release",
+        "-p",
+        "tcptrace",
+        "-p",
+        "tcptrace-bench",
+    ]))
 }
 
 fn test(extra: &[OsString]) -> Result<()> {

@@ -107,10 +107,6 @@ impl Renderer {
         }
     }
 
-    pub fn options(&self) -> &RenderOptions {
-        &self.opts
-    }
-
     /// A packet tcpdump would have printed a (non-TCP) line for: it still moves the `-#`
     /// count and the `-ttt` / `-ttttt` references, as in tcpdump.
     pub fn observe(&mut self, ts: Timestamp) {
@@ -123,11 +119,6 @@ impl Renderer {
     /// having no timestamp printed, moves no `-ttt` / `-ttttt` reference.
     pub fn observe_invalid(&mut self) {
         self.count += 1;
-    }
-
-    /// Segments rendered so far.
-    pub fn count(&self) -> u64 {
-        self.count
     }
 
     /// Appends the line(s) for one segment, trailing newline included. Appends nothing for

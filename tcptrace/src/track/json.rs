@@ -87,18 +87,8 @@ impl SegmentWriter {
     }
 
     /// Appends one segment object and a newline. `line`: the tcpdump line (without its
-    /// newline), if one is printed for it; `conn`: its connection id when tracking.
-    pub fn write(
-        &mut self,
-        seg: &Segment,
-        conn: Option<u64>,
-        line: Option<&str>,
-        out: &mut Vec<u8>,
-    ) {
-        self.write_with(seg, conn, line, None, out);
-    }
-
-    /// [`SegmentWriter::write`] with the process fields (attribution on).
+    /// newline), if one is printed for it; `conn`: its connection id when tracking;
+    /// `process`: the process fields (attribution on).
     pub fn write_with(
         &mut self,
         seg: &Segment,
@@ -179,12 +169,8 @@ fn ns(s: Option<super::event::Span>) -> Value {
     s.map_or(Value::Null, |s| json!(s.0))
 }
 
-/// Appends one event object and a newline.
-pub fn write_event(e: &Event, out: &mut Vec<u8>) {
-    write_event_with(e, None, out);
-}
-
-/// [`write_event`] with extra fields (the process, attribution on) after the others.
+/// Appends one event object and a newline, with extra fields (the process, attribution
+/// on) after the others.
 pub fn write_event_with(e: &Event, extra: Option<Map<String, Value>>, out: &mut Vec<u8>) {
     let mut m = Map::new();
     m.insert("v".into(), json!(SCHEMA_VERSION));

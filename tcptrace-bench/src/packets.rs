@@ -1,5 +1,5 @@
 //! The benchmark's frames, made with the tests' packet builder (one copy for both).
-#[path = "../../../tests/common/packet.rs"]
+#[path = "../../tcptrace/tests/common/packet.rs"]
 mod builder;
 
 use builder::{ETH_P_ARP, Ipv4, Ipv6, arp_request, eth4, eth6, ether};

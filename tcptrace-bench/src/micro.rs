@@ -16,7 +16,7 @@ use crate::{
     stats::median,
 };
 
-static EMPTY: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/bench-empty"));
+static EMPTY: &[u8] = include_bytes_aligned!(concat!(env!("TCPTRACE_OBJECTS"), "/bench-empty"));
 
 /// The port the loaded filter accepts (`--port 5201`).
 const PORT: u16 = 5201;
