@@ -10,6 +10,7 @@ mod churn;
 mod live;
 mod micro;
 mod packets;
+mod producers;
 mod replay;
 mod report;
 mod stats;
@@ -34,10 +35,10 @@ struct Cli {
     /// The command line to print in the report (xtask passes its own).
     #[arg(long, default_value = "tcptrace-bench")]
     command: String,
-    /// Parts to run (comma-separated): kernel, live, replay, churn.
+    /// Parts to run (comma-separated): kernel, producers, live, replay, churn.
     #[arg(
         long,
-        default_value = "kernel,live,replay,churn",
+        default_value = "kernel,producers,live,replay,churn",
         value_delimiter = ','
     )]
     parts: Vec<String>,
@@ -203,6 +204,12 @@ fn main() -> Result<()> {
     } else {
         None
     };
+    let producers = if want("producers") {
+        eprintln!("bench: producers (floor ladder, one and two CPUs on one ring)");
+        Some(producers::run(cli.quick)?)
+    } else {
+        None
+    };
     let live = if want("live") {
         eprintln!("bench: live overhead (iperf3 over veth)");
         Some(live::run(cli.quick, &tcptrace, &tmp)?)
@@ -232,6 +239,9 @@ fn main() -> Result<()> {
     };
     std::fs::create_dir_all(&cli.out)?;
     let mut md = rep.markdown();
+    if let Some(p) = &producers {
+        md.push_str(&p.markdown());
+    }
     if let Some(c) = &churn {
         md.push_str(&c.markdown());
     }
@@ -243,6 +253,9 @@ fn main() -> Result<()> {
         std::fs::write(cli.out.join("live.svg"), svg)?;
     }
     println!("{}", rep.summary());
+    if let Some(p) = &producers {
+        println!("{}", p.summary());
+    }
     if let Some(c) = &churn {
         println!("{}", c.summary());
     }

@@ -19,7 +19,7 @@ use crate::{
 static EMPTY: &[u8] = include_bytes_aligned!(concat!(env!("TCPTRACE_OBJECTS"), "/bench-empty"));
 
 /// The port the loaded filter accepts (`--port 5201`).
-const PORT: u16 = 5201;
+pub const PORT: u16 = 5201;
 
 pub struct Case {
     pub name: &'static str,
@@ -33,6 +33,15 @@ pub struct Case {
 /// matches only the last term, `tcp-reject`'s none, so every term is evaluated.
 pub const TEN_TERMS: &str = "port 1 or port 2 or port 3 or port 4 or port 5 or port 6 or \
                              port 7 or port 8 or port 9 or (host 10.1.0.2 and port 5201)";
+
+/// The `tcp-accept` case's frame.
+pub fn accepted_frame() -> Vec<u8> {
+    cases()
+        .into_iter()
+        .find(|c| c.name == "tcp-accept")
+        .expect("tcp-accept is a case")
+        .frame
+}
 
 pub fn cases() -> Vec<Case> {
     let a = [10, 1, 0, 1];

@@ -735,7 +735,25 @@ pub enum Prog {
     Tc,
 }
 
+impl Prog {
+    fn name(self) -> &'static str {
+        match self {
+            Prog::Xdp => XDP_PROG,
+            Prog::Tc => TC_PROG,
+        }
+    }
+}
+
 impl Kernel {
+    /// For benchmarks: `prog`, loaded, to run from several threads at once (its
+    /// `TestRun::test_run` takes `&self`).
+    pub fn loaded(&mut self, prog: Prog) -> Result<&aya::programs::Program, KernelError> {
+        self.prog(prog.name())?;
+        self.ebpf
+            .program(prog.name())
+            .ok_or_else(|| KernelError::other("program missing from object", prog.name()))
+    }
+
     /// For benchmarks: runs `prog` `repeat` times on `frame` in one BPF_PROG_TEST_RUN and
     /// returns the average time of one run as the kernel reports it (whole nanoseconds).
     pub fn test_run_repeat(
