@@ -11,9 +11,9 @@
 //! tcpdump 4 (the 3.x printer kept the same table).
 
 use crate::decode::Segment;
+use crate::render::RenderOptions;
 use crate::render::options::{OptContext, OptStyle, put_options};
 use crate::render::seq::SeqTable;
-use crate::render::tcpdump::RenderOptions;
 use crate::render::{put_ip, put_u32};
 use tcptrace_common::tcp_flags;
 
@@ -119,7 +119,7 @@ fn tcp(table: &mut SeqTable, opts: &RenderOptions, seg: &Segment, out: &mut Vec<
 #[cfg(test)]
 mod tests {
     use crate::decode::{Segment, Timestamp};
-    use crate::render::tcpdump::{RenderOptions, Renderer, TsStyle};
+    use crate::render::{RenderOptions, Renderer, TsStyle};
     use crate::timefmt::LocalClock;
     use tcptrace_common::{FAMILY_V4, Record};
 

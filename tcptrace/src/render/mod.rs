@@ -12,9 +12,48 @@ pub mod seq;
 pub mod tcpdump;
 pub mod tunnel;
 
-pub use tcpdump::{RenderOptions, Renderer, TsStyle};
+pub use tcpdump::Renderer;
 
 use std::net::IpAddr;
+
+/// The timestamp column (tcpdump's `-t` family).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TsStyle {
+    /// Default: local `HH:MM:SS.ffffff`.
+    #[default]
+    Local,
+    /// `-t`: none.
+    None,
+    /// `-tt`: seconds since the epoch.
+    Epoch,
+    /// `-ttt`: time since the previous printed packet.
+    Delta,
+    /// `-tttt`: local `YYYY-MM-DD HH:MM:SS.ffffff`.
+    Date,
+    /// `-ttttt`: time since the first printed packet.
+    SinceFirst,
+}
+
+/// Output settings (tcpdump's flags).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RenderOptions {
+    /// `-S`: absolute sequence numbers.
+    pub absolute_seq: bool,
+    /// Number of `-v`.
+    pub verbose: u8,
+    /// `-q`.
+    pub quiet: bool,
+    pub ts: TsStyle,
+    /// `--nano`: nine fraction digits.
+    pub nano: bool,
+    /// `-#`: packet numbers.
+    pub number: bool,
+    /// `--classic`: tcpdump 3.x style lines.
+    pub classic: bool,
+    /// Several interfaces (`-i any`): `ifname In ` / `ifname Out ` after the timestamp, as
+    /// tcpdump prints Linux cooked v2 frames.
+    pub iface_prefix: bool,
+}
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 

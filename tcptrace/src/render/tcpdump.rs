@@ -16,49 +16,11 @@
 use crate::decode::{Segment, Timestamp, ext};
 use crate::render::options::{OptContext, OptStyle, put_options};
 use crate::render::seq::SeqTable;
+use crate::render::{RenderOptions, TsStyle};
 use crate::render::{classic, iphdrs, tunnel};
 use crate::render::{put_hex, put_ip, put_u32, put_u64, put_u64_spad};
 use crate::timefmt::{self, LocalClock};
 use tcptrace_common::{DIR_EGRESS, pkt_type, status, tcp_flags};
-
-/// The timestamp column (tcpdump's `-t` family).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum TsStyle {
-    /// Default: local `HH:MM:SS.ffffff`.
-    #[default]
-    Local,
-    /// `-t`: none.
-    None,
-    /// `-tt`: seconds since the epoch.
-    Epoch,
-    /// `-ttt`: time since the previous printed packet.
-    Delta,
-    /// `-tttt`: local `YYYY-MM-DD HH:MM:SS.ffffff`.
-    Date,
-    /// `-ttttt`: time since the first printed packet.
-    SinceFirst,
-}
-
-/// Output settings (tcpdump's flags).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RenderOptions {
-    /// `-S`: absolute sequence numbers.
-    pub absolute_seq: bool,
-    /// Number of `-v`.
-    pub verbose: u8,
-    /// `-q`.
-    pub quiet: bool,
-    pub ts: TsStyle,
-    /// `--nano`: nine fraction digits.
-    pub nano: bool,
-    /// `-#`: packet numbers.
-    pub number: bool,
-    /// `--classic`: tcpdump 3.x style lines.
-    pub classic: bool,
-    /// Several interfaces (`-i any`): `ifname In ` / `ifname Out ` after the timestamp, as
-    /// tcpdump prints Linux cooked v2 frames.
-    pub iface_prefix: bool,
-}
 
 /// Turns segments into lines. Keeps the state tcpdump keeps between packets (relative
 /// sequence numbers, previous and first timestamps, the packet count).

@@ -8,16 +8,7 @@ use super::opts;
 use super::stats::Stats;
 use crate::decode::{Segment, Timestamp};
 
-/// Sequence-number comparisons modulo 2^32.
-#[inline]
-pub fn seq_lt(a: u32, b: u32) -> bool {
-    (a.wrapping_sub(b) as i32) < 0
-}
-
-#[inline]
-pub fn seq_gt(a: u32, b: u32) -> bool {
-    seq_lt(b, a)
-}
+use super::seqnum::{seq_gt, seq_lt};
 
 /// The two endpoints in a fixed (canonical) order, so both directions find one entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

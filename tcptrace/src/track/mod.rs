@@ -13,6 +13,7 @@ pub mod event;
 pub mod json;
 pub mod opts;
 pub mod report;
+pub mod seqnum;
 pub mod stats;
 pub mod summary;
 

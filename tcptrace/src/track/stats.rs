@@ -3,8 +3,8 @@
 
 use std::collections::VecDeque;
 
-use super::conn::{seq_gt, seq_lt};
 use super::event::ts_ns;
+use super::seqnum::{seq_gt, seq_lt};
 use crate::decode::Timestamp;
 
 /// Segments remembered per direction for RTT samples and retransmission delays.
