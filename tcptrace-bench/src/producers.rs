@@ -68,6 +68,9 @@ pub struct Producers {
     pub tracer_lost: u64,
 }
 
+/// Per scaling target: (lone rate, slower of two) per round; records read; records lost.
+type Samples = (Vec<(f64, f64)>, u64, u64);
+
 /// The programs measured, each with the ring its records go to.
 enum Target {
     Floor(&'static str),
@@ -259,8 +262,7 @@ pub fn run(quick: bool) -> Result<Producers> {
         ("tcptrace XDP", Target::Tracer(Prog::Xdp)),
         ("tcptrace TC", Target::Tracer(Prog::Tc)),
     ];
-    // Per target: (lone rate, slower of two) per round; records; lost.
-    let mut scale: Vec<(Vec<(f64, f64)>, u64, u64)> = (0..scale_targets.len())
+    let mut scale: Vec<Samples> = (0..scale_targets.len())
         .map(|_| (Vec::new(), 0, 0))
         .collect();
     let lost_before = k.tracer.counters()?.lost;

@@ -2,9 +2,7 @@
 use std::{
     collections::BTreeMap,
     io::{self, Write},
-    net::IpAddr,
     ops::ControlFlow,
-    path::PathBuf,
     process::ExitCode,
 };
 
@@ -19,20 +17,18 @@ use tcptrace::{
     kernel::{CounterReader, Counters, Kernel, KernelError, XdpModeArg, if_index},
     metrics::{self, Metrics},
     pcapng::PcapngOut,
-    render::{RenderOptions, Renderer, TsStyle},
-    rotate::{RotateError, Rotating, Rotation},
+    plan::{self, Plan, Source},
+    render::{Renderer, graph::Graphs},
+    rotate::{RotateError, Rotating},
     source::{
         Sink,
         links::{self, LinkEvent},
         live, offline,
     },
     stats::{self, Tally},
-    track::report::{Report, ReportOptions},
+    track::report::Report,
 };
-use tcptrace_common::{
-    Config, Record,
-    attrib::{AttribFilter, COMM_LEN, MAX_CGROUPS, MAX_PIDS},
-};
+use tcptrace_common::Record;
 
 /// A refusal of clap's as one line, without its `error: ` prefix, usage and hints; the
 /// values an option takes, when clap lists them, follow in parentheses.
@@ -64,68 +60,6 @@ fn clap_line(e: &clap::Error) -> String {
     line
 }
 
-fn parse_hosts(raw: &[String]) -> Result<Vec<IpAddr>> {
-    raw.iter()
-        .map(|h| {
-            h.parse::<IpAddr>().with_context(|| {
-                format!("invalid host '{h}': give an IPv4 or IPv6 address (names are not resolved)")
-            })
-        })
-        .collect()
-}
-
-/// `--pid`, `--comm`, `--container` as the kernel's process filter.
-fn process_filter(cli: &Cli) -> Result<AttribFilter> {
-    let mut f = AttribFilter::OFF;
-    if cli.pids.is_empty() && cli.comm.is_none() && cli.container.is_none() {
-        return Ok(f);
-    }
-    f.enabled = 1;
-    if cli.pids.len() > MAX_PIDS {
-        bail!("at most {MAX_PIDS} --pid options");
-    }
-    for (i, p) in cli.pids.iter().enumerate() {
-        f.pids[i] = *p;
-    }
-    f.n_pids = cli.pids.len() as u32;
-    if let Some(c) = &cli.comm {
-        if c.is_empty() || c.len() >= COMM_LEN {
-            bail!(
-                "invalid --comm '{c}': give 1 to {} bytes (the kernel keeps no more of a command name)",
-                COMM_LEN - 1
-            );
-        }
-        f.comm[..c.len()].copy_from_slice(c.as_bytes());
-        f.match_comm = 1;
-    }
-    if let Some(c) = &cli.container {
-        let ids = attribute::cgroup::ids_for(c);
-        if ids.is_empty() {
-            bail!("--container {c}: no container, unit or cgroup of that name or id");
-        }
-        if ids.len() > MAX_CGROUPS {
-            bail!(
-                "--container {c}: names {} cgroups; at most {MAX_CGROUPS} (give a longer id)",
-                ids.len()
-            );
-        }
-        for (i, id) in ids.iter().enumerate() {
-            f.cgroups[i] = *id;
-        }
-        f.n_cgroups = ids.len() as u32;
-    }
-    Ok(f)
-}
-
-fn parse_ports(raw: &[String]) -> Result<Vec<u16>> {
-    raw.iter()
-        .map(|p| {
-            p.parse::<u16>()
-                .with_context(|| format!("invalid port '{p}': give a number from 0 to 65535"))
-        })
-        .collect()
-}
-
 /// Decode → render → stdout (and the -w file), counting what was printed.
 struct Printer<W: Write> {
     renderer: Renderer,
@@ -149,17 +83,23 @@ struct Printer<W: Write> {
 }
 
 impl<W: Write> Printer<W> {
-    fn new(renderer: Renderer, out: W, limit: Option<u64>, file: Option<Rotating>) -> Self {
+    /// The lines, or the tracker's outputs (`--explain`, `--summary`, `--json`, `--graph`),
+    /// and the `-w` file, as the plan says.
+    fn new(plan: &Plan, out: W, file: Option<Rotating>, graphs: Option<Graphs>) -> Self {
+        let mut report = Report::new(plan.report);
+        if let (Some(r), Some(g)) = (report.as_mut(), graphs) {
+            r.set_graphs(g);
+        }
         Printer {
-            renderer,
+            renderer: Renderer::new(plan.render),
             out,
             buf: Vec::with_capacity(64 * 1024),
             printed: 0,
-            limit,
+            limit: plan.count,
             error: None,
             file,
             file_error: None,
-            report: None,
+            report,
             tally: None,
             stats: None,
             attrib: None,
@@ -503,177 +443,104 @@ fn one_line(e: &anyhow::Error) -> String {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
-    if let Some(ns) = &cli.netns {
+    let plan = Plan::new(&cli)?;
+    if let Some(ns) = &plan.netns {
         tcptrace::source::netns::enter(ns)?;
     }
-    if cli.list_interfaces {
-        let mut out = io::stdout().lock();
-        for l in tcptrace::source::netns::list() {
-            writeln!(out, "{l}")?;
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
-    let filter = tcptrace::filter::compile_with(
-        &parse_hosts(&cli.hosts)?,
-        &parse_ports(&cli.ports)?,
-        &cli.expr.join(" "),
-    )?;
-    let opts = RenderOptions {
-        absolute_seq: cli.absolute,
-        verbose: cli.verbose,
-        quiet: cli.quiet,
-        ts: match cli.ts {
-            0 => TsStyle::Local,
-            1 => TsStyle::None,
-            2 => TsStyle::Epoch,
-            3 => TsStyle::Delta,
-            4 => TsStyle::Date,
-            _ => TsStyle::SinceFirst,
-        },
-        nano: cli.nano,
-        number: cli.number,
-        classic: cli.classic,
-        iface_prefix: false,
-    };
-    let report_opts = ReportOptions {
-        explain: cli.explain,
-        summary: cli.summary.is_some(),
-        summary_long: cli.summary == Some(tcptrace::cli::SummaryStyle::Long),
-        json: cli.json,
-        lines: !cli.no_lines,
-        max_connections: usize::try_from(cli.max_connections).unwrap_or(usize::MAX),
-        graph: cli.graph.is_some(),
-    };
-    // Before anything is attached: a bad --graph folder is one error line and exit 1.
-    let mut graphs = match &cli.graph {
-        Some(dir) => Some(
-            tcptrace::render::graph::Graphs::new(dir, report_opts.max_connections)
-                .with_context(|| format!("--graph: cannot create {}", dir.display()))?,
-        ),
-        None => None,
-    };
-    let cfg = Config {
-        checksums: u8::from(cli.verbose > 0),
-        snaplen: if cli.write.is_some() { cli.snaplen } else { 0 },
-        ..Config::default()
-    };
-    let ring_bytes = (cli.buffer_size * 1024).next_power_of_two();
-    if cli.rotate_count.is_some() && cli.rotate_size.is_none() && cli.rotate_seconds.is_none() {
-        bail!("-W needs -C or -G");
-    }
-    let rotation = Rotation {
-        size: cli.rotate_size.map(|mb| mb * 1_000_000),
-        count: cli.rotate_count,
-        seconds: cli.rotate_seconds,
-    };
-    let file_name = |read: &Option<PathBuf>| {
-        read.as_ref().map(|p| {
-            p.file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned()
-        })
-    };
-
-    if let Some(path) = &cli.read {
-        if cli.process {
-            bail!("--process needs a live trace (-i): a capture file says nothing of processes");
-        }
-        // Replay reads the ring right after each frame's test run: no wakeups needed.
-        let cfg = Config {
-            no_wakeup: 1,
-            ..cfg
-        };
-        let mut kernel = Kernel::load_sized(&filter, cfg, ring_bytes)?;
-        let mut ring = kernel.take_ring()?;
-        let file = match &cli.write {
-            Some(w) => {
-                let (snaplen, name) = (cli.snaplen.into(), file_name(&cli.read));
-                Some(Rotating::create(
-                    w,
-                    rotation,
-                    Box::new(move |p| PcapngOut::create(p, snaplen, name.clone())),
-                )?)
+    match &plan.source {
+        Source::ListInterfaces => {
+            let mut out = io::stdout().lock();
+            for l in tcptrace::source::netns::list() {
+                writeln!(out, "{l}")?;
             }
-            None => None,
-        };
-        let stdout = io::stdout().lock();
-        let mut printer = Printer::new(
-            Renderer::new(opts),
-            io::BufWriter::new(stdout),
-            cli.count,
-            file,
-        );
-        printer.report = Report::new(report_opts);
-        if let (Some(r), Some(g)) = (printer.report.as_mut(), graphs.take()) {
-            r.set_graphs(g);
+            Ok(ExitCode::SUCCESS)
         }
-        let unfiltered = filter.enabled == 0;
-        let replayed = offline::replay(path, &mut kernel, &mut ring, &mut printer, unfiltered);
-        let finished = printer.finish();
-        replayed?;
-        finished?;
-        return Ok(ExitCode::SUCCESS);
+        Source::Offline(path) => offline(&plan, path),
+        Source::Live(live) => live_trace(&plan, live),
     }
+}
 
-    if cli.iface.is_empty() {
-        bail!("give an interface (-i IFACE) or a capture file (-r FILE); see --help");
-    }
-    let any = cli.iface.iter().any(|i| i == "any");
-    if any && cli.iface.len() > 1 {
-        bail!("-i any traces every interface: give it alone");
-    }
-    let targets: Vec<(u32, String)> = if any {
+/// `--graph`: the folder made before anything is attached (a bad one is one error line).
+fn graphs(plan: &Plan) -> Result<Option<Graphs>> {
+    plan.graph
+        .as_ref()
+        .map(|dir| {
+            Graphs::new(dir, plan.report.max_connections)
+                .with_context(|| format!("--graph: cannot create {}", dir.display()))
+        })
+        .transpose()
+}
+
+/// `-w`: pcapng files, rotated; Linux cooked v2 frames for several interfaces, the input
+/// file's name in the section header when replaying one.
+fn write_file(w: &plan::Write, cooked: bool, input: Option<String>) -> Result<Rotating> {
+    let snaplen = w.snaplen;
+    let open: Box<dyn Fn(&std::path::Path) -> _> = if cooked {
+        Box::new(move |p| PcapngOut::create_cooked(p, snaplen))
+    } else {
+        Box::new(move |p| PcapngOut::create(p, snaplen, input.clone()))
+    };
+    Ok(Rotating::create(&w.path, w.rotation, open)?)
+}
+
+/// `-r`: every frame through the kernel program, then the same outputs as live.
+fn offline(plan: &Plan, path: &std::path::Path) -> Result<ExitCode> {
+    let graphs = graphs(plan)?;
+    let mut kernel = Kernel::load_sized(&plan.filter, plan.config, plan.ring_bytes)?;
+    let mut ring = kernel.take_ring()?;
+    let name = path
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let file = plan
+        .write
+        .as_ref()
+        .map(|w| write_file(w, false, Some(name)))
+        .transpose()?;
+    let stdout = io::BufWriter::new(io::stdout().lock());
+    let mut printer = Printer::new(plan, stdout, file, graphs);
+    let unfiltered = plan.filter.enabled == 0;
+    let replayed = offline::replay(path, &mut kernel, &mut ring, &mut printer, unfiltered);
+    let finished = printer.finish();
+    replayed?;
+    finished?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `-i`: attach, trace until a signal, `-c` or the interfaces go, detach, closing lines.
+fn live_trace(plan: &Plan, live: &plan::Live) -> Result<ExitCode> {
+    let graphs = graphs(plan)?;
+    let targets: Vec<(u32, String)> = if live.any {
         links::all()
     } else {
-        let mut t = Vec::new();
-        for name in &cli.iface {
-            let idx = if_index(name)?;
-            if t.iter().any(|(i, _)| *i == idx) {
-                bail!("interface {name} given twice");
-            }
-            t.push((idx, name.clone()));
-        }
-        t
+        live.ifaces
+            .iter()
+            .map(|name| Ok((if_index(name)?, name.clone())))
+            .collect::<Result<_, KernelError>>()?
     };
-    let several = any || targets.len() > 1;
-    let opts = RenderOptions {
-        iface_prefix: several,
-        ..opts
-    };
-    let cfg = Config {
-        per_iface: u8::from(cli.verbose > 0),
-        ..cfg
-    };
-    let mut procs = process_filter(&cli)?;
-    let attributing = procs.enabled != 0
-        || cli.process
-        || cli.explain
-        || cli.summary.is_some()
-        || cli.json
-        || cli.write.is_some();
+    let several = live.several();
+    let filter = &plan.filter;
+    let mut procs = live.procs.filter(attribute::cgroup::ids_for)?;
+    let attributing = live.attributing;
     if attributing {
         // The socket hooks record only sockets that can carry segments the filter matches.
-        attribute::restrict_to(&mut procs, &filter, attribute::ephemeral_ports());
+        attribute::restrict_to(&mut procs, filter, attribute::ephemeral_ports());
     }
-    let mut kernel = Kernel::load_with(&filter, cfg, ring_bytes, attributing.then_some(&procs))?;
+    let mut kernel = Kernel::load_with(
+        filter,
+        plan.config,
+        plan.ring_bytes,
+        attributing.then_some(&procs),
+    )?;
     let ring = kernel.take_ring()?;
-    let snaplen = u32::from(cli.snaplen);
-    let file = match &cli.write {
-        Some(w) if several => Some(Rotating::create(
-            w,
-            rotation,
-            Box::new(move |p| PcapngOut::create_cooked(p, snaplen)),
-        )?),
-        Some(w) => Some(Rotating::create(
-            w,
-            rotation,
-            Box::new(move |p| PcapngOut::create(p, snaplen, None)),
-        )?),
-        None => None,
-    };
+    let file = plan
+        .write
+        .as_ref()
+        .map(|w| write_file(w, several, None))
+        .transpose()?;
     // --metrics: bound before anything is attached, served once the runtime runs.
-    let metrics_listener = match cli.metrics {
+    let metrics_listener = match live.metrics {
         Some(addr) => {
             Some(metrics::bind(addr).with_context(|| format!("--metrics {addr}: cannot listen"))?)
         }
@@ -683,13 +550,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Some(_) => Some(Metrics::new(kernel.counter_reader()?)),
         None => None,
     };
-    let stats_reader = match cli.stats {
+    let stats_reader = match live.stats {
         Some(_) => Some(kernel.counter_reader()?),
         None => None,
     };
+    let any = live.any;
     let mut tracing = Tracing {
         kernel: &mut kernel,
-        mode: cli.xdp_mode,
+        mode: live.xdp_mode,
         any,
         several,
         traced: BTreeMap::new(),
@@ -744,32 +612,28 @@ fn run(cli: Cli) -> Result<ExitCode> {
         let what = if any {
             "any".to_string()
         } else {
-            cli.iface.join(", ")
+            live.ifaces.join(", ")
         };
         eprintln!("tcptrace: listening on {what}, printing TCP as tcpdump -n -i any");
     } else {
         eprintln!(
             "tcptrace: listening on {} ({hooks}), printing TCP as tcpdump -n",
-            cli.iface[0]
+            live.ifaces[0]
         );
     }
 
     let stdout = io::stdout().lock();
-    let mut printer = Printer::new(Renderer::new(opts), stdout, cli.count, file);
-    printer.report = Report::new(report_opts);
-    if let (Some(r), Some(g)) = (printer.report.as_mut(), graphs.take()) {
-        r.set_graphs(g);
+    let mut printer = Printer::new(plan, stdout, file, graphs);
+    if live.stats.is_some() || metrics.is_some() {
+        printer.tally = Some(Tally::new(plan.report.max_connections, metrics.clone()));
     }
-    if cli.stats.is_some() || metrics.is_some() {
-        printer.tally = Some(Tally::new(report_opts.max_connections, metrics.clone()));
-    }
-    if let (Some(secs), Some(reader)) = (cli.stats, stats_reader) {
-        printer.stats = Some((std::time::Duration::from_secs(secs), reader, cli.json));
+    if let (Some(every), Some(reader)) = (live.stats, stats_reader) {
+        printer.stats = Some((every, reader, plan.report.json));
     }
     if attrib.is_some() {
-        printer.show_process = cli.process;
+        printer.show_process = live.show_process;
         if let Some(r) = printer.report.as_mut() {
-            r.set_attribution(cli.process);
+            r.set_attribution(live.show_process);
         }
     }
     printer.attrib = attrib;
@@ -786,7 +650,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         let _ = live::drain(&mut ring, &clock, &mut printer);
     }
     let counters = kernel.counters()?;
-    if cli.verbose > 0 {
+    if plan.verbose {
         for (idx, c) in kernel.iface_counters()? {
             if let Some(name) = traced.get(&idx) {
                 per_iface.entry(name.clone()).or_default().add(&c);
@@ -794,7 +658,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
     }
     // -v: what the socket hooks did, one line before tcpdump's closing lines.
-    let attrib_counters = (cli.verbose > 0 && printer.attrib.is_some())
+    let attrib_counters = (plan.verbose && printer.attrib.is_some())
         .then(|| {
             // Detached first: the live entries and the counters then agree.
             kernel.detach_attribution();
