@@ -573,6 +573,22 @@ pub fn mptcp(out: &mut Vec<u8>, opt: &[u8], flags: u8) -> bool {
     }
 }
 
+/// A DSS data ACK or sequence number: 8 bytes when `wide`, else 4; false when `p` is
+/// shorter. Moves `p` past it.
+fn put_dss_number(out: &mut Vec<u8>, p: &mut &[u8], wide: bool) -> bool {
+    let n = if wide { 8 } else { 4 };
+    if p.len() < n {
+        return false;
+    }
+    if wide {
+        put_u64(out, be64(p));
+    } else {
+        put_u32(out, be32(p));
+    }
+    *p = &p[n..];
+    true
+}
+
 fn dss(out: &mut Vec<u8>, opt: &[u8], flags: u8) -> bool {
     const F: u8 = 0x10;
     const SMALL_M: u8 = 0x08;
@@ -589,34 +605,14 @@ fn dss(out: &mut Vec<u8>, opt: &[u8], flags: u8) -> bool {
     let mut p = &opt[4..];
     if f & BIG_A != 0 {
         out.extend_from_slice(b" ack ");
-        if f & SMALL_A != 0 {
-            if p.len() < 8 {
-                return false;
-            }
-            put_u64(out, be64(p));
-            p = &p[8..];
-        } else {
-            if p.len() < 4 {
-                return false;
-            }
-            put_u32(out, be32(p));
-            p = &p[4..];
+        if !put_dss_number(out, &mut p, f & SMALL_A != 0) {
+            return false;
         }
     }
     if f & BIG_M != 0 {
         out.extend_from_slice(b" seq ");
-        if f & SMALL_M != 0 {
-            if p.len() < 8 {
-                return false;
-            }
-            put_u64(out, be64(p));
-            p = &p[8..];
-        } else {
-            if p.len() < 4 {
-                return false;
-            }
-            put_u32(out, be32(p));
-            p = &p[4..];
+        if !put_dss_number(out, &mut p, f & SMALL_M != 0) {
+            return false;
         }
         if p.len() < 4 {
             return false;

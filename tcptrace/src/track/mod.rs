@@ -279,28 +279,25 @@ impl Tracker {
         let id = self.next_id;
         self.next_id += 1;
         let mut c = Conn::new(id, seg);
-        if let Some((previous, previous_state, since)) = reuse {
+        // A new connection on a port pair in use, or one joined after its handshake.
+        let kind = match reuse {
+            Some((previous, previous_state, since)) => Some(EventKind::PortReuse {
+                isn: seg.seq,
+                previous,
+                previous_state,
+                since_end: Some(since),
+            }),
+            None if !seg.has(SYN) => Some(EventKind::Midstream),
+            None => None,
+        };
+        if let Some(kind) = kind {
             ev.push(Event {
                 ts: seg.ts,
                 conn: id,
                 from: c.h[0].ep,
                 to: c.h[1].ep,
                 about_line: true,
-                kind: EventKind::PortReuse {
-                    isn: seg.seq,
-                    previous,
-                    previous_state,
-                    since_end: Some(since),
-                },
-            });
-        } else if !seg.has(SYN) {
-            ev.push(Event {
-                ts: seg.ts,
-                conn: id,
-                from: c.h[0].ep,
-                to: c.h[1].ep,
-                about_line: true,
-                kind: EventKind::Midstream,
+                kind,
             });
         }
         c.segment(seg, ev);
