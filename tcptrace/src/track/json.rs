@@ -289,6 +289,15 @@ pub fn write_event_with(e: &Event, extra: Option<Map<String, Value>>, out: &mut 
             put("missing_start", json!(missing_start));
             put("missing_end", json!(missing_end));
         }
+        EventKind::AckPastUnseen {
+            missing_start,
+            missing_end,
+        } => {
+            put("start", json!(missing_end));
+            put("end", json!(missing_end));
+            put("missing_start", json!(missing_start));
+            put("missing_end", json!(missing_end));
+        }
         EventKind::WindowOpen { window, after } => {
             put("win", json!(window));
             put("after_ns", json!(after.0));
