@@ -1568,7 +1568,11 @@ fn vlan_three_to_eight_tags() {
                 want.vlan_ids = [1, 2];
                 assert_record(r, want);
             }
-            assert_eq!(k.take_counters(), ctr(2, 2, 2, 2, 0, 0, 0), "{hook:?} {n} tags");
+            assert_eq!(
+                k.take_counters(),
+                ctr(2, 2, 2, 2, 0, 0, 0),
+                "{hook:?} {n} tags"
+            );
         }
     }
 }
@@ -1604,7 +1608,10 @@ fn llc_snap_reaches_tcp() {
             assert_eq!(k.take_counters(), ctr(2, 2, 2, 2, 0, 0, 0));
         }
         // Plain LLC (no SNAP), and SNAP with a vendor OUI: not parsed.
-        for head in [[0x42u8, 0x42, 0x03, 0, 0, 0], [0xaa, 0xaa, 0x03, 0, 0, 0x0c]] {
+        for head in [
+            [0x42u8, 0x42, 0x03, 0, 0, 0],
+            [0xaa, 0xaa, 0x03, 0, 0, 0x0c],
+        ] {
             let mut p = head.to_vec();
             p.extend_from_slice(&ETH_P_IP.to_be_bytes());
             p.extend_from_slice(&ip.tcp(&tcp));
