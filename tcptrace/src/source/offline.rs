@@ -17,14 +17,14 @@ use pcap_file::{
         blocks::interface_description::{InterfaceDescriptionBlock, InterfaceDescriptionOption},
     },
 };
-use tcptrace_common::{DIR_EGRESS, DIR_INGRESS};
+use tcptrace_common::{DIR_EGRESS, DIR_INGRESS, FAMILY_V4, Record, status};
 
 use super::{
     Sink,
     savefile::{self, Savefile},
 };
 use crate::{
-    decode::{FileTime, Timestamp},
+    decode::{FileTime, Tail, Timestamp},
     kernel::{Kernel, KernelError, record_parts},
 };
 
@@ -187,6 +187,50 @@ impl Link {
             }
         }
     }
+}
+
+/// The TCP checksum of a segment the kernel was given only the first [`MAX_REPLAY`]
+/// bytes of (a BIG TCP jumbogram), worked out here over the whole segment when the file
+/// holds it: the value the field should hold, as the kernel records it for the rest.
+fn checksum_past_replay(rec: &mut Record, input: &[u8], tail: Option<&Tail>) {
+    let (l3, l4) = (usize::from(rec.l3_off), usize::from(rec.l4_off));
+    let hdrs = l4.saturating_sub(l3);
+    let tcp_len = if rec.family == FAMILY_V4 {
+        (rec.ip_len as usize).checked_sub(hdrs)
+    } else {
+        let payload = match rec.ip_len {
+            0 => tail.and_then(Tail::jumbo),
+            n => Some(n),
+        };
+        payload.and_then(|p| (p as usize).checked_sub(hdrs.saturating_sub(40)))
+    };
+    let Some(seg) = tcp_len.and_then(|n| input.get(l4..l4 + n)) else {
+        return;
+    };
+    if seg.len() < 20 {
+        return;
+    }
+    let mut sum: u64 = 6 + seg.len() as u64;
+    let mut add = |b: &[u8]| {
+        for w in b.chunks(2) {
+            sum += u64::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)]));
+        }
+    };
+    if rec.family == FAMILY_V4 {
+        add(&rec.saddr[..4]);
+        add(&rec.daddr[..4]);
+    } else {
+        add(&rec.saddr);
+        add(&rec.daddr);
+    }
+    // The segment with its checksum field as zero.
+    add(&seg[..16]);
+    add(&seg[18..]);
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    rec.tcp_csum_calc = !(sum as u16);
+    rec.status = (rec.status | status::CSUM_COMPUTED) & !status::CSUM_UNAVAILABLE;
 }
 
 /// NFLOG's payload TLV type.
@@ -447,6 +491,9 @@ impl Replayer<'_> {
                 continue;
             };
             rec.frame_len = wire_len.max(input.len()) as u32;
+            if input.len() > MAX_REPLAY {
+                checksum_past_replay(&mut rec, input, tail.as_ref());
+            }
             let flow = match link.cooked(frame.data) {
                 // Linux cooked v2: the interface and packet type the capture recorded.
                 Some((ifindex, pkttype)) => {
