@@ -289,14 +289,19 @@ pub fn write_event_with(e: &Event, extra: Option<Map<String, Value>>, out: &mut 
             put("missing_start", json!(missing_start));
             put("missing_end", json!(missing_end));
         }
+        // As a FIN past a hole: an empty range at the hole's end.
         EventKind::AckPastUnseen {
-            missing_start,
-            missing_end,
+            missing_start: s,
+            missing_end: e,
         } => {
-            put("start", json!(missing_end));
-            put("end", json!(missing_end));
-            put("missing_start", json!(missing_start));
-            put("missing_end", json!(missing_end));
+            for (k, v) in [
+                ("start", e),
+                ("end", e),
+                ("missing_start", s),
+                ("missing_end", e),
+            ] {
+                put(k, json!(v));
+            }
         }
         EventKind::WindowOpen { window, after } => {
             put("win", json!(window));
