@@ -291,14 +291,14 @@ pub fn write_event_with(e: &Event, extra: Option<Map<String, Value>>, out: &mut 
         }
         // As a FIN past a hole: an empty range at the hole's end.
         EventKind::AckPastUnseen {
-            missing_start: s,
-            missing_end: e,
+            missing_start: from,
+            missing_end: to,
         } => {
             for (k, v) in [
-                ("start", e),
-                ("end", e),
-                ("missing_start", s),
-                ("missing_end", e),
+                ("start", to),
+                ("end", to),
+                ("missing_start", from),
+                ("missing_end", to),
             ] {
                 put(k, json!(v));
             }
