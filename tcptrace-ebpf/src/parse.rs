@@ -1,5 +1,5 @@
-//! Ethernet → up to two VLAN tags → PPPoE session → IPv4 / IPv6 (+ extension headers) →
-//! (one tunnel: VXLAN, Geneve, GRE, IP-in-IP → inner IPv4 / IPv6) → TCP.
+//! Ethernet → up to eight VLAN tags → 802.2 LLC/SNAP → PPPoE session → IPv4 / IPv6
+//! (+ extension headers) → (one tunnel: VXLAN, Geneve, GRE, IP-in-IP → inner IPv4 / IPv6) → TCP.
 //! Every read is bounds-checked; every loop has a fixed bound.
 use tcptrace_common::{FAMILY_V4, FAMILY_V6, MAX_IPV6_EXT, counter, status};
 
@@ -15,6 +15,13 @@ const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86dd;
 const ETH_P_8021Q: u16 = 0x8100;
 const ETH_P_8021AD: u16 = 0x88a8;
+/// VLAN tags followed (the first two IDs are kept for the filter and the record).
+const MAX_VLAN_TAGS: usize = 8;
+/// An EtherType field this small is an 802.3 length: 802.2 LLC follows.
+const ETH_MAX_LEN: u16 = 1500;
+/// 802.2 LLC (DSAP, SSAP 0xaa, UI) and SNAP with OUI 0: the EtherType follows.
+const LLC_SNAP: [u8; 6] = [0xaa, 0xaa, 0x03, 0, 0, 0];
+const LLC_SNAP_HLEN: usize = 8;
 /// PPPoE session stage; the PPP protocol numbers of IPv4 and IPv6.
 const ETH_P_PPP_SES: u16 = 0x8864;
 const PPP_IP: u16 = 0x0021;
@@ -79,7 +86,7 @@ impl Layers {
         self.l4 &= 0x3fff;
         self.ihl &= 0x3c;
         self.ext_count &= 0x7;
-        self.vlan_count &= 0x3;
+        self.vlan_count &= 0xf;
         self
     }
 
@@ -309,7 +316,7 @@ fn parse_any<F: Frame>(f: &F, c: Counts) -> Option<(Layers, Option<Headers>)> {
     let mut off = ETH_HLEN;
     let mut vlan_ids = 0u32;
     let mut vlan_count = 0u8;
-    for i in 0..2 {
+    for i in 0..MAX_VLAN_TAGS {
         if proto != ETH_P_8021Q && proto != ETH_P_8021AD {
             break;
         }
@@ -317,10 +324,23 @@ fn parse_any<F: Frame>(f: &F, c: Counts) -> Option<(Layers, Option<Headers>)> {
             c.add(counter::TRUNCATED);
             return None;
         };
-        vlan_ids |= ((u16::from_be(ld!(u16, tag, 0)) & 0x0fff) as u32) << (16 * i);
+        if i < 2 {
+            vlan_ids |= ((u16::from_be(ld!(u16, tag, 0)) & 0x0fff) as u32) << (16 * i);
+        }
         vlan_count += 1;
         proto = u16::from_be(ld!(u16, tag, 2));
         off += 4;
+    }
+    let mut rare = vlan_count > 2;
+    if proto <= ETH_MAX_LEN {
+        (off, proto) = llc_snap(f, off)?;
+        rare = true;
+    }
+    if rare {
+        // Three or more tags, LLC/SNAP: one verifier state for all of them (see the
+        // tunnel below), not one per constant offset.
+        off = opaque(off) & 0x3f;
+        vlan_count = (opaque(vlan_count as usize) & 0xf) as u8;
     }
     let mut pppoe = 0u32;
     if proto == ETH_P_PPP_SES {
@@ -384,6 +404,20 @@ fn parse_any<F: Frame>(f: &F, c: Counts) -> Option<(Layers, Option<Headers>)> {
         c.add(counter::TRUNCATED);
     }
     Some((l, None))
+}
+
+/// 802.2 LLC/SNAP at `off` (after an 802.3 length field): the offset past it and the
+/// EtherType it carries; None for any other LLC frame.
+#[inline(always)]
+fn llc_snap<F: Frame>(f: &F, off: usize) -> Option<(usize, u16)> {
+    let h = at::<F, [u8; LLC_SNAP_HLEN]>(f, off)?;
+    let [a, b, c, d, e, g] = LLC_SNAP;
+    if ld!(u32, h, 0) != u32::from_ne_bytes([a, b, c, d])
+        || ld!(u16, h, 4) != u16::from_ne_bytes([e, g])
+    {
+        return None;
+    }
+    Some((off + LLC_SNAP_HLEN, u16::from_be(ld!(u16, h, 6))))
 }
 
 /// What an IP header leads to: the TCP segment, or a tunnel's payload (`l4`, protocol).

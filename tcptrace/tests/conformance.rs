@@ -2,7 +2,9 @@
 //! MANIFEST.tsv, `TZ=UTC tcptrace -r PCAP OPTIONS` must print exactly the expected file, as
 //! it is. No case has an exception. `cut_down_reproduces_corpus` checks the corpus itself:
 //! every expected file is tcpdump 4.99.3's own output put through the corpus's documented
-//! cut-down rule ([`cut_down`]).
+//! cut-down rule ([`cut_down`]). `conformance_extra` runs the extra corpus
+//! (`shared/conformance-extra`) the same way, with its two documented rules (see
+//! [`run_extra_case`]).
 mod common;
 
 use std::path::PathBuf;
@@ -16,6 +18,7 @@ use common::{
 // The corpus
 // ---------------------------------------------------------------------------------------
 
+#[derive(Clone)]
 struct Case {
     name: String,
     pcap: PathBuf,
@@ -57,7 +60,11 @@ impl Case {
 }
 
 fn manifest() -> (PathBuf, Vec<Case>) {
-    let dir = common::shared_dir("conformance");
+    manifest_of("conformance")
+}
+
+fn manifest_of(corpus: &str) -> (PathBuf, Vec<Case>) {
+    let dir = common::shared_dir(corpus);
     let path = dir.join("MANIFEST.tsv");
     let text =
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
@@ -141,14 +148,128 @@ fn run_case(case: &Case) -> Outcome {
 #[test]
 fn conformance() {
     let (dir, cases) = manifest();
-    let cases = selected(cases);
+    check_all(&dir, &cases, run_case);
+}
+
+/// Link types tcptrace does not read, as its error names them (pcap link type numbers).
+const REFUSED_LINKS: [(u32, &str); 2] = [(129, "ARCNET_LINUX"), (178, "JUNIPER_ETHER")];
+
+/// The link type field of a classic pcap file.
+fn pcap_linktype(path: &std::path::Path) -> u32 {
+    let b = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let v: [u8; 4] = b[20..24].try_into().unwrap();
+    if b[..4] == [0xd4, 0xc3, 0xb2, 0xa1] || b[..4] == [0x4d, 0x3c, 0xb2, 0xa1] {
+        u32::from_le_bytes(v)
+    } else {
+        u32::from_be_bytes(v)
+    }
+}
+
+/// A case of the extra corpus. A capture of a link type tcptrace does not read conforms
+/// when tcptrace refuses it with its one documented line on stderr (README, "Link types
+/// read"), nothing on stdout, exit 1. Any other case conforms when tcptrace prints the
+/// expected file, or lines that the cut-down rule turns into it where every line it drops
+/// is one tcpdump printed whole (`-q` on a Geneve-tunnelled segment: tcpdump's outer
+/// `UDP, length N` line, which the corpus, keeping TCP lines only, leaves out).
+fn run_extra_case(case: &Case) -> Outcome {
+    let Some((_, name)) = REFUSED_LINKS
+        .iter()
+        .find(|(lt, _)| *lt == pcap_linktype(&case.pcap))
+    else {
+        let mut o = run_case(case);
+        if !o.passed {
+            o = extra_lines_are_tcpdumps(case, o);
+        }
+        return o;
+    };
+    let mut args: Vec<String> = vec!["-r".into(), case.pcap.to_string_lossy().into_owned()];
+    args.extend(case.options.iter().cloned());
+    let out = common::tcptrace(&args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let want = format!(
+        "tcptrace: {}: unsupported link type {name} (supported: ",
+        case.pcap.display()
+    );
+    let passed = out.status.code() == Some(1)
+        && out.stdout.is_empty()
+        && err.lines().count() == 1
+        && err.starts_with(&want)
+        && err.ends_with(")\n");
+    Outcome {
+        name: case.name.clone(),
+        command: case.command(),
+        passed,
+        report: if passed {
+            String::new()
+        } else {
+            format!(
+                "  expected exit 1 and one line `{want}…)`; got {} with stdout {:?} and stderr {err:?}\n",
+                out.status,
+                String::from_utf8_lossy(&out.stdout)
+            )
+        },
+    }
+}
+
+/// The second rule of [`run_extra_case`] for a case whose output differs from its file.
+fn extra_lines_are_tcpdumps(case: &Case, failed: Outcome) -> Outcome {
+    let mut args: Vec<String> = vec!["-r".into(), case.pcap.to_string_lossy().into_owned()];
+    args.extend(case.options.iter().cloned());
+    let out = common::tcptrace(&args);
+    let got = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() || cut_down(&got, case.quiet()) != case.expected_text() {
+        return failed;
+    }
+    let raw = case.tcpdump_raw();
+    let mut theirs = raw.lines();
+    let cut = cut_down(&got, case.quiet());
+    let kept: Vec<&str> = cut.lines().collect();
+    let whole = got
+        .lines()
+        .filter(|l| !kept.contains(l))
+        .all(|l| theirs.any(|t| t == l));
+    if whole {
+        Outcome {
+            passed: true,
+            report: String::new(),
+            ..failed
+        }
+    } else {
+        failed
+    }
+}
+
+#[test]
+fn conformance_extra() {
+    let (dir, cases) = manifest_of("conformance-extra");
+    let refused = cases
+        .iter()
+        .filter(|c| {
+            REFUSED_LINKS
+                .iter()
+                .any(|(lt, _)| *lt == pcap_linktype(&c.pcap))
+        })
+        .count();
+    if std::env::var("TCPTRACE_CASES").is_err() {
+        assert_eq!(
+            (cases.len(), refused),
+            (366, 18),
+            "the extra corpus's cases"
+        );
+    }
+    check_all(&dir, &cases, run_extra_case);
+}
+
+/// Runs the selected `cases` of the corpus in `dir` with `run`; fails on any failure.
+fn check_all(dir: &std::path::Path, cases: &[Case], run: fn(&Case) -> Outcome) {
+    let cases = selected(cases.to_vec());
     eprintln!(
         "conformance: {} cases from {} (tcptrace {})",
         cases.len(),
         dir.display(),
         common::tcptrace_bin()
     );
-    let outcomes = par_map(&cases, run_case);
+    let outcomes = par_map(&cases, run);
 
     let failed: Vec<&Outcome> = outcomes.iter().filter(|o| !o.passed).collect();
     for o in &failed {

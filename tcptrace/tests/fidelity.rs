@@ -607,3 +607,147 @@ fn tunnelled_connections_are_the_inner_ones() {
     );
     assert!(!s.contains("20.0.0."), "{s}");
 }
+
+// ---------------------------------------------------------------------------------------
+// Real-world capture shapes
+// ---------------------------------------------------------------------------------------
+
+/// Tunnels whose inner IPv4 or IPv6 packet is longer than what was captured (mirrored or
+/// GRO'ed traffic): tcpdump's `IP truncated-ip - N bytes missing!` (and IPv6's
+/// `truncated-ip6`) inside GRE with a key, plain GRE, GRETAP, VXLAN, Geneve, IP-in-IP,
+/// SIT, IPv4-in-IPv6; and the outer frame itself cut by the snapshot length.
+#[test]
+fn tunnels_with_inner_packets_cut_short_print_as_tcpdump() {
+    let o4 = Ipv4::new([10, 0, 0, 1], [10, 0, 0, 2]);
+    let o6 = Ipv6::new(addr6(0x21), addr6(0x22));
+    // (Ports tcpdump decodes nothing on: every line is whole.)
+    let seg = data(40080, 49162, 1440);
+    let i4 = Ipv4 {
+        total_len: Some(2960),
+        ..Ipv4::new([192, 168, 69, 2], [192, 168, 69, 10])
+    };
+    let i6 = Ipv6 {
+        payload_len: Some(2920),
+        ..Ipv6::new(addr6(0x31), addr6(0x32))
+    };
+    let (in4, in6) = (i4.tcp(&seg), i6.tcp(&seg));
+    let head = |h: &[u8], inner: &[u8]| [h, inner].concat();
+    let eth_in = |ethertype: u16, ip: &[u8]| ether(&[], ethertype, ip);
+    let frames: Vec<Vec<u8>> = vec![
+        eth4(&o4.packet(47, &head(&[0x20, 0, 8, 0, 2, 0, 0, 0], &in4))),
+        eth4(&o4.packet(47, &head(&[0, 0, 8, 0], &in4))),
+        eth4(&o4.packet(47, &head(&[0, 0, 0x86, 0xdd], &in6))),
+        eth4(&o4.packet(47, &head(&[0, 0, 0x65, 0x58], &eth_in(ETH_P_IP, &in4)))),
+        eth4(&o4.packet(
+            17,
+            &udp(
+                40000,
+                4789,
+                &head(&[8, 0, 0, 0, 0, 0, 11, 0], &eth_in(ETH_P_IP, &in4)),
+            ),
+        )),
+        eth4(&o4.packet(
+            17,
+            &udp(40000, 6081, &head(&[0, 0, 8, 0, 0, 0, 11, 0], &in4)),
+        )),
+        eth4(&o4.packet(4, &in4)),
+        eth4(&o4.packet(41, &in6)),
+        eth6(&o6.packet(4, &in4)),
+    ];
+    let mut recs = records(frames);
+    // The same GRE frame cut by a snapshot length inside the inner TCP payload.
+    let mut cut = recs[0].clone();
+    cut.2.truncate(200);
+    recs.push(cut);
+    let mut file = raw_file(1, false, &recs);
+    // The last record's original length: the whole frame.
+    let whole = recs[0].2.len() as u32;
+    let at = file.len() - 200 - 4;
+    file[at..at + 4].copy_from_slice(&whole.to_le_bytes());
+    all_same_as_tcpdump(&capture("inner-cut-short", &file));
+}
+
+/// Three, four and eight stacked 802.1Q/802.1ad tags (Q-in-Q-in-Q), and IPv4 / IPv6 in
+/// 802.2 LLC/SNAP on Ethernet (an 802.3 length field), untagged and tagged.
+#[test]
+fn stacked_tags_and_llc_snap_print_as_tcpdump() {
+    use common::packet::vlan;
+    let mut ips: Vec<(u16, Vec<u8>)> = v4_segments().into_iter().map(|p| (ETH_P_IP, p)).collect();
+    ips.extend(v6_segments().into_iter().map(|p| (ETH_P_IPV6, p)));
+    let mut frames = Vec::new();
+    for n in [3u16, 4, 8] {
+        let mut tags = vec![common::packet::Vlan {
+            tpid: common::packet::ETH_P_8021AD,
+            ..vlan(100)
+        }];
+        tags.extend((1..n).map(|i| vlan(100 + i)));
+        frames.extend(ips.iter().map(|(t, ip)| ether(&tags, *t, ip)));
+    }
+    for tags in [vec![], vec![vlan(5)], vec![vlan(5), vlan(6), vlan(7)]] {
+        for (t, ip) in &ips {
+            let mut p = vec![0xaa, 0xaa, 0x03, 0, 0, 0];
+            p.extend_from_slice(&t.to_be_bytes());
+            p.extend_from_slice(ip);
+            frames.push(ether(&tags, p.len() as u16, &p));
+        }
+    }
+    let n = frames.len();
+    same_as_tcpdump(
+        &capture("tags-snap", &raw_file(1, false, &records(frames))),
+        n,
+    );
+}
+
+/// NFLOG captures (link type 239, what `tcpdump -i nflog:N -w` writes): IPv4 and IPv6
+/// payload TLVs after other TLVs, in a little- and a big-endian file (the TLVs are in
+/// the writer's byte order); a frame whose payload TLV is cut short prints no TCP line.
+#[test]
+fn nflog_prints_as_tcpdump() {
+    let tlv = |kind: u16, v: &[u8], big: bool| {
+        let len = (4 + v.len()) as u16;
+        let mut t = if big {
+            [len.to_be_bytes(), kind.to_be_bytes()].concat()
+        } else {
+            [len.to_le_bytes(), kind.to_le_bytes()].concat()
+        };
+        t.extend_from_slice(v);
+        t.resize(t.len().next_multiple_of(4), 0);
+        t
+    };
+    for big in [false, true] {
+        let mut frames = Vec::new();
+        let mut ips: Vec<(u8, Vec<u8>)> = v4_segments().into_iter().map(|p| (2, p)).collect();
+        ips.extend(v6_segments().into_iter().map(|p| (10, p)));
+        for (family, ip) in &ips {
+            let mut f = vec![*family, 0, 0, 5];
+            f.extend(tlv(1, &[8, 0, 1, 0], big));
+            f.extend(tlv(10, b"log-prefix\0", big));
+            f.extend(tlv(9, ip, big));
+            frames.push(f);
+        }
+        let n = frames.len();
+        let mut cut = frames[0].clone();
+        cut.truncate(cut.len() - 3);
+        frames.push(cut);
+        let mut file = raw_file(239, false, &records(frames));
+        if big {
+            // The same file written big-endian: header and record fields swapped.
+            let swap = |b: &mut [u8]| b.reverse();
+            swap(&mut file[0..4]);
+            swap(&mut file[4..6]);
+            swap(&mut file[6..8]);
+            for r in [8..12, 12..16, 16..20, 20..24] {
+                swap(&mut file[r]);
+            }
+            let mut at = 24;
+            while at < file.len() {
+                let caplen = u32::from_le_bytes(file[at + 8..at + 12].try_into().unwrap());
+                for i in 0..4 {
+                    swap(&mut file[at + 4 * i..at + 4 * i + 4]);
+                }
+                at += 16 + caplen as usize;
+            }
+        }
+        same_as_tcpdump(&capture(&format!("nflog-{big}"), &file), n);
+    }
+}

@@ -934,40 +934,66 @@ fn tunnel_frame(
     (frame, l3 + at)
 }
 
-#[test]
-fn tunnels_reach_the_inner_segment() {
+/// Every tunnel shape (each head of [`tunnel_heads`], outer and inner IPv4 / IPv6)
+/// carrying `ip4` or `ip6` with [`full_tcp`], through every hook: each gives the record
+/// expected of the inner packet, then `check` sees it (`what` names hook and shape), the
+/// frame and the inner IP header's offset; every frame is counted once.
+fn each_tunnel(ip4: &Ipv4, ip6: &Ipv6, mut check: impl FnMut(&K, &str, &Record, &[u8], usize)) {
     let mut k = K::new();
     let tcp = full_tcp();
-    let (ip4, ip6) = (full_v4(), full_v6());
     for hook in HOOKS {
         let mut n = 0;
         for (name, ipproto, head, eth) in tunnel_heads() {
-            for outer_v6 in [false, true] {
-                for inner_v6 in [false, true] {
-                    let inner = if inner_v6 {
-                        ip6.tcp(&tcp)
-                    } else {
-                        ip4.tcp(&tcp)
-                    };
-                    let (frame, l3) = tunnel_frame(outer_v6, ipproto, &head, eth, inner_v6, &inner);
-                    let what = format!("{hook:?} {name}, outer v6 {outer_v6}, inner v6 {inner_v6}");
-                    let r = k
-                        .run(hook, &frame)
-                        .unwrap_or_else(|| panic!("{what}: no record"));
-                    let want = if inner_v6 {
-                        expect_v6(hook, &frame, l3, &ip6, &tcp)
-                    } else {
-                        expect_v4(hook, &frame, l3, &ip4, &tcp)
-                    };
-                    assert_record(r, want);
-                    let t = k.last_tail.expect("tail");
-                    assert_eq!(t.outer(), &frame[14..l3], "{what}: outer headers");
-                    n += 1;
-                }
+            for (outer_v6, inner_v6) in [(false, false), (false, true), (true, false), (true, true)]
+            {
+                let inner = if inner_v6 {
+                    ip6.tcp(&tcp)
+                } else {
+                    ip4.tcp(&tcp)
+                };
+                let (frame, l3) = tunnel_frame(outer_v6, ipproto, &head, eth, inner_v6, &inner);
+                let what = format!("{hook:?} {name}, outer v6 {outer_v6}, inner v6 {inner_v6}");
+                let r = k
+                    .run(hook, &frame)
+                    .unwrap_or_else(|| panic!("{what}: no record"));
+                check(&k, &what, &r, &frame, l3);
+                let want = if inner_v6 {
+                    expect_v6(hook, &frame, l3, ip6, &tcp)
+                } else {
+                    expect_v4(hook, &frame, l3, ip4, &tcp)
+                };
+                assert_record(r, want);
+                n += 1;
             }
         }
         assert_eq!(k.take_counters(), ctr(n, n, n, n, 0, 0, 0));
     }
+}
+
+#[test]
+fn tunnels_reach_the_inner_segment() {
+    each_tunnel(&full_v4(), &full_v6(), |k, what, _, frame, l3| {
+        let t = k.last_tail.as_ref().expect("tail");
+        assert_eq!(t.outer(), &frame[14..l3], "{what}: outer headers");
+    });
+}
+
+/// An inner IPv4 or IPv6 packet longer than the frame holds (mirrored or GRO'ed traffic
+/// in a tunnel): recorded whole, its checksum unavailable, in every tunnel kind.
+#[test]
+fn tunnels_with_inner_packets_cut_short() {
+    let ip4 = Ipv4 {
+        total_len: Some(2960),
+        ..full_v4()
+    };
+    let ip6 = Ipv6 {
+        payload_len: Some(2920),
+        ..full_v6()
+    };
+    each_tunnel(&ip4, &ip6, |_, what, r, _, _| {
+        assert!([2920, 2960].contains(&r.ip_len), "{what}: {}", r.ip_len);
+        assert_ne!(r.status & status::CSUM_UNAVAILABLE, 0, "{what}");
+    });
 }
 
 #[test]
@@ -1494,14 +1520,85 @@ fn vlan_tags() {
     }
 }
 
+/// Three to eight stacked tags (Q-in-Q-in-Q) are followed, the first two IDs kept; a
+/// ninth tag is not (no record, as for any frame that is not parsed).
 #[test]
-fn vlan_three_tags_not_parsed() {
+fn vlan_three_to_eight_tags() {
     let mut k = K::new();
     for hook in HOOKS {
-        let [o, i] = qinq(1, 2);
-        let frame = ether(&[o, i, vlan(3)], ETH_P_IP, &full_v4().tcp(&full_tcp()));
-        k.none(hook, &frame);
-        assert_eq!(k.take_counters(), ctr(1, 0, 0, 0, 0, 0, 0));
+        for n in 3..=9u16 {
+            let mut tags = qinq(1, 2).to_vec();
+            tags.extend((3..=n).map(vlan));
+            let (ip, ip6, tcp) = (full_v4(), full_v6(), full_tcp());
+            let l3 = 14 + 4 * tags.len();
+            let frame = ether(&tags, ETH_P_IP, &ip.tcp(&tcp));
+            let frame6 = ether(&tags, ETH_P_IPV6, &ip6.tcp(&tcp));
+            if n == 9 {
+                k.none(hook, &frame);
+                k.none(hook, &frame6);
+                assert_eq!(k.take_counters(), ctr(2, 0, 0, 0, 0, 0, 0));
+                continue;
+            }
+            for (frame, mut want) in [
+                (&frame, expect_v4(hook, &frame, l3, &ip, &tcp)),
+                (&frame6, expect_v6(hook, &frame6, l3, &ip6, &tcp)),
+            ] {
+                let r = k.record(hook, frame);
+                assert_eq!((r.vlan_count as usize, r.vlan_ids), (tags.len(), [1, 2]));
+                want.vlan_count = tags.len() as u8;
+                want.vlan_ids = [1, 2];
+                assert_record(r, want);
+            }
+            assert_eq!(
+                k.take_counters(),
+                ctr(2, 2, 2, 2, 0, 0, 0),
+                "{hook:?} {n} tags"
+            );
+        }
+    }
+}
+
+/// An 802.3 frame (length field) with 802.2 LLC/SNAP carrying IPv4 or IPv6, untagged and
+/// behind one or three tags; other LLC frames are not parsed.
+#[test]
+fn llc_snap_reaches_tcp() {
+    let snap = |ethertype: u16, ip: &[u8]| {
+        let mut p = vec![0xaa, 0xaa, 0x03, 0, 0, 0];
+        p.extend_from_slice(&ethertype.to_be_bytes());
+        p.extend_from_slice(ip);
+        p
+    };
+    let mut k = K::new();
+    for hook in HOOKS {
+        let (ip, ip6, tcp) = (full_v4(), full_v6(), full_tcp());
+        for tags in [vec![], vec![vlan(7)], vec![vlan(7), vlan(8), vlan(9)]] {
+            let p4 = snap(ETH_P_IP, &ip.tcp(&tcp));
+            let p6 = snap(ETH_P_IPV6, &ip6.tcp(&tcp));
+            let frame = ether(&tags, p4.len() as u16, &p4);
+            let frame6 = ether(&tags, p6.len() as u16, &p6);
+            let l3 = 14 + 4 * tags.len() + 8;
+            for (frame, mut want) in [
+                (&frame, expect_v4(hook, &frame, l3, &ip, &tcp)),
+                (&frame6, expect_v6(hook, &frame6, l3, &ip6, &tcp)),
+            ] {
+                let r = k.record(hook, frame);
+                want.vlan_count = tags.len() as u8;
+                want.vlan_ids = [tags.len().min(1) as u16 * 7, (tags.len() > 1) as u16 * 8];
+                assert_record(r, want);
+            }
+            assert_eq!(k.take_counters(), ctr(2, 2, 2, 2, 0, 0, 0));
+        }
+        // Plain LLC (no SNAP), and SNAP with a vendor OUI: not parsed.
+        for head in [
+            [0x42u8, 0x42, 0x03, 0, 0, 0],
+            [0xaa, 0xaa, 0x03, 0, 0, 0x0c],
+        ] {
+            let mut p = head.to_vec();
+            p.extend_from_slice(&ETH_P_IP.to_be_bytes());
+            p.extend_from_slice(&ip.tcp(&tcp));
+            k.none(hook, &ether(&[], p.len() as u16, &p));
+        }
+        assert_eq!(k.take_counters(), ctr(2, 0, 0, 0, 0, 0, 0));
     }
 }
 

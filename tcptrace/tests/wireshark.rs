@@ -812,3 +812,142 @@ fn agrees_with_wireshark_with_offloads() {
 fn agrees_with_wireshark_without_offloads() {
     compare("wireshark-no-offloads", false);
 }
+
+// ---------------------------------------------------------------------------------------
+// Captures taken from one side or with capture loss, built segment by segment
+// ---------------------------------------------------------------------------------------
+
+/// One built connection (client 10.9.0.1:40000, server 10.9.0.2:80): (ms, from the
+/// client, flags, seq, ack, window, payload bytes).
+type Built = [(u64, bool, u16, u32, u32, u16, usize)];
+
+fn built_capture(name: &str, segs: &Built) -> PathBuf {
+    use common::packet::{Ipv4, Tcp, eth4};
+    let (c, s) = ([10, 9, 0, 1], [10, 9, 0, 2]);
+    let frames: Vec<common::pcap::Frame> = segs
+        .iter()
+        .map(|&(ms, client, flags, seq, ack, window, len)| {
+            let (src, dst, sport, dport) = if client {
+                (c, s, 40000, 80)
+            } else {
+                (s, c, 80, 40000)
+            };
+            let mut t = Tcp::new(sport, dport);
+            (t.seq, t.ack, t.flags, t.window) = (seq, ack, flags, window);
+            t.payload = vec![b'x'; len];
+            common::pcap::Frame {
+                ts: Duration::from_millis(1_700_000_000_000 + ms),
+                data: eth4(&Ipv4::new(src, dst).tcp(&t)),
+            }
+        })
+        .collect();
+    let path = scratch(&format!("wireshark-{name}.{}.pcap", std::process::id()));
+    common::pcap::write_pcap(&path, &frames);
+    path
+}
+
+/// Per frame (1-based): Wireshark's `tcp.analysis` flags among `kinds`, and its initial RTT
+/// in nanoseconds where it gives one.
+fn tshark_flags(path: &Path, kinds: &[&str]) -> (Vec<BTreeSet<String>>, Option<u64>) {
+    let mut cmd = Command::new("tshark");
+    cmd.args(["-n", "-r"])
+        .arg(path)
+        .args(["-T", "fields", "-E", "separator=\t"]);
+    cmd.args(["-e", "tcp.analysis.initial_rtt"]);
+    for k in kinds {
+        cmd.args(["-e", &format!("tcp.analysis.{k}")]);
+    }
+    let out = cmd.output().expect("run tshark (install Debian's tshark)");
+    let text = stdout_ok("tshark", &out);
+    let mut rtt = None;
+    let flags = text
+        .lines()
+        .map(|l| {
+            let c: Vec<&str> = l.split('\t').collect();
+            if !c[0].is_empty() {
+                rtt.get_or_insert(secs_to_ns(c[0]));
+            }
+            kinds
+                .iter()
+                .zip(&c[1..])
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, _)| k.to_string())
+                .collect()
+        })
+        .collect();
+    (flags, rtt)
+}
+
+/// tcptrace's events per frame as Wireshark's names (among `kinds`), and its handshake
+/// RTT.
+fn our_flags(path: &Path, kinds: &[&str]) -> (Vec<BTreeSet<String>>, Option<u64>) {
+    let (labels, rtt, _) = tcptrace_labels(path);
+    let flags = labels
+        .into_iter()
+        .map(|set| {
+            set.into_iter()
+                .filter(|k| kinds.contains(k))
+                .map(String::from)
+                .collect()
+        })
+        .collect();
+    (flags, rtt.get(&40000).copied())
+}
+
+/// Capture loss seen on a pure ACK, a handshake whose SYN-ACK was not captured, and
+/// repeated ACKs of a zero window: tcptrace's notes are Wireshark's, frame by frame, and
+/// its handshake RTT is Wireshark's initial RTT.
+#[test]
+fn one_sided_and_lossy_captures_agree_with_wireshark() {
+    use tcptrace_common::tcp_flags::{ACK, PSH, SYN};
+    let (ci, si) = (1000u32, 5000u32);
+    let kinds = ["lost_segment", "ack_lost_segment", "duplicate_ack"];
+    let handshake = [
+        (0, true, SYN, ci, 0, 64240, 0),
+        (3, false, SYN | ACK, si, ci + 1, 65160, 0),
+        (4, true, ACK, ci + 1, si + 1, 502, 0),
+    ];
+    let lossy = [
+        &handshake[..],
+        &[
+            (10, true, ACK | PSH, ci + 1, si + 1, 502, 100),
+            // Bytes 101:301 of the client not captured; its next segments carry none
+            // (the second with a new window: not a duplicate ACK either way).
+            (20, true, ACK, ci + 301, si + 1, 502, 0),
+            (21, true, ACK, ci + 301, si + 1, 503, 0),
+            (22, false, ACK, si + 1, ci + 301, 509, 0),
+        ],
+    ]
+    .concat();
+    let one_sided = [
+        (0, true, SYN, ci, 0, 64240, 0),
+        (7, true, ACK, ci + 1, si + 1, 502, 0),
+        (8, true, ACK | PSH, ci + 1, si + 1, 502, 10),
+    ];
+    let mut zero = handshake.to_vec();
+    zero.extend([
+        (10, true, ACK | PSH, ci + 1, si + 1, 502, 100),
+        (11, true, ACK | PSH, ci + 101, si + 1, 502, 100),
+    ]);
+    // Four ACKs of a zero window with data outstanding, then four with it open.
+    zero.extend((0..4).map(|i| (12 + i, false, ACK, si + 1, ci + 101, 0, 0)));
+    zero.extend((0..4).map(|i| (20 + i, false, ACK, si + 1, ci + 101, 509, 0)));
+    for (name, segs, want_lost, want_dups, want_rtt) in [
+        ("lossy", &lossy[..], 1, 0, Some(4_000_000)),
+        ("one-sided", &one_sided[..], 0, 0, Some(7_000_000)),
+        ("zero-window", &zero[..], 0, 3, Some(4_000_000)),
+    ] {
+        let path = built_capture(name, segs);
+        let (theirs, their_rtt) = tshark_flags(&path, &kinds);
+        let (ours, our_rtt) = our_flags(&path, &kinds);
+        assert_eq!(ours, theirs, "{name}: tcptrace vs tshark, per frame");
+        assert_eq!(our_rtt, their_rtt, "{name}: handshake RTT vs initial RTT");
+        // The shapes are what the test is about.
+        let n = |k: &str| theirs.iter().filter(|s| s.contains(k)).count();
+        assert_eq!(
+            (n("lost_segment"), n("duplicate_ack"), their_rtt),
+            (want_lost, want_dups, want_rtt),
+            "{name}: Wireshark's flags {theirs:?}"
+        );
+    }
+}

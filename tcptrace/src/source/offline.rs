@@ -17,14 +17,14 @@ use pcap_file::{
         blocks::interface_description::{InterfaceDescriptionBlock, InterfaceDescriptionOption},
     },
 };
-use tcptrace_common::{DIR_EGRESS, DIR_INGRESS};
+use tcptrace_common::{DIR_EGRESS, DIR_INGRESS, FAMILY_V4, Record, status};
 
 use super::{
     Sink,
     savefile::{self, Savefile},
 };
 use crate::{
-    decode::{FileTime, Timestamp},
+    decode::{FileTime, Tail, Timestamp},
     kernel::{Kernel, KernelError, record_parts},
 };
 
@@ -44,7 +44,7 @@ pub enum OfflineError {
     #[error("{path}: not a pcap or pcapng file ({detail})")]
     Format { path: PathBuf, detail: String },
     #[error(
-        "{path}: unsupported link type {linktype:?} (supported: Ethernet, Linux cooked SLL and SLL2, raw IPv4/IPv6, BSD loopback, PPP, PPPoE, IP over InfiniBand)"
+        "{path}: unsupported link type {linktype:?} (supported: Ethernet, Linux cooked SLL and SLL2, raw IPv4/IPv6, BSD loopback, PPP, PPPoE, IP over InfiniBand, NFLOG)"
     )]
     LinkType { path: PathBuf, linktype: DataLink },
     #[error("{path}: packet {index}: {detail}")]
@@ -92,10 +92,16 @@ enum Link {
     PppEther,
     /// IP over InfiniBand: 44-byte header, the EtherType in bytes 40..42.
     IpOverIb,
+    /// Linux netfilter log (NFLOG): address family, version, group, then TLVs in the
+    /// writer's byte order (the file's) up to the packet payload.
+    Nflog {
+        big_endian: bool,
+    },
 }
 
 impl Link {
-    fn of(dl: DataLink) -> Option<Link> {
+    /// The link of `dl`; `big_endian`: the file's (or section's) byte order.
+    fn of(dl: DataLink, big_endian: bool) -> Option<Link> {
         // The top bits of a pcap link type field carry FCS details (libpcap's
         // LT_LINKTYPE mask); the type itself is in the low bits.
         let dl = DataLink::from(u32::from(dl) & 0x03ff_ffff);
@@ -109,6 +115,7 @@ impl Link {
             DataLink::PPP => Link::Ppp,
             DataLink::PPP_ETHER => Link::PppEther,
             DataLink::IPOIB => Link::IpOverIb,
+            DataLink::NFLOG => Link::Nflog { big_endian },
             _ => return None,
         })
     }
@@ -158,6 +165,7 @@ impl Link {
             Link::IpOverIb => {
                 (data.len() >= 44).then(|| (44, u16::from_be_bytes([data[40], data[41]])))
             }
+            Link::Nflog { big_endian } => nflog_payload(data, big_endian),
             Link::Null { big_endian } => {
                 let b: [u8; 4] = data.get(..4)?.try_into().ok()?;
                 let family = if big_endian {
@@ -179,6 +187,87 @@ impl Link {
             }
         }
     }
+}
+
+/// The TCP checksum of a segment the kernel was given only the first [`MAX_REPLAY`]
+/// bytes of (a BIG TCP jumbogram), worked out here over the whole segment when the file
+/// holds it: the value the field should hold, as the kernel records it for the rest.
+fn checksum_past_replay(rec: &mut Record, input: &[u8], tail: Option<&Tail>) {
+    let (l3, l4) = (usize::from(rec.l3_off), usize::from(rec.l4_off));
+    let hdrs = l4.saturating_sub(l3);
+    let tcp_len = if rec.family == FAMILY_V4 {
+        (rec.ip_len as usize).checked_sub(hdrs)
+    } else {
+        let payload = match rec.ip_len {
+            0 => tail.and_then(Tail::jumbo),
+            n => Some(n),
+        };
+        payload.and_then(|p| (p as usize).checked_sub(hdrs.saturating_sub(40)))
+    };
+    let Some(seg) = tcp_len.and_then(|n| input.get(l4..l4 + n)) else {
+        return;
+    };
+    if seg.len() < 20 {
+        return;
+    }
+    let mut sum: u64 = 6 + seg.len() as u64;
+    let mut add = |b: &[u8]| {
+        for w in b.chunks(2) {
+            sum += u64::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)]));
+        }
+    };
+    if rec.family == FAMILY_V4 {
+        add(&rec.saddr[..4]);
+        add(&rec.daddr[..4]);
+    } else {
+        add(&rec.saddr);
+        add(&rec.daddr);
+    }
+    // The segment with its checksum field as zero.
+    add(&seg[..16]);
+    add(&seg[18..]);
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    rec.tcp_csum_calc = !(sum as u16);
+    rec.status = (rec.status | status::CSUM_COMPUTED) & !status::CSUM_UNAVAILABLE;
+}
+
+/// NFLOG's payload TLV type.
+const NFULA_PAYLOAD: u16 = 9;
+
+/// Where an NFLOG frame's IP packet starts and its EtherType, walking the TLVs as
+/// tcpdump does: version 0, family AF_INET or AF_INET6, each TLV (its length rounded up
+/// to 4) captured whole, up to the payload TLV. None for anything else.
+fn nflog_payload(data: &[u8], big_endian: bool) -> Option<(usize, u16)> {
+    if *data.get(1)? != 0 {
+        return None;
+    }
+    let ethertype = match data[0] {
+        2 => 0x0800,
+        10 => 0x86dd,
+        _ => return None,
+    };
+    let u16_at = |i: usize| {
+        let b = [data[i], data[i + 1]];
+        if big_endian {
+            u16::from_be_bytes(b)
+        } else {
+            u16::from_le_bytes(b)
+        }
+    };
+    let mut at = 4;
+    while at + 4 <= data.len() {
+        let size = usize::from(u16_at(at)).next_multiple_of(4);
+        if size < 4 || at + size > data.len() {
+            return None;
+        }
+        if u16_at(at + 2) == NFULA_PAYLOAD {
+            return Some((at + 4, ethertype));
+        }
+        at += size;
+    }
+    None
 }
 
 /// One frame from the file, link header still on.
@@ -294,15 +383,15 @@ impl Replayer<'_> {
         }
     }
 
-    fn link(&self, dl: DataLink) -> Result<Link, OfflineError> {
-        Link::of(dl).ok_or_else(|| OfflineError::LinkType {
+    fn link(&self, dl: DataLink, big_endian: bool) -> Result<Link, OfflineError> {
+        Link::of(dl, big_endian).ok_or_else(|| OfflineError::LinkType {
             path: self.path.to_path_buf(),
             linktype: dl,
         })
     }
 
     fn pcap(&mut self, mut file: Savefile<BufReader<File>>) -> Result<(), OfflineError> {
-        let link = self.link(DataLink::from(file.linktype))?;
+        let link = self.link(DataLink::from(file.linktype), file.big_endian())?;
         let read_err = |detail| OfflineError::Read {
             path: self.path.to_path_buf(),
             detail,
@@ -326,14 +415,16 @@ impl Replayer<'_> {
         let mut reader = PcapNgReader::new(file).map_err(|e| self.format_err(e))?;
         // Per interface: link type and timestamp units per second.
         let mut ifaces: Vec<(Link, u64)> = Vec::new();
+        let mut big_endian = false;
         while let Some(block) = reader.next_block() {
             let block = block.map_err(|e| self.corrupt(e))?;
             let (iface, raw_ts, orig_len, data) = match &block {
                 Block::InterfaceDescription(idb) => {
-                    ifaces.push((self.link(idb.linktype)?, units_per_sec(idb)));
+                    ifaces.push((self.link(idb.linktype, big_endian)?, units_per_sec(idb)));
                     continue;
                 }
-                Block::SectionHeader(_) => {
+                Block::SectionHeader(shb) => {
+                    big_endian = shb.endianness == pcap_file::Endianness::Big;
                     ifaces.clear();
                     continue;
                 }
@@ -400,6 +491,9 @@ impl Replayer<'_> {
                 continue;
             };
             rec.frame_len = wire_len.max(input.len()) as u32;
+            if input.len() > MAX_REPLAY {
+                checksum_past_replay(&mut rec, input, tail.as_ref());
+            }
             let flow = match link.cooked(frame.data) {
                 // Linux cooked v2: the interface and packet type the capture recorded.
                 Some((ifindex, pkttype)) => {

@@ -115,6 +115,13 @@ pub(crate) fn read_error(e: &io::Error) -> String {
     format!("error reading dump file: {s}")
 }
 
+impl<R> Savefile<R> {
+    /// Whether the file was written big-endian.
+    pub fn big_endian(&self) -> bool {
+        self.swapped != cfg!(target_endian = "big")
+    }
+}
+
 impl<R: Read> Savefile<R> {
     /// Reads the rest of the file header after `magic` (which [`is_pcap`] accepted).
     /// Errors are libpcap's messages.

@@ -622,13 +622,16 @@ impl Conn {
                 ev.push(self.event(ts, d, EventKind::Handshake3 { after_synack, rtt }));
             } else if self.state == State::SynSent && self.h[1].segs == 0 {
                 // Only the client's direction is visible: its ACK means the SYN-ACK came.
+                // The SYN to this ACK is still one round trip (Wireshark's initial RTT).
+                let rtt = self.h[0].syn_last.map(|t| Span::between(t, ts));
+                self.handshake_rtt = rtt;
                 self.state = State::Established;
                 ev.push(self.event(
                     ts,
                     d,
                     EventKind::Handshake3 {
                         after_synack: None,
-                        rtt: None,
+                        rtt,
                     },
                 ));
             }
@@ -752,7 +755,8 @@ impl Conn {
 
         // Duplicate ACKs (RFC 5681): no data, no SYN/FIN, same ack and window as the last
         // ACK, while the other side has data outstanding beyond it. Answers to a
-        // keep-alive or to a zero-window probe are not duplicates.
+        // keep-alive or to a zero-window probe are not duplicates, nor is any ACK of a
+        // zero window: flow control, not a loss signal (as Wireshark).
         let h = &self.h[d];
         let pure = plen == 0 && !syn && !seg.has(FIN);
         let same = h.last_ack == Some(ack) && h.last_win == seg.window;
@@ -770,7 +774,7 @@ impl Conn {
         {
             self.h[d].counts.zero_window_probe_acks += 1;
             ev.push(self.event(ts, d, EventKind::ZeroWindowProbeAck));
-        } else if pure && open && outstanding && same {
+        } else if pure && open && outstanding && same && seg.window != 0 {
             let rel = self.h[p].rel(ack);
             for g in self.h[p].gaps.iter_mut() {
                 if g.start == ack {
@@ -810,6 +814,36 @@ impl Conn {
             };
             ev.push(self.event(ts, d, kind));
         }
+    }
+
+    /// A segment without data (a pure ACK) whose sequence number is past everything seen
+    /// from its side: bytes were sent that the capture missed. The hole is noted here,
+    /// once (Wireshark's "previous segment not captured"); the peer's ACK of them is
+    /// then an ACK of bytes not seen.
+    fn empty_past_gap(&mut self, d: usize, seg: &Segment, ev: &mut Vec<Event>) {
+        let Some(m) = self.h[d].snd_max else {
+            return;
+        };
+        let seq = seg.seq;
+        if !seq_gt(seq, m) || seq.wrapping_sub(m) >= 1 << 30 {
+            return;
+        }
+        let h = &mut self.h[d];
+        h.open_gap(Gap {
+            start: m,
+            end: seq,
+            opened: seg.ts,
+            passer_id: ipv4_id(seg),
+            reported: false,
+        });
+        h.counts.lost_segments += 1;
+        h.bytes += seq.wrapping_sub(m) as u64;
+        h.snd_max = Some(seq);
+        let kind = EventKind::AckPastUnseen {
+            missing_start: h.rel(m),
+            missing_end: h.rel(seq),
+        };
+        ev.push(self.event(seg.ts, d, kind));
     }
 
     /// Whether a segment filling hole `g` is a retransmission rather than a late
@@ -878,6 +912,7 @@ impl Conn {
             return;
         }
         if len == 0 {
+            self.empty_past_gap(d, seg, ev);
             return;
         }
         let end = seq.wrapping_add(len);

@@ -140,6 +140,11 @@ pub enum EventKind {
         missing_start: u32,
         missing_end: u32,
     },
+    /// A segment without data whose sequence number is past bytes of its side not seen.
+    AckPastUnseen {
+        missing_start: u32,
+        missing_end: u32,
+    },
     /// A segment filling an earlier hole.
     LateArrival { start: u32, end: u32 },
     /// `from` advertises a zero window.
@@ -192,7 +197,7 @@ impl EventKind {
             EventKind::Reset { .. } => "reset",
             EventKind::Retransmission { .. } => "retransmission",
             EventKind::FinRetransmit => "fin_retransmit",
-            EventKind::OutOfOrder { .. } => "out_of_order",
+            EventKind::OutOfOrder { .. } | EventKind::AckPastUnseen { .. } => "out_of_order",
             EventKind::LateArrival { .. } => "late_arrival",
             EventKind::ZeroWindow => "zero_window",
             EventKind::WindowOpen { .. } => "window_open",
@@ -270,6 +275,10 @@ impl fmt::Display for Event {
                 (Some(t), None) => write!(
                     f,
                     "handshake 3/3: client {a} acknowledges the SYN-ACK {t} after it: connection established"
+                ),
+                (None, Some(r)) => write!(
+                    f,
+                    "handshake 3/3: client {a} sends its first ACK: connection established (the SYN-ACK from {b} was not seen; SYN to this ACK {r})"
                 ),
                 _ => write!(
                     f,
@@ -397,6 +406,13 @@ impl fmt::Display for Event {
             } => write!(
                 f,
                 "out-of-order: {a} sends bytes {start}:{end} but {missing_start}:{missing_end} before them were not seen (lost before this point, or arriving late)"
+            ),
+            EventKind::AckPastUnseen {
+                missing_start,
+                missing_end,
+            } => write!(
+                f,
+                "out-of-order: {a}'s ACK comes after bytes {missing_start}:{missing_end} of its own that were not seen (lost before this capture point)"
             ),
             EventKind::LateArrival { start, end } => write!(
                 f,

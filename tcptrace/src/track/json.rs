@@ -275,6 +275,20 @@ pub fn write_event_with(e: &Event, extra: Option<Map<String, Value>>, out: &mut 
             put("missing_start", json!(missing_start));
             put("missing_end", json!(missing_end));
         }
+        // As a FIN past a hole: an empty range at the hole's end.
+        EventKind::AckPastUnseen {
+            missing_start: from,
+            missing_end: to,
+        } => {
+            for (k, v) in [
+                ("start", to),
+                ("end", to),
+                ("missing_start", from),
+                ("missing_end", to),
+            ] {
+                put(k, json!(v));
+            }
+        }
         EventKind::WindowOpen { window, after } => {
             put("win", json!(window));
             put("after_ns", json!(after.0));

@@ -1080,3 +1080,73 @@ mod report {
         assert!(r.tracker().is_none(), "--no-lines alone does not track");
     }
 }
+
+/// A pure ACK whose sequence number jumps past bytes of its own side never seen (capture
+/// loss): the hole is noted there, once (Wireshark's "previous segment not captured");
+/// the peer's ACK of those bytes is then an ACK of bytes not seen.
+#[test]
+fn pure_ack_past_unseen_bytes_notes_the_gap_once() {
+    let mut t = Tracker::new(TrackConfig::default());
+    let mut segs = handshake();
+    segs.push(cs(10, ACK, CI + 1, SI + 1, 100, 100));
+    // 101:301 sent but not captured; the client's next segments carry no data.
+    segs.extend([20, 21].map(|ms| cs(ms, ACK, CI + 301, SI + 1, 100, 0)));
+    segs.push(sc(22, ACK, SI + 1, CI + 301, 1000, 0));
+    let ev = run(&mut t, &segs);
+    let gap = EventKind::AckPastUnseen {
+        missing_start: 101,
+        missing_end: 301,
+    };
+    let acked = EventKind::AckedUnseen {
+        start: 101,
+        end: 301,
+        missing: 200,
+    };
+    assert_eq!(ev[4..], [vec![gap], vec![], vec![acked]]);
+    assert_eq!(ev[4][0].name(), "out_of_order");
+    let r = &t.rows()[0];
+    assert_eq!(r.counts[0].lost_segments, 1);
+    assert_eq!(r.bytes[0], 300);
+}
+
+/// The SYN-ACK not captured: the initial RTT is the SYN to the handshake's ACK (as
+/// Wireshark's), the client's side of one round trip.
+#[test]
+fn one_sided_handshake_has_an_initial_rtt() {
+    let mut t = Tracker::new(TrackConfig::default());
+    let segs = [
+        cs(0, SYN, CI, 0, 16384, 0),
+        cs(7, ACK, CI + 1, SI + 1, 17520, 0),
+        cs(8, ACK | PSH, CI + 1, SI + 1, 17520, 10),
+    ];
+    let ev = run(&mut t, &segs);
+    assert_eq!(
+        ev[1],
+        vec![EventKind::Handshake3 {
+            after_synack: None,
+            rtt: Some(Span(7_000_000))
+        }]
+    );
+    assert_eq!(t.rows()[0].handshake_rtt, Some(Span(7_000_000)));
+}
+
+/// Repeated ACKs of a zero window with data outstanding are flow control, not duplicate
+/// ACKs (RFC 5681's loss signal; Wireshark's rule too); the same with the window open are.
+#[test]
+fn zero_window_acks_are_not_duplicate_acks() {
+    for (win, dups) in [(0u16, 0u64), (5000, 3)] {
+        let mut t = Tracker::new(TrackConfig::default());
+        let mut segs = handshake();
+        segs.extend([
+            cs(10, ACK, CI + 1, SI + 1, 100, 100),
+            cs(11, ACK, CI + 101, SI + 1, 100, 100),
+            sc(12, ACK, SI + 1, CI + 101, win, 0),
+            sc(13, ACK, SI + 1, CI + 101, win, 0),
+            sc(14, ACK, SI + 1, CI + 101, win, 0),
+            sc(15, ACK, SI + 1, CI + 101, win, 0),
+        ]);
+        let ev = run(&mut t, &segs);
+        assert_eq!(count(&ev, "dup_ack"), dups as usize, "win {win}: {ev:?}");
+        assert_eq!(t.rows()[0].dup_acks, [0, dups], "win {win}");
+    }
+}
