@@ -12,6 +12,7 @@ pub mod filter;
 pub mod kernel;
 pub mod metrics;
 pub mod pcapng;
+pub mod privileges;
 pub mod render;
 pub mod rotate;
 pub mod source;

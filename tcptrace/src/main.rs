@@ -19,6 +19,7 @@ use tcptrace::{
     kernel::{CounterReader, Counters, Kernel, KernelError, XdpModeArg, if_index},
     metrics::{self, Metrics},
     pcapng::PcapngOut,
+    privileges,
     render::{RenderOptions, Renderer, TsStyle},
     rotate::{RotateError, Rotating, Rotation},
     source::{
@@ -656,22 +657,27 @@ fn run(cli: Cli) -> Result<ExitCode> {
         // The socket hooks record only sockets that can carry segments the filter matches.
         attribute::restrict_to(&mut procs, &filter, attribute::ephemeral_ports());
     }
+    // -Z: who to become once attached (a missing -Z user is an error before anything is).
+    let user = privileges::target(cli.user.as_deref())?;
     let mut kernel = Kernel::load_with(&filter, cfg, ring_bytes, attributing.then_some(&procs))?;
     let ring = kernel.take_ring()?;
     let snaplen = u32::from(cli.snaplen);
-    let file = match &cli.write {
-        Some(w) if several => Some(Rotating::create(
-            w,
-            rotation,
-            Box::new(move |p| PcapngOut::create_cooked(p, snaplen)),
-        )?),
-        Some(w) => Some(Rotating::create(
-            w,
-            rotation,
-            Box::new(move |p| PcapngOut::create(p, snaplen, None)),
-        )?),
-        None => None,
-    };
+    // The first file as the -Z user (tcpdump opens it after its switch); the next ones are.
+    let file = privileges::as_user(user.as_ref(), || {
+        Ok(match &cli.write {
+            Some(w) if several => Some(Rotating::create(
+                w,
+                rotation,
+                Box::new(move |p| PcapngOut::create_cooked(p, snaplen)),
+            )?),
+            Some(w) => Some(Rotating::create(
+                w,
+                rotation,
+                Box::new(move |p| PcapngOut::create(p, snaplen, None)),
+            )?),
+            None => None,
+        })
+    })?;
     // --metrics: bound before anything is attached, served once the runtime runs.
     let metrics_listener = match cli.metrics {
         Some(addr) => {
@@ -728,6 +734,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Err(e) => eprintln!("tcptrace: process attribution off: {e}"),
         }
     }
+    // Attached, maps and rings open, sockets scanned: the rest needs at most what -i any's
+    // new interfaces and clsact's detach at exit need.
+    privileges::drop_to(
+        user.as_ref(),
+        &privileges::kept(any, !tcptrace::kernel::has_tcx()),
+    )?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
@@ -785,6 +797,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
     if stop == live::Stop::Signal {
         let _ = live::drain(&mut ring, &clock, &mut printer);
     }
+    // --stats: one last line, the whole run's totals.
+    printer.periodic();
     let counters = kernel.counters()?;
     if cli.verbose > 0 {
         for (idx, c) in kernel.iface_counters()? {
