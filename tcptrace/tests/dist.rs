@@ -8,7 +8,6 @@ mod common;
 
 use std::{
     fs,
-    net::IpAddr,
     path::{Path, PathBuf},
     process::Command,
 };

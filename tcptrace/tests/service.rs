@@ -4,7 +4,7 @@
 //! .deb of `cargo xtask dist` installed with dpkg, `systemctl enable --now
 //! tcptrace@IFACE` with the packaged defaults; the journal holds the events of a connection
 //! made by the test; `systemctl stop` leaves nothing attached; `systemd-analyze security`
-//! rates the unit as the README says. Host only: the kernel-matrix VMs have no Debian root.
+//! rates the unit as docs/service.md says. Host only: the kernel-matrix VMs have no Debian root.
 mod common;
 
 use std::{
@@ -147,12 +147,12 @@ impl Drop for Machine {
     }
 }
 
-/// The exposure the README states (`rates the unit **1.9 (OK)**`).
-fn readme_exposure() -> String {
-    let readme = fs::read_to_string(common::workspace_root().join("README.md")).unwrap();
+/// The exposure the guide states (docs/service.md: `rates the unit **1.9 (OK)**`).
+fn stated_exposure() -> String {
+    let readme = fs::read_to_string(common::workspace_root().join("docs/service.md")).unwrap();
     let at = readme
         .find("`systemd-analyze security` rates the unit **")
-        .expect("the README states the unit's exposure");
+        .expect("docs/service.md states the unit's exposure");
     let rest = &readme[at..];
     let from = rest.find("**").unwrap() + 2;
     let to = from + rest[from..].find("**").unwrap();
@@ -205,7 +205,7 @@ fn unit_under_systemd_traces_to_the_journal_and_stops_clean() {
         .unwrap_or_else(|| panic!("{security}"));
     let figure: Vec<&str> = overall.split_whitespace().skip(1).take(2).collect();
     let figure = format!("{} ({})", figure[0], figure[1]);
-    assert_eq!(figure, readme_exposure(), "systemd-analyze security:\n{security}");
+    assert_eq!(figure, stated_exposure(), "systemd-analyze security:\n{security}");
 
     m.sh_ok(&format!("systemctl stop {unit}"));
     let status = m.sh_ok(&format!(
