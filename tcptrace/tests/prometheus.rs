@@ -178,7 +178,6 @@ fn prometheus_scrapes_what_the_closing_lines_say() {
         std::thread::sleep(Duration::from_millis(200));
     };
     assert_eq!(tt.interrupt(), Some(0), "{:?}", tt.err_lines);
-    drop(prom);
 
     let at = |q: &str| query(&net.b, q, Some(scraped)).unwrap_or_else(|| panic!("no {q}"));
     let closing = &tt.err_lines;
@@ -207,5 +206,6 @@ fn prometheus_scrapes_what_the_closing_lines_say() {
     assert_eq!(stat(stats, "opened"), 1.0, "{stats}");
     assert_eq!(stat(stats, "refused"), 1.0, "{stats}");
     assert_eq!(stat(stats, "closed"), 1.0, "{stats}");
+    drop(prom);
     let _ = fs::remove_dir_all(&dir);
 }
