@@ -99,8 +99,12 @@ pub struct Cli {
     /// exit), CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON with `-i any` (new interfaces), and
     /// sets no-new-privileges. The first -w file is created as USER, as tcpdump's is. A -Z
     /// user that does not exist is an error before anything is attached.
-    #[arg(short = 'Z', long = "relinquish-privileges", value_name = "USER",
-          conflicts_with = "read")]
+    #[arg(
+        short = 'Z',
+        long = "relinquish-privileges",
+        value_name = "USER",
+        conflicts_with = "read"
+    )]
     pub user: Option<String>,
 
     /// Every SECONDS, one line on stderr with the kernel counters and connection totals.

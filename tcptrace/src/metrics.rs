@@ -153,7 +153,7 @@ impl Metrics {
         // Both sides exist from the start (Prometheus's advice for known label values):
         // a query over resets finds 0, not nothing, before the first one.
         for by in ["client", "server"] {
-            m.reset.get_or_create(&vec![("by".into(), by.into())]);
+            drop(m.reset.get_or_create(&vec![("by".into(), by.into())]));
         }
         Arc::new(Metrics { registry, ..m })
     }

@@ -7,14 +7,9 @@
 //! storage.
 mod common;
 
-use std::{
-    fs,
-    io::{Read, Write},
-    net::{IpAddr, TcpStream},
-    process::Command,
-};
+use std::{fs, net::IpAddr, process::Command};
 
-use common::netns::{NetnsPair, Proc, client_session, echo_server, in_netns, live_matches_tcpdump};
+use common::netns::{NetnsPair, Proc, client_session, echo_server, http_get, live_matches_tcpdump};
 use yaml_rust2::{Yaml, YamlLoader};
 
 /// The image `cargo xtask image` tags.
@@ -63,8 +58,9 @@ struct Pod {
 }
 
 fn daemonset_pod() -> Pod {
-    let text = fs::read_to_string(common::workspace_root().join("deploy/kubernetes/daemonset.yaml"))
-        .unwrap();
+    let text =
+        fs::read_to_string(common::workspace_root().join("deploy/kubernetes/daemonset.yaml"))
+            .unwrap();
     let docs = YamlLoader::load_from_str(&text).unwrap();
     let ds = docs
         .iter()
@@ -117,7 +113,10 @@ fn daemonset_pod() -> Pod {
         } else {
             ""
         };
-        opts.push(format!("--volume={host}:{}{ro}", m["mountPath"].as_str().unwrap()));
+        opts.push(format!(
+            "--volume={host}:{}{ro}",
+            m["mountPath"].as_str().unwrap()
+        ));
     }
     Pod {
         opts,
@@ -131,7 +130,12 @@ fn run_as_daemonset(pod: &Pod, ns: &str, name: &str, args: &[String]) -> Command
     c.args(["run", "--rm", "--name", name])
         .arg(format!("--network=ns:/run/netns/{ns}"))
         // podman 4.3 here: its default rlimits are refused.
-        .args(["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"])
+        .args([
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+        ])
         .args(["--env", "TZ=UTC"])
         .args(&pod.opts)
         .arg(image())
@@ -199,16 +203,8 @@ fn image_with_the_daemonsets_arguments_reports_and_serves_metrics() {
         .next()
         .unwrap()
         .to_string();
-    let body = in_netns(&net.b, move || {
-        let mut s = TcpStream::connect(format!("127.0.0.1:{metrics}")).unwrap();
-        write!(s, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
-        let mut t = String::new();
-        s.read_to_string(&mut t).unwrap();
-        t
-    })
-    .join()
-    .unwrap();
-    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    let (status, body) = http_get(&net.b, format!("127.0.0.1:{metrics}"), "/metrics".into());
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
     // -i any traces loopback too: this request's own connection may be counted already.
     let opened: u64 = body
         .lines()
@@ -219,20 +215,7 @@ fn image_with_the_daemonsets_arguments_reports_and_serves_metrics() {
     podman_stop(&ct.0);
     assert_eq!(tt.finish(), Some(0), "{:?}", tt.err_lines);
     // Each event is one JSON object; the session opened and closed on the test's port.
-    let events: Vec<serde_json::Value> = tt
-        .out_lines
-        .iter()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
-        .collect();
-    for kind in ["handshake_ack", "closed"] {
-        assert!(
-            events
-                .iter()
-                .any(|e| e["kind"] == kind && (e["to_port"] == port || e["from_port"] == port)),
-            "no {kind} event for port {port}: {:#?}",
-            tt.out_lines
-        );
-    }
+    common::netns::assert_session_events(tt.out_lines.iter().map(String::as_str), port);
     assert!(
         tt.err_lines.iter().any(|l| l.ends_with(" captured")),
         "{:?}",
@@ -246,7 +229,13 @@ fn image_with_the_daemonsets_arguments_reports_and_serves_metrics() {
 fn image_is_the_binary_alone() {
     let tag = image();
     let out = Command::new("podman")
-        .args(["image", "inspect", "--format", "{{.Size}} {{len .RootFS.Layers}}", &tag])
+        .args([
+            "image",
+            "inspect",
+            "--format",
+            "{{.Size}} {{len .RootFS.Layers}}",
+            &tag,
+        ])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -269,11 +258,14 @@ fn image_is_the_binary_alone() {
 #[test]
 fn default_seccomp_profile_is_named_as_the_refusal() {
     let mut pod = daemonset_pod();
-    pod.opts.retain(|o| !o.starts_with("--security-opt=seccomp"));
+    pod.opts
+        .retain(|o| !o.starts_with("--security-opt=seccomp"));
     let net = NetnsPair::new();
     let ct = container("seccomp");
     let args = ["-i".to_string(), net.veth_b.clone()];
-    let out = run_as_daemonset(&pod, &net.b, &ct.0, &args).output().unwrap();
+    let out = run_as_daemonset(&pod, &net.b, &ct.0, &args)
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");

@@ -21,7 +21,9 @@ const CAP_BPF: u64 = 1 << 39;
 /// netlink: CAP_NET_ADMIN stays.
 fn fixed_interface_caps() -> u64 {
     let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
-    let mut v = release.split(['.', '-']).map(|x| x.parse::<u32>().unwrap_or(0));
+    let mut v = release
+        .split(['.', '-'])
+        .map(|x| x.parse::<u32>().unwrap_or(0));
     let (major, minor) = (v.next().unwrap(), v.next().unwrap());
     if (major, minor) >= (6, 6) {
         0
@@ -32,10 +34,13 @@ fn fixed_interface_caps() -> u64 {
 
 /// uid and gid of `user` from /etc/passwd.
 fn ids(user: &str) -> Option<(u32, u32)> {
-    fs::read_to_string("/etc/passwd").ok()?.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        (f[0] == user).then(|| (f[2].parse().unwrap(), f[3].parse().unwrap()))
-    })
+    fs::read_to_string("/etc/passwd")
+        .ok()?
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f[0] == user).then(|| (f[2].parse().unwrap(), f[3].parse().unwrap()))
+        })
 }
 
 struct Status {
@@ -76,7 +81,10 @@ fn check(args: &[&str], uid: u32, caps: u64, port: u16) {
         vec!["-i", net.veth_b.as_str()]
     };
     let p = port.to_string();
-    cmd.args(&iface).args(args).args(["--port", &p]).env("TZ", "UTC");
+    cmd.args(&iface)
+        .args(args)
+        .args(["--port", &p])
+        .env("TZ", "UTC");
     let mut tt = Proc::spawn("tcptrace", cmd);
     tt.wait_stderr("listening on");
     let st = status(tt.pid());
@@ -98,7 +106,12 @@ fn fixed_interface_keeps_nothing_it_no_longer_needs() {
     let (nobody, _) = ids("nobody").expect("the user nobody");
     check(&["-Z", "nobody"], nobody, fixed_interface_caps(), 7241);
     // Attribution on: the start-up socket scan is over before the switch.
-    check(&["-Z", "nobody", "--process"], nobody, fixed_interface_caps(), 7242);
+    check(
+        &["-Z", "nobody", "--process"],
+        nobody,
+        fixed_interface_caps(),
+        7242,
+    );
     // No -Z, as root: the default user when it exists, else root without capabilities.
     let uid = ids("tcptrace").map_or(0, |(u, _)| u);
     check(&[], uid, fixed_interface_caps(), 7243);
@@ -139,7 +152,10 @@ fn owners(dir: &Path, prefix: &str) -> Vec<(u32, u32)> {
         .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
         .map(|e| {
             let m = e.metadata().unwrap();
-            (e.file_name().to_string_lossy().into_owned(), (m.uid(), m.gid()))
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                (m.uid(), m.gid()),
+            )
         })
         .collect();
     v.sort();
@@ -158,8 +174,18 @@ fn written_files_are_owned_as_tcpdumps() {
     let p = port.to_string();
     // Rotation every second: the files after the first are made after the switch.
     let mut tt = net.exec(&net.b, tcptrace_bin());
-    tt.args(["-i", &net.veth_b, "-Z", "nobody", "--port", &p, "-G", "1", "-w"])
-        .arg(dir.join("tt-%s.pcapng"));
+    tt.args([
+        "-i",
+        &net.veth_b,
+        "-Z",
+        "nobody",
+        "--port",
+        &p,
+        "-G",
+        "1",
+        "-w",
+    ])
+    .arg(dir.join("tt-%s.pcapng"));
     let mut tt = Proc::spawn("tcptrace", tt);
     tt.wait_stderr("listening on");
     let mut td = net.exec(&net.b, tcpdump_bin());

@@ -7,14 +7,14 @@ mod common;
 
 use std::{
     fs,
-    io::{Read, Write},
-    net::{IpAddr, TcpStream},
+    io::Write,
+    net::IpAddr,
     process::{Command, Stdio},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use common::{
-    netns::{NetnsPair, Proc, client_session, echo_server, in_netns, refused},
+    netns::{NetnsPair, Proc, client_session, echo_server, http_get, refused},
     tcptrace_bin,
 };
 use yaml_rust2::{Yaml, YamlEmitter, YamlLoader};
@@ -23,23 +23,14 @@ const PORT: u16 = 7221;
 const CLOSED_PORT: u16 = 7222;
 const PROMETHEUS: &str = "127.0.0.1:9090";
 
-/// `GET path` on `addr` from inside namespace `ns`: the body.
-fn get(ns: &str, addr: &'static str, path: String) -> String {
-    in_netns(ns, move || {
-        let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("{addr}: {e}"));
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut text = String::new();
-        s.read_to_string(&mut text).unwrap();
-        let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
-        assert!(head.starts_with("HTTP/1.1 200"), "{path}: {head}\n{body}");
-        body.to_string()
-    })
-    .join()
-    .unwrap()
+/// `GET path` on `addr` from inside namespace `ns`: the body of a 200 response.
+fn get(ns: &str, addr: &str, path: String) -> String {
+    let (status, body) = http_get(ns, addr.to_string(), path.clone());
+    assert!(
+        status.starts_with("HTTP/1.1 200"),
+        "{path}: {status}\n{body}"
+    );
+    body
 }
 
 /// An instant query through Prometheus's HTTP API (at `time`, Unix seconds): the value.
@@ -67,15 +58,19 @@ fn query(ns: &str, q: &str, time: Option<f64>) -> Option<f64> {
 
 /// The scrape example with its interval shortened, written into `dir`.
 fn config(dir: &std::path::Path) -> std::path::PathBuf {
-    let text = fs::read_to_string(common::workspace_root().join("deploy/prometheus/prometheus.yml"))
-        .unwrap();
+    let text =
+        fs::read_to_string(common::workspace_root().join("deploy/prometheus/prometheus.yml"))
+            .unwrap();
     let mut doc = YamlLoader::load_from_str(&text).unwrap().remove(0);
     let job = &doc["scrape_configs"][0];
     assert_eq!(job["job_name"].as_str(), Some("tcptrace"));
     if let Yaml::Hash(h) = &mut doc
         && let Some(Yaml::Hash(g)) = h.get_mut(&Yaml::String("global".into()))
     {
-        g.insert(Yaml::String("scrape_interval".into()), Yaml::String("1s".into()));
+        g.insert(
+            Yaml::String("scrape_interval".into()),
+            Yaml::String("1s".into()),
+        );
     }
     let mut out = String::new();
     YamlEmitter::new(&mut out).dump(&doc).unwrap();
@@ -86,8 +81,9 @@ fn config(dir: &std::path::Path) -> std::path::PathBuf {
 
 /// The target's address in the example (what tcptrace's --metrics must be).
 fn target() -> String {
-    let text = fs::read_to_string(common::workspace_root().join("deploy/prometheus/prometheus.yml"))
-        .unwrap();
+    let text =
+        fs::read_to_string(common::workspace_root().join("deploy/prometheus/prometheus.yml"))
+            .unwrap();
     let doc = YamlLoader::load_from_str(&text).unwrap().remove(0);
     doc["scrape_configs"][0]["static_configs"][0]["targets"][0]
         .as_str()
@@ -127,8 +123,16 @@ fn prometheus_scrapes_what_the_closing_lines_say() {
     let cfg = config(&dir);
 
     let mut cmd = net.exec(&net.b, tcptrace_bin());
-    cmd.args(["-i", &net.veth_b, "--metrics", &target(), "--stats", "3600", "tcp"])
-        .env("TZ", "UTC");
+    cmd.args([
+        "-i",
+        &net.veth_b,
+        "--metrics",
+        &target(),
+        "--stats",
+        "3600",
+        "tcp",
+    ])
+    .env("TZ", "UTC");
     let mut tt = Proc::spawn("tcptrace", cmd);
     tt.wait_stderr("listening on");
 
@@ -141,7 +145,12 @@ fn prometheus_scrapes_what_the_closing_lines_say() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("promtool (apt-get install prometheus)");
-    check.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
+    check
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
     let out = check.wait_with_output().unwrap();
     assert!(
         out.status.success(),
@@ -152,7 +161,10 @@ fn prometheus_scrapes_what_the_closing_lines_say() {
 
     let mut prom = net.exec(&net.b, "prometheus");
     prom.arg(format!("--config.file={}", cfg.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
         .arg(format!("--web.listen-address={PROMETHEUS}"));
     let mut prom = Proc::spawn("prometheus", prom);
     prom.wait_stderr("Server is ready to receive web requests.");
@@ -166,7 +178,10 @@ fn prometheus_scrapes_what_the_closing_lines_say() {
     tt.wait_stdout(&format!("{}.{CLOSED_PORT} > ", net.b4));
 
     // A scrape that started after everything was counted.
-    let t0 = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64();
+    let t0 = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
     let deadline = Instant::now() + Duration::from_secs(60);
     let scraped = loop {
         if let Some(t) = query(&net.b, "timestamp(tcptrace_connections_closed_total)", None)
@@ -174,7 +189,10 @@ fn prometheus_scrapes_what_the_closing_lines_say() {
         {
             break t;
         }
-        assert!(Instant::now() < deadline, "Prometheus did not scrape tcptrace");
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus did not scrape tcptrace"
+        );
         std::thread::sleep(Duration::from_millis(200));
     };
     assert_eq!(tt.interrupt(), Some(0), "{:?}", tt.err_lines);
@@ -194,10 +212,22 @@ fn prometheus_scrapes_what_the_closing_lines_say() {
         at("sum(tcptrace_kernel_lost_total)"),
         number_before(closing, " packets dropped by kernel")
     );
-    assert_eq!(at("sum(tcptrace_kernel_emitted_total)"), stat(stats, "emitted"));
-    assert_eq!(at("tcptrace_connections_opened_total"), stat(stats, "opened"));
-    assert_eq!(at("tcptrace_connections_closed_total"), stat(stats, "closed"));
-    assert_eq!(at("sum(tcptrace_connections_refused_total)"), stat(stats, "refused"));
+    assert_eq!(
+        at("sum(tcptrace_kernel_emitted_total)"),
+        stat(stats, "emitted")
+    );
+    assert_eq!(
+        at("tcptrace_connections_opened_total"),
+        stat(stats, "opened")
+    );
+    assert_eq!(
+        at("tcptrace_connections_closed_total"),
+        stat(stats, "closed")
+    );
+    assert_eq!(
+        at("sum(tcptrace_connections_refused_total)"),
+        stat(stats, "refused")
+    );
     assert_eq!(
         at("sum(tcptrace_connections_reset_total)"),
         stat(stats, "reset")

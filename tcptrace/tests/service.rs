@@ -65,7 +65,12 @@ impl Machine {
         let mut c = Command::new("systemd-nspawn");
         c.arg("--directory")
             .arg(root)
-            .args(["--boot", "--register=no", "--keep-unit", "--volatile=overlay"])
+            .args([
+                "--boot",
+                "--register=no",
+                "--keep-unit",
+                "--volatile=overlay",
+            ])
             .args(["--console=passive", "--quiet"])
             .arg(format!("--network-namespace-path=/run/netns/{netns}"))
             // What the unit's own bounding set and filter ask for must reach its systemd.
@@ -86,7 +91,10 @@ impl Machine {
             if let Some(pid) = found {
                 break pid;
             }
-            assert!(Instant::now() < deadline, "the container's systemd did not start");
+            assert!(
+                Instant::now() < deadline,
+                "the container's systemd did not start"
+            );
             std::thread::sleep(Duration::from_millis(100));
         };
         let m = Machine { nspawn, leader };
@@ -110,7 +118,14 @@ impl Machine {
     /// A shell command inside the container (all its namespaces).
     fn sh(&self, script: &str) -> Output {
         Command::new("nsenter")
-            .args(["-t", &self.leader.to_string(), "-a", "/bin/sh", "-c", script])
+            .args([
+                "-t",
+                &self.leader.to_string(),
+                "-a",
+                "/bin/sh",
+                "-c",
+                script,
+            ])
             .output()
             .unwrap()
     }
@@ -190,19 +205,7 @@ fn unit_under_systemd_traces_to_the_journal_and_stops_clean() {
     client_session(&net, b, port);
     server.join().unwrap();
     let journal = m.wait_journal(&unit, "\"kind\":\"closed\"");
-    let events: Vec<serde_json::Value> = journal
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
-        .collect();
-    for kind in ["handshake_ack", "closed"] {
-        assert!(
-            events
-                .iter()
-                .any(|e| e["kind"] == kind && (e["to_port"] == port || e["from_port"] == port)),
-            "no {kind} event for port {port} in the journal:\n{journal}"
-        );
-    }
+    common::netns::assert_session_events(journal.lines(), port);
 
     // The exposure, as the README states it.
     let security = m.sh_ok(&format!("systemd-analyze security --no-pager {unit}"));
@@ -212,7 +215,11 @@ fn unit_under_systemd_traces_to_the_journal_and_stops_clean() {
         .unwrap_or_else(|| panic!("{security}"));
     let figure: Vec<&str> = overall.split_whitespace().skip(1).take(2).collect();
     let figure = format!("{} ({})", figure[0], figure[1]);
-    assert_eq!(figure, stated_exposure(), "systemd-analyze security:\n{security}");
+    assert_eq!(
+        figure,
+        stated_exposure(),
+        "systemd-analyze security:\n{security}"
+    );
 
     m.sh_ok(&format!("systemctl stop {unit}"));
     let status = m.sh_ok(&format!(

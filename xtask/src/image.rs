@@ -26,7 +26,10 @@ pub fn build(root: &Path) -> Result<()> {
         dist::version(root)?
     ));
     if !context.join("tcptrace").is_file() {
-        bail!("{} has no tcptrace: run `cargo xtask dist`", context.display());
+        bail!(
+            "{} has no tcptrace: run `cargo xtask dist`",
+            context.display()
+        );
     }
     let file = root.join("deploy/container/Containerfile");
     let tool = ["podman", "buildah"]
@@ -44,13 +47,8 @@ pub fn build(root: &Path) -> Result<()> {
         .arg(&file)
         .args(["-t", &tag])
         .arg(&context))?;
-    let size = output(Command::new(tool).args([
-        "image",
-        "inspect",
-        "--format",
-        "{{.Size}}",
-        &tag,
-    ]))?;
+    let size =
+        output(Command::new(tool).args(["image", "inspect", "--format", "{{.Size}}", &tag]))?;
     let bytes: u64 = size.trim().parse().unwrap_or(0);
     eprintln!(
         "xtask: image {tag} built with {tool}: {} KiB",

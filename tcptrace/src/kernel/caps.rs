@@ -88,9 +88,10 @@ pub fn refusal() -> String {
         return describe(&missing);
     }
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let filtered = status
-        .lines()
-        .any(|l| l.split_once(':').is_some_and(|(k, v)| k == "Seccomp" && v.trim() == "2"));
+    let filtered = status.lines().any(|l| {
+        l.split_once(':')
+            .is_some_and(|(k, v)| k == "Seccomp" && v.trim() == "2")
+    });
     if filtered {
         "a seccomp filter refused the bpf() system call (this process holds CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON): run tcptrace without it (Kubernetes: seccompProfile Unconfined; podman or docker: --security-opt seccomp=unconfined)".to_string()
     } else {

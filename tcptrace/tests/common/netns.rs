@@ -454,7 +454,12 @@ pub fn connect_nonblocking(dst: SocketAddr) -> std::os::fd::OwnedFd {
 /// Runs `tracer` (its -i and port added here) beside tcpdump on veth_b; one session and a
 /// refusal; both print the same lines; `stop` (SIGTERM) ends the trace with status 0 and
 /// nothing attached.
-pub fn live_matches_tcpdump(net: &NetnsPair, mut tracer: Command, port: u16, stop: impl FnOnce(&Proc)) {
+pub fn live_matches_tcpdump(
+    net: &NetnsPair,
+    mut tracer: Command,
+    port: u16,
+    stop: impl FnOnce(&Proc),
+) {
     let a: IpAddr = net.a4.parse().unwrap();
     let b: IpAddr = net.b4.parse().unwrap();
     let p = port.to_string();
@@ -500,4 +505,41 @@ pub fn live_matches_tcpdump(net: &NetnsPair, mut tracer: Command, port: u16, sto
 pub fn sigterm(p: &Proc) {
     // SAFETY: signalling the test's own child.
     unsafe { libc::kill(p.pid() as i32, libc::SIGTERM) };
+}
+
+/// `GET path` on `addr` from inside namespace `ns`: the status line and the body.
+pub fn http_get(ns: &str, addr: String, path: String) -> (String, String) {
+    in_netns(ns, move || {
+        let mut s = TcpStream::connect(&addr).unwrap_or_else(|e| panic!("{addr}: {e}"));
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
+        (
+            head.lines().next().unwrap_or("").to_string(),
+            body.to_string(),
+        )
+    })
+    .join()
+    .unwrap()
+}
+
+/// The JSON lines (`{…}`) among `lines` hold a session's handshake and close on `port`.
+pub fn assert_session_events<'a>(lines: impl Iterator<Item = &'a str>, port: u16) {
+    let events: Vec<serde_json::Value> = lines
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    for kind in ["handshake_ack", "closed"] {
+        assert!(
+            events
+                .iter()
+                .any(|e| e["kind"] == kind && (e["to_port"] == port || e["from_port"] == port)),
+            "no {kind} event for port {port}: {events:#?}"
+        );
+    }
 }
