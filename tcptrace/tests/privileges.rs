@@ -13,6 +13,16 @@ use common::{
     tcpdump_bin, tcptrace_bin,
 };
 
+/// One tracer of this suite at a time: in the emulated VMs, programs verified side by side
+/// can keep a tracer from listening within the helpers' event timeout.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 const CAP_NET_ADMIN: u64 = 1 << 12;
 const CAP_PERFMON: u64 = 1 << 38;
 const CAP_BPF: u64 = 1 << 39;
@@ -103,6 +113,7 @@ fn check(args: &[&str], uid: u32, caps: u64, port: u16) {
 
 #[test]
 fn fixed_interface_keeps_nothing_it_no_longer_needs() {
+    let _serial = serial();
     let (nobody, _) = ids("nobody").expect("the user nobody");
     check(&["-Z", "nobody"], nobody, fixed_interface_caps(), 7241);
     // Attribution on: the start-up socket scan is over before the switch.
@@ -121,6 +132,7 @@ fn fixed_interface_keeps_nothing_it_no_longer_needs() {
 
 #[test]
 fn any_keeps_what_attaching_new_interfaces_needs() {
+    let _serial = serial();
     let (nobody, _) = ids("nobody").expect("the user nobody");
     check(
         &["-i", "any", "-Z", "nobody"],
@@ -132,6 +144,7 @@ fn any_keeps_what_attaching_new_interfaces_needs() {
 
 #[test]
 fn missing_user_is_one_line_before_attaching() {
+    let _serial = serial();
     let net = NetnsPair::new();
     let out = net
         .exec(&net.b, tcptrace_bin())
@@ -164,6 +177,7 @@ fn owners(dir: &Path, prefix: &str) -> Vec<(u32, u32)> {
 
 #[test]
 fn written_files_are_owned_as_tcpdumps() {
+    let _serial = serial();
     let net = NetnsPair::new();
     // A directory the user may write to, as /tmp.
     let dir = std::env::temp_dir().join(format!("tcptrace-own-{}", std::process::id()));
