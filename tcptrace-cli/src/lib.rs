@@ -91,11 +91,27 @@ pub struct Cli {
           value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
     pub rotate_seconds: Option<u64>,
 
+    /// Once attached, switch to USER and keep only the capabilities still needed (tcpdump -Z).
+    ///
+    /// Run as root without -Z, tcptrace switches to the user `tcptrace` if it exists, else
+    /// stays user 0; `-Z root` never switches. Either way it then holds no capability with
+    /// fixed interfaces (CAP_NET_ADMIN before Linux 6.6, to remove its clsact filters at
+    /// exit), CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON with `-i any` (new interfaces), and
+    /// sets no-new-privileges. The first -w file is created as USER, as tcpdump's is. A -Z
+    /// user that does not exist is an error before anything is attached.
+    #[arg(
+        short = 'Z',
+        long = "relinquish-privileges",
+        value_name = "USER",
+        conflicts_with = "read"
+    )]
+    pub user: Option<String>,
+
     /// Every SECONDS, one line on stderr with the kernel counters and connection totals.
     ///
     /// The kernel counters (seen, matched, emitted, lost, malformed, cut short) and the
     /// connection totals (opened, refused, reset, closed, retransmissions, zero windows);
-    /// one JSON object with --json.
+    /// one JSON object with --json; once more at exit, before the closing lines.
     #[arg(long = "stats", value_name = "SECONDS", conflicts_with = "read",
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub stats: Option<u64>,

@@ -42,9 +42,8 @@ const CLSACT_EGRESS_PRIORITY: u16 = u16::MAX;
 pub enum KernelError {
     #[error("no such interface: {0}")]
     UnknownInterface(String),
-    #[error(
-        "permission denied loading BPF programs: run as root, or grant CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON (see README)"
-    )]
+    /// EPERM from bpf() or an attach: why, as far as this process can tell.
+    #[error("{}", caps::refusal())]
     Permission,
     #[error("{}", caps::describe(.0))]
     MissingCaps(Vec<caps::Cap>),

@@ -13,6 +13,7 @@ pub mod kernel;
 pub mod metrics;
 pub mod pcapng;
 pub mod plan;
+pub mod privileges;
 pub mod render;
 pub mod rotate;
 pub mod source;

@@ -18,6 +18,7 @@ use tcptrace::{
     metrics::{self, Metrics},
     pcapng::PcapngOut,
     plan::{self, Plan, Source},
+    privileges,
     render::{Renderer, graph::Graphs},
     rotate::{RotateError, Rotating},
     source::{
@@ -527,6 +528,8 @@ fn live_trace(plan: &Plan, live: &plan::Live) -> Result<ExitCode> {
         // The socket hooks record only sockets that can carry segments the filter matches.
         attribute::restrict_to(&mut procs, filter, attribute::ephemeral_ports());
     }
+    // -Z: who to become once attached (a missing -Z user is an error before anything is).
+    let user = privileges::target(live.user.as_deref())?;
     let mut kernel = Kernel::load_with(
         filter,
         plan.config,
@@ -534,11 +537,13 @@ fn live_trace(plan: &Plan, live: &plan::Live) -> Result<ExitCode> {
         attributing.then_some(&procs),
     )?;
     let ring = kernel.take_ring()?;
-    let file = plan
-        .write
-        .as_ref()
-        .map(|w| write_file(w, several, None))
-        .transpose()?;
+    // The first file as the -Z user (tcpdump opens it after its switch); the next ones are.
+    let file = privileges::as_user(user.as_ref(), || {
+        plan.write
+            .as_ref()
+            .map(|w| write_file(w, several, None))
+            .transpose()
+    })?;
     // --metrics: bound before anything is attached, served once the runtime runs.
     let metrics_listener = match live.metrics {
         Some(addr) => {
@@ -596,6 +601,12 @@ fn live_trace(plan: &Plan, live: &plan::Live) -> Result<ExitCode> {
             Err(e) => eprintln!("tcptrace: process attribution off: {e}"),
         }
     }
+    // Attached, maps and rings open, sockets scanned: the rest needs at most what -i any's
+    // new interfaces and clsact's detach at exit need.
+    privileges::drop_to(
+        user.as_ref(),
+        &privileges::kept(any, !tcptrace::kernel::has_tcx()),
+    )?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
@@ -649,6 +660,8 @@ fn live_trace(plan: &Plan, live: &plan::Live) -> Result<ExitCode> {
     if stop == live::Stop::Signal {
         let _ = live::drain(&mut ring, &clock, &mut printer);
     }
+    // --stats: one last line, the whole run's totals.
+    printer.periodic();
     let counters = kernel.counters()?;
     if plan.verbose {
         for (idx, c) in kernel.iface_counters()? {

@@ -150,6 +150,11 @@ impl Metrics {
             "Zero-window advertisements",
             m.zero_windows.clone(),
         );
+        // Both sides exist from the start (Prometheus's advice for known label values):
+        // a query over resets finds 0, not nothing, before the first one.
+        for by in ["client", "server"] {
+            drop(m.reset.get_or_create(&vec![("by".into(), by.into())]));
+        }
         Arc::new(Metrics { registry, ..m })
     }
 

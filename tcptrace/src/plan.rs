@@ -50,6 +50,8 @@ pub struct Live {
     pub stats: Option<Duration>,
     /// `--metrics`.
     pub metrics: Option<SocketAddr>,
+    /// `-Z USER`: who to become once attached.
+    pub user: Option<String>,
 }
 
 impl Live {
@@ -285,6 +287,7 @@ fn source(cli: &Cli) -> Result<Source> {
         procs,
         stats: cli.stats.map(Duration::from_secs),
         metrics: cli.metrics,
+        user: cli.user.clone(),
     }))
 }
 

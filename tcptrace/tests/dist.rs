@@ -8,14 +8,13 @@ mod common;
 
 use std::{
     fs,
-    net::IpAddr,
     path::{Path, PathBuf},
     process::Command,
 };
 
 use common::{
-    netns::{NetnsPair, Proc, client_session, echo_server, refused},
-    stdout_ok, tcpdump, tcpdump_bin,
+    netns::{NetnsPair, live_matches_tcpdump, sigterm},
+    stdout_ok, tcpdump,
 };
 
 /// The PATH the dist binary runs with: the system's directories only.
@@ -224,53 +223,7 @@ fn static_binary_runs_where_nothing_was_built() {
 
     // Live: the same lines as tcpdump on the same interface at the same time.
     let net = NetnsPair::new();
-    live_matches_tcpdump(&net, clean(&bin, Some(&net.b)), 7301);
-}
-
-/// Runs `tracer` (its -i and port added here) beside tcpdump on veth_b; one session and a
-/// refusal; both print the same lines; SIGTERM ends the trace cleanly.
-fn live_matches_tcpdump(net: &NetnsPair, mut tracer: Command, port: u16) {
-    let a: IpAddr = net.a4.parse().unwrap();
-    let b: IpAddr = net.b4.parse().unwrap();
-    let p = port.to_string();
-    tracer.args(["-i", &net.veth_b, "--port", &p]);
-    let mut tt = Proc::spawn("tcptrace (dist)", tracer);
-    tt.wait_stderr("listening on");
-    let mut td = net.exec(&net.b, tcpdump_bin());
-    td.args(["-n", "-l", "-i", &net.veth_b, "tcp", "port", &p])
-        .env("TZ", "UTC");
-    let mut dump = Proc::spawn("tcpdump", td);
-    dump.wait_stderr("listening on");
-
-    let server = echo_server(net, b, port);
-    client_session(net, b, port);
-    server.join().unwrap();
-    refused(net, a, b, 40998, port);
-    let marker = format!(".{port} > {a}.40998: Flags [R.]");
-    tt.wait_stdout(&marker);
-    dump.wait_stdout(&marker);
-    // SIGTERM, as systemd stops the service.
-    // SAFETY: signalling the test's own child.
-    unsafe { libc::kill(tt.pid() as i32, libc::SIGTERM) };
-    assert_eq!(tt.finish(), Some(0), "{:?}", tt.err_lines);
-    dump.interrupt();
-    let strip = |v: &[String]| -> String {
-        v.iter()
-            .filter(|l| !l.is_empty())
-            .map(|l| l.split_once(' ').map_or(l.as_str(), |x| x.1).to_string() + "\n")
-            .collect()
-    };
-    let (got, want) = (strip(&tt.out_lines), strip(&dump.out_lines));
-    assert!(
-        got == want,
-        "live lines differ from tcpdump (- tcpdump, + dist):\n{}",
-        common::diff(&want, &got, 6)
-    );
-    assert!(
-        got.contains("Flags [S.]") && got.contains("Flags [F."),
-        "{got}"
-    );
-    common::hooks::assert_nothing_of_ours(&net.b, &net.veth_b);
+    live_matches_tcpdump(&net, clean(&bin, Some(&net.b)), 7301, sigterm);
 }
 
 #[test]
@@ -293,7 +246,7 @@ fn as_the_service_runs_it_unprivileged_with_three_capabilities() {
         .env_clear()
         .env("PATH", CLEAN_PATH)
         .env("TZ", "UTC");
-    live_matches_tcpdump(&net, c, 7302);
+    live_matches_tcpdump(&net, c, 7302, sigterm);
 }
 
 /// What the .deb holds: (files, conffiles), paths from /.
@@ -343,10 +296,17 @@ fn deb_installs_exactly_its_files_beside_debians_tcptrace_and_removes_them() {
     );
     assert!(files.contains(&"/usr/lib/systemd/system/tcptrace@.service".to_string()));
     assert!(files.contains(&"/usr/share/man/man8/tcptrace.8.gz".to_string()));
-    for page in ["index.html", "options.html", "css/general.css"] {
+    for page in ["index.html", "options.html"] {
         let f = format!("/usr/share/doc/tcptrace-bpf/guide/{page}");
         assert!(files.contains(&f), "{f}: {files:?}");
     }
+    // The book's style sheets (mdBook names them by content hash).
+    assert!(
+        files
+            .iter()
+            .any(|f| f.starts_with("/usr/share/doc/tcptrace-bpf/guide/css/general")),
+        "{files:?}"
+    );
     assert_eq!(conffiles, ["/etc/default/tcptrace-bpf"]);
 
     // No path of Debian's unrelated tcptrace package (from its file list when installed).

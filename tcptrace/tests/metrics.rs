@@ -4,7 +4,7 @@
 mod common;
 
 use std::{
-    io::{Read, Write},
+    io::Read,
     net::{IpAddr, SocketAddr, TcpListener, TcpStream},
     sync::mpsc,
 };
@@ -20,25 +20,9 @@ const CLOSED_PORT: u16 = 7202;
 const RESET_PORT: u16 = 7203;
 const METRICS: &str = "127.0.0.1:9465";
 
-/// `GET path` from inside namespace `ns`: status line and body.
+/// `GET path` of --metrics from inside namespace `ns`: status line and body.
 fn get(ns: &str, path: &'static str) -> (String, String) {
-    in_netns(ns, move || {
-        let mut s = TcpStream::connect(METRICS).expect("connect to --metrics");
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut text = String::new();
-        s.read_to_string(&mut text).unwrap();
-        let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
-        (
-            head.lines().next().unwrap_or("").to_string(),
-            body.to_string(),
-        )
-    })
-    .join()
-    .unwrap()
+    common::netns::http_get(ns, METRICS.to_string(), path.to_string())
 }
 
 fn value(scrape: &Scrape, name: &str, label: Option<(&str, &str)>) -> f64 {

@@ -19,7 +19,7 @@ const CARGO_DEB_VERSION: &str = "3.8.0";
 /// The Debian package name: Debian's `tcptrace` is Ostermann's unrelated analyzer.
 pub const DEB_NAME: &str = "tcptrace-bpf";
 
-fn version(root: &Path) -> Result<String> {
+pub fn version(root: &Path) -> Result<String> {
     let toml = fs::read_to_string(root.join("Cargo.toml"))?;
     toml.lines()
         .find_map(|l| l.strip_prefix("version = \""))

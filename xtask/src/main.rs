@@ -15,6 +15,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod dist;
 mod docs;
+mod image;
 mod vm;
 
 /// The nightly toolchain that builds the eBPF crate.
@@ -70,6 +71,9 @@ enum Cmd {
     /// check the docs (links, anchors, every option documented) and build the guide with
     /// mdBook into target/book/.
     Docs,
+    /// `dist`, then the container image from deploy/container/Containerfile (podman, or
+    /// buildah), tagged localhost/tcptrace:VERSION; prints its size.
+    Image,
     /// Measure tracing overhead (kernel cost, live iperf3, replay, memory); writes
     /// bench-report/REPORT.md. Needs root (sudo is used when not root).
     Bench {
@@ -100,8 +104,13 @@ fn main() -> Result<()> {
             setup()?;
             // The dist suite tests what `dist` makes: make it first (unless a filter
             // leaves that suite out).
-            if args.is_empty() || args.iter().any(|a| a.to_string_lossy().contains("dist")) {
+            let named = |s: &str| args.iter().any(|a| a.to_string_lossy().contains(s));
+            if args.is_empty() || named("dist") || named("image") {
                 dist::dist(&root)?;
+            }
+            // The image suite runs what `image` makes.
+            if args.is_empty() || named("image") {
+                image::build(&root)?;
             }
             test(&args)?;
             if host || !args.is_empty() {
@@ -122,6 +131,11 @@ fn main() -> Result<()> {
             dist::dist(&root)
         }
         Cmd::Docs => docs::build(&root, &root.join("target/book")),
+        Cmd::Image => {
+            setup()?;
+            dist::dist(&root)?;
+            image::build(&root)
+        }
         Cmd::Bench { quick } => {
             setup()?;
             build_bench()?;
@@ -341,7 +355,14 @@ const VM_SUITES: &[VmSuite] = &[
     // The dist binary where nothing was built (made by `dist` before the VMs start).
     ("dist", &[], &[]),
     ("attrib", &[], &[]),
+    // -Z: what is kept differs by kernel (clsact before 6.6 keeps CAP_NET_ADMIN).
+    ("privileges", &[], &[]),
 ];
+
+/// Suites of deployed artifacts that run on the host kernel only, said once per matrix run.
+const HOST_ONLY: &str = "image, service, prometheus: host kernel only; in the emulated VMs (TCG, no KVM) \
+a container runtime, a booted systemd root and Prometheus would cost minutes per kernel for \
+tracing paths the live, metrics, dist and privileges suites already run there";
 
 /// Builds the test binaries here, then runs [`VM_SUITES`] in a VM of each kernel; fails if
 /// any suite fails on any kernel.
@@ -383,6 +404,7 @@ fn vmtest(root: &Path, kernels: &[String], only: &[String]) -> Result<()> {
         );
     }
     script += "if [ -n \"$failed\" ]; then echo \"== failed on $(uname -r):$failed\"; exit 1; fi\n";
+    eprintln!("xtask: {HOST_ONLY}");
     let mut failed = Vec::new();
     for k in &kernels {
         eprintln!(

@@ -79,6 +79,26 @@ pub fn describe(missing: &[Cap]) -> String {
     )
 }
 
+/// Why the kernel said EPERM: the capabilities missing when some are; else a seccomp
+/// filter when one is on (a container runtime's default profile refuses bpf() even to
+/// CAP_BPF holders); else something else of the kernel's (an LSM, lockdown).
+pub fn refusal() -> String {
+    let missing = missing();
+    if !missing.is_empty() {
+        return describe(&missing);
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let filtered = status.lines().any(|l| {
+        l.split_once(':')
+            .is_some_and(|(k, v)| k == "Seccomp" && v.trim() == "2")
+    });
+    if filtered {
+        "a seccomp filter refused the bpf() system call (this process holds CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON): run tcptrace without it (Kubernetes: seccompProfile Unconfined; podman or docker: --security-opt seccomp=unconfined)".to_string()
+    } else {
+        "permission denied loading or attaching BPF programs although this process holds CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON: a security module (SELinux, AppArmor, lockdown) refuses it".to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

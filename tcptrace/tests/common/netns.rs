@@ -450,3 +450,96 @@ pub fn connect_nonblocking(dst: SocketAddr) -> std::os::fd::OwnedFd {
         owned
     }
 }
+
+/// Runs `tracer` (its -i and port added here) beside tcpdump on veth_b; one session and a
+/// refusal; both print the same lines; `stop` (SIGTERM) ends the trace with status 0 and
+/// nothing attached.
+pub fn live_matches_tcpdump(
+    net: &NetnsPair,
+    mut tracer: Command,
+    port: u16,
+    stop: impl FnOnce(&Proc),
+) {
+    let a: IpAddr = net.a4.parse().unwrap();
+    let b: IpAddr = net.b4.parse().unwrap();
+    let p = port.to_string();
+    tracer.args(["-i", &net.veth_b, "--port", &p]);
+    let mut tt = Proc::spawn("tcptrace (dist)", tracer);
+    tt.wait_stderr("listening on");
+    let mut td = net.exec(&net.b, crate::common::tcpdump_bin());
+    td.args(["-n", "-l", "-i", &net.veth_b, "tcp", "port", &p])
+        .env("TZ", "UTC");
+    let mut dump = Proc::spawn("tcpdump", td);
+    dump.wait_stderr("listening on");
+
+    let server = echo_server(net, b, port);
+    client_session(net, b, port);
+    server.join().unwrap();
+    refused(net, a, b, 40998, port);
+    let marker = format!(".{port} > {a}.40998: Flags [R.]");
+    tt.wait_stdout(&marker);
+    dump.wait_stdout(&marker);
+    stop(&tt);
+    assert_eq!(tt.finish(), Some(0), "{:?}", tt.err_lines);
+    dump.interrupt();
+    let strip = |v: &[String]| -> String {
+        v.iter()
+            .filter(|l| !l.is_empty())
+            .map(|l| l.split_once(' ').map_or(l.as_str(), |x| x.1).to_string() + "\n")
+            .collect()
+    };
+    let (got, want) = (strip(&tt.out_lines), strip(&dump.out_lines));
+    assert!(
+        got == want,
+        "live lines differ from tcpdump (- tcpdump, + dist):\n{}",
+        crate::common::diff(&want, &got, 6)
+    );
+    assert!(
+        got.contains("Flags [S.]") && got.contains("Flags [F."),
+        "{got}"
+    );
+    crate::common::hooks::assert_nothing_of_ours(&net.b, &net.veth_b);
+}
+
+/// SIGTERM to the tracer, as systemd stops a service.
+pub fn sigterm(p: &Proc) {
+    // SAFETY: signalling the test's own child.
+    unsafe { libc::kill(p.pid() as i32, libc::SIGTERM) };
+}
+
+/// `GET path` on `addr` from inside namespace `ns`: the status line and the body.
+pub fn http_get(ns: &str, addr: String, path: String) -> (String, String) {
+    in_netns(ns, move || {
+        let mut s = TcpStream::connect(&addr).unwrap_or_else(|e| panic!("{addr}: {e}"));
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
+        (
+            head.lines().next().unwrap_or("").to_string(),
+            body.to_string(),
+        )
+    })
+    .join()
+    .unwrap()
+}
+
+/// The JSON lines (`{…}`) among `lines` hold a session's handshake and close on `port`.
+pub fn assert_session_events<'a>(lines: impl Iterator<Item = &'a str>, port: u16) {
+    let events: Vec<serde_json::Value> = lines
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    for kind in ["handshake_ack", "closed"] {
+        assert!(
+            events
+                .iter()
+                .any(|e| e["kind"] == kind && (e["to_port"] == port || e["from_port"] == port)),
+            "no {kind} event for port {port}: {events:#?}"
+        );
+    }
+}
