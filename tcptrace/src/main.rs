@@ -16,7 +16,7 @@ use tcptrace::{
     cli::Cli,
     decode::{Segment, Tail, Timestamp},
     kernel::attrib::event_from_bytes,
-    kernel::{CounterReader, Counters, Kernel, KernelError, XdpModeArg, if_index},
+    kernel::{CounterReader, Counters, Kernel, KernelError, XdpModeArg, fate::Namer, if_index},
     metrics::{self, Metrics},
     pcapng::PcapngOut,
     render::{RenderOptions, Renderer, TsStyle},
@@ -27,11 +27,15 @@ use tcptrace::{
         live, offline,
     },
     stats::{self, Tally},
-    track::report::{Report, ReportOptions},
+    track::{
+        fate::DropCause,
+        report::{Report, ReportOptions},
+    },
 };
 use tcptrace_common::{
     Config, Record,
     attrib::{AttribFilter, COMM_LEN, MAX_CGROUPS, MAX_PIDS},
+    fate::DropRecord,
 };
 
 /// A refusal of clap's as one line, without its `error: ` prefix, usage and hints; the
@@ -146,6 +150,8 @@ struct Printer<W: Write> {
     attrib: Option<(RingBuf<MapData>, Attributor)>,
     /// `--process`.
     show_process: bool,
+    /// Packet fate on: names for the kernel's drop records.
+    fate: Option<Namer>,
 }
 
 impl<W: Write> Printer<W> {
@@ -164,6 +170,7 @@ impl<W: Write> Printer<W> {
             stats: None,
             attrib: None,
             show_process: false,
+            fate: None,
         }
     }
 
@@ -304,6 +311,19 @@ impl<W: Write> Sink for Printer<W> {
         tail: &Tail,
     ) -> ControlFlow<()> {
         self.segment(rec, ts, snap, cooked, Some(tail))
+    }
+
+    fn dropped(&mut self, d: &DropRecord, ts: Timestamp) {
+        self.drain_attrib();
+        let (Some(namer), Some(r)) = (self.fate.as_mut(), self.report.as_mut()) else {
+            return;
+        };
+        let cause = DropCause {
+            reason: namer.reason(d.reason),
+            function: namer.function(d.location),
+        };
+        let seg = Segment::decode(&d.rec, ts, None);
+        r.dropped(&mut self.renderer, &seg, &cause, &mut self.buf);
     }
 
     fn skipped(&mut self, ts: Timestamp) {
@@ -643,6 +663,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
     };
     let cfg = Config {
         per_iface: u8::from(cli.verbose > 0),
+        // Packet fate: the drop hook, for the flags that show what it finds.
+        drops: u8::from(cli.explain || cli.json || cli.summary.is_some()),
         ..cfg
     };
     let mut procs = process_filter(&cli)?;
@@ -705,6 +727,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Err((_, e)) => return Err(e.into()),
         }
     }
+    // The drop hook: after the interfaces too; without it, the trace goes on as before.
+    let fate = match tracing.kernel.attach_drops() {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("tcptrace: packet fate off: {e}");
+            None
+        }
+    };
     // The socket hooks: after the interfaces, so that a refusal there costs nothing here.
     let mut attrib = None;
     if attributing {
@@ -773,6 +803,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
     }
     printer.attrib = attrib;
+    printer.fate = fate;
     let clock = live::MonoClock::now();
     let (mut ring, stop) =
         rt.block_on(live::run(ring, clock, &mut tracing, signals, &mut printer))?;

@@ -323,6 +323,7 @@ const VM_SUITES: &[VmSuite] = &[
     // The dist binary where nothing was built (made by `dist` before the VMs start).
     ("dist", &[], &[]),
     ("attrib", &[], &[]),
+    ("live_fate", &[], &[]),
 ];
 
 /// Builds the test binaries here, then runs [`VM_SUITES`] in a VM of each kernel; fails if

@@ -1069,6 +1069,127 @@ mod report {
         assert!(first["line"].as_str().unwrap().contains("Flags [S]"));
     }
 
+    fn process(pid: u32, comm: &str) -> std::sync::Arc<crate::attribute::Process> {
+        std::sync::Arc::new(crate::attribute::Process {
+            pid,
+            tid: pid,
+            comm: comm.to_string(),
+            uid: 0,
+            user: None,
+            ppid: None,
+            pcomm: None,
+            cgroup_id: 0,
+            cgroup: None,
+            container: None,
+            how: "connect",
+        })
+    }
+
+    /// A SYN dropped by the firewall 21 µs after its line: the note under it, then the
+    /// verdict at the end naming the client's process (not the server's listener).
+    #[test]
+    fn drop_notes_and_the_clients_verdict() {
+        use crate::track::fate::DropCause;
+        let mut renderer = Renderer::with_clock(RenderOptions::default(), LocalClock::utc());
+        let mut rep = Report::with_clock(
+            ReportOptions {
+                explain: true,
+                ..ReportOptions::default()
+            },
+            LocalClock::utc(),
+        )
+        .expect("active");
+        rep.set_attribution(false);
+        let mut out = Vec::new();
+        let syn = cs(0, SYN, CI, 0, 16384, 0);
+        rep.set_processes(Some(process(7, "cli")), Some(process(9, "srv")));
+        rep.segment(&mut renderer, &syn, &mut out);
+        let mut dropped = syn.clone();
+        dropped.ts = Timestamp::new(syn.ts.secs, syn.ts.nanos + 21_000);
+        let cause = DropCause {
+            reason: "NETFILTER_DROP".into(),
+            function: "nf_hook_slow".into(),
+        };
+        rep.dropped(&mut renderer, &dropped, &cause, &mut out);
+        rep.finish(&mut out);
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[2],
+            "    ^ dropped in this host 0.021 ms after it arrived: NETFILTER_DROP (nf_hook_slow) (cli pid 7)",
+            "{text}"
+        );
+        assert_eq!(
+            lines[3],
+            "    * no answer: dropped by this host's firewall (1 of 1 SYN from client 192.168.2.10.1249 to 192.168.2.165.23, NETFILTER_DROP) (client: cli pid 7)",
+            "{text}"
+        );
+        assert_eq!(lines.len(), 4, "{text}");
+    }
+
+    /// SYNs without an answer nor a drop: the verdict names the client's process.
+    #[test]
+    fn no_answer_names_the_client() {
+        let mut renderer = Renderer::with_clock(RenderOptions::default(), LocalClock::utc());
+        let mut rep = Report::with_clock(
+            ReportOptions {
+                explain: true,
+                ..ReportOptions::default()
+            },
+            LocalClock::utc(),
+        )
+        .expect("active");
+        rep.set_attribution(false);
+        let mut out = Vec::new();
+        rep.set_processes(Some(process(7, "cli")), Some(process(9, "srv")));
+        rep.segment(&mut renderer, &cs(0, SYN, CI, 0, 16384, 0), &mut out);
+        rep.finish(&mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.lines()
+                .last()
+                .unwrap()
+                .ends_with("never answered the 1 SYN from client 192.168.2.10.1249 (host down, packets dropped, or the trace ended) (client: cli pid 7)"),
+            "{text}"
+        );
+    }
+
+    /// A segment this host made and dropped before the wire: a line of its own, marked.
+    #[test]
+    fn a_drop_before_the_wire_gets_its_line() {
+        use crate::track::fate::DropCause;
+        let mut renderer = Renderer::with_clock(RenderOptions::default(), LocalClock::utc());
+        let mut rep = Report::with_clock(
+            ReportOptions {
+                explain: true,
+                ..ReportOptions::default()
+            },
+            LocalClock::utc(),
+        )
+        .expect("active");
+        let mut out = Vec::new();
+        rep.segment(&mut renderer, &cs(0, SYN, CI, 0, 16384, 0), &mut out);
+        let mut synack = sc(1, SYN | ACK, SI, CI + 1, 16384, 0);
+        synack.direction = tcptrace_common::DIR_EGRESS;
+        let cause = DropCause {
+            reason: "NETFILTER_DROP".into(),
+            function: "nf_hook_slow".into(),
+        };
+        rep.dropped(&mut renderer, &synack, &cause, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[2].ends_with(
+                "Flags [S.], seq 48495364, ack 3263977216, win 16384, length 0 [not on the wire]"
+            ),
+            "{text}"
+        );
+        assert_eq!(
+            lines[3],
+            "    ^ dropped in this host before it reached the wire: NETFILTER_DROP (nf_hook_slow)"
+        );
+    }
+
     #[test]
     fn no_flags_no_report() {
         assert!(Report::new(ReportOptions::default()).is_none());
