@@ -33,13 +33,8 @@ fn watch(net: &NetnsPair, args: &[&str], filter: &str) -> (Proc, Proc) {
 
 /// Stops both (tcptrace first, which must exit 0); tcpdump's packet lines.
 fn stop(tt: &mut Proc, td: &mut Proc) -> Vec<String> {
-    let code = tt.interrupt();
-    assert_eq!(
-        code,
-        Some(0),
-        "tcptrace exit; stderr:\n{}",
-        tt.err_lines.join("\n")
-    );
+    let (code, err) = (tt.interrupt(), tt.err_lines.join("\n"));
+    assert_eq!(code, Some(0), "tcptrace exit; stderr:\n{err}");
     td.interrupt();
     td.out_lines
         .iter()
@@ -267,16 +262,144 @@ fn closed_port_json() {
     assert_eq!(row["last_drop_reason"], "NO_SOCKET");
 }
 
-/// Without `--explain`, `--json`, `--summary`: no drop hook at all.
+/// Without `--explain`, `--json`, `--summary`: no drop hook at all (tcptrace holds no
+/// raw tracepoint program).
 #[test]
 fn plain_lines_attach_nothing() {
     let net = NetnsPair::new();
     let (mut tt, mut td) = watch(&net, &["port", "23"], "port 23");
-    let out = Command::new("bpftool")
-        .args(["prog", "show"])
-        .output()
-        .unwrap();
-    let progs = String::from_utf8_lossy(&out.stdout);
-    assert!(!progs.contains("tcptrace_drop"), "{progs}");
+    let fds = std::fs::read_dir(format!("/proc/{}/fdinfo", tt.pid())).unwrap();
+    let mut progs = 0;
+    for fd in fds {
+        let info = std::fs::read_to_string(fd.unwrap().path()).unwrap_or_default();
+        if info.contains("prog_type:") {
+            progs += 1;
+            // BPF_PROG_TYPE_RAW_TRACEPOINT
+            assert!(!info.contains("prog_type:\t17\n"), "{info}");
+        }
+    }
+    assert!(progs > 0, "tcptrace holds no program at all");
     stop(&mut tt, &mut td);
+}
+
+/// The verdict note of connection `client > server:port`.
+fn verdict<'a>(tt: &'a Proc, all: &str) -> &'a str {
+    notes(tt)
+        .into_iter()
+        .find(|n| n.starts_with("no answer"))
+        .unwrap_or_else(|| panic!("no verdict:\n{all}"))
+}
+
+/// rp_filter: SYNs from an address namespace `b` has no route back to are dropped by the
+/// reverse-path filter (IP_RPFILTER), each under its line.
+#[test]
+fn rp_filter_drops() {
+    let net = NetnsPair::new();
+    let b: IpAddr = net.b4.parse().unwrap();
+    let stray = "10.232.0.1";
+    common::netns::ip_batch(
+        Some(&net.a),
+        &format!(
+            "addr add {stray}/32 dev {}\nroute add {b}/32 dev {} src {stray}\n",
+            net.veth_a, net.veth_a
+        ),
+    );
+    // ARP from a's own address on the link (else b's rp_filter refuses the ARP too).
+    for (ns, dev, key) in [
+        (&net.a, &net.veth_a, "arp_announce=2"),
+        (&net.b, &net.veth_b, "rp_filter=1"),
+    ] {
+        for k in ["all", dev] {
+            run_in(
+                &net,
+                ns,
+                "sysctl",
+                &["-qw", &format!("net.ipv4.conf.{k}.{key}")],
+            );
+        }
+    }
+    let (mut tt, mut td) = watch(&net, &["--explain", "port", "23"], "port 23");
+    let c = attempt(&net, b, 23);
+    tt.wait_stdout_n("IP_RPFILTER", 2);
+    td.wait_stdout_n("Flags [S]", 2);
+    drop(c);
+    let wire = stop(&mut tt, &mut td);
+    assert_eq!(packet_lines(&tt), wire);
+    let all = tt.out_lines.join("\n");
+    for (i, l) in tt.out_lines.iter().enumerate() {
+        if l.contains("Flags [S]") {
+            assert!(l.contains(&format!("IP {stray}.")), "{l}");
+            assert!(
+                tt.out_lines[i + 2].starts_with("    ^ dropped in this host ")
+                    && tt.out_lines[i + 2].contains(" ms after it arrived: IP_RPFILTER ("),
+                "{all}"
+            );
+        }
+    }
+    let v = verdict(&tt, &all);
+    assert!(
+        v.starts_with("no answer: dropped by this host's reverse-path filter (rp_filter) (")
+            && v.contains(&format!("SYNs from client {stray}.")),
+        "{v}"
+    );
+}
+
+/// A SYN with a bad TCP checksum, sent from a raw socket: dropped with TCP_CSUM.
+#[test]
+fn bad_checksum_drop() {
+    use common::packet::{Ipv4, Tcp};
+    let net = NetnsPair::new();
+    let (a, b): (std::net::Ipv4Addr, std::net::Ipv4Addr) =
+        (net.a4.parse().unwrap(), net.b4.parse().unwrap());
+    let (mut tt, mut td) = watch(&net, &["--explain", "port", "23"], "port 23");
+    let mut tcp = Tcp::new(40123, 23);
+    tcp.seq = 1000;
+    tcp.flags = tcptrace_common::tcp_flags::SYN;
+    tcp.window = 1000;
+    tcp.csum = Some(0xdead);
+    let pkt = Ipv4::new(a.octets(), b.octets()).tcp(&tcp);
+    in_netns(&net.a, move || {
+        // SAFETY: a raw socket, and sendto with a valid buffer and address.
+        unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_RAW);
+            assert!(fd >= 0, "raw socket: {}", std::io::Error::last_os_error());
+            let (sa, len) = common::netns::sockaddr(SocketAddr::new(IpAddr::V4(b), 0));
+            let n = libc::sendto(
+                fd,
+                pkt.as_ptr().cast(),
+                pkt.len(),
+                0,
+                sa.as_ptr().cast(),
+                len,
+            );
+            assert_eq!(n as usize, pkt.len(), "{}", std::io::Error::last_os_error());
+            libc::close(fd);
+        }
+    })
+    .join()
+    .unwrap();
+    tt.wait_stdout("TCP_CSUM");
+    td.wait_stdout("Flags [S]");
+    let wire = stop(&mut tt, &mut td);
+    assert_eq!(packet_lines(&tt), wire);
+    let all = tt.out_lines.join("\n");
+    assert_eq!(
+        tt.out_lines[1],
+        "    ^ handshake 1/3: client {a}.40123 asks {b}.23 to open a connection (SYN, ISN 1000)"
+            .replace("{a}", &net.a4)
+            .replace("{b}", &net.b4),
+        "{all}"
+    );
+    assert!(
+        tt.out_lines[2].starts_with("    ^ dropped in this host ")
+            && tt.out_lines[2].ends_with(" ms after it arrived: TCP_CSUM (tcp_v4_rcv)"),
+        "{all}"
+    );
+    assert_eq!(
+        verdict(&tt, &all),
+        format!(
+            "no answer: dropped by this host: bad checksum (1 of 1 SYN from client {}.40123 to {}.23, TCP_CSUM)",
+            net.a4, net.b4
+        )
+    );
 }

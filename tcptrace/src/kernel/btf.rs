@@ -22,20 +22,24 @@ const KIND_DECL_TAG: u32 = 17;
 const KIND_TYPE_TAG: u32 = 18;
 const KIND_ENUM64: u32 = 19;
 
-/// One type: its kind, name, the type it refers to, and its members (name, type, bit
-/// offset) or enumerators (name, value).
+/// One type's header: its kind, name and the type it refers to, and where its members
+/// (struct, union) or enumerators are in the type section (read when asked for).
 struct Type {
     kind: u32,
     name: u32,
     refers: u32,
     kind_flag: bool,
-    members: Vec<(u32, u32, u32)>,
+    vlen: u32,
+    at: usize,
 }
 
 pub struct Btf {
     types: Vec<Type>,
-    strings: Vec<u8>,
-    by_name: HashMap<String, Vec<u32>>,
+    raw: Vec<u8>,
+    /// Where the type section and the strings are in `raw`.
+    types_at: usize,
+    strings_at: usize,
+    strings_len: usize,
 }
 
 fn u32_at(b: &[u8], off: usize) -> Option<u32> {
@@ -45,105 +49,77 @@ fn u32_at(b: &[u8], off: usize) -> Option<u32> {
 impl Btf {
     /// The running kernel's BTF.
     pub fn vmlinux() -> Option<Btf> {
-        Btf::parse(&std::fs::read("/sys/kernel/btf/vmlinux").ok()?)
+        Btf::parse(std::fs::read("/sys/kernel/btf/vmlinux").ok()?)
     }
 
-    /// Parses raw (little-endian) BTF; None when it is not that.
-    pub fn parse(b: &[u8]) -> Option<Btf> {
+    /// Indexes raw (little-endian) BTF; None when it is not that.
+    pub fn parse(raw: Vec<u8>) -> Option<Btf> {
+        let b = &raw;
         if b.len() < 24 || u16::from_le_bytes([b[0], b[1]]) != MAGIC {
             return None;
         }
         let hdr_len = u32_at(b, 4)? as usize;
         let (type_off, type_len) = (u32_at(b, 8)? as usize, u32_at(b, 12)? as usize);
         let (str_off, str_len) = (u32_at(b, 16)? as usize, u32_at(b, 20)? as usize);
-        let types_raw = b.get(hdr_len + type_off..hdr_len + type_off + type_len)?;
-        let strings = b
-            .get(hdr_len + str_off..hdr_len + str_off + str_len)?
-            .to_vec();
+        let types_at = hdr_len + type_off;
+        let section = b.get(types_at..types_at + type_len)?;
+        b.get(hdr_len + str_off..hdr_len + str_off + str_len)?;
         // Type 0 is void.
         let mut types = vec![Type {
             kind: 0,
             name: 0,
             refers: 0,
             kind_flag: false,
-            members: Vec::new(),
+            vlen: 0,
+            at: 0,
         }];
         let mut at = 0;
-        while at + 12 <= types_raw.len() {
-            let name = u32_at(types_raw, at)?;
-            let info = u32_at(types_raw, at + 4)?;
-            let refers = u32_at(types_raw, at + 8)?;
-            at += 12;
-            let (kind, vlen, kind_flag) = ((info >> 24) & 0x1f, info & 0xffff, info >> 31 == 1);
-            let mut members = Vec::new();
-            let each = |n: usize| n * vlen as usize;
-            match kind {
-                KIND_INT | KIND_VAR | KIND_DECL_TAG => at += 4,
-                KIND_ARRAY => at += 12,
-                KIND_STRUCT | KIND_UNION => {
-                    for i in 0..vlen as usize {
-                        let m = at + i * 12;
-                        members.push((
-                            u32_at(types_raw, m)?,
-                            u32_at(types_raw, m + 4)?,
-                            u32_at(types_raw, m + 8)?,
-                        ));
-                    }
-                    at += each(12);
-                }
-                KIND_ENUM => {
-                    for i in 0..vlen as usize {
-                        let m = at + i * 8;
-                        members.push((u32_at(types_raw, m)?, 0, u32_at(types_raw, m + 4)?));
-                    }
-                    at += each(8);
-                }
-                KIND_ENUM64 => {
-                    for i in 0..vlen as usize {
-                        let m = at + i * 12;
-                        members.push((u32_at(types_raw, m)?, 0, u32_at(types_raw, m + 4)?));
-                    }
-                    at += each(12);
-                }
-                KIND_FUNC_PROTO => at += each(8),
-                KIND_DATASEC => at += each(12),
-                _ => {}
-            }
+        while at + 12 <= section.len() {
+            let info = u32_at(section, at + 4)?;
+            let (kind, vlen) = ((info >> 24) & 0x1f, info & 0xffff);
             types.push(Type {
                 kind,
-                name,
-                refers,
-                kind_flag,
-                members,
+                name: u32_at(section, at)?,
+                refers: u32_at(section, at + 8)?,
+                kind_flag: info >> 31 == 1,
+                vlen,
+                at: at + 12,
             });
+            at += 12
+                + match kind {
+                    KIND_INT | KIND_VAR | KIND_DECL_TAG => 4,
+                    KIND_ARRAY => 12,
+                    KIND_STRUCT | KIND_UNION | KIND_ENUM64 | KIND_DATASEC => 12 * vlen as usize,
+                    KIND_ENUM | KIND_FUNC_PROTO => 8 * vlen as usize,
+                    _ => 0,
+                };
         }
-        let mut btf = Btf {
+        Some(Btf {
             types,
-            strings,
-            by_name: HashMap::new(),
-        };
-        for (id, t) in btf.types.iter().enumerate() {
-            if matches!(t.kind, KIND_STRUCT | KIND_UNION | KIND_ENUM | KIND_ENUM64) {
-                let n = btf.string(t.name).to_string();
-                btf.by_name.entry(n).or_default().push(id as u32);
-            }
-        }
-        Some(btf)
+            types_at,
+            strings_at: hdr_len + str_off,
+            strings_len: str_len,
+            raw,
+        })
     }
 
     fn string(&self, off: u32) -> &str {
-        let s = self.strings.get(off as usize..).unwrap_or_default();
+        let all = &self.raw[self.strings_at..self.strings_at + self.strings_len];
+        let s = all.get(off as usize..).unwrap_or_default();
         let end = s.iter().position(|&c| c == 0).unwrap_or(s.len());
         std::str::from_utf8(&s[..end]).unwrap_or_default()
     }
 
-    /// The first struct, union or enum of this name (kind as given).
+    /// Word `i` of the `n`-word entries after type `t`'s header.
+    fn word(&self, t: &Type, entry: usize, n: usize, i: usize) -> u32 {
+        u32_at(&self.raw, self.types_at + t.at + entry * 4 * n + 4 * i).unwrap_or(0)
+    }
+
+    /// The first struct, union or enum of this name (of one of `kinds`) with members.
     fn named(&self, name: &str, kinds: &[u32]) -> Option<&Type> {
-        self.by_name
-            .get(name)?
+        self.types
             .iter()
-            .map(|&id| &self.types[id as usize])
-            .find(|t| kinds.contains(&t.kind) && !t.members.is_empty())
+            .find(|t| kinds.contains(&t.kind) && t.vlen > 0 && self.string(t.name) == name)
     }
 
     /// Through typedefs and qualifiers.
@@ -170,7 +146,12 @@ impl Btf {
         if depth > 8 {
             return None;
         }
-        for &(name, ty, off) in &t.members {
+        for m in 0..t.vlen as usize {
+            let (name, ty, off) = (
+                self.word(t, m, 3, 0),
+                self.word(t, m, 3, 1),
+                self.word(t, m, 3, 2),
+            );
             let bits = if t.kind_flag { off & 0xff_ffff } else { off };
             if name == 0 {
                 let inner = self.resolve(ty)?;
@@ -189,10 +170,15 @@ impl Btf {
     /// The enumerators of `enum name`, by value.
     pub fn enum_names(&self, name: &str) -> Option<HashMap<u32, String>> {
         let t = self.named(name, &[KIND_ENUM, KIND_ENUM64])?;
+        let n = if t.kind == KIND_ENUM { 2 } else { 3 };
         Some(
-            t.members
-                .iter()
-                .map(|&(n, _, v)| (v, self.string(n).to_string()))
+            (0..t.vlen as usize)
+                .map(|e| {
+                    (
+                        self.word(t, e, n, 1),
+                        self.string(self.word(t, e, n, 0)).to_string(),
+                    )
+                })
                 .collect(),
         )
     }
@@ -242,7 +228,7 @@ mod tests {
 
     #[test]
     fn members_through_anonymous_unions_and_structs() {
-        let btf = Btf::parse(&blob()).unwrap();
+        let btf = Btf::parse(blob()).unwrap();
         assert_eq!(btf.member_offset("outer", "a"), Some(0));
         assert_eq!(btf.member_offset("outer", "b"), Some(8));
         assert_eq!(btf.member_offset("outer", "c"), Some(8));
@@ -255,6 +241,6 @@ mod tests {
 
     #[test]
     fn not_btf() {
-        assert!(Btf::parse(b"not btf at all, not at all").is_none());
+        assert!(Btf::parse(b"not btf at all, not at all".to_vec()).is_none());
     }
 }

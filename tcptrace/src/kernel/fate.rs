@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use aya::programs::Program;
 use tcptrace_common::fate::{DropRecord, SkbLayout, item};
 
-use super::{Kernel, KernelError, btf::Btf, verifier_log};
+use super::{Kernel, KernelError, btf::Btf};
 
 const PROG: &str = "tcptrace_drop";
 const TRACEPOINT: &str = "kfree_skb";
@@ -118,19 +118,7 @@ impl Kernel {
         if self.fate.is_none() {
             return Ok(None);
         }
-        let p = self
-            .ebpf
-            .program_mut(PROG)
-            .ok_or_else(|| KernelError::other("program missing from object", PROG))?;
-        let Program::RawTracePoint(p) = p else {
-            return Err(KernelError::other("not a raw tracepoint program", PROG));
-        };
-        p.load()
-            .and_then(|()| p.attach(TRACEPOINT).map(drop))
-            .map_err(|e| KernelError::Other {
-                what: "drop hook",
-                detail: format!("tracepoint {TRACEPOINT}: {}", verifier_log(&e)),
-            })?;
+        self.attach_raw_tracepoint(PROG, TRACEPOINT, "drop hook")?;
         Ok(self.fate.take())
     }
 

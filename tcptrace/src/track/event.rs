@@ -188,6 +188,16 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// A drop's reason and dropping function.
+    pub fn drop_cause(&self) -> Option<(&str, &str)> {
+        match self {
+            EventKind::Dropped {
+                reason, function, ..
+            } => Some((reason, function)),
+            _ => None,
+        }
+    }
+
     /// The stable machine name (JSON `kind`).
     pub fn name(&self) -> &'static str {
         match self {

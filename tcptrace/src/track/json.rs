@@ -247,18 +247,19 @@ pub fn write_event_with(e: &Event, extra: Option<Map<String, Value>>, out: &mut 
         }
         EventKind::Dropped {
             seq,
-            reason,
-            function,
-            ingress,
             after,
+            ingress,
+            ..
         } => {
             put("seq", json!(seq));
-            put("reason", json!(reason));
-            put("function", json!(function));
             put(
                 "direction",
                 json!(if *ingress { "ingress" } else { "egress" }),
             );
+            if let Some((reason, function)) = e.kind.drop_cause() {
+                put("reason", json!(reason));
+                put("function", json!(function));
+            }
             put("after_wire_ns", ns(*after));
         }
         EventKind::PortReuse {
