@@ -8,7 +8,6 @@ mod common;
 use std::{
     net::{IpAddr, SocketAddr, TcpListener},
     os::fd::OwnedFd,
-    process::Command,
 };
 
 use common::{
@@ -226,8 +225,23 @@ fn synack_dropped_on_output() {
 /// `drop` event names the reason, the function, the direction and the connection.
 #[test]
 fn closed_port_json() {
+    closed_port(false);
+}
+
+/// The same over IPv6.
+#[test]
+fn closed_port_json_ipv6() {
+    closed_port(true);
+}
+
+fn closed_port(v6: bool) {
     let net = NetnsPair::new();
-    let (a, b): (IpAddr, IpAddr) = (net.a4.parse().unwrap(), net.b4.parse().unwrap());
+    let (a4, b4) = if v6 {
+        (&net.a6, &net.b6)
+    } else {
+        (&net.a4, &net.b4)
+    };
+    let (a, b): (IpAddr, IpAddr) = (a4.parse().unwrap(), b4.parse().unwrap());
     let (mut tt, mut td) = watch(&net, &["--json", "port", "23"], "port 23");
     refused(&net, a, b, 40023, 23);
     tt.wait_stdout("\"drop\"");
@@ -250,10 +264,11 @@ fn closed_port_json() {
     assert_eq!(d["reason"], "NO_SOCKET");
     assert_eq!(d["direction"], "ingress");
     assert_eq!(d["conn"], 1);
-    assert_eq!(d["from"], format!("{}.40023", net.a4));
-    assert_eq!(d["to"], format!("{}.23", net.b4));
+    assert_eq!(d["from"], format!("{a4}.40023"));
+    assert_eq!(d["to"], format!("{b4}.23"));
     let f = d["function"].as_str().unwrap();
-    assert!(f.starts_with("tcp_v4_rcv"), "{f}");
+    let rcv = if v6 { "tcp_v6_rcv" } else { "tcp_v4_rcv" };
+    assert!(f.starts_with(rcv), "{f}");
     let row = objs
         .iter()
         .find(|o| o["type"] == "summary")
