@@ -7,6 +7,7 @@
 //! 3. userspace throughput (`tcptrace -r` against `tcpdump -n -r` on a generated capture);
 //! 4. memory (VmHWM, BPF map memlock).
 mod churn;
+mod drops;
 mod live;
 mod micro;
 mod packets;
@@ -35,10 +36,10 @@ struct Cli {
     /// The command line to print in the report (xtask passes its own).
     #[arg(long, default_value = "tcptrace-bench")]
     command: String,
-    /// Parts to run (comma-separated): kernel, producers, live, replay, churn.
+    /// Parts to run (comma-separated): kernel, producers, live, replay, churn, drops.
     #[arg(
         long,
-        default_value = "kernel,producers,live,replay,churn",
+        default_value = "kernel,producers,live,replay,churn,drops",
         value_delimiter = ','
     )]
     parts: Vec<String>,
@@ -228,6 +229,12 @@ fn main() -> Result<()> {
     } else {
         None
     };
+    let drops = if want("drops") {
+        eprintln!("bench: packet fate (refused connections, drop hook on and off)");
+        Some(drops::run(cli.quick, &tcptrace)?)
+    } else {
+        None
+    };
     let rep = report::Report {
         quick: cli.quick,
         command: &cli.command,
@@ -245,6 +252,9 @@ fn main() -> Result<()> {
     if let Some(c) = &churn {
         md.push_str(&c.markdown());
     }
+    if let Some(d) = &drops {
+        md.push_str(&d.markdown());
+    }
     std::fs::write(cli.out.join("REPORT.md"), &md)?;
     if let Some(svg) = rep.kernel_svg() {
         std::fs::write(cli.out.join("kernel.svg"), svg)?;
@@ -258,6 +268,9 @@ fn main() -> Result<()> {
     }
     if let Some(c) = &churn {
         println!("{}", c.summary());
+    }
+    if let Some(d) = &drops {
+        println!("{}", d.summary());
     }
     eprintln!(
         "bench: report written to {} ({:.0} s)",

@@ -5,6 +5,7 @@
 #![no_std]
 
 pub mod attrib;
+pub mod fate;
 
 /// Most TCP option bytes a header can carry (60 - 20).
 pub const MAX_OPTIONS: usize = 40;
@@ -208,7 +209,9 @@ pub struct Config {
     pub snaplen: u16,
     /// Non-zero: also count per interface (`-v`), in `IFACE_COUNTERS`.
     pub per_iface: u8,
-    pub _pad2: [u8; 1],
+    /// Non-zero: userspace asks for packet fate (drops, see [`fate`]); it then fills in
+    /// `TCPTRACE_SKB` when the kernel's BTF gives the `sk_buff` layout.
+    pub drops: u8,
 }
 
 impl Config {
@@ -218,7 +221,7 @@ impl Config {
         no_wakeup: 0,
         snaplen: 0,
         per_iface: 0,
-        _pad2: [0; 1],
+        drops: 0,
     };
 }
 
@@ -398,4 +401,6 @@ mod user {
     unsafe impl aya::Pod for super::rules::RuleTable {}
     unsafe impl aya::Pod for super::SnapRecord {}
     unsafe impl aya::Pod for super::TailRecord {}
+    unsafe impl aya::Pod for super::fate::SkbLayout {}
+    unsafe impl aya::Pod for super::fate::DropRecord {}
 }

@@ -7,6 +7,7 @@
 
 mod attrib;
 mod csum;
+mod fate;
 mod filter;
 mod frame;
 mod maps;

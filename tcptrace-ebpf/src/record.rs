@@ -129,7 +129,7 @@ fn emit_tail<F: Frame>(f: &F, l: &Layers, direction: u8, tail_at: usize, c: Coun
 /// Zeroes the record with 8-byte stores. (A plain `*r = Record::ZERO` becomes a call to
 /// a byte-at-a-time memset, which the verifier walks byte by byte at every call site.)
 #[inline(always)]
-fn zero(r: &mut Record) {
+pub fn zero(r: &mut Record) {
     const WORDS: usize = core::mem::size_of::<Record>() / 8;
     const _: () = assert!(core::mem::size_of::<Record>().is_multiple_of(8));
     let p = r as *mut Record as *mut u64;

@@ -18,11 +18,14 @@ use tcptrace_common::{
     Config, FAMILY_V6, MAX_SNAP, MAX_TAIL, RING_BYTES, Record, SnapRecord, TailRecord,
     attrib::{ATTRIB_RING_BYTES, AttribFilter, MAX_FLOWS},
     counter, encap,
+    fate::SkbLayout,
     rules::RuleTable,
 };
 
 pub mod attrib;
+mod btf;
 pub mod caps;
+pub mod fate;
 pub mod features;
 
 /// The kernel object built by build.rs from tcptrace-ebpf.
@@ -265,6 +268,8 @@ pub struct Kernel {
     /// Entries userspace put in the attribution flow map ([`Kernel::attrib_insert`]), for
     /// the eviction count.
     attrib_inserted: u64,
+    /// Packet fate asked for and possible here: the names for its drop records.
+    fate: Option<fate::Namer>,
 }
 
 /// TCX (BPF links on the TC hooks) arrived in 6.6; before it, clsact filters.
@@ -338,8 +343,22 @@ impl Kernel {
             Some(p) => (*p, MAX_FLOWS, ATTRIB_RING_BYTES),
             None => (AttribFilter::OFF, 1, 4096),
         };
+        // Packet fate: the sk_buff layout from BTF, or the drop program stays off.
+        let (skb, fate) = match (cfg.drops != 0).then(btf::Btf::vmlinux) {
+            None => (SkbLayout::OFF, None),
+            Some(btf) => match btf.as_ref().and_then(fate::skb_layout) {
+                Some(l) => (l, Some(fate::Namer::new(btf.as_ref()))),
+                None => {
+                    eprintln!(
+                        "tcptrace: packet fate off: this kernel has no BTF describing sk_buff (/sys/kernel/btf/vmlinux)"
+                    );
+                    (SkbLayout::OFF, None)
+                }
+            },
+        };
         let ebpf = EbpfLoader::new()
             .override_global("TCPTRACE_RULES", &rules, true)
+            .override_global("TCPTRACE_SKB", &skb, true)
             .override_global("TCPTRACE_CONFIG", &cfg, true)
             .override_global("TCPTRACE_ATTRIB", &procs, true)
             .map_max_entries("EVENTS", ring_bytes)
@@ -363,6 +382,7 @@ impl Kernel {
         Ok(Kernel {
             ebpf,
             attrib_inserted: 0,
+            fate,
         })
     }
 
@@ -523,6 +543,7 @@ impl Kernel {
 
     /// Detaches and unloads the programs; maps (ring, counters) stay readable.
     pub fn detach(&mut self) {
+        self.detach_drops();
         for name in PROGS {
             if let Some(p) = self.ebpf.program_mut(name) {
                 let _ = match p {

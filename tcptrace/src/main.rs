@@ -14,7 +14,7 @@ use tcptrace::{
     cli::Cli,
     decode::{Segment, Tail, Timestamp},
     kernel::attrib::event_from_bytes,
-    kernel::{CounterReader, Counters, Kernel, KernelError, XdpModeArg, if_index},
+    kernel::{CounterReader, Counters, Kernel, KernelError, XdpModeArg, fate::Namer, if_index},
     metrics::{self, Metrics},
     pcapng::PcapngOut,
     plan::{self, Plan, Source},
@@ -27,9 +27,9 @@ use tcptrace::{
         live, offline,
     },
     stats::{self, Tally},
-    track::report::Report,
+    track::{fate::DropCause, report::Report},
 };
-use tcptrace_common::Record;
+use tcptrace_common::{Record, fate::DropRecord};
 
 /// A refusal of clap's as one line, without its `error: ` prefix, usage and hints; the
 /// values an option takes, when clap lists them, follow in parentheses.
@@ -81,6 +81,8 @@ struct Printer<W: Write> {
     attrib: Option<(RingBuf<MapData>, Attributor)>,
     /// `--process`.
     show_process: bool,
+    /// Packet fate on: names for the kernel's drop records.
+    fate: Option<Namer>,
 }
 
 impl<W: Write> Printer<W> {
@@ -105,6 +107,7 @@ impl<W: Write> Printer<W> {
             stats: None,
             attrib: None,
             show_process: false,
+            fate: None,
         }
     }
 
@@ -245,6 +248,19 @@ impl<W: Write> Sink for Printer<W> {
         tail: &Tail,
     ) -> ControlFlow<()> {
         self.segment(rec, ts, snap, cooked, Some(tail))
+    }
+
+    fn dropped(&mut self, d: &DropRecord, ts: Timestamp) {
+        self.drain_attrib();
+        let (Some(namer), Some(r)) = (self.fate.as_mut(), self.report.as_mut()) else {
+            return;
+        };
+        let cause = DropCause {
+            reason: namer.reason(d.reason),
+            function: namer.function(d.location),
+        };
+        let seg = Segment::decode(&d.rec, ts, None);
+        r.dropped(&mut self.renderer, &seg, &cause, &mut self.buf);
     }
 
     fn skipped(&mut self, ts: Timestamp) {
@@ -578,6 +594,14 @@ fn live_trace(plan: &Plan, live: &plan::Live) -> Result<ExitCode> {
             Err((_, e)) => return Err(e.into()),
         }
     }
+    // The drop hook: after the interfaces too; without it, the trace goes on as before.
+    let fate = match tracing.kernel.attach_drops() {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("tcptrace: packet fate off: {e}");
+            None
+        }
+    };
     // The socket hooks: after the interfaces, so that a refusal there costs nothing here.
     let mut attrib = None;
     if attributing {
@@ -648,6 +672,7 @@ fn live_trace(plan: &Plan, live: &plan::Live) -> Result<ExitCode> {
         }
     }
     printer.attrib = attrib;
+    printer.fate = fate;
     let clock = live::MonoClock::now();
     let (mut ring, stop) =
         rt.block_on(live::run(ring, clock, &mut tracing, signals, &mut printer))?;

@@ -212,6 +212,8 @@ impl Plan {
             // each frame's test run, so no wakeups.
             per_iface: u8::from(live && cli.verbose > 0),
             no_wakeup: u8::from(!live),
+            // Packet fate (live): the drop hook, for the outputs that show what it finds.
+            drops: u8::from(live && (cli.explain || cli.json || cli.summary.is_some())),
             ..Config::default()
         };
         Ok(Plan {

@@ -357,6 +357,7 @@ const VM_SUITES: &[VmSuite] = &[
     ("attrib", &[], &[]),
     // -Z: what is kept differs by kernel (clsact before 6.6 keeps CAP_NET_ADMIN).
     ("privileges", &[], &[]),
+    ("live_fate", &[], &[]),
 ];
 
 /// Suites of deployed artifacts that run on the host kernel only, said once per matrix run.

@@ -358,7 +358,7 @@ fn user_name(uid: u32) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 /// What `--process` appends to a line: ` proc COMM[PID]`, or ` proc -` when no local
 /// process owns the segment's sockets (forwarded traffic, sockets older than the trace).

@@ -67,7 +67,7 @@ fn seg(src: &str, sport: u16, dst: &str, dport: u16) -> Segment {
     s
 }
 
-fn proc_(pid: u32) -> Arc<Process> {
+pub(crate) fn proc_(pid: u32) -> Arc<Process> {
     Arc::new(Process {
         pid,
         tid: pid,

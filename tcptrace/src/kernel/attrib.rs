@@ -51,21 +51,32 @@ impl Kernel {
 
     fn try_attach_attribution(&mut self) -> Result<(), KernelError> {
         for (prog, tp) in HOOKS {
-            let p = self
-                .ebpf
-                .program_mut(prog)
-                .ok_or_else(|| KernelError::other("program missing from object", prog))?;
-            let Program::RawTracePoint(p) = p else {
-                return Err(KernelError::other("not a raw tracepoint program", prog));
-            };
-            p.load()
-                .and_then(|()| p.attach(tp).map(drop))
-                .map_err(|e| KernelError::Other {
-                    what: "socket hook",
-                    detail: format!("tracepoint {tp}: {}", verifier_log(&e)),
-                })?;
+            self.attach_raw_tracepoint(prog, tp, "socket hook")?;
         }
         Ok(())
+    }
+
+    /// Loads program `prog` and attaches it to raw tracepoint `tp`; `what` names it in
+    /// the error.
+    pub(super) fn attach_raw_tracepoint(
+        &mut self,
+        prog: &'static str,
+        tp: &str,
+        what: &'static str,
+    ) -> Result<(), KernelError> {
+        let p = self
+            .ebpf
+            .program_mut(prog)
+            .ok_or_else(|| KernelError::other("program missing from object", prog))?;
+        let Program::RawTracePoint(p) = p else {
+            return Err(KernelError::other("not a raw tracepoint program", prog));
+        };
+        p.load()
+            .and_then(|()| p.attach(tp).map(drop))
+            .map_err(|e| KernelError::Other {
+                what,
+                detail: format!("tracepoint {tp}: {}", verifier_log(&e)),
+            })
     }
 
     /// Detaches and unloads the socket hooks.

@@ -11,7 +11,10 @@ use super::{
     Sink,
     links::{self, LinkEvent, LinkWatch},
 };
-use crate::{decode::Timestamp, kernel::record_parts};
+use crate::{
+    decode::Timestamp,
+    kernel::{fate::drop_from_bytes, record_parts},
+};
 
 /// Converts the kernel's CLOCK_MONOTONIC nanoseconds to wall-clock time.
 #[derive(Clone, Copy, Debug)]
@@ -68,7 +71,9 @@ pub fn drain(
     sink: &mut dyn Sink,
 ) -> ControlFlow<()> {
     while let Some(item) = ring.next() {
-        if let Some((rec, snap, tail)) = record_parts(&item) {
+        if let Some(d) = drop_from_bytes(&item) {
+            sink.dropped(&d, clock.wall(d.rec.ts_ns));
+        } else if let Some((rec, snap, tail)) = record_parts(&item) {
             let ts = clock.wall(rec.ts_ns);
             match tail {
                 Some(t) => sink.record_tail(&rec, ts, snap, None, &t)?,

@@ -11,7 +11,7 @@ pub mod savefile;
 
 use std::ops::ControlFlow;
 
-use tcptrace_common::Record;
+use tcptrace_common::{Record, fate::DropRecord};
 
 use crate::decode::{Tail, Timestamp};
 
@@ -47,6 +47,9 @@ pub trait Sink {
             None => self.record(rec, ts, snap),
         }
     }
+    /// A segment the host dropped (`skb:kfree_skb`): its headers, the kernel's reason
+    /// number and the dropping code address.
+    fn dropped(&mut self, _d: &DropRecord, _ts: Timestamp) {}
     /// A frame that gave no record but that tcpdump would have printed (offline replay
     /// without a filter): it still counts for `-#`, `-ttt` and `-ttttt`.
     fn skipped(&mut self, _ts: Timestamp) {}

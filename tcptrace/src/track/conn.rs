@@ -4,6 +4,7 @@
 use tcptrace_common::tcp_flags::{ACK, FIN, RST, SYN};
 
 use super::event::{Endpoint, Event, EventKind, Span, ts_ns};
+use super::fate::{self, Drops};
 use super::opts;
 use super::stats::Stats;
 use crate::decode::{Segment, Timestamp};
@@ -314,6 +315,8 @@ pub struct Conn {
     /// Tracker clock (ns) at its last segment: what expiry measures idleness by.
     pub clock: i128,
     pub fate: Fate,
+    /// Its segments the host dropped.
+    pub drops: Drops,
 }
 
 impl Conn {
@@ -347,6 +350,7 @@ impl Conn {
             win_scale: None,
             clock: ts_ns(seg.ts),
             fate: Fate::Tracked,
+            drops: Drops::default(),
         }
     }
 
@@ -387,6 +391,15 @@ impl Conn {
             State::Refused if self.roles_known => EventKind::GaveUp {
                 attempts: self.refusals,
             },
+            State::SynSent if self.roles_known && self.drops.syns > 0 => EventKind::DroppedHere {
+                syns: self.h[0].syns.max(self.drops.syns),
+                dropped: self.drops.syns,
+                why: fate::meaning(
+                    self.drops.last.as_deref().unwrap_or_default(),
+                    self.h[1].ep.port,
+                ),
+                reason: self.drops.last.clone().unwrap_or_default(),
+            },
             State::SynSent if self.roles_known && self.h[0].syns > 0 => EventKind::NoAnswer {
                 syns: self.h[0].syns,
             },
@@ -406,6 +419,7 @@ impl Conn {
             self.last = ts;
         }
         self.h[d].segs += 1;
+        self.drops.seen(d, seg);
         // Set again by `data` if this one is a keep-alive or a probe.
         self.h[d].special = Special::None;
         let plen = if (seg.hdr_len as u32) <= seg.tcp_len {

@@ -101,6 +101,24 @@ pub enum EventKind {
     GaveUp { attempts: u32 },
     /// End of trace or expiry: `syns` SYNs never answered.
     NoAnswer { syns: u32 },
+    /// End of trace or expiry: the client's SYNs got no answer because this host dropped
+    /// `dropped` of them (`why`, from the last drop's `reason`).
+    DroppedHere {
+        syns: u32,
+        dropped: u32,
+        why: String,
+        reason: String,
+    },
+    /// The host dropped the segment from `from`: the kernel's `reason`, in `function`;
+    /// `ingress`: it had arrived (`after`: since the wire hook saw it), else this host
+    /// made it (`after`: None when it never reached the wire).
+    Dropped {
+        seq: u32,
+        reason: String,
+        function: String,
+        ingress: bool,
+        after: Option<Span>,
+    },
     /// A new SYN (new ISN) on the port pair of an earlier connection.
     PortReuse {
         isn: u32,
@@ -175,6 +193,16 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// A drop's reason and dropping function.
+    pub fn drop_cause(&self) -> Option<(&str, &str)> {
+        match self {
+            EventKind::Dropped {
+                reason, function, ..
+            } => Some((reason, function)),
+            _ => None,
+        }
+    }
+
     /// The stable machine name (JSON `kind`).
     pub fn name(&self) -> &'static str {
         match self {
@@ -187,6 +215,8 @@ impl EventKind {
             EventKind::Retry { .. } => "retry",
             EventKind::GaveUp { .. } => "gave_up",
             EventKind::NoAnswer { .. } => "no_answer",
+            EventKind::DroppedHere { .. } => "no_answer_dropped",
+            EventKind::Dropped { .. } => "drop",
             EventKind::PortReuse { .. } => "port_reuse",
             EventKind::Midstream => "midstream",
             EventKind::ActiveClose { .. } => "active_close",
@@ -323,6 +353,42 @@ impl fmt::Display for Event {
                 "no answer: {b} never answered the {syns} SYN{} from client {a} (host down, packets dropped, or the trace ended)",
                 s(*syns as u64)
             ),
+            EventKind::DroppedHere {
+                syns,
+                dropped,
+                why,
+                reason,
+            } => write!(
+                f,
+                "no answer: {why} ({dropped} of {syns} SYN{} from client {a} to {b}, {reason})",
+                s(*syns as u64)
+            ),
+            EventKind::Dropped {
+                seq,
+                reason,
+                function,
+                ingress,
+                after,
+            } => {
+                if !self.about_line {
+                    write!(f, "{a} > {b} seq {seq}: ")?;
+                }
+                match (ingress, after) {
+                    (true, Some(t)) => write!(
+                        f,
+                        "dropped in this host {t} after it arrived: {reason} ({function})"
+                    ),
+                    (true, None) => write!(f, "dropped in this host: {reason} ({function})"),
+                    (false, Some(t)) => write!(
+                        f,
+                        "dropped in this host {t} after it left for the wire: {reason} ({function})"
+                    ),
+                    (false, None) => write!(
+                        f,
+                        "dropped in this host before it reached the wire: {reason} ({function})"
+                    ),
+                }
+            }
             EventKind::PortReuse {
                 isn,
                 previous,

@@ -221,6 +221,33 @@ pub fn write_event_with(e: &Event, extra: Option<Map<String, Value>>, out: &mut 
         }
         EventKind::GaveUp { attempts } => put("attempts", json!(attempts)),
         EventKind::NoAnswer { syns } => put("syns", json!(syns)),
+        EventKind::DroppedHere {
+            syns,
+            dropped,
+            reason,
+            ..
+        } => {
+            put("syns", json!(syns));
+            put("dropped", json!(dropped));
+            put("reason", json!(reason));
+        }
+        EventKind::Dropped {
+            seq,
+            after,
+            ingress,
+            ..
+        } => {
+            put("seq", json!(seq));
+            put(
+                "direction",
+                json!(if *ingress { "ingress" } else { "egress" }),
+            );
+            if let Some((reason, function)) = e.kind.drop_cause() {
+                put("reason", json!(reason));
+                put("function", json!(function));
+            }
+            put("after_wire_ns", ns(*after));
+        }
         EventKind::PortReuse {
             isn,
             previous,
@@ -349,6 +376,8 @@ pub fn write_row_with(r: &Row, extra: Option<Map<String, Value>>, out: &mut Vec<
     m.insert("retransmissions".into(), json!(r.retransmissions));
     m.insert("dup_acks".into(), json!(r.dup_acks));
     m.insert("zero_windows".into(), json!(r.zero_windows));
+    m.insert("drops".into(), json!(r.drops));
+    m.insert("last_drop_reason".into(), json!(r.last_drop));
     for (name, get) in super::summary::COUNT_FIELDS {
         m.insert(name.into(), json!([get(&r.counts[0]), get(&r.counts[1])]));
     }

@@ -10,6 +10,7 @@
 
 pub mod conn;
 pub mod event;
+pub mod fate;
 pub mod json;
 pub mod opts;
 pub mod report;
@@ -304,6 +305,41 @@ impl Tracker {
         c.clock = clock;
         self.map.insert(key, c);
         Some(id)
+    }
+
+    /// A segment the host dropped (`seg.ts`: when). Its event goes to `ev`, tied to the
+    /// connection (none, conn 0, when the trace has not seen it); true when the wire
+    /// hooks saw the segment (its line was printed).
+    pub fn dropped(&mut self, seg: &Segment, cause: &fate::DropCause, ev: &mut Vec<Event>) -> bool {
+        if !trackable(seg) {
+            return false;
+        }
+        let (from, to) = (
+            event::Endpoint::new(seg.src, seg.sport),
+            event::Endpoint::new(seg.dst, seg.dport),
+        );
+        let (conn, after) = match self.map.get_mut(&ConnKey::of(seg)) {
+            Some(c) => {
+                let d = c.side(seg);
+                (c.id, c.drops.dropped(d, seg, cause))
+            }
+            None => (0, None),
+        };
+        ev.push(Event {
+            ts: seg.ts,
+            conn,
+            from,
+            to,
+            about_line: true,
+            kind: EventKind::Dropped {
+                seq: seg.seq,
+                reason: cause.reason.clone(),
+                function: cause.function.clone(),
+                ingress: seg.direction == tcptrace_common::DIR_INGRESS,
+                after,
+            },
+        });
+        after.is_some()
     }
 
     /// End of the trace: the verdicts still pending (a refused client that did not retry,

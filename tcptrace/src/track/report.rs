@@ -8,6 +8,7 @@ use std::io::Write as _;
 use std::sync::Arc;
 
 use super::event::{Endpoint, Event, EventKind};
+use super::fate::DropCause;
 use super::json::{self, SegmentWriter};
 use super::summary;
 use super::{TrackConfig, Tracker};
@@ -62,6 +63,11 @@ impl ReportOptions {
     }
 }
 
+/// What tells a segment from the ones around it.
+fn seg_key(seg: &Segment) -> (std::net::IpAddr, u16, u32, u32, u16) {
+    (seg.src, seg.sport, seg.seq, seg.ack, seg.flags)
+}
+
 pub struct Report {
     opts: ReportOptions,
     tracker: Option<Tracker>,
@@ -79,6 +85,8 @@ pub struct Report {
     show_process: bool,
     /// The processes owning the next segment's sending and receiving sockets.
     next: (Option<Arc<Process>>, Option<Arc<Process>>),
+    /// The last segment handed in (a drop note goes right under it when it is its).
+    last: Option<(std::net::IpAddr, u16, u32, u32, u16)>,
 }
 
 impl Report {
@@ -111,6 +119,7 @@ impl Report {
             procs: None,
             show_process: false,
             next: (None, None),
+            last: None,
         })
     }
 
@@ -164,6 +173,7 @@ impl Report {
         if let (Some(g), Some(id)) = (self.graphs.as_mut(), conn) {
             g.segment(id, seg, &self.events);
         }
+        self.last = Some(seg_key(seg));
         let (sender, receiver) = std::mem::take(&mut self.next);
         let shown = sender.clone().or_else(|| receiver.clone());
         if let (Some(procs), Some(id)) = (self.procs.as_mut(), conn) {
@@ -253,13 +263,13 @@ impl Report {
     /// The process a note is about: the client's for verdicts on a connection attempt
     /// (refused, retried, gave up, no answer), else the process of the endpoint that acted.
     fn actor(&self, e: &Event) -> Option<(Option<&'static str>, &Arc<Process>)> {
-        let client = matches!(
-            e.kind,
-            EventKind::Refused { .. } | EventKind::NoAnswer { .. }
-        );
+        // Refused: `from` is the refusing server, `to` the client.
+        let client = matches!(e.kind, EventKind::Refused { .. });
         let about_client = matches!(
             e.kind,
             EventKind::Retry { .. }
+                | EventKind::NoAnswer { .. }
+                | EventKind::DroppedHere { .. }
                 | EventKind::GaveUp { .. }
                 | EventKind::SynRetransmit { .. }
                 | EventKind::Handshake1 { .. }
@@ -269,6 +279,38 @@ impl Report {
         }
         let p = self.process_of(e.conn, &e.from)?;
         Some((about_client.then_some("client"), p))
+    }
+
+    /// A segment the host dropped: its note (JSON event); one that never reached the wire
+    /// gets a line of its own first (`--explain`), since no hook printed it.
+    pub fn dropped(
+        &mut self,
+        renderer: &mut Renderer,
+        seg: &Segment,
+        cause: &DropCause,
+        out: &mut Vec<u8>,
+    ) {
+        self.write_events(out);
+        let Some(t) = self.tracker.as_mut() else {
+            return;
+        };
+        let seen = t.dropped(seg, cause, &mut self.events);
+        if seen && self.last != Some(seg_key(seg)) {
+            // Its line is further up: a note of its own, naming the segment.
+            for e in &mut self.events {
+                e.about_line = false;
+            }
+        }
+        if !seen && self.opts.explain && self.opts.lines && self.json.is_none() {
+            let from = out.len();
+            renderer.render(seg, out);
+            if out.last() == Some(&b'\n') && out.len() > from {
+                out.pop();
+                out.extend_from_slice(b" [not on the wire]\n");
+            }
+            self.wrote = true;
+        }
+        self.write_events(out);
     }
 
     /// The summary now (SIGUSR1), if `--summary` or `--json` asked for it.

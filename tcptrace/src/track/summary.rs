@@ -51,6 +51,9 @@ pub struct Row {
     pub syn_opts: [SynOpts; 2],
     pub end: End,
     pub fate: Fate,
+    /// Segments the host dropped, and the last one's reason.
+    pub drops: u32,
+    pub last_drop: Option<String>,
     /// The local processes (`client > server`, `-` where not local), when attribution is
     /// on (the table then has a process column).
     pub process: Option<String>,
@@ -97,6 +100,8 @@ impl Row {
             syn_opts: [syn_opts(&c.h[0]), syn_opts(&c.h[1])],
             end,
             fate: c.fate,
+            drops: c.drops.count,
+            last_drop: c.drops.last.clone(),
             process: None,
         }
     }
@@ -165,6 +170,12 @@ impl Row {
             }
             End::NoAnswer { syns } => format!("no answer to {syns} SYN{}", plural(syns as u64)),
         };
+        // (A refused SYN is dropped for want of a socket: the refusal says it already.)
+        if let Some(r) = &self.last_drop
+            && !(matches!(self.end, End::Refused { .. }) && r == "NO_SOCKET")
+        {
+            let _ = write!(s, ", {} dropped here (last: {r})", self.drops);
+        }
         match self.fate {
             Fate::Evicted => s += " (evicted: table full)",
             Fate::Expired if matches!(self.end, End::Open | End::HalfClosed { .. }) => {

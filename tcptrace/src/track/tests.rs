@@ -948,6 +948,7 @@ fn keep_alives_probes_window_full_and_dsack() {
 
 mod report {
     use super::*;
+    use crate::attribute::tests::proc_;
     use crate::render::{RenderOptions, Renderer, TsStyle};
     use crate::timefmt::LocalClock;
     use crate::track::report::{Report, ReportOptions};
@@ -1067,6 +1068,99 @@ mod report {
         assert_eq!(first["conn"], 1);
         assert_eq!(first["ts"], "1970-01-01T00:16:40.000000000Z");
         assert!(first["line"].as_str().unwrap().contains("Flags [S]"));
+    }
+
+    /// `--explain` alone, on the test clock.
+    fn explain() -> (Renderer, Report) {
+        let renderer = Renderer::with_clock(RenderOptions::default(), LocalClock::utc());
+        let opts = ReportOptions {
+            explain: true,
+            ..ReportOptions::default()
+        };
+        (
+            renderer,
+            Report::with_clock(opts, LocalClock::utc()).expect("active"),
+        )
+    }
+
+    fn firewall() -> crate::track::fate::DropCause {
+        crate::track::fate::DropCause {
+            reason: "NETFILTER_DROP".into(),
+            function: "nf_hook_slow".into(),
+        }
+    }
+
+    /// A SYN dropped by the firewall 21 µs after its line: the note under it, then the
+    /// verdict at the end naming the client's process (not the server's listener).
+    #[test]
+    fn drop_notes_and_the_clients_verdict() {
+        let (mut renderer, mut rep) = explain();
+        rep.set_attribution(false);
+        let mut out = Vec::new();
+        let syn = cs(0, SYN, CI, 0, 16384, 0);
+        rep.set_processes(Some(proc_(7)), Some(proc_(9)));
+        rep.segment(&mut renderer, &syn, &mut out);
+        let mut dropped = syn;
+        dropped.ts = Timestamp::new(syn.ts.secs, syn.ts.nanos + 21_000);
+        let cause = firewall();
+        rep.dropped(&mut renderer, &dropped, &cause, &mut out);
+        rep.finish(&mut out);
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[2],
+            "    ^ dropped in this host 0.021 ms after it arrived: NETFILTER_DROP (nf_hook_slow) (p7 pid 7)",
+            "{text}"
+        );
+        assert_eq!(
+            lines[3],
+            "    * no answer: dropped by this host's firewall (1 of 1 SYN from client 192.168.2.10.1249 to 192.168.2.165.23, NETFILTER_DROP) (client: p7 pid 7)",
+            "{text}"
+        );
+        assert_eq!(lines.len(), 4, "{text}");
+    }
+
+    /// SYNs without an answer nor a drop: the verdict names the client's process.
+    #[test]
+    fn no_answer_names_the_client() {
+        let (mut renderer, mut rep) = explain();
+        rep.set_attribution(false);
+        let mut out = Vec::new();
+        rep.set_processes(Some(proc_(7)), Some(proc_(9)));
+        rep.segment(&mut renderer, &cs(0, SYN, CI, 0, 16384, 0), &mut out);
+        rep.finish(&mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.lines()
+                .last()
+                .unwrap()
+                .ends_with("never answered the 1 SYN from client 192.168.2.10.1249 (host down, packets dropped, or the trace ended) (client: p7 pid 7)"),
+            "{text}"
+        );
+    }
+
+    /// A segment this host made and dropped before the wire: a line of its own, marked.
+    #[test]
+    fn a_drop_before_the_wire_gets_its_line() {
+        let (mut renderer, mut rep) = explain();
+        let mut out = Vec::new();
+        rep.segment(&mut renderer, &cs(0, SYN, CI, 0, 16384, 0), &mut out);
+        let mut synack = sc(1, SYN | ACK, SI, CI + 1, 16384, 0);
+        synack.direction = tcptrace_common::DIR_EGRESS;
+        let cause = firewall();
+        rep.dropped(&mut renderer, &synack, &cause, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[2].ends_with(
+                "Flags [S.], seq 48495364, ack 3263977216, win 16384, length 0 [not on the wire]"
+            ),
+            "{text}"
+        );
+        assert_eq!(
+            lines[3],
+            "    ^ dropped in this host before it reached the wire: NETFILTER_DROP (nf_hook_slow)"
+        );
     }
 
     #[test]
