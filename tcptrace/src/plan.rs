@@ -214,7 +214,6 @@ impl Plan {
             no_wakeup: u8::from(!live),
             // Packet fate (live): the drop hook, for the outputs that show what it finds.
             drops: u8::from(live && (cli.explain || cli.json || cli.summary.is_some())),
-            ..Config::default()
         };
         Ok(Plan {
             netns: cli.netns.clone(),
