@@ -37,7 +37,7 @@ pub fn skb_layout(btf: &Btf) -> Option<SkbLayout> {
 /// What a drop record says, in words: the reason's name and the function that dropped.
 pub struct Namer {
     reasons: HashMap<u32, String>,
-    /// Text symbols by address (read on first use).
+    /// Text symbols by address (read at attach, before privileges are dropped).
     syms: Option<Vec<(u64, String)>>,
 }
 
@@ -67,12 +67,19 @@ impl Namer {
             .unwrap_or_else(|| format!("reason {r}"))
     }
 
+    /// Reads the kernel's text symbols now, while privileged: once tcptrace has dropped
+    /// its capabilities (`-Z`), `/proc/kallsyms` shows every address as 0.
+    pub fn read_symbols(&mut self) {
+        let text = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
+        self.syms = Some(kallsyms(&text));
+    }
+
     /// The function holding `addr` (`nf_hook_slow`), or the address.
     pub fn function(&mut self, addr: u64) -> String {
-        let syms = self.syms.get_or_insert_with(|| {
-            let text = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
-            kallsyms(&text)
-        });
+        if self.syms.is_none() {
+            self.read_symbols();
+        }
+        let syms = self.syms.as_deref().unwrap_or_default();
         lookup(syms, addr).map_or_else(|| format!("{addr:#x}"), str::to_string)
     }
 }
@@ -119,7 +126,11 @@ impl Kernel {
             return Ok(None);
         }
         self.attach_raw_tracepoint(PROG, TRACEPOINT, "drop hook")?;
-        Ok(self.fate.take())
+        let mut namer = self.fate.take();
+        if let Some(n) = namer.as_mut() {
+            n.read_symbols();
+        }
+        Ok(namer)
     }
 
     /// Detaches and unloads the drop program.
