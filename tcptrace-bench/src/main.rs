@@ -199,42 +199,42 @@ fn main() -> Result<()> {
     }
     let m = machine();
 
-    let micro = if want("kernel") {
-        eprintln!("bench: kernel cost per packet (BPF_PROG_TEST_RUN)");
-        Some(micro::run(cli.quick)?)
-    } else {
-        None
-    };
-    let producers = if want("producers") {
-        eprintln!("bench: producers (floor ladder, one and two CPUs on one ring)");
-        Some(producers::run(cli.quick)?)
-    } else {
-        None
-    };
-    let live = if want("live") {
-        eprintln!("bench: live overhead (iperf3 over veth)");
-        Some(live::run(cli.quick, &tcptrace, &tmp)?)
-    } else {
-        None
-    };
-    let replay = if want("replay") {
-        eprintln!("bench: userspace throughput (capture replay)");
-        Some(replay::run(cli.quick, &tcptrace, &tmp)?)
-    } else {
-        None
-    };
-    let churn = if want("churn") {
-        eprintln!("bench: connection churn (nginx + wrk, Connection: close)");
-        Some(churn::run(cli.quick, &tcptrace, &tmp)?)
-    } else {
-        None
-    };
-    let drops = if want("drops") {
-        eprintln!("bench: packet fate (refused connections, drop hook on and off)");
-        Some(drops::run(cli.quick, &tcptrace)?)
-    } else {
-        None
-    };
+    // Each part runs when asked for, announced on stderr.
+    fn part<T>(wanted: bool, what: &str, run: impl FnOnce() -> Result<T>) -> Result<Option<T>> {
+        if !wanted {
+            return Ok(None);
+        }
+        eprintln!("bench: {what}");
+        run().map(Some)
+    }
+    let micro = part(
+        want("kernel"),
+        "kernel cost per packet (BPF_PROG_TEST_RUN)",
+        || micro::run(cli.quick),
+    )?;
+    let producers = part(
+        want("producers"),
+        "producers (floor ladder, one and two CPUs on one ring)",
+        || producers::run(cli.quick),
+    )?;
+    let live = part(want("live"), "live overhead (iperf3 over veth)", || {
+        live::run(cli.quick, &tcptrace, &tmp)
+    })?;
+    let replay = part(
+        want("replay"),
+        "userspace throughput (capture replay)",
+        || replay::run(cli.quick, &tcptrace, &tmp),
+    )?;
+    let churn = part(
+        want("churn"),
+        "connection churn (nginx + wrk, Connection: close)",
+        || churn::run(cli.quick, &tcptrace, &tmp),
+    )?;
+    let drops = part(
+        want("drops"),
+        "packet fate (refused connections, drop hook on and off)",
+        || drops::run(cli.quick, &tcptrace),
+    )?;
     let rep = report::Report {
         quick: cli.quick,
         command: &cli.command,
