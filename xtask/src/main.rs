@@ -347,7 +347,8 @@ const VM_SUITES: &[VmSuite] = &[
     ("live", &[], &[]),
     ("live_tunnel", &[], &[]),
     ("article", &[], &[]),
-    ("conformance", &[], &[]),
+    // The extra corpus in its default and -v styles: what the kernel does differently.
+    ("conformance", &[("TCPTRACE_KERNEL_STYLES", "1")], &[]),
     ("filter_diff", &[("TCPTRACE_FILTER_DIFF_CASES", "60")], &[]),
     ("wireshark", &[], &[]),
     ("long_run", &[], &[]),
