@@ -130,7 +130,7 @@ fn main() -> Result<()> {
             setup()?;
             dist::dist(&root)
         }
-        Cmd::Docs => docs::build(&root, &root.join("target/book")),
+        Cmd::Docs => docs::regenerate_and_build(&root, &root.join("target/book")),
         Cmd::Image => {
             setup()?;
             dist::dist(&root)?;
