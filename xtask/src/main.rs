@@ -347,7 +347,7 @@ const VM_SUITES: &[VmSuite] = &[
     ("live", &[], &[]),
     ("live_tunnel", &[], &[]),
     ("article", &[], &[]),
-    // The extra corpus in its default and -v styles: what the kernel does differently.
+    // Both corpora in their default and -v styles: what the kernel does differently.
     ("conformance", &[("TCPTRACE_KERNEL_STYLES", "1")], &[]),
     ("filter_diff", &[("TCPTRACE_FILTER_DIFF_CASES", "60")], &[]),
     ("wireshark", &[], &[]),
