@@ -2,13 +2,6 @@
 //! saw it. The `skb:kfree_skb` program sends a [`DropRecord`] for each dropped segment
 //! that passes the same filter as the wire hooks.
 
-/// Ring item kinds. An item that is not a plain, tail or snap record starts with its kind.
-pub mod item {
-    /// A [`super::DropRecord`] ("DROP" in ASCII, unlike the first bytes of a record,
-    /// which are a timestamp).
-    pub const DROP: u32 = 0x504f_5244;
-}
-
 /// Where the fields the drop program reads are, in the running kernel's `struct sk_buff`
 /// and `struct net_device` (byte offsets from BTF, resolved by userspace and written into
 /// the read-only global `TCPTRACE_SKB` before loading). `enabled == 0`: the program does
@@ -63,8 +56,8 @@ impl SkbLayout {
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct DropRecord {
-    /// [`item::DROP`].
-    pub kind: u32,
+    /// Kind [`crate::item::kind::DROP`].
+    pub hdr: crate::item::Header,
     pub reason: u32,
     pub location: u64,
     pub rec: super::Record,

@@ -6,6 +6,7 @@
 
 pub mod attrib;
 pub mod fate;
+pub mod item;
 
 /// Most TCP option bytes a header can carry (60 - 20).
 pub const MAX_OPTIONS: usize = 40;
@@ -74,8 +75,10 @@ pub mod status {
     pub const TAIL_CUT: u16 = 0x100;
 }
 
-/// One TCP segment as the kernel saw it. Fixed size; every field is in host byte order
-/// except the addresses and the option bytes, which are copied as they are on the wire.
+/// One TCP segment, every field spelled out: what userspace decodes a ring item into
+/// ([`item`] has what the kernel writes), and the segment of a [`fate::DropRecord`].
+/// Every field is in host byte order except the addresses and the option bytes, which are
+/// as they are on the wire.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Record {
@@ -199,20 +202,27 @@ impl Record {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Config {
-    /// Non-zero: compute the IPv4 header and TCP checksums (`-v`).
+    /// Non-zero: compute the IPv4 header and TCP checksums (`-v`). Segment items carry the
+    /// checksum fields ([`item::Csums`]) only when this or `wire_csums` is set.
     pub checksums: u8,
     /// Non-zero: submit records without waking the reader (offline replay, which reads
     /// the ring right after each test run).
     pub no_wakeup: u8,
     /// Non-zero: also copy the first `snaplen` bytes of the frame (at most [`MAX_SNAP`])
-    /// into a [`SnapRecord`] (`-w`).
+    /// into a snap item ([`item::SnapItem`], `-w`).
     pub snaplen: u16,
     /// Non-zero: also count per interface (`-v`), in `IFACE_COUNTERS`.
     pub per_iface: u8,
     /// Non-zero: userspace asks for packet fate (drops, see [`fate`]); it then fills in
     /// `TCPTRACE_SKB` when the kernel's BTF gives the `sk_buff` layout.
     pub drops: u8,
+    /// Non-zero: segment items carry the checksum fields as on the wire even without
+    /// `checksums` (`--json` prints them).
+    pub wire_csums: u8,
+    pub _pad: u8,
 }
+
+const _: () = assert!(core::mem::size_of::<Config>() == 8);
 
 impl Config {
     /// Plain records, no checksums.
@@ -222,57 +232,23 @@ impl Config {
         snaplen: 0,
         per_iface: 0,
         drops: 0,
+        wire_csums: 0,
+        _pad: 0,
     };
 }
 
-/// Most frame bytes a [`SnapRecord`] carries.
+/// Most frame bytes a snap item ([`item::SnapItem`], `-w`) carries.
 pub const MAX_SNAP: usize = 512;
 
-/// A [`Record`] followed by the first bytes of the frame, as they were (`-w`). Told apart
-/// from a plain record in the ring buffer by its size.
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub struct SnapRecord {
-    pub rec: Record,
-    /// Valid bytes in `data`.
-    pub snap_len: u32,
-    /// Offset of a tunnel's outer IP header in the frame (0: not tunnelled).
-    pub outer_off: u16,
-    pub _pad: u16,
-    pub data: [u8; MAX_SNAP],
-}
-
-/// Most bytes of IPv4 options or IPv6 extension headers a [`TailRecord`] carries.
+/// Most bytes of IPv4 options or IPv6 extension headers a tail item ([`item::TailItem`])
+/// carries.
 pub const MAX_TAIL: usize = 256;
 
-/// `TailRecord::encap` bits: what the frame carried between the link header and IP.
+/// `TailItem::encap` bits: what the frame carried between the link header and IP.
 pub mod encap {
     /// A PPPoE session header (Ethernet type 0x8864) and PPP protocol.
     pub const PPPOE: u8 = 1;
 }
-
-/// A [`Record`] of a packet that has IPv4 options, IPv6 extension headers, a PPPoE
-/// session header or an outer tunnel header, followed by those header bytes as they were. Only such packets pay for
-/// it; every other segment is a plain [`Record`]. Told apart by its size.
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub struct TailRecord {
-    pub rec: Record,
-    /// Valid bytes in `tail`: the outer headers of a tunnel (`outer_len` bytes, from the
-    /// outer IP header to the inner one), then, for a tunnel, the inner IP header, then the
-    /// IPv4 options or IPv6 extension headers before TCP.
-    pub tail_len: u16,
-    /// PPPoE session ID (with [`encap::PPPOE`]).
-    pub pppoe_session: u16,
-    /// See [`encap`].
-    pub encap: u8,
-    pub _pad: u8,
-    /// Bytes of outer headers at the start of `tail` (0: not tunnelled).
-    pub outer_len: u16,
-    pub tail: [u8; MAX_TAIL],
-}
-
-const _: () = assert!(core::mem::size_of::<TailRecord>() == 160 + 8 + MAX_TAIL);
 
 /// The in-kernel filter: a rule table in disjunctive normal form. A segment matches when
 /// the table is off (`enabled == 0`), or when one of the first `n_terms` terms holds; a
@@ -399,8 +375,6 @@ mod user {
     unsafe impl aya::Pod for super::Record {}
     unsafe impl aya::Pod for super::Config {}
     unsafe impl aya::Pod for super::rules::RuleTable {}
-    unsafe impl aya::Pod for super::SnapRecord {}
-    unsafe impl aya::Pod for super::TailRecord {}
     unsafe impl aya::Pod for super::fate::SkbLayout {}
     unsafe impl aya::Pod for super::fate::DropRecord {}
 }

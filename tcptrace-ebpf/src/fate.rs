@@ -12,7 +12,8 @@ use aya_ebpf::{
 };
 use tcptrace_common::{
     DIR_EGRESS, DIR_INGRESS, FAMILY_V4, FAMILY_V6, MAX_OPTIONS, Record,
-    fate::{DropRecord, SkbLayout, item},
+    fate::{DropRecord, SkbLayout},
+    item::{Header, kind},
     pkt_type,
 };
 
@@ -21,7 +22,6 @@ use crate::{
     frame::ld,
     maps::{EVENTS, ro, submit_flags},
     parse::View,
-    record,
 };
 
 /// The `sk_buff` layout (`.rodata`, written by userspace before loading).
@@ -160,7 +160,11 @@ fn dropped(skb: *const u8, location: u64, reason: u32) {
     };
     // SAFETY: the entry is ours until submitted; every field is written below.
     let d = unsafe { &mut *entry.as_mut_ptr() };
-    d.kind = item::DROP;
+    d.hdr = Header {
+        kind: kind::DROP,
+        meta: 0,
+        len: core::mem::size_of::<DropRecord>() as u16,
+    };
     d.reason = reason;
     d.location = location;
     let r = &mut d.rec;
@@ -175,10 +179,23 @@ fn dropped(skb: *const u8, location: u64, reason: u32) {
     entry.submit(submit_flags(r.ts_ns));
 }
 
+/// Zeroes the record with 8-byte stores. (A plain `*r = Record::ZERO` becomes a call to
+/// a byte-at-a-time memset, which the verifier walks byte by byte at every call site.)
+#[inline(always)]
+fn zero(r: &mut Record) {
+    const WORDS: usize = core::mem::size_of::<Record>() / 8;
+    const _: () = assert!(core::mem::size_of::<Record>().is_multiple_of(8));
+    let p = r as *mut Record as *mut u64;
+    for i in 0..WORDS {
+        // SAFETY: i < WORDS, inside the record; volatile keeps LLVM from making a memset.
+        unsafe { p.add(i).write_volatile(0) };
+    }
+}
+
 /// The record's fields from the copied headers.
 #[inline(always)]
 fn fill(r: &mut Record, buf: &[u8; SCRATCH], family: u8, ihl: usize, whole: bool) {
-    record::zero(r);
+    zero(r);
     // SAFETY: helper without arguments.
     r.ts_ns = unsafe { bpf_ktime_get_ns() };
     let ip = buf.as_ptr();

@@ -15,6 +15,12 @@ pub static EVENTS: RingBuf = RingBuf::with_byte_size(RING_BYTES, 0);
 #[map]
 pub static LAYERS: PerCpuArray<Layers> = PerCpuArray::with_max_entries(1, 0);
 
+/// Per-CPU scratch space where a segment item is built before it is sent (too big for
+/// the TC programs' stack).
+#[map]
+pub static SEG_BUF: PerCpuArray<[u64; tcptrace_common::item::SEG_MAX / 8]> =
+    PerCpuArray::with_max_entries(1, 0);
+
 /// Per-CPU counters, one block per CPU, indexed by `tcptrace_common::counter`.
 #[map]
 pub static COUNTERS: PerCpuArray<[u64; counter::COUNT as usize]> =
@@ -54,6 +60,12 @@ pub fn rules() -> &'static RuleTable {
 #[inline(always)]
 pub fn want_checksums() -> bool {
     ro!(TCPTRACE_CONFIG.checksums) != 0
+}
+
+/// Non-zero: segment items carry [`tcptrace_common::item::Csums`] (`-v`, `--json`).
+#[inline(always)]
+pub fn want_csum_fields() -> bool {
+    ro!(TCPTRACE_CONFIG.checksums) != 0 || ro!(TCPTRACE_CONFIG.wire_csums) != 0
 }
 
 /// Per-CPU time of the last reader wakeup this CPU asked for.

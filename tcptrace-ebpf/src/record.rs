@@ -1,66 +1,128 @@
-//! Builds one fixed-size record per accepted segment, straight into the ring buffer.
+//! The one writer of segment items: builds the [`Seg`] item of an accepted segment on the
+//! stack, then sends it as it is (a plain segment: only the bytes it carries) or inside a
+//! tail or snap item ([`Wide`]).
 use aya_ebpf::helpers::bpf_ktime_get_ns;
 use tcptrace_common::{
-    DIR_EGRESS, FAMILY_V4, MAX_OPTIONS, MAX_SNAP, MAX_TAIL, Record, SnapRecord, TailRecord,
-    counter, encap, pkt_type, status,
+    DIR_EGRESS, FAMILY_V4, MAX_OPTIONS, MAX_SNAP, MAX_TAIL, counter, encap,
+    item::{Csums, SEG_MAX, Seg, SnapItem, TailItem, Wide, kind, meta},
+    pkt_type, status,
 };
 
 use crate::{
     csum,
     frame::{Frame, at, ld, opaque, read},
-    maps::{Counts, EVENTS, snaplen, submit_flags, want_checksums},
+    maps::{Counts, EVENTS, SEG_BUF, snaplen, submit_flags, want_checksums, want_csum_fields},
     parse::Layers,
 };
 
+const SEG_WORDS: usize = SEG_MAX / 8;
+const HEAD: usize = core::mem::size_of::<Seg>();
+const CSUMS: usize = core::mem::size_of::<Csums>();
+
+/// A [`Seg`] item being built (this CPU's `SEG_BUF`): 8-aligned, as long as the longest.
+type Buf = [u64; SEG_WORDS];
+
+/// What [`fill`] found beyond the item's bytes.
+struct Filled {
+    /// Length of the `Seg` item.
+    len: usize,
+    ts: u64,
+    status: u16,
+    tcp_caplen: u8,
+    /// The item says all there is: sent as it is.
+    plain: bool,
+}
+
 #[inline(always)]
 pub fn emit<F: Frame>(f: &F, l: &Layers, direction: u8, c: Counts) {
+    let Some(p) = SEG_BUF.get_ptr_mut(0) else {
+        return;
+    };
+    for i in 0..SEG_WORDS {
+        // SAFETY: i < SEG_WORDS, inside this CPU's buffer; volatile keeps LLVM from making
+        // a memset (a call the verifier walks byte by byte).
+        unsafe { (p as *mut u64).add(i).write_volatile(0) };
+    }
+    // SAFETY: this CPU's buffer, ours until the program ends (programs do not nest on a
+    // CPU for these hooks).
+    let b = unsafe { &mut *p };
+    let Some(w) = fill(f, l, direction, b, c) else {
+        c.add(counter::MALFORMED);
+        return;
+    };
     let snaplen = snaplen();
     if snaplen != 0 {
-        return emit_snap(f, l, direction, snaplen, c);
+        return emit_snap(f, l, b, &w, snaplen, c);
     }
-    let tail_at = if l.family == FAMILY_V4 {
-        l.l3 + 20
-    } else {
-        l.l3 + 40
-    };
-    if l.l4 > tail_at || l.pppoe != 0 || l.outer != 0 {
+    if !w.plain {
         // A tunnel's tail starts at the outer IP header.
         let start = if l.outer != 0 {
             l.outer as usize
+        } else if l.family == FAMILY_V4 {
+            l.l3 + 20
         } else {
-            tail_at
+            l.l3 + 40
         };
-        return emit_tail(f, l, direction, start, c);
+        return emit_tail(f, l, b, &w, start, c);
     }
-    let Some(mut entry) = EVENTS.reserve::<Record>(0) else {
-        c.add(counter::LOST);
-        return;
-    };
-    // SAFETY: the entry is ours until submitted; `fill` writes every field.
-    let r = unsafe { &mut *entry.as_mut_ptr() };
-    if fill(f, l, direction, r, c) {
-        entry.submit(submit_flags(r.ts_ns));
+    // Masked so the verifier sees the length inside the buffer.
+    let len = opaque(w.len) & (SEG_MAX - 1);
+    // SAFETY: len < SEG_MAX bytes of the buffer, all written.
+    let bytes = unsafe { core::slice::from_raw_parts(b.as_ptr() as *const u8, len) };
+    if EVENTS.output::<[u8]>(bytes, submit_flags(w.ts)).is_ok() {
         c.add(counter::EMITTED);
     } else {
-        entry.discard(0);
-        c.add(counter::MALFORMED);
+        c.add(counter::LOST);
     }
 }
 
-/// `-w`: the record plus the first `snaplen` bytes of the frame, as they are.
+/// The fields of a [`Wide`] segment and its `Seg` item, of kind `kind` and `len` bytes.
 #[inline(always)]
-fn emit_snap<F: Frame>(f: &F, l: &Layers, direction: u8, snaplen: u32, c: Counts) {
-    let Some(mut entry) = EVENTS.reserve::<SnapRecord>(0) else {
+fn wide(d: &mut Wide, k: u8, len: usize, l: &Layers, b: &Buf, w: &Filled) {
+    d.hdr.kind = k;
+    d.hdr.meta = 0;
+    d.hdr.len = len as u16;
+    d.frame_len = l.frame_len;
+    d.l3_off = l.l3 as u16;
+    d.l4_off = l.l4 as u16;
+    d.status = w.status;
+    d.ihl = if l.family == FAMILY_V4 { l.ihl } else { 0 };
+    d.tcp_caplen = w.tcp_caplen;
+    d.frag_id = l.frag_id;
+    d.frag_off = l.frag_off;
+    d.ext_count = l.ext_count;
+    d.vlan_count = l.vlan_count;
+    let exts = l.exts.to_le_bytes();
+    for (i, e) in d.exts.iter_mut().enumerate() {
+        *e = exts[i];
+    }
+    d._pad = 0;
+    d.vlan_ids = [l.vlan_id(0), l.vlan_id(1)];
+    d._pad2 = 0;
+    let dst = d.seg.as_mut_ptr() as *mut u64;
+    for (i, v) in b.iter().enumerate() {
+        // SAFETY: `seg` is SEG_MAX bytes at an 8-aligned offset.
+        unsafe { dst.add(i).write(*v) };
+    }
+}
+
+/// `-w`: the segment plus the first `snaplen` bytes of the frame, as they are.
+#[inline(always)]
+fn emit_snap<F: Frame>(f: &F, l: &Layers, b: &Buf, w: &Filled, snaplen: u32, c: Counts) {
+    let Some(mut entry) = EVENTS.reserve::<SnapItem>(0) else {
         c.add(counter::LOST);
         return;
     };
     // SAFETY: the entry is ours until submitted; every field is written below.
     let s = unsafe { &mut *entry.as_mut_ptr() };
-    if !fill(f, l, direction, &mut s.rec, c) {
-        entry.discard(0);
-        c.add(counter::MALFORMED);
-        return;
-    }
+    wide(
+        &mut s.wide,
+        kind::SNAP,
+        core::mem::size_of::<SnapItem>(),
+        l,
+        b,
+        w,
+    );
     s._pad = 0;
     s.outer_off = l.outer;
     let want = if l.frame_len < snaplen {
@@ -78,25 +140,28 @@ fn emit_snap<F: Frame>(f: &F, l: &Layers, direction: u8, snaplen: u32, c: Counts
             s.snap_len = len;
         }
     }
-    entry.submit(submit_flags(s.rec.ts_ns));
+    entry.submit(submit_flags(w.ts));
     c.add(counter::EMITTED);
 }
 
-/// A packet with IPv4 options, IPv6 extension headers, PPPoE or a tunnel: the record plus
-/// the header bytes from `tail_at` to TCP (a [`TailRecord`]; plain segments never pay).
+/// A segment that is not plain (IPv4 options, IPv6 extension headers, VLAN, PPPoE, a
+/// tunnel, cut short): the segment plus the header bytes from `tail_at` to TCP.
 #[inline(always)]
-fn emit_tail<F: Frame>(f: &F, l: &Layers, direction: u8, tail_at: usize, c: Counts) {
-    let Some(mut entry) = EVENTS.reserve::<TailRecord>(0) else {
+fn emit_tail<F: Frame>(f: &F, l: &Layers, b: &Buf, w: &Filled, tail_at: usize, c: Counts) {
+    let Some(mut entry) = EVENTS.reserve::<TailItem>(0) else {
         c.add(counter::LOST);
         return;
     };
     // SAFETY: the entry is ours until submitted; every field read back is written below.
     let s = unsafe { &mut *entry.as_mut_ptr() };
-    if !fill(f, l, direction, &mut s.rec, c) {
-        entry.discard(0);
-        c.add(counter::MALFORMED);
-        return;
-    }
+    wide(
+        &mut s.wide,
+        kind::TAIL,
+        core::mem::size_of::<TailItem>(),
+        l,
+        b,
+        w,
+    );
     s._pad = 0;
     s.outer_len = if l.outer != 0 {
         (l.l3 - l.outer as usize) as u16
@@ -108,7 +173,7 @@ fn emit_tail<F: Frame>(f: &F, l: &Layers, direction: u8, tail_at: usize, c: Coun
     s.pppoe_session = l.pppoe as u16;
     let want = l.l4.saturating_sub(tail_at);
     let n = if want > MAX_TAIL {
-        s.rec.status |= status::TAIL_CUT;
+        s.wide.status |= status::TAIL_CUT;
         MAX_TAIL
     } else {
         want
@@ -122,98 +187,143 @@ fn emit_tail<F: Frame>(f: &F, l: &Layers, direction: u8, tail_at: usize, c: Coun
             s.tail_len = len as u16;
         }
     }
-    entry.submit(submit_flags(s.rec.ts_ns));
+    entry.submit(submit_flags(w.ts));
     c.add(counter::EMITTED);
 }
 
-/// Zeroes the record with 8-byte stores. (A plain `*r = Record::ZERO` becomes a call to
-/// a byte-at-a-time memset, which the verifier walks byte by byte at every call site.)
+/// Writes a little-endian-in-memory `u32` at byte `off` of the buffer (4-aligned).
 #[inline(always)]
-pub fn zero(r: &mut Record) {
-    const WORDS: usize = core::mem::size_of::<Record>() / 8;
-    const _: () = assert!(core::mem::size_of::<Record>().is_multiple_of(8));
-    let p = r as *mut Record as *mut u64;
-    for i in 0..WORDS {
-        // SAFETY: i < WORDS, inside the record; volatile keeps LLVM from making a memset.
-        unsafe { p.add(i).write_volatile(0) };
-    }
+fn put32(b: &mut Buf, off: usize, v: u32) {
+    // SAFETY: callers keep `off + 4 <= SEG_MAX` and `off` 4-aligned.
+    unsafe { (b.as_mut_ptr() as *mut u8).add(off).cast::<u32>().write(v) };
 }
 
+/// Builds the `Seg` item in `b`; None when the IP header cannot be read.
 #[inline(always)]
-fn fill<F: Frame>(f: &F, l: &Layers, direction: u8, r: &mut Record, c: Counts) -> bool {
-    zero(r);
+fn fill<F: Frame>(f: &F, l: &Layers, direction: u8, b: &mut Buf, c: Counts) -> Option<Filled> {
+    let csums = want_csum_fields();
+    let addr_at = HEAD + if csums { CSUMS } else { 0 };
+    let v4 = l.family == FAMILY_V4;
+    let opt_at = addr_at + if v4 { 8 } else { 32 };
     // SAFETY: helper without arguments.
-    r.ts_ns = unsafe { bpf_ktime_get_ns() };
-    r.ifindex = f.ifindex();
-    r.frame_len = l.frame_len;
-    r.direction = direction;
-    r.pkt_type = if direction == DIR_EGRESS {
+    let ts = unsafe { bpf_ktime_get_ns() };
+    let pkt = if direction == DIR_EGRESS {
         pkt_type::OUTGOING
     } else {
         f.pkt_type()
     };
-    r.family = l.family;
-    r.status = l.status;
-    r.l3_off = l.l3 as u16;
-    r.l4_off = l.l4 as u16;
-    r.vlan_count = l.vlan_count;
-    r.vlan_ids = [l.vlan_id(0), l.vlan_id(1)];
-    r.ext_count = l.ext_count;
-    let exts = l.exts.to_le_bytes();
-    for (i, e) in r.exts.iter_mut().enumerate() {
-        *e = exts[i];
+    let mut m = (pkt & 7) << meta::PKT_TYPE_SHIFT;
+    if !v4 {
+        m |= meta::V6;
     }
-    if !fill_ip(f, l, r) {
-        return false;
+    if csums {
+        m |= meta::CSUMS;
     }
-    fill_tcp(f, l, r, c);
-    fill_checksums(f, l, r);
-    true
+    if direction == DIR_EGRESS {
+        m |= meta::EGRESS;
+    }
+    let mut cs = Csums::default();
+    let ip_total;
+    {
+        // SAFETY: the buffer is 8-aligned and starts with the fixed part.
+        let s = unsafe { &mut *(b.as_mut_ptr() as *mut Seg) };
+        s.hdr.kind = kind::SEG;
+        s.hdr.meta = m;
+        s.ifindex = f.ifindex();
+        s.ts_lo = ts as u32;
+        s.ts_hi = (ts >> 32) as u32;
+        s.l3_off = l.l3 as u8;
+        ip_total = fill_ip(f, l, s, &mut cs)?;
+    }
+    fill_addrs(f, l, b, addr_at)?;
+    let mut st = l.status;
+    let (caplen, n) = fill_tcp(f, l, b, opt_at, &mut cs, &mut st, c);
+    let len = opt_at + n;
+    // SAFETY: as above.
+    let s = unsafe { &mut *(b.as_mut_ptr() as *mut Seg) };
+    s.hdr.len = len as u16;
+    let ip_len = s.ip_len as u32;
+    fill_checksums(f, l, b, addr_at, ip_len, &mut cs, &mut st);
+    // SAFETY: as above.
+    let s = unsafe { &mut *(b.as_mut_ptr() as *mut Seg) };
+    s.status = st as u8;
+    if csums {
+        // SAFETY: `Csums` right after the fixed part (4-aligned).
+        unsafe { (b.as_mut_ptr() as *mut u8).add(HEAD).cast::<Csums>().write(cs) };
+    }
+    let hdrs = if v4 { 20 } else { 40 };
+    let after = l.frame_len.saturating_sub(l.l4 as u32);
+    let plain = l.l4 == l.l3 + hdrs
+        && l.l3 < 256
+        && l.pppoe == 0
+        && l.outer == 0
+        && l.vlan_count == 0
+        && st & !status::CSUM_COMPUTED == 0
+        && l.frame_len == l.l3 as u32 + ip_total
+        && caplen as u32 == if after > 60 { 60 } else { after };
+    Some(Filled {
+        len,
+        ts,
+        status: st,
+        tcp_caplen: caplen,
+        plain,
+    })
 }
 
-/// Marks whether the whole segment is there and, when `-v` asked for it, computes the
-/// values the IPv4 header and TCP checksum fields should hold.
+/// Computes, when `-v` asked for it, the values the IPv4 header and TCP checksum fields
+/// should hold, and marks whether the whole segment is there.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn fill_checksums<F: Frame>(f: &F, l: &Layers, r: &mut Record) {
+fn fill_checksums<F: Frame>(
+    f: &F,
+    l: &Layers,
+    b: &Buf,
+    addr_at: usize,
+    ip_len: u32,
+    cs: &mut Csums,
+    st: &mut u16,
+) {
     let want = want_checksums();
     if want
         && l.family == FAMILY_V4
         && let Some(s) = csum::add_range(f, l.l3 as u32, l.ihl as u32, 0)
     {
-        r.ip_csum_calc = csum::should_be(s, r.ip_csum);
-        r.status |= status::CSUM_COMPUTED;
+        cs.ip_csum_calc = csum::should_be(s, cs.ip_csum);
+        *st |= status::CSUM_COMPUTED;
     }
     let l4 = l.l4 as u32;
     let tcp_len = if l.family == FAMILY_V4 {
-        r.ip_len - l.ihl as u32
+        ip_len - l.ihl as u32
     } else {
         let ext = l4 - l.l3 as u32 - 40;
-        if r.ip_len < ext {
-            r.status |= status::CSUM_UNAVAILABLE;
+        if ip_len < ext {
+            *st |= status::CSUM_UNAVAILABLE;
             return;
         }
-        r.ip_len - ext
+        ip_len - ext
     };
     if l4 + tcp_len > l.frame_len || tcp_len > 0xffff {
-        r.status |= status::CSUM_UNAVAILABLE;
+        *st |= status::CSUM_UNAVAILABLE;
         return;
     }
     if !want {
         return;
     }
     let len = (tcp_len as u16).to_be_bytes();
+    // SAFETY: the addresses were written at `addr_at` (at most 32 bytes, inside).
+    let addrs = unsafe { (b.as_ptr() as *const u8).add(addr_at) };
     let seed = if l.family == FAMILY_V4 {
         let mut p = [0u8; 12];
-        p[..4].copy_from_slice(&r.saddr[..4]);
-        p[4..8].copy_from_slice(&r.daddr[..4]);
+        // SAFETY: as above.
+        unsafe { core::ptr::copy_nonoverlapping(addrs, p.as_mut_ptr(), 8) };
         p[9] = 6;
         p[10] = len[0];
         p[11] = len[1];
         csum::add_words(&mut p, 0)
     } else {
         let mut p = [0u8; 40];
-        p[..16].copy_from_slice(&r.saddr);
-        p[16..32].copy_from_slice(&r.daddr);
+        // SAFETY: as above.
+        unsafe { core::ptr::copy_nonoverlapping(addrs, p.as_mut_ptr(), 32) };
         p[34] = len[0];
         p[35] = len[1];
         p[39] = 6;
@@ -221,43 +331,46 @@ fn fill_checksums<F: Frame>(f: &F, l: &Layers, r: &mut Record) {
     };
     match csum::add_range(f, l4, tcp_len, seed) {
         Some(s) => {
-            r.tcp_csum_calc = csum::should_be(s, r.tcp_csum);
-            r.status |= status::CSUM_COMPUTED;
+            cs.tcp_csum_calc = csum::should_be(s, cs.tcp_csum);
+            *st |= status::CSUM_COMPUTED;
         }
-        None => r.status |= status::CSUM_UNAVAILABLE,
+        None => *st |= status::CSUM_UNAVAILABLE,
     }
 }
 
+/// The IP header's fields; returns the datagram's length from the IP header on.
 #[inline(always)]
-fn fill_ip<F: Frame>(f: &F, l: &Layers, r: &mut Record) -> bool {
-    let saddr = r.saddr.as_mut_ptr() as *mut u32;
-    let daddr = r.daddr.as_mut_ptr() as *mut u32;
+fn fill_ip<F: Frame>(f: &F, l: &Layers, s: &mut Seg, cs: &mut Csums) -> Option<u32> {
     if l.family == FAMILY_V4 {
-        let Some(ip) = at::<F, [u8; 20]>(f, l.l3) else {
-            return false;
-        };
-        r.tos = ld!(u8, ip, 1);
-        r.ip_len = u16::from_be(ld!(u16, ip, 2)) as u32;
-        r.ip_id = u16::from_be(ld!(u16, ip, 4)) as u32;
-        r.frag = u16::from_be(ld!(u16, ip, 6));
-        r.ttl = ld!(u8, ip, 8);
-        r.ip_csum = u16::from_be(ld!(u16, ip, 10));
-        let (src, dst) = (ld!(u32, ip, 12), ld!(u32, ip, 16));
-        // SAFETY: the address fields are 16 bytes at 4-aligned offsets of the record.
-        unsafe {
-            saddr.write(src);
-            daddr.write(dst);
-        }
-        r.ihl = l.ihl;
+        let ip = at::<F, [u8; 20]>(f, l.l3)?;
+        s.tos = ld!(u8, ip, 1);
+        s.ip_len = u16::from_be(ld!(u16, ip, 2));
+        let id = u16::from_be(ld!(u16, ip, 4)) as u32;
+        let frag = u16::from_be(ld!(u16, ip, 6)) as u32;
+        s.ipx = id | frag << 16;
+        s.ttl = ld!(u8, ip, 8);
+        cs.ip_csum = u16::from_be(ld!(u16, ip, 10));
+        Some(s.ip_len as u32)
     } else {
-        let Some(ip) = at::<F, [u8; 40]>(f, l.l3) else {
-            return false;
-        };
+        let ip = at::<F, [u8; 40]>(f, l.l3)?;
         let w0 = u32::from_be(ld!(u32, ip, 0));
-        r.tos = (w0 >> 20) as u8;
-        r.flow_label = w0 & 0x000f_ffff;
-        r.ip_len = u16::from_be(ld!(u16, ip, 4)) as u32;
-        r.ttl = ld!(u8, ip, 7);
+        s.tos = (w0 >> 20) as u8;
+        s.ipx = w0 & 0x000f_ffff;
+        s.ip_len = u16::from_be(ld!(u16, ip, 4));
+        s.ttl = ld!(u8, ip, 7);
+        Some(s.ip_len as u32 + 40)
+    }
+}
+
+/// The source and destination addresses at `at` (4 bytes each for IPv4, 16 for IPv6).
+#[inline(always)]
+fn fill_addrs<F: Frame>(f: &F, l: &Layers, b: &mut Buf, at_: usize) -> Option<()> {
+    if l.family == FAMILY_V4 {
+        let ip = at::<F, [u8; 20]>(f, l.l3)?;
+        put32(b, at_, ld!(u32, ip, 12));
+        put32(b, at_ + 4, ld!(u32, ip, 16));
+    } else {
+        let ip = at::<F, [u8; 40]>(f, l.l3)?;
         let words = [
             ld!(u32, ip, 8),
             ld!(u32, ip, 12),
@@ -269,19 +382,10 @@ fn fill_ip<F: Frame>(f: &F, l: &Layers, r: &mut Record) -> bool {
             ld!(u32, ip, 36),
         ];
         for (i, w) in words.into_iter().enumerate() {
-            // SAFETY: as above; words 0..4 go to saddr, 4..8 to daddr.
-            unsafe {
-                if i < 4 {
-                    saddr.add(i).write(w);
-                } else {
-                    daddr.add(i - 4).write(w);
-                }
-            }
+            put32(b, at_ + 4 * i, w);
         }
-        r.ip_id = l.frag_id;
-        r.frag = l.frag_off;
     }
-    true
+    Some(())
 }
 
 /// The TCP header's fixed part as five 32-bit words (wire bytes, native order).
@@ -321,48 +425,62 @@ fn tcp_words<F: Frame>(f: &F, l: &Layers) -> Option<[u32; 5]> {
     Some([w(0), w(4), w(8), w(12), w(16)])
 }
 
+/// The TCP header's fields and its option bytes at `opt_at`; returns the captured header
+/// length and the option bytes written.
 #[inline(always)]
-fn fill_tcp<F: Frame>(f: &F, l: &Layers, r: &mut Record, c: Counts) {
+fn fill_tcp<F: Frame>(
+    f: &F,
+    l: &Layers,
+    b: &mut Buf,
+    opt_at: usize,
+    cs: &mut Csums,
+    st: &mut u16,
+    c: Counts,
+) -> (u8, usize) {
     let avail = l.l4_avail;
-    r.tcp_caplen = if avail > 60 { 60 } else { avail as u8 };
+    let caplen = if avail > 60 { 60 } else { avail as u8 };
     let Some(h) = tcp_words(f, l) else {
-        return;
+        return (caplen, 0);
     };
-    r.sport = u16::from_be(h[0] as u16);
-    r.dport = u16::from_be((h[0] >> 16) as u16);
-    r.seq = u32::from_be(h[1]);
-    r.ack = u32::from_be(h[2]);
     let (off_byte, flag_byte) = (h[3] as u8, (h[3] >> 8) as u8);
-    r.doff = (off_byte >> 4) * 4;
-    r.flags = flag_byte as u16 | (((off_byte & 1) as u16) << 8);
-    r.window = u16::from_be((h[3] >> 16) as u16);
-    r.tcp_csum = u16::from_be(h[4] as u16);
-    r.urg_ptr = u16::from_be((h[4] >> 16) as u16);
+    let doff = (off_byte >> 4) * 4;
+    {
+        // SAFETY: the buffer starts with the fixed part.
+        let s = unsafe { &mut *(b.as_mut_ptr() as *mut Seg) };
+        s.sport = u16::from_be(h[0] as u16);
+        s.dport = u16::from_be((h[0] >> 16) as u16);
+        s.seq = u32::from_be(h[1]);
+        s.ack = u32::from_be(h[2]);
+        s.flags = flag_byte as u16 | (((off_byte & 1) as u16) << 8) | (((off_byte >> 4) as u16) << 12);
+        s.window = u16::from_be((h[3] >> 16) as u16);
+        s.urg_ptr = u16::from_be((h[4] >> 16) as u16);
+    }
+    cs.tcp_csum = u16::from_be(h[4] as u16);
     if avail < 13 {
-        return;
+        return (caplen, 0);
     }
-    if r.doff < 20 {
-        r.status |= status::BAD_DOFF;
+    if doff < 20 {
+        *st |= status::BAD_DOFF;
         c.add(counter::MALFORMED);
-        return;
+        return (caplen, 0);
     }
-    let want = (r.doff - 20) as u32;
+    let want = (doff - 20) as u32;
     if want == 0 {
-        return;
+        return (caplen, 0);
     }
     let have = avail.saturating_sub(20);
     let n = if have < want { have } else { want };
     if n < want {
-        r.status |= status::OPT_TRUNCATED;
+        *st |= status::OPT_TRUNCATED;
     }
     // Hide what the compiler knows of `n` so that the bounds checks below stay in the
     // code: the verifier must see them before the helper call.
     let n = opaque(n as usize);
     if n == 0 || n > MAX_OPTIONS {
-        return;
+        return (caplen, 0);
     }
     // Usual case: all 40 bytes after the fixed header are in the linear area; copy them
-    // as five words and keep the `n` that are options (the rest stays zero).
+    // as ten words and keep the `n` that are options (the rest stays zero).
     if let Some(p) = at::<F, [u8; MAX_OPTIONS]>(f, l.l4 + 20) {
         let words = [
             ld!(u64, p, 0),
@@ -371,7 +489,6 @@ fn fill_tcp<F: Frame>(f: &F, l: &Layers, r: &mut Record, c: Counts) {
             ld!(u64, p, 24),
             ld!(u64, p, 32),
         ];
-        let dst = r.options.as_mut_ptr() as *mut u64;
         for (i, w) in words.into_iter().enumerate() {
             let have = n.saturating_sub(8 * i);
             let w = if have >= 8 {
@@ -379,17 +496,19 @@ fn fill_tcp<F: Frame>(f: &F, l: &Layers, r: &mut Record, c: Counts) {
             } else {
                 w & ((1u64 << (8 * have)) - 1)
             };
-            // SAFETY: `options` is 40 bytes at an 8-aligned offset of the record.
-            unsafe { dst.add(i).write(w) };
+            put32(b, opt_at + 8 * i, w as u32);
+            put32(b, opt_at + 8 * i + 4, (w >> 32) as u32);
         }
-        r.opt_len = n as u8;
-        return;
+        return (caplen, n);
     }
-    // SAFETY: n <= MAX_OPTIONS = r.options.len().
-    let dst = unsafe { core::slice::from_raw_parts_mut(r.options.as_mut_ptr(), n) };
+    // SAFETY: opt_at + n <= SEG_MAX (n <= MAX_OPTIONS).
+    let dst = unsafe {
+        core::slice::from_raw_parts_mut((b.as_mut_ptr() as *mut u8).add(opt_at), n)
+    };
     if f.load(l.l4 as u32 + 20, dst) {
-        r.opt_len = n as u8;
+        (caplen, n)
     } else {
-        r.status |= status::OPT_TRUNCATED;
+        *st |= status::OPT_TRUNCATED;
+        (caplen, 0)
     }
 }

@@ -1,9 +1,166 @@
-//! Decoding of kernel [`Record`]s into [`Segment`]s: plain values with the lengths already
-//! worked out the way tcpdump works them out.
+//! The one decoder of ring items ([`item`]), and of [`Record`]s into [`Segment`]s: plain
+//! values with the lengths already worked out the way tcpdump works them out.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use tcptrace_common::{FAMILY_V6, MAX_IPV6_EXT, MAX_OPTIONS, MAX_TAIL, Record, status, tcp_flags};
+use tcptrace_common::{
+    DIR_EGRESS, DIR_INGRESS, FAMILY_V4, FAMILY_V6, MAX_IPV6_EXT, MAX_OPTIONS, MAX_SNAP, MAX_TAIL,
+    Record, encap,
+    fate::DropRecord,
+    item::{Csums, Header, Seg, SnapItem, TailItem, Wide, kind, meta},
+    status, tcp_flags,
+};
+
+/// One ring item, decoded.
+#[derive(Clone, Debug)]
+pub enum Item<'a> {
+    /// A segment; the first bytes of its frame (`-w`; else empty); its header tail (IPv4
+    /// options, IPv6 extension headers, PPPoE, a tunnel's outer headers), if it has one.
+    Segment {
+        rec: Record,
+        snap: &'a [u8],
+        tail: Option<Tail>,
+    },
+    /// A traced segment the kernel dropped.
+    Drop(DropRecord),
+}
+
+/// A `T` read from the start of `b` (None: `b` is shorter).
+fn read<T: Copy>(b: &[u8]) -> Option<T> {
+    (b.len() >= size_of::<T>())
+        // SAFETY: `T` is plain `#[repr(C)]` data for which every bit pattern is valid
+        // (the item structs of tcptrace_common), and `b` holds enough bytes;
+        // read_unaligned copes with any alignment.
+        .then(|| unsafe { std::ptr::read_unaligned(b.as_ptr().cast::<T>()) })
+}
+
+/// Decodes one ring item by its header (None: unknown kind, or cut short).
+pub fn item(b: &[u8]) -> Option<Item<'_>> {
+    let h: Header = read(b)?;
+    let b = b.get(..usize::from(h.len))?;
+    match h.kind {
+        kind::SEG => Some(Item::Segment {
+            rec: seg(b)?,
+            snap: &[],
+            tail: None,
+        }),
+        kind::TAIL => {
+            let t: TailItem = read(b)?;
+            let rec = wide(&t.wide)?;
+            let len = usize::from(t.tail_len).min(MAX_TAIL);
+            let pppoe = (t.encap & encap::PPPOE != 0).then_some(t.pppoe_session);
+            let tail = if t.outer_len > 0 {
+                Tail::tunnel(
+                    &t.tail[..len],
+                    pppoe,
+                    usize::from(t.outer_len),
+                    rec.family == FAMILY_V6,
+                )
+            } else {
+                Tail::new(&t.tail[..len], pppoe)
+            };
+            Some(Item::Segment {
+                rec,
+                snap: &[],
+                tail: Some(tail),
+            })
+        }
+        kind::SNAP => {
+            let s: SnapItem = read(b)?;
+            let rec = wide(&s.wide)?;
+            let data = std::mem::offset_of!(SnapItem, data);
+            let snap = &b[data..data + (s.snap_len as usize).min(MAX_SNAP)];
+            let tail = Tail::from_frame(&rec, snap, usize::from(s.outer_off));
+            Some(Item::Segment { rec, snap, tail })
+        }
+        kind::DROP => read(b).map(Item::Drop),
+        _ => None,
+    }
+}
+
+/// A segment that is not plain: its `Seg` item with the fields spelled out.
+fn wide(w: &Wide) -> Option<Record> {
+    let mut r = seg(&w.seg)?;
+    r.frame_len = w.frame_len;
+    r.l3_off = w.l3_off;
+    r.l4_off = w.l4_off;
+    r.status = w.status;
+    r.ihl = w.ihl;
+    r.tcp_caplen = w.tcp_caplen;
+    if r.family == FAMILY_V6 {
+        r.ip_id = w.frag_id;
+        r.frag = w.frag_off;
+    }
+    r.ext_count = w.ext_count;
+    r.exts = w.exts;
+    r.vlan_count = w.vlan_count;
+    r.vlan_ids = w.vlan_ids;
+    Some(r)
+}
+
+/// A [`Seg`] item; what a plain segment leaves out follows from its IP header.
+fn seg(b: &[u8]) -> Option<Record> {
+    let s: Seg = read(b)?;
+    if s.hdr.kind != kind::SEG {
+        return None;
+    }
+    let b = b.get(..usize::from(s.hdr.len))?;
+    let v6 = s.hdr.meta & meta::V6 != 0;
+    let mut r = Record::ZERO;
+    let mut at = size_of::<Seg>();
+    if s.hdr.meta & meta::CSUMS != 0 {
+        let c: Csums = read(b.get(at..)?)?;
+        r.ip_csum = c.ip_csum;
+        r.tcp_csum = c.tcp_csum;
+        r.ip_csum_calc = c.ip_csum_calc;
+        r.tcp_csum_calc = c.tcp_csum_calc;
+        at += size_of::<Csums>();
+    }
+    let alen = if v6 { 16 } else { 4 };
+    r.saddr[..alen].copy_from_slice(b.get(at..at + alen)?);
+    r.daddr[..alen].copy_from_slice(b.get(at + alen..at + 2 * alen)?);
+    let opts = &b[at + 2 * alen..];
+    let n = opts.len().min(MAX_OPTIONS);
+    r.options[..n].copy_from_slice(&opts[..n]);
+    r.opt_len = n as u8;
+    r.ts_ns = u64::from(s.ts_lo) | u64::from(s.ts_hi) << 32;
+    r.ifindex = s.ifindex;
+    r.seq = s.seq;
+    r.ack = s.ack;
+    r.sport = s.sport;
+    r.dport = s.dport;
+    r.window = s.window;
+    r.urg_ptr = s.urg_ptr;
+    r.flags = s.flags & 0x1ff;
+    r.doff = ((s.flags >> 12) * 4) as u8;
+    r.ip_len = u32::from(s.ip_len);
+    r.ttl = s.ttl;
+    r.tos = s.tos;
+    r.status = u16::from(s.status);
+    r.direction = if s.hdr.meta & meta::EGRESS != 0 {
+        DIR_EGRESS
+    } else {
+        DIR_INGRESS
+    };
+    r.pkt_type = (s.hdr.meta >> meta::PKT_TYPE_SHIFT) & 7;
+    r.l3_off = u16::from(s.l3_off);
+    let hdrs = if v6 {
+        r.family = FAMILY_V6;
+        r.flow_label = s.ipx;
+        40
+    } else {
+        r.family = FAMILY_V4;
+        r.ip_id = s.ipx & 0xffff;
+        r.frag = (s.ipx >> 16) as u16;
+        r.ihl = 20;
+        20
+    };
+    // A plain segment: the IP header without options, the whole datagram in the frame.
+    r.l4_off = r.l3_off + hdrs;
+    r.frame_len = u32::from(r.l3_off) + r.ip_len + if v6 { 40 } else { 0 };
+    r.tcp_caplen = (r.frame_len - u32::from(r.l4_off)).min(60) as u8;
+    Some(r)
+}
 
 /// A wall-clock instant: seconds and nanoseconds since the Unix epoch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]

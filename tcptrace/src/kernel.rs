@@ -2,7 +2,6 @@
 //! (or replay frames through BPF_PROG_TEST_RUN), read the counters.
 use std::{collections::BTreeMap, io, net::IpAddr};
 
-use crate::decode::Tail;
 use aya::{
     Ebpf, EbpfError, EbpfLoader, include_bytes_aligned,
     maps::{MapData, MapError, PerCpuArray, PerCpuHashMap, RingBuf},
@@ -15,9 +14,9 @@ use aya::{
     util::KernelVersion,
 };
 use tcptrace_common::{
-    Config, FAMILY_V6, MAX_SNAP, MAX_TAIL, RING_BYTES, Record, SnapRecord, TailRecord,
+    Config, RING_BYTES,
     attrib::{ATTRIB_RING_BYTES, AttribFilter, MAX_FLOWS},
-    counter, encap,
+    counter,
     fate::SkbLayout,
     rules::RuleTable,
 };
@@ -697,55 +696,6 @@ fn verifier_log(e: &ProgramError) -> String {
         }
         e => e.to_string(),
     }
-}
-
-/// Decodes one ring buffer item as [`record_from_bytes`] does, plus the header tail of a
-/// [`TailRecord`] (IPv4 options, IPv6 extension headers, PPPoE), or of a [`SnapRecord`]
-/// taken from its frame bytes; None for a packet without such headers.
-pub fn record_parts(b: &[u8]) -> Option<(Record, &[u8], Option<Tail>)> {
-    let (rec, snap) = record_from_bytes(b)?;
-    let tail = if b.len() == std::mem::size_of::<TailRecord>() {
-        // SAFETY: TailRecord is plain data of exactly this size.
-        let t = unsafe { std::ptr::read_unaligned(b.as_ptr().cast::<TailRecord>()) };
-        let len = usize::from(t.tail_len).min(MAX_TAIL);
-        let pppoe = (t.encap & encap::PPPOE != 0).then_some(t.pppoe_session);
-        Some(if t.outer_len > 0 {
-            Tail::tunnel(
-                &t.tail[..len],
-                pppoe,
-                usize::from(t.outer_len),
-                rec.family == FAMILY_V6,
-            )
-        } else {
-            Tail::new(&t.tail[..len], pppoe)
-        })
-    } else if !snap.is_empty() {
-        let at = std::mem::offset_of!(SnapRecord, outer_off);
-        let outer = u16::from_ne_bytes([b[at], b[at + 1]]);
-        Tail::from_frame(&rec, snap, usize::from(outer))
-    } else {
-        None
-    };
-    Some((rec, snap, tail))
-}
-
-/// Decodes one ring buffer item: a [`Record`], or a [`SnapRecord`] whose frame bytes are
-/// returned alongside (empty for a plain record).
-pub fn record_from_bytes(b: &[u8]) -> Option<(Record, &[u8])> {
-    if b.len() < std::mem::size_of::<Record>() {
-        return None;
-    }
-    // SAFETY: Record is plain data and `b` holds enough bytes; read_unaligned copes with
-    // any alignment.
-    let rec = unsafe { std::ptr::read_unaligned(b.as_ptr().cast::<Record>()) };
-    let mut snap: &[u8] = &[];
-    if b.len() >= std::mem::size_of::<SnapRecord>() {
-        let at = std::mem::offset_of!(SnapRecord, snap_len);
-        let len = u32::from_ne_bytes(b[at..at + 4].try_into().ok()?) as usize;
-        let data = std::mem::offset_of!(SnapRecord, data);
-        snap = &b[data..data + len.min(MAX_SNAP)];
-    }
-    Some((rec, snap))
 }
 
 /// One of the two loaded programs, for [`Kernel::test_run_repeat`].

@@ -214,6 +214,10 @@ impl Plan {
             no_wakeup: u8::from(!live),
             // Packet fate (live): the drop hook, for the outputs that show what it finds.
             drops: u8::from(live && (cli.explain || cli.json || cli.summary.is_some())),
+            // The checksum fields as on the wire: printed with -v (which computes them
+            // too) and in --json.
+            wire_csums: u8::from(cli.json),
+            _pad: 0,
         };
         Ok(Plan {
             netns: cli.netns.clone(),

@@ -7,12 +7,14 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use aya::maps::{MapData, RingBuf};
 use common::packet::*;
 use tcptrace::{
-    decode::Tail,
-    kernel::{Counters, Filter, Kernel, record_parts},
+    decode::{self, Item, Tail},
+    kernel::{Counters, Filter, Kernel},
 };
 use tcptrace_common::{
     Config, DIR_EGRESS, DIR_INGRESS, FAMILY_V4, FAMILY_V6, MAX_IPV6_EXT, MAX_OPTIONS, MAX_TAIL,
-    Record, TailRecord, pkt_type, status, tcp_flags,
+    Record,
+    item::{SnapItem, TailItem},
+    pkt_type, status, tcp_flags,
 };
 
 const XDP_PASS: u32 = 2;
@@ -101,9 +103,11 @@ struct K {
     last_tail: Option<Tail>,
 }
 
-/// A ring item is a plain record exactly when the packet has no IPv4 options, IPv6
-/// extension headers or PPPoE header; a tail record carries those headers' bytes as they
-/// are in the frame (at most MAX_TAIL of them, `TAIL_CUT` set when there are more).
+/// A ring item is a plain segment exactly when the packet has no IPv4 options, IPv6
+/// extension headers, VLAN tag, PPPoE header or tunnel and is whole: then it is as long as
+/// what it carries (fixed part, checksums, the family's addresses, the option bytes). Any
+/// other is a tail item, with those headers' bytes as they are in the frame (at most
+/// MAX_TAIL of them, `TAIL_CUT` set when there are more).
 fn check_tail(item: &[u8], rec: &Record, tail: Option<&Tail>, frame: &[u8]) {
     let l3 = usize::from(rec.l3_off);
     let start = l3 + if rec.family == FAMILY_V6 { 40 } else { 20 };
@@ -111,11 +115,7 @@ fn check_tail(item: &[u8], rec: &Record, tail: Option<&Tail>, frame: &[u8]) {
     if let Some(t) = tail.filter(|t| !t.outer().is_empty()) {
         // A tunnel: the outer headers are the bytes before the inner IP header, starting
         // with an IP header of a tunnel protocol (the tunnel tests check the rest).
-        assert_eq!(
-            item.len(),
-            std::mem::size_of::<TailRecord>(),
-            "tail record size"
-        );
+        assert_eq!(item.len(), size_of::<TailItem>(), "tail item size");
         let outer = t.outer();
         assert_eq!(outer, &frame[l3 - outer.len()..l3], "outer headers");
         let proto = if outer[0] >> 4 == 4 {
@@ -128,19 +128,19 @@ fn check_tail(item: &[u8], rec: &Record, tail: Option<&Tail>, frame: &[u8]) {
         return;
     }
     let pppoe = l3 >= 22 && frame[l3 - 10..l3 - 8] == [0x88, 0x64];
-    if l4 == start && !pppoe {
+    let total = l3 + rec.ip_len as usize + if rec.family == FAMILY_V6 { 40 } else { 0 };
+    let whole = rec.status & !status::CSUM_COMPUTED == 0 && frame.len() == total;
+    if l4 == start && !pppoe && rec.vlan_count == 0 && whole {
+        // K loads with the checksum fields (8 bytes).
+        let addrs = if rec.family == FAMILY_V6 { 32 } else { 8 };
         assert_eq!(
             item.len(),
-            std::mem::size_of::<Record>(),
-            "plain record size"
+            44 + 8 + addrs + usize::from(rec.opt_len),
+            "plain segment size"
         );
         return;
     }
-    assert_eq!(
-        item.len(),
-        std::mem::size_of::<TailRecord>(),
-        "tail record size"
-    );
+    assert_eq!(item.len(), size_of::<TailItem>(), "tail item size");
     let t = tail.expect("a tail");
     let want = &frame[start..l4.min(start + MAX_TAIL)];
     assert_eq!(t.bytes(), want, "tail bytes");
@@ -157,7 +157,12 @@ fn check_tail(item: &[u8], rec: &Record, tail: Option<&Tail>, frame: &[u8]) {
 }
 
 impl K {
+    /// Loads with the checksum fields in every item, so that every field can be checked.
     fn load(filter: Filter, cfg: Config) -> K {
+        let cfg = Config {
+            wire_csums: 1,
+            ..cfg
+        };
         let mut k = Kernel::load(&filter, cfg).expect("loading the kernel object (run as root)");
         let ring = k.take_ring().expect("ring");
         K {
@@ -212,7 +217,14 @@ impl K {
         while let Some(item) = self.ring.next() {
             // No snapshot asked for: plain records, or tail records for packets with IPv4
             // options, IPv6 extension headers or PPPoE (checked against the frame here).
-            let (mut rec, snap, tail) = record_parts(&item).expect("decodable record");
+            let Some(Item::Segment {
+                mut rec,
+                snap,
+                tail,
+            }) = decode::item(&item)
+            else {
+                panic!("not a segment item: {:02x?}", &item[..]);
+            };
             assert!(snap.is_empty(), "snapshot bytes without a snaplen");
             check_tail(&item, &rec, tail.as_ref(), frame);
             rec.status &= !status::TAIL_CUT;
@@ -468,6 +480,79 @@ fn v4_frame(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16) -> Vec<u8> {
 
 fn v6_frame(src: [u8; 16], dst: [u8; 16], sport: u16, dport: u16) -> Vec<u8> {
     eth6(&Ipv6::new(src, dst).tcp(&simple_tcp(sport, dport)))
+}
+
+// ---------------------------------------------------------------------------------------
+// Ring item sizes
+
+/// Each ring item is as long as what it carries: a plain segment holds its family's
+/// addresses and its option bytes only (and the checksum fields only when an output needs
+/// them); IPv4 options, a snapshot (`-w`) make the larger items.
+#[test]
+fn item_sizes() {
+    let ts = opt::ts(1, 2);
+    let ts_sack = [opt::ts(1, 2), opt::sack(&[(10, 20)])].concat();
+    let full = [
+        opt::mss(1460),
+        opt::wscale(7),
+        opt::ts(1, 2),
+        opt::sack(&[(10, 20), (30, 40)]),
+    ]
+    .concat();
+    let seg = |options: &[u8]| Tcp {
+        options: options.to_vec(),
+        ..simple_tcp(40000, 443)
+    };
+    let v4 = |options: &[u8]| eth4(&Ipv4::new(A4, B4).tcp(&seg(options)));
+    let v6 = |options: &[u8]| eth6(&Ipv6::new(A6, B6).tcp(&seg(options)));
+    let v4_ip_opts = eth4(
+        &Ipv4 {
+            options: vec![1, 1, 1, 1],
+            ..Ipv4::new(A4, B4)
+        }
+        .tcp(&seg(&ts)),
+    );
+    let sizes = |cfg: Config, frames: &[&[u8]]| -> Vec<usize> {
+        let mut k = Kernel::load(&Filter::default(), cfg).expect("loading (run as root)");
+        let mut ring = k.take_ring().expect("ring");
+        frames
+            .iter()
+            .map(|f| {
+                assert_eq!(k.run_xdp(f).expect("test run"), XDP_PASS);
+                let item = ring.next().expect("an item");
+                assert!(decode::item(&item).is_some(), "decodable");
+                item.len()
+            })
+            .collect()
+    };
+    let cases: [&[u8]; 7] = [
+        &v4(&[]),
+        &v4(&ts),
+        &v4(&ts_sack),
+        &v4(&full),
+        &v6(&ts),
+        &v6(&ts_sack),
+        &v4_ip_opts,
+    ];
+    assert_eq!(full.len(), MAX_OPTIONS);
+    assert_eq!(
+        sizes(Config::default(), &cases),
+        [52, 64, 76, 92, 88, 100, size_of::<TailItem>()],
+        "plain v4 (none, TS, TS + SACK, 40 bytes), plain v6 (TS, TS + SACK), IPv4 options"
+    );
+    // -v: the checksum fields, 8 bytes more.
+    let csums = Config {
+        checksums: 1,
+        ..Config::default()
+    };
+    assert_eq!(sizes(csums, &cases[1..2]), [72]);
+    let snap = Config {
+        snaplen: 96,
+        ..Config::default()
+    };
+    assert_eq!(sizes(snap, &cases[1..2]), [size_of::<SnapItem>()]);
+    assert_eq!(size_of::<TailItem>(), 432);
+    assert_eq!(size_of::<SnapItem>(), 688);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use aya::programs::Program;
-use tcptrace_common::fate::{DropRecord, SkbLayout, item};
+use tcptrace_common::fate::SkbLayout;
 
 use super::{Kernel, KernelError, btf::Btf};
 
@@ -105,16 +105,6 @@ pub fn kallsyms(text: &str) -> Vec<(u64, String)> {
 pub fn lookup(syms: &[(u64, String)], addr: u64) -> Option<&str> {
     let i = syms.partition_point(|(a, _)| *a <= addr);
     (i > 0).then(|| syms[i - 1].1.as_str())
-}
-
-/// One drop record from its ring bytes (None: not one).
-pub fn drop_from_bytes(b: &[u8]) -> Option<DropRecord> {
-    if b.len() != std::mem::size_of::<DropRecord>() {
-        return None;
-    }
-    // SAFETY: plain data of exactly this size; read_unaligned copes with any alignment.
-    let d = unsafe { std::ptr::read_unaligned(b.as_ptr().cast::<DropRecord>()) };
-    (d.kind == item::DROP).then_some(d)
 }
 
 impl Kernel {

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::{
     decode::Timestamp,
-    kernel::{fate::drop_from_bytes, record_parts},
+    decode::{self, Item},
 };
 
 /// Converts the kernel's CLOCK_MONOTONIC nanoseconds to wall-clock time.
@@ -71,14 +71,16 @@ pub fn drain(
     sink: &mut dyn Sink,
 ) -> ControlFlow<()> {
     while let Some(item) = ring.next() {
-        if let Some(d) = drop_from_bytes(&item) {
-            sink.dropped(&d, clock.wall(d.rec.ts_ns));
-        } else if let Some((rec, snap, tail)) = record_parts(&item) {
-            let ts = clock.wall(rec.ts_ns);
-            match tail {
-                Some(t) => sink.record_tail(&rec, ts, snap, None, &t)?,
-                None => sink.record(&rec, ts, snap)?,
+        match decode::item(&item) {
+            Some(Item::Drop(d)) => sink.dropped(&d, clock.wall(d.rec.ts_ns)),
+            Some(Item::Segment { rec, snap, tail }) => {
+                let ts = clock.wall(rec.ts_ns);
+                match tail {
+                    Some(t) => sink.record_tail(&rec, ts, snap, None, &t)?,
+                    None => sink.record(&rec, ts, snap)?,
+                }
             }
+            None => {}
         }
     }
     ControlFlow::Continue(())

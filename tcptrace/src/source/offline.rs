@@ -24,8 +24,8 @@ use super::{
     savefile::{self, Savefile},
 };
 use crate::{
-    decode::{FileTime, Tail, Timestamp},
-    kernel::{Kernel, KernelError, record_parts},
+    decode::{self, FileTime, Item, Tail, Timestamp},
+    kernel::{Kernel, KernelError},
 };
 
 const ETH_HLEN: usize = 14;
@@ -487,7 +487,12 @@ impl Replayer<'_> {
                 // tcpdump decodes none of it: only whether the filter took it counts.
                 continue;
             }
-            let Some((mut rec, snap, tail)) = record_parts(&item) else {
+            let Some(Item::Segment {
+                mut rec,
+                snap,
+                tail,
+            }) = decode::item(&item)
+            else {
                 continue;
             };
             rec.frame_len = wire_len.max(input.len()) as u32;
