@@ -1,15 +1,20 @@
 //! Kernel cost per packet: BPF_PROG_TEST_RUN with a large `repeat`, the empty XDP program
 //! (the floor) and tcptrace's XDP and TC programs measured interleaved, medians reported.
-use std::time::{Duration, Instant};
+use std::{
+    ops::ControlFlow,
+    time::{Duration, Instant},
+};
 
 use anyhow::{Context as _, Result, bail};
 use aya::{
     Ebpf, include_bytes_aligned,
-    maps::{MapData, RingBuf},
     programs::{TestRun, TestRunOptions, Xdp},
 };
-use tcptrace::kernel::{Filter, Kernel, Prog};
-use tcptrace_common::{Config, Record};
+use tcptrace::{
+    kernel::{Filter, Kernel, Prog, Rings},
+    source::rings::ALL,
+};
+use tcptrace_common::Config;
 
 use crate::{
     packets::{self, ACK, Ext, PSH, SYN, Tcp, opt},
@@ -189,7 +194,7 @@ impl Floor {
 /// Returns (kernel-reported ns per run averaged over the batches, records drained).
 fn measure(
     mut run: impl FnMut(u32) -> Result<Duration>,
-    ring: &mut RingBuf<MapData>,
+    ring: &mut Rings,
     batch: u32,
     batches: u32,
 ) -> Result<(f64, u64)> {
@@ -197,9 +202,10 @@ fn measure(
     let mut drained = 0u64;
     for _ in 0..batches {
         kernel += run(batch)?.as_nanos() as f64;
-        while ring.next().is_some() {
+        let _ = ring.drain(ALL, &mut |_| {
             drained += 1;
-        }
+            ControlFlow::Continue(())
+        });
     }
     Ok((kernel / f64::from(batches), drained))
 }
@@ -211,12 +217,13 @@ pub fn run(quick: bool) -> Result<Micro> {
         ports: vec![PORT],
     };
     let mut kernel = Kernel::load_sized(&filter, Config::default(), BENCH_RING)?;
-    let mut ring = kernel.take_ring()?;
+    let mut ring = kernel.take_rings()?;
     let table = tcptrace::filter::compile(TEN_TERMS)
         .map_err(|e| anyhow::anyhow!("compiling the 10-term expression: {e}"))?;
     let mut kernel10 = Kernel::load_sized(&table, Config::default(), BENCH_RING)?;
-    let mut ring10 = kernel10.take_ring()?;
-    let record_size = std::mem::size_of::<Record>();
+    let mut ring10 = kernel10.take_rings()?;
+    // The accepted segment's item: IPv4 with timestamps.
+    let record_size = ACCEPT_ITEM;
     let runs: u32 = if quick { 1 << 17 } else { 1 << 20 };
     let batch = batch(runs);
     let batches = runs / batch;
@@ -237,7 +244,7 @@ pub fn run(quick: bool) -> Result<Micro> {
                 (&mut kernel, &mut ring)
             };
             k.test_run_repeat(p, &c.frame, 1000)?;
-            while r.next().is_some() {}
+            while r.pop_oldest().is_some() {}
         }
     }
     for _ in 0..rounds {
@@ -294,10 +301,14 @@ pub fn run(quick: bool) -> Result<Micro> {
 /// what a record costs (measured: 512 KiB and 4 MiB give the same ns per record).
 const BENCH_RING: u32 = 1 << 24;
 
-/// Runs per test run: half of what the ring holds (8-byte header + the record rounded up
-/// to 8 per entry), so that it never fills between drains; at most `runs`.
+/// Bytes of the accepted segment's ring item (IPv4 with timestamps; the kernel tests
+/// assert it).
+pub const ACCEPT_ITEM: usize = 64;
+
+/// Runs per test run: half of what the ring holds (8-byte header + the item rounded up to 8
+/// per entry), so that it never fills between drains; at most `runs`.
 fn batch(runs: u32) -> u32 {
-    let entry = 8 + std::mem::size_of::<Record>().div_ceil(8) * 8;
+    let entry = 8 + ACCEPT_ITEM.div_ceil(8) * 8;
     ((BENCH_RING as usize / entry / 2) as u32).min(runs)
 }
 
@@ -324,7 +335,7 @@ pub fn spin(spec: &str, secs: u64) -> Result<()> {
             BENCH_RING,
         )?
     };
-    let mut ring = kernel.take_ring()?;
+    let mut ring = kernel.take_rings()?;
     let end = Instant::now() + Duration::from_secs(secs);
     let mut sum = 0f64;
     let mut n = 0u32;
@@ -337,7 +348,7 @@ pub fn spin(spec: &str, secs: u64) -> Result<()> {
         };
         sum += d.as_nanos() as f64;
         n += 1;
-        while ring.next().is_some() {}
+        while ring.pop_oldest().is_some() {}
     }
     println!(
         "{spec}: {:.1} ns per run over {n} batches of {batch}; {} records lost",

@@ -9,6 +9,7 @@
 //!   drains the ring as tcptrace does (poll with a 10 ms timeout, then read every record).
 //!   Records/s per producer and in total, and every record lost, counted.
 use std::{
+    ops::ControlFlow,
     os::fd::{AsFd as _, AsRawFd as _},
     sync::{
         Barrier,
@@ -24,8 +25,11 @@ use aya::{
     maps::{MapData, RingBuf},
     programs::{Program, TestRun, TestRunOptions, Xdp},
 };
-use tcptrace::kernel::{Filter, Kernel, Prog};
-use tcptrace_common::{Config, Record};
+use tcptrace::{
+    kernel::{Filter, Kernel, Prog, Rings},
+    source::rings::ALL,
+};
+use tcptrace_common::Config;
 
 use crate::{micro, stats::median};
 
@@ -81,7 +85,7 @@ struct Loaded {
     floors: Ebpf,
     floor_ring: Option<RingBuf<MapData>>,
     tracer: Kernel,
-    ring: Option<RingBuf<MapData>>,
+    ring: Option<Rings>,
 }
 
 impl Loaded {
@@ -110,7 +114,7 @@ impl Loaded {
             ports: vec![micro::PORT],
         };
         let mut tracer = Kernel::load_sized(&filter, Config::default(), RING)?;
-        let ring = tracer.take_ring()?;
+        let ring = tracer.take_rings()?;
         // Load both programs now: `program()` below only borrows.
         tracer.loaded(Prog::Xdp)?;
         tracer.loaded(Prog::Tc)?;
@@ -158,10 +162,46 @@ fn pin(cpu: usize) -> Result<()> {
     Ok(())
 }
 
+/// What the producers write into: bench-empty's one ring, or tcptrace's rings.
+trait Drain: Send {
+    fn fd(&self) -> i32;
+    /// Reads every item there now; how many.
+    fn drain(&mut self) -> u64;
+}
+
+impl Drain for RingBuf<MapData> {
+    fn fd(&self) -> i32 {
+        self.as_fd().as_raw_fd()
+    }
+    fn drain(&mut self) -> u64 {
+        let mut n = 0;
+        while let Some(item) = self.next() {
+            std::hint::black_box(item.len());
+            n += 1;
+        }
+        n
+    }
+}
+
+impl Drain for Rings {
+    fn fd(&self) -> i32 {
+        self.as_raw_fd()
+    }
+    fn drain(&mut self) -> u64 {
+        let mut n = 0;
+        let _ = Rings::drain(self, ALL, &mut |item| {
+            std::hint::black_box(item.len());
+            n += 1;
+            ControlFlow::Continue(())
+        });
+        n
+    }
+}
+
 /// Drains `ring` until `stop` (and then once more), as tcptrace's reader does: wait for
-/// the ring's fd to become readable (or 10 ms), then read every record there.
-fn reader(ring: &mut RingBuf<MapData>, drained: &AtomicU64, stop: &AtomicBool) {
-    let fd = ring.as_fd().as_raw_fd();
+/// the ring's fd to become readable (or 10 ms), then read every item there.
+fn reader(ring: &mut dyn Drain, drained: &AtomicU64, stop: &AtomicBool) {
+    let fd = ring.fd();
     loop {
         let done = stop.load(Ordering::Acquire);
         let mut pfd = libc::pollfd {
@@ -171,11 +211,7 @@ fn reader(ring: &mut RingBuf<MapData>, drained: &AtomicU64, stop: &AtomicBool) {
         };
         // SAFETY: one valid pollfd.
         unsafe { libc::poll(&mut pfd, 1, 10) };
-        let mut n = 0;
-        while let Some(item) = ring.next() {
-            std::hint::black_box(item.len());
-            n += 1;
-        }
+        let n = ring.drain();
         drained.fetch_add(n, Ordering::Release);
         if done {
             return;
@@ -189,7 +225,7 @@ fn reader(ring: &mut RingBuf<MapData>, drained: &AtomicU64, stop: &AtomicBool) {
 /// kernel-reported time) and the records drained.
 fn burst(
     p: &Program,
-    ring: &mut RingBuf<MapData>,
+    ring: &mut dyn Drain,
     frame: &[u8],
     producers: usize,
     batches: u32,
@@ -274,15 +310,15 @@ pub fn run(quick: bool) -> Result<Producers> {
             let p = k.program(t)?;
             let ns = test_run(p, &frame, BATCH)?;
             ladder[i].push(ns);
-            let r = if matches!(t, Target::Floor(_)) {
+            let r: &mut dyn Drain = if matches!(t, Target::Floor(_)) {
                 &mut floor_ring
             } else {
                 &mut ring
             };
-            while r.next().is_some() {}
+            r.drain();
         }
         for (i, (_, t)) in scale_targets.iter().enumerate() {
-            let r = if matches!(t, Target::Floor(_)) {
+            let r: &mut dyn Drain = if matches!(t, Target::Floor(_)) {
                 &mut floor_ring
             } else {
                 &mut ring
@@ -346,7 +382,7 @@ impl Producers {
              | program | what it does | ns per run | × empty | × reserve floor |\n\
              | --- | --- | --- | --- | --- |\n",
         )
-        .replace("{}", &std::mem::size_of::<Record>().to_string());
+        .replace("{}", &micro::ACCEPT_ITEM.to_string());
         let (empty, floor) = (self.rung("empty"), self.rung("reserve"));
         for r in &self.ladder {
             s += &format!(

@@ -253,7 +253,7 @@ fn thread_cpu() -> Duration {
 /// records).
 fn split(path: &Path) -> Result<(f64, f64, u64)> {
     let mut kernel = Kernel::load(&Filter::default(), Config::default())?;
-    let mut ring = kernel.take_ring()?;
+    let mut ring = kernel.take_rings()?;
     let mut sink = Collect(Vec::with_capacity(1 << 20));
     let t = thread_cpu();
     offline::replay(path, &mut kernel, &mut ring, &mut sink, false)?;

@@ -97,18 +97,25 @@ pub struct Owner {
     pub comm: [u8; COMM_LEN],
 }
 
-/// One attribution event on the `ATTRIB_EVENTS` ring.
+/// One attribution event on the `ATTRIB_EVENTS` ring: a ring item of kind
+/// [`crate::item::kind::ATTRIB`].
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AttribEvent {
+    pub hdr: crate::item::Header,
+    /// See [`kind`].
+    pub kind: u8,
+    pub _pad: [u8; 3],
     /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC).
     pub ts_ns: u64,
     pub key: FlowKey,
     pub owner: Owner,
-    /// See [`kind`].
-    pub kind: u8,
-    pub _pad: [u8; 7],
 }
+
+const _: () = assert!(core::mem::size_of::<AttribEvent>() == 96);
+const _: () = assert!(core::mem::size_of::<FlowKey>() == 40);
+const _: () = assert!(core::mem::size_of::<Owner>() == 40);
+const _: () = assert!(core::mem::size_of::<SockTest>() == 40);
 
 /// The process filter (`--pid`, `--comm`, `--container`) and which sockets the hooks
 /// record: a read-only global written before loading. A segment passes when the filter is

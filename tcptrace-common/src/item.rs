@@ -23,6 +23,8 @@ pub mod kind {
     pub const SNAP: u8 = 3;
     /// A [`crate::fate::DropRecord`]: a traced segment the kernel dropped.
     pub const DROP: u8 = 4;
+    /// A [`crate::attrib::AttribEvent`] (on the attribution ring).
+    pub const ATTRIB: u8 = 5;
 }
 
 /// The first four bytes of every ring item.
@@ -104,7 +106,8 @@ const _: () = assert!(core::mem::size_of::<Csums>() == 8);
 /// up to 8.
 pub const SEG_MAX: usize = 128;
 const _: () = assert!(
-    size_of::<Seg>() + size_of::<Csums>() + 32 + MAX_OPTIONS <= SEG_MAX && SEG_MAX.is_multiple_of(8)
+    size_of::<Seg>() + size_of::<Csums>() + 32 + MAX_OPTIONS <= SEG_MAX
+        && SEG_MAX.is_multiple_of(8)
 );
 
 /// A segment that is not plain: the fields a plain one leaves out, and a whole [`Seg`]

@@ -44,6 +44,7 @@ use tcptrace_common::{
         ATTRIB_RING_BYTES, AttribEvent, AttribFilter, FlowKey, MAX_CGROUPS, MAX_FLOWS, MAX_PIDS,
         MAX_SOCK_TESTS, Owner, counter, kind, sock_test,
     },
+    item::{self, Header},
 };
 
 use crate::{frame::ld, maps::ro, parse::View};
@@ -187,8 +188,13 @@ fn current(o: &mut Owner) {
 /// Tells userspace.
 #[inline(always)]
 fn emit(ev: &mut AttribEvent, what: u8) {
+    ev.hdr = Header {
+        kind: item::kind::ATTRIB,
+        meta: 0,
+        len: core::mem::size_of::<AttribEvent>() as u16,
+    };
     ev.kind = what;
-    ev._pad = [0; 7];
+    ev._pad = [0; 3];
     // SAFETY: helper without arguments.
     ev.ts_ns = unsafe { bpf_ktime_get_ns() };
     count(counter::RECORDED);

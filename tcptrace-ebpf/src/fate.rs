@@ -20,7 +20,7 @@ use tcptrace_common::{
 use crate::{
     attrib, filter,
     frame::ld,
-    maps::{EVENTS, ro, submit_flags},
+    maps::{ring, ro, submit_flags},
     parse::View,
 };
 
@@ -155,7 +155,7 @@ fn dropped(skb: *const u8, location: u64, reason: u32) {
         };
         (DIR_EGRESS, idx as u32)
     };
-    let Some(mut entry) = EVENTS.reserve::<DropRecord>(0) else {
+    let Some(mut entry) = ring().and_then(|r| r.reserve_untyped::<DropRecord>(0)) else {
         return;
     };
     // SAFETY: the entry is ours until submitted; every field is written below.

@@ -2,24 +2,52 @@
 use crate::parse::Layers;
 use aya_ebpf::{
     bindings::{BPF_F_NO_PREALLOC, BPF_NOEXIST},
-    macros::map,
-    maps::{PerCpuArray, PerCpuHashMap, RingBuf},
+    btf_maps::{ArrayOfMaps, RingBuf},
+    helpers::bpf_get_smp_processor_id,
+    macros::{btf_map, map},
+    maps::{PerCpuArray, PerCpuHashMap},
 };
-use tcptrace_common::{Config, MAX_IFACE_COUNTERS, RING_BYTES, counter, rules::RuleTable};
+use tcptrace_common::{Config, MAX_IFACE_COUNTERS, counter, rules::RuleTable};
 
-/// Records for userspace.
-#[map]
-pub static EVENTS: RingBuf = RingBuf::with_byte_size(RING_BYTES, 0);
+/// A ring buffer of items for userspace. The size here is the template's; userspace makes
+/// each CPU's ring with its share of `-B`.
+pub type Ring = RingBuf<u8, 4096>;
+
+/// One ring per CPU, indexed by CPU number (userspace sets the number of entries to the
+/// number of possible CPUs and puts the rings in): no producer ever waits for another
+/// CPU's (see docs/design.md).
+#[btf_map]
+static RINGS: ArrayOfMaps<Ring, 1> = ArrayOfMaps::new();
+
+/// This CPU's ring (None only if userspace left it out).
+#[inline(always)]
+pub fn ring() -> Option<&'static Ring> {
+    // SAFETY: helper without arguments.
+    RINGS.get(unsafe { bpf_get_smp_processor_id() })
+}
 
 /// Per-CPU parking place for the parse result of an accepted segment (see `trace`).
 #[map]
 pub static LAYERS: PerCpuArray<Layers> = PerCpuArray::with_max_entries(1, 0);
 
-/// Per-CPU scratch space where a segment item is built before it is sent (too big for
-/// the TC programs' stack).
+/// Where a segment item is built before it is sent (too big for the TC programs' stack),
+/// and what `record::fill` found besides.
+#[repr(C)]
+pub struct Scratch {
+    pub seg: [u64; tcptrace_common::item::SEG_MAX / 8],
+    /// Read back through memory, so that the verifier meets one state after `fill`
+    /// instead of one per path through it (its checksum paths multiply them).
+    pub len: u32,
+    pub status: u32,
+    pub tcp_caplen: u32,
+    /// The datagram's length from the IP header on, as its header says.
+    pub ip_total: u32,
+    pub ts: u64,
+}
+
+/// Per-CPU [`Scratch`].
 #[map]
-pub static SEG_BUF: PerCpuArray<[u64; tcptrace_common::item::SEG_MAX / 8]> =
-    PerCpuArray::with_max_entries(1, 0);
+pub static SEG_BUF: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
 
 /// Per-CPU counters, one block per CPU, indexed by `tcptrace_common::counter`.
 #[map]

@@ -1,5 +1,5 @@
-//! The one writer of segment items: builds the [`Seg`] item of an accepted segment on the
-//! stack, then sends it as it is (a plain segment: only the bytes it carries) or inside a
+//! The one writer of segment items: builds the [`Seg`] item of an accepted segment in a
+//! per-CPU scratch buffer, then sends it as it is (a plain segment: only the bytes it carries) or inside a
 //! tail or snap item ([`Wide`]).
 use aya_ebpf::helpers::bpf_ktime_get_ns;
 use tcptrace_common::{
@@ -11,7 +11,9 @@ use tcptrace_common::{
 use crate::{
     csum,
     frame::{Frame, at, ld, opaque, read},
-    maps::{Counts, EVENTS, SEG_BUF, snaplen, submit_flags, want_checksums, want_csum_fields},
+    maps::{
+        Counts, SEG_BUF, Scratch, ring, snaplen, submit_flags, want_checksums, want_csum_fields,
+    },
     parse::Layers,
 };
 
@@ -22,15 +24,13 @@ const CSUMS: usize = core::mem::size_of::<Csums>();
 /// A [`Seg`] item being built (this CPU's `SEG_BUF`): 8-aligned, as long as the longest.
 type Buf = [u64; SEG_WORDS];
 
-/// What [`fill`] found beyond the item's bytes.
+/// What [`fill`] found beyond the item's bytes (read back from [`Scratch`]).
 struct Filled {
     /// Length of the `Seg` item.
     len: usize,
     ts: u64,
     status: u16,
     tcp_caplen: u8,
-    /// The item says all there is: sent as it is.
-    plain: bool,
 }
 
 #[inline(always)]
@@ -45,16 +45,29 @@ pub fn emit<F: Frame>(f: &F, l: &Layers, direction: u8, c: Counts) {
     }
     // SAFETY: this CPU's buffer, ours until the program ends (programs do not nest on a
     // CPU for these hooks).
-    let b = unsafe { &mut *p };
-    let Some(w) = fill(f, l, direction, b, c) else {
+    let sc = unsafe { &mut *p };
+    if fill(f, l, direction, sc, c).is_none() {
         c.add(counter::MALFORMED);
         return;
+    }
+    // SAFETY: fields of this CPU's scratch, read back from memory (volatile).
+    let (w, ip_total) = unsafe {
+        (
+            Filled {
+                len: core::ptr::read_volatile(&sc.len) as usize,
+                ts: core::ptr::read_volatile(&sc.ts),
+                status: core::ptr::read_volatile(&sc.status) as u16,
+                tcp_caplen: core::ptr::read_volatile(&sc.tcp_caplen) as u8,
+            },
+            core::ptr::read_volatile(&sc.ip_total),
+        )
     };
+    let b = &sc.seg;
     let snaplen = snaplen();
     if snaplen != 0 {
         return emit_snap(f, l, b, &w, snaplen, c);
     }
-    if !w.plain {
+    if !plain(l, &w, ip_total) {
         // A tunnel's tail starts at the outer IP header.
         let start = if l.outer != 0 {
             l.outer as usize
@@ -69,11 +82,29 @@ pub fn emit<F: Frame>(f: &F, l: &Layers, direction: u8, c: Counts) {
     let len = opaque(w.len) & (SEG_MAX - 1);
     // SAFETY: len < SEG_MAX bytes of the buffer, all written.
     let bytes = unsafe { core::slice::from_raw_parts(b.as_ptr() as *const u8, len) };
-    if EVENTS.output::<[u8]>(bytes, submit_flags(w.ts)).is_ok() {
+    if let Some(r) = ring()
+        && r.output_untyped::<[u8]>(bytes, submit_flags(w.ts)).is_ok()
+    {
         c.add(counter::EMITTED);
     } else {
         c.add(counter::LOST);
     }
+}
+
+/// Whether the `Seg` item says all there is to say: no IP options or extension headers,
+/// VLAN tag, PPPoE or tunnel, the whole datagram in the frame, nothing odd.
+#[inline(always)]
+fn plain(l: &Layers, w: &Filled, ip_total: u32) -> bool {
+    let hdrs = if l.family == FAMILY_V4 { 20 } else { 40 };
+    let after = l.frame_len.saturating_sub(l.l4 as u32);
+    l.l4 == l.l3 + hdrs
+        && l.l3 < 256
+        && l.pppoe == 0
+        && l.outer == 0
+        && l.vlan_count == 0
+        && w.status & !status::CSUM_COMPUTED == 0
+        && l.frame_len == l.l3 as u32 + ip_total
+        && w.tcp_caplen as u32 == if after > 60 { 60 } else { after }
 }
 
 /// The fields of a [`Wide`] segment and its `Seg` item, of kind `kind` and `len` bytes.
@@ -109,7 +140,7 @@ fn wide(d: &mut Wide, k: u8, len: usize, l: &Layers, b: &Buf, w: &Filled) {
 /// `-w`: the segment plus the first `snaplen` bytes of the frame, as they are.
 #[inline(always)]
 fn emit_snap<F: Frame>(f: &F, l: &Layers, b: &Buf, w: &Filled, snaplen: u32, c: Counts) {
-    let Some(mut entry) = EVENTS.reserve::<SnapItem>(0) else {
+    let Some(mut entry) = ring().and_then(|r| r.reserve_untyped::<SnapItem>(0)) else {
         c.add(counter::LOST);
         return;
     };
@@ -148,7 +179,7 @@ fn emit_snap<F: Frame>(f: &F, l: &Layers, b: &Buf, w: &Filled, snaplen: u32, c: 
 /// tunnel, cut short): the segment plus the header bytes from `tail_at` to TCP.
 #[inline(always)]
 fn emit_tail<F: Frame>(f: &F, l: &Layers, b: &Buf, w: &Filled, tail_at: usize, c: Counts) {
-    let Some(mut entry) = EVENTS.reserve::<TailItem>(0) else {
+    let Some(mut entry) = ring().and_then(|r| r.reserve_untyped::<TailItem>(0)) else {
         c.add(counter::LOST);
         return;
     };
@@ -198,9 +229,11 @@ fn put32(b: &mut Buf, off: usize, v: u32) {
     unsafe { (b.as_mut_ptr() as *mut u8).add(off).cast::<u32>().write(v) };
 }
 
-/// Builds the `Seg` item in `b`; None when the IP header cannot be read.
+/// Builds the `Seg` item in the scratch space and notes there what else it found; None
+/// when the IP header cannot be read.
 #[inline(always)]
-fn fill<F: Frame>(f: &F, l: &Layers, direction: u8, b: &mut Buf, c: Counts) -> Option<Filled> {
+fn fill<F: Frame>(f: &F, l: &Layers, direction: u8, sc: &mut Scratch, c: Counts) -> Option<()> {
+    let b = &mut sc.seg;
     let csums = want_csum_fields();
     let addr_at = HEAD + if csums { CSUMS } else { 0 };
     let v4 = l.family == FAMILY_V4;
@@ -249,25 +282,19 @@ fn fill<F: Frame>(f: &F, l: &Layers, direction: u8, b: &mut Buf, c: Counts) -> O
     s.status = st as u8;
     if csums {
         // SAFETY: `Csums` right after the fixed part (4-aligned).
-        unsafe { (b.as_mut_ptr() as *mut u8).add(HEAD).cast::<Csums>().write(cs) };
+        unsafe {
+            (b.as_mut_ptr() as *mut u8)
+                .add(HEAD)
+                .cast::<Csums>()
+                .write(cs)
+        };
     }
-    let hdrs = if v4 { 20 } else { 40 };
-    let after = l.frame_len.saturating_sub(l.l4 as u32);
-    let plain = l.l4 == l.l3 + hdrs
-        && l.l3 < 256
-        && l.pppoe == 0
-        && l.outer == 0
-        && l.vlan_count == 0
-        && st & !status::CSUM_COMPUTED == 0
-        && l.frame_len == l.l3 as u32 + ip_total
-        && caplen as u32 == if after > 60 { 60 } else { after };
-    Some(Filled {
-        len,
-        ts,
-        status: st,
-        tcp_caplen: caplen,
-        plain,
-    })
+    sc.len = len as u32;
+    sc.ts = ts;
+    sc.status = st as u32;
+    sc.tcp_caplen = caplen as u32;
+    sc.ip_total = ip_total;
+    Some(())
 }
 
 /// Computes, when `-v` asked for it, the values the IPv4 header and TCP checksum fields
@@ -451,7 +478,8 @@ fn fill_tcp<F: Frame>(
         s.dport = u16::from_be((h[0] >> 16) as u16);
         s.seq = u32::from_be(h[1]);
         s.ack = u32::from_be(h[2]);
-        s.flags = flag_byte as u16 | (((off_byte & 1) as u16) << 8) | (((off_byte >> 4) as u16) << 12);
+        s.flags =
+            flag_byte as u16 | (((off_byte & 1) as u16) << 8) | (((off_byte >> 4) as u16) << 12);
         s.window = u16::from_be((h[3] >> 16) as u16);
         s.urg_ptr = u16::from_be((h[4] >> 16) as u16);
     }
@@ -502,9 +530,8 @@ fn fill_tcp<F: Frame>(
         return (caplen, n);
     }
     // SAFETY: opt_at + n <= SEG_MAX (n <= MAX_OPTIONS).
-    let dst = unsafe {
-        core::slice::from_raw_parts_mut((b.as_mut_ptr() as *mut u8).add(opt_at), n)
-    };
+    let dst =
+        unsafe { core::slice::from_raw_parts_mut((b.as_mut_ptr() as *mut u8).add(opt_at), n) };
     if f.load(l.l4 as u32 + 20, dst) {
         (caplen, n)
     } else {

@@ -5,13 +5,17 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use tcptrace_common::{
     DIR_EGRESS, DIR_INGRESS, FAMILY_V4, FAMILY_V6, MAX_IPV6_EXT, MAX_OPTIONS, MAX_SNAP, MAX_TAIL,
-    Record, encap,
+    Record,
+    attrib::AttribEvent,
+    encap,
     fate::DropRecord,
     item::{Csums, Header, Seg, SnapItem, TailItem, Wide, kind, meta},
     status, tcp_flags,
 };
 
 /// One ring item, decoded.
+// Segments are nearly every item: boxing them would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Item<'a> {
     /// A segment; the first bytes of its frame (`-w`; else empty); its header tail (IPv4
@@ -23,6 +27,8 @@ pub enum Item<'a> {
     },
     /// A traced segment the kernel dropped.
     Drop(DropRecord),
+    /// What a process did with a socket (the attribution ring).
+    Attrib(AttribEvent),
 }
 
 /// A `T` read from the start of `b` (None: `b` is shorter).
@@ -74,8 +80,34 @@ pub fn item(b: &[u8]) -> Option<Item<'_>> {
             Some(Item::Segment { rec, snap, tail })
         }
         kind::DROP => read(b).map(Item::Drop),
+        kind::ATTRIB => read(b).map(Item::Attrib),
         _ => None,
     }
+}
+
+/// The time an item was made (CLOCK_MONOTONIC ns; 0 for an unknown or cut item), read
+/// without decoding the rest: the rings are merged by it.
+pub fn item_ts(b: &[u8]) -> u64 {
+    let seg_ts = |at: usize| -> Option<u64> {
+        let s: Seg = read(b.get(at..)?)?;
+        Some(u64::from(s.ts_lo) | u64::from(s.ts_hi) << 32)
+    };
+    let ts = match b.first() {
+        Some(&kind::SEG) => seg_ts(0),
+        Some(&kind::TAIL | &kind::SNAP) => seg_ts(std::mem::offset_of!(Wide, seg)),
+        Some(&kind::ATTRIB) => {
+            let at = std::mem::offset_of!(AttribEvent, ts_ns);
+            b.get(at..at + 8)
+                .map(|t| u64::from_ne_bytes(t.try_into().unwrap_or_default()))
+        }
+        Some(&kind::DROP) => {
+            let at = std::mem::offset_of!(DropRecord, rec) + std::mem::offset_of!(Record, ts_ns);
+            b.get(at..at + 8)
+                .map(|t| u64::from_ne_bytes(t.try_into().unwrap_or_default()))
+        }
+        _ => None,
+    };
+    ts.unwrap_or(0)
 }
 
 /// A segment that is not plain: its `Seg` item with the fields spelled out.

@@ -4,7 +4,7 @@ use std::{collections::BTreeMap, io, net::IpAddr};
 
 use aya::{
     Ebpf, EbpfError, EbpfLoader, include_bytes_aligned,
-    maps::{MapData, MapError, PerCpuArray, PerCpuHashMap, RingBuf},
+    maps::{ArrayOfMaps, Map, MapData, MapError, PerCpuArray, PerCpuHashMap, RingBuf},
     programs::{
         LinkOrder, ProgramError, SchedClassifier, TcAttachType, TestRun, TestRunOptions, Xdp,
         XdpMode,
@@ -20,6 +20,8 @@ use tcptrace_common::{
     fate::SkbLayout,
     rules::RuleTable,
 };
+
+pub use crate::source::rings::Rings;
 
 pub mod attrib;
 mod btf;
@@ -264,6 +266,8 @@ impl Attachment {
 /// The loaded object. Dropping it detaches everything it attached.
 pub struct Kernel {
     ebpf: Ebpf,
+    /// Each CPU's ring, until taken ([`Kernel::take_rings`]).
+    rings: Vec<MapData>,
     /// Entries userspace put in the attribution flow map ([`Kernel::attrib_insert`]), for
     /// the eviction count.
     attrib_inserted: u64,
@@ -296,8 +300,8 @@ impl Kernel {
         Kernel::load_sized(filter, cfg, RING_BYTES)
     }
 
-    /// [`Kernel::load`] with a ring buffer of `ring_bytes` (a power of two, at least a
-    /// page).
+    /// [`Kernel::load`] with ring buffers of `ring_bytes` in all (a power of two, at least
+    /// a page), split across the CPUs (see [`ring_share`]).
     pub fn load_sized<R: Rules + ?Sized>(
         filter: &R,
         cfg: Config,
@@ -355,21 +359,26 @@ impl Kernel {
                 }
             },
         };
-        let ebpf = EbpfLoader::new()
+        let cpus = aya::util::nr_cpus()
+            .map_err(|(what, e)| KernelError::other("counting CPUs", format!("{what}: {e}")))?
+            as u32;
+        let mut ebpf = EbpfLoader::new()
             .override_global("TCPTRACE_RULES", &rules, true)
             .override_global("TCPTRACE_SKB", &skb, true)
             .override_global("TCPTRACE_CONFIG", &cfg, true)
             .override_global("TCPTRACE_ATTRIB", &procs, true)
-            .map_max_entries("EVENTS", ring_bytes)
+            .map_max_entries("RINGS", cpus)
             .map_max_entries("ATTRIB_FLOWS", flows)
             .map_max_entries("ATTRIB_SOCKS", flows)
             .map_max_entries("ATTRIB_EVENTS", attrib_ring)
             .load(OBJECT)
             .map_err(|e| match &e {
                 e if is_eperm(e) => KernelError::Permission,
-                EbpfError::MapError(MapError::CreateError { name, .. }) if name == "EVENTS" => {
+                EbpfError::MapError(MapError::CreateError { name, .. })
+                    if name.starts_with("RINGS") =>
+                {
                     KernelError::Unsupported {
-                        what: "BPF ring buffer",
+                        what: "BPF ring buffer in an array of maps",
                         detail: e.to_string(),
                     }
                 }
@@ -378,8 +387,10 @@ impl Kernel {
                     detail: e.to_string(),
                 },
             })?;
+        let rings = make_rings(&mut ebpf, cpus, ring_share(ring_bytes, cpus))?;
         Ok(Kernel {
             ebpf,
+            rings,
             attrib_inserted: 0,
             fate,
         })
@@ -554,13 +565,18 @@ impl Kernel {
         }
     }
 
-    /// The ring buffer the records arrive in (take it once).
-    pub fn take_ring(&mut self) -> Result<RingBuf<MapData>, KernelError> {
-        let map = self
-            .ebpf
-            .take_map("EVENTS")
-            .ok_or_else(|| KernelError::other("map missing", "EVENTS (already taken?)"))?;
-        RingBuf::try_from(map).map_err(|e| KernelError::other("EVENTS map", e))
+    /// The rings the items arrive in, one per CPU, read as one in time order (take them
+    /// once).
+    pub fn take_rings(&mut self) -> Result<Rings, KernelError> {
+        if self.rings.is_empty() {
+            return Err(KernelError::other("rings", "already taken"));
+        }
+        let rings = std::mem::take(&mut self.rings)
+            .into_iter()
+            .map(|m| RingBuf::try_from(Map::RingBuf(m)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| KernelError::other("ring buffer", e))?;
+        Rings::new(rings).map_err(|e| KernelError::other("epoll", e))
     }
 
     /// Current counter totals over all CPUs.
@@ -696,6 +712,49 @@ fn verifier_log(e: &ProgramError) -> String {
         }
         e => e.to_string(),
     }
+}
+
+/// Each CPU's ring size for `total` bytes over `cpus` CPUs (`-B` is the total, as in
+/// tcpdump): a power of two, at least a page.
+pub fn ring_share(total: u32, cpus: u32) -> u32 {
+    // SAFETY: plain call.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u32;
+    let share = (total / cpus.max(1)).max(1);
+    // The largest power of two not above the share.
+    (1u32 << (31 - share.leading_zeros())).max(page)
+}
+
+/// Makes one ring of `bytes` per CPU and puts it in the programs' `RINGS` (aya makes the
+/// array of maps and its inner-map template from the object; the rings themselves, sized
+/// at run time, are made here: the kernel does not compare a ring's size with the
+/// template's).
+fn make_rings(ebpf: &mut Ebpf, cpus: u32, bytes: u32) -> Result<Vec<MapData>, KernelError> {
+    let mut outer: ArrayOfMaps<&mut MapData> = ebpf
+        .map_mut("RINGS")
+        .ok_or_else(|| KernelError::other("map missing", "RINGS"))?
+        .try_into()
+        .map_err(|e| KernelError::other("RINGS map", e))?;
+    (0..cpus)
+        .map(|cpu| {
+            let def = aya_obj::Map::new_from_params(
+                aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_RINGBUF as u32,
+                0,
+                0,
+                bytes,
+                0,
+            );
+            let ring = MapData::create(def, "tcptrace_ring", None).map_err(|e| {
+                KernelError::Unsupported {
+                    what: "BPF ring buffer",
+                    detail: e.to_string(),
+                }
+            })?;
+            outer
+                .set(cpu, &ring, 0)
+                .map_err(|e| KernelError::other("RINGS map", e))?;
+            Ok(ring)
+        })
+        .collect()
 }
 
 /// One of the two loaded programs, for [`Kernel::test_run_repeat`].

@@ -12,8 +12,7 @@ use clap::Parser as _;
 use tcptrace::{
     attribute::{self, Attributor},
     cli::Cli,
-    decode::{Segment, Tail, Timestamp},
-    kernel::attrib::event_from_bytes,
+    decode::{self, Segment, Tail, Timestamp},
     kernel::{CounterReader, Counters, Kernel, KernelError, XdpModeArg, fate::Namer, if_index},
     metrics::{self, Metrics},
     pcapng::PcapngOut,
@@ -222,7 +221,7 @@ impl<W: Write> Printer<W> {
     fn drain_attrib(&mut self) {
         if let Some((ring, a)) = self.attrib.as_mut() {
             while let Some(item) = ring.next() {
-                if let Some(ev) = event_from_bytes(&item) {
+                if let Some(decode::Item::Attrib(ev)) = decode::item(&item) {
                     a.event(&ev);
                 }
             }
@@ -504,7 +503,7 @@ fn write_file(w: &plan::Write, cooked: bool, input: Option<String>) -> Result<Ro
 fn offline(plan: &Plan, path: &std::path::Path) -> Result<ExitCode> {
     let graphs = graphs(plan)?;
     let mut kernel = Kernel::load_sized(&plan.filter, plan.config, plan.ring_bytes)?;
-    let mut ring = kernel.take_ring()?;
+    let mut ring = kernel.take_rings()?;
     let name = path
         .file_name()
         .unwrap_or_default()
@@ -552,7 +551,7 @@ fn live_trace(plan: &Plan, live: &plan::Live) -> Result<ExitCode> {
         plan.ring_bytes,
         attributing.then_some(&procs),
     )?;
-    let ring = kernel.take_ring()?;
+    let ring = kernel.take_rings()?;
     // The first file as the -Z user (tcpdump opens it after its switch); the next ones are.
     let file = privileges::as_user(user.as_ref(), || {
         plan.write
@@ -680,10 +679,16 @@ fn live_trace(plan: &Plan, live: &plan::Live) -> Result<ExitCode> {
     let traced = std::mem::take(&mut tracing.traced);
     let mut per_iface = std::mem::take(&mut tracing.gone_counts);
     drop(tracing);
-    // Detach first, then take what is still in the ring, then read final counters.
+    // Detach first, then take what is still in the rings (all of it: nothing older can
+    // come), then read final counters.
     kernel.detach();
-    if stop == live::Stop::Signal {
-        let _ = live::drain(&mut ring, &clock, &mut printer);
+    if stop != live::Stop::Sink {
+        let _ = live::drain(
+            &mut ring,
+            tcptrace::source::rings::ALL,
+            &clock,
+            &mut printer,
+        );
     }
     // --stats: one last line, the whole run's totals.
     printer.periodic();

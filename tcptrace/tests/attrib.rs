@@ -411,7 +411,7 @@ fn kernel_process_filter() {
             Some(&filter),
         )
         .expect("load (run as root)");
-        let mut ring = k.take_ring().expect("ring");
+        let mut ring = k.take_rings().expect("ring");
         // a:40000 ↔ b:80 is curl 4242's; c:50000 ↔ b:80 is nginx 777's; b listens on 443
         // as nginx 777; a connects to c:22 as curl 4343, port not chosen yet.
         k.attrib_insert(&flow(a, 40000, b, 80), &owner(4242, "curl"))
@@ -443,7 +443,7 @@ fn kernel_process_filter() {
                 let verdict = if tc { k.run_tc(f) } else { k.run_xdp(f) };
                 verdict.expect("test run");
                 let mut n = 0;
-                while ring.next().is_some() {
+                while ring.pop_oldest().is_some() {
                     n += 1;
                 }
                 assert_eq!(n == 1, *pass, "{name}, {what} (tc: {tc}): {n} records");
@@ -461,7 +461,10 @@ fn kernel_process_filter() {
 /// address. The maps' added/removed/live counts account for every entry (no evictions).
 #[test]
 fn hooks_record_only_traced_sockets() {
-    use tcptrace::{attribute, kernel::attrib::event_from_bytes};
+    use tcptrace::{
+        attribute,
+        decode::{self, Item},
+    };
     use tcptrace_common::attrib::kind;
     let (traced, other) = (18007u16, 18008u16);
     let net = NetnsPair::new();
@@ -490,7 +493,10 @@ fn hooks_record_only_traced_sockets() {
         k.detach_attribution();
         let mut events = Vec::new();
         while let Some(item) = ring.next() {
-            events.push(event_from_bytes(&item).expect("an event"));
+            let Some(Item::Attrib(ev)) = decode::item(&item) else {
+                panic!("not an attribution event");
+            };
+            events.push(ev);
         }
         let seen =
             |pid: u32, what: u8| events.iter().any(|e| e.owner.tgid == pid && e.kind == what);

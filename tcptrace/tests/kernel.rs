@@ -4,11 +4,10 @@ mod common;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use aya::maps::{MapData, RingBuf};
 use common::packet::*;
 use tcptrace::{
     decode::{self, Item, Tail},
-    kernel::{Counters, Filter, Kernel},
+    kernel::{Counters, Filter, Kernel, Rings},
 };
 use tcptrace_common::{
     Config, DIR_EGRESS, DIR_INGRESS, FAMILY_V4, FAMILY_V6, MAX_IPV6_EXT, MAX_OPTIONS, MAX_TAIL,
@@ -96,7 +95,7 @@ fn monotonic_ns() -> u64 {
 /// One loaded kernel object and its ring.
 struct K {
     k: Kernel,
-    ring: RingBuf<MapData>,
+    ring: Rings,
     /// Counter totals already accounted for by `take_counters`.
     base: Counters,
     /// The header tail of the last record, if it had one.
@@ -164,7 +163,7 @@ impl K {
             ..cfg
         };
         let mut k = Kernel::load(&filter, cfg).expect("loading the kernel object (run as root)");
-        let ring = k.take_ring().expect("ring");
+        let ring = k.take_rings().expect("ring");
         K {
             k,
             ring,
@@ -214,7 +213,7 @@ impl K {
             Hook::Tc | Hook::TcIngress => assert_eq!(verdict, TC_NEXT, "TC verdict"),
         }
         let mut recs = Vec::new();
-        while let Some(item) = self.ring.next() {
+        while let Some(item) = self.ring.pop_oldest() {
             // No snapshot asked for: plain records, or tail records for packets with IPv4
             // options, IPv6 extension headers or PPPoE (checked against the frame here).
             let Some(Item::Segment {
@@ -514,12 +513,12 @@ fn item_sizes() {
     );
     let sizes = |cfg: Config, frames: &[&[u8]]| -> Vec<usize> {
         let mut k = Kernel::load(&Filter::default(), cfg).expect("loading (run as root)");
-        let mut ring = k.take_ring().expect("ring");
+        let mut ring = k.take_rings().expect("ring");
         frames
             .iter()
             .map(|f| {
                 assert_eq!(k.run_xdp(f).expect("test run"), XDP_PASS);
-                let item = ring.next().expect("an item");
+                let item = ring.pop_oldest().expect("an item");
                 assert!(decode::item(&item).is_some(), "decodable");
                 item.len()
             })
@@ -553,6 +552,74 @@ fn item_sizes() {
     assert_eq!(sizes(snap, &cases[1..2]), [size_of::<SnapItem>()]);
     assert_eq!(size_of::<TailItem>(), 432);
     assert_eq!(size_of::<SnapItem>(), 688);
+}
+
+/// One ring per CPU: two producers on two CPUs fill their own rings. Each CPU writes
+/// exactly what its ring holds and counts the rest as lost; the merge hands over every item
+/// written, in time order.
+#[test]
+fn per_cpu_rings_full_with_two_producers() {
+    use aya::programs::{Program, TestRun as _, TestRunOptions};
+    use std::ops::ControlFlow;
+    use tcptrace::{kernel::Prog, source::rings::ALL};
+    const RUNS: u32 = 1000;
+    // SAFETY: plain call.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u32;
+    let cpus = aya::util::nr_cpus().expect("CPUs") as u32;
+    assert!(cpus >= 2, "needs two CPUs");
+    let mut k = Kernel::load_sized(&Filter::default(), Config::default(), page * cpus)
+        .expect("loading (run as root)");
+    let mut rings = k.take_rings().expect("rings");
+    assert_eq!(rings.len(), cpus as usize, "one ring per CPU");
+    let frame = &v4_frame(A4, B4, 40000, 443);
+    let prog = k.loaded(Prog::Xdp).expect("XDP program");
+    std::thread::scope(|s| {
+        for cpu in [0usize, 1] {
+            s.spawn(move || {
+                // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET writes inside it.
+                unsafe {
+                    let mut set: libc::cpu_set_t = std::mem::zeroed();
+                    libc::CPU_SET(cpu, &mut set);
+                    assert_eq!(libc::sched_setaffinity(0, size_of_val(&set), &set), 0);
+                }
+                let Program::Xdp(x) = prog else {
+                    panic!("not XDP")
+                };
+                let opts = TestRunOptions {
+                    data_in: Some(frame),
+                    repeat: RUNS,
+                    ..Default::default()
+                };
+                assert_eq!(x.test_run(opts).expect("test run").return_value, XDP_PASS);
+            });
+        }
+    });
+    // A plain IPv4 segment without options: 52 bytes, 64 in the ring with its header; the
+    // kernel keeps what is reserved below the ring's size (at most size - 1 bytes).
+    let fit = u64::from((page - 1) / 64);
+    let per_cpu = k.counter_reader().unwrap().per_cpu().unwrap();
+    for cpu in [0, 1] {
+        assert_eq!(per_cpu[cpu].emitted, fit, "CPU {cpu}: what its ring holds");
+        assert_eq!(
+            per_cpu[cpu].lost,
+            u64::from(RUNS) - fit,
+            "CPU {cpu}: the rest"
+        );
+    }
+    let total = k.counters().unwrap();
+    assert_eq!(
+        (total.emitted, total.lost),
+        (2 * fit, 2 * (u64::from(RUNS) - fit))
+    );
+    let (mut n, mut last) = (0u64, 0u64);
+    let _ = rings.drain(ALL, &mut |item| {
+        let ts = decode::item_ts(item);
+        assert!(ts >= last, "time order: {ts} after {last}");
+        last = ts;
+        n += 1;
+        ControlFlow::Continue(())
+    });
+    assert_eq!(n, total.emitted, "every item written is read");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -874,7 +941,7 @@ fn ethernet_below_14_bytes_refused_by_test_run() {
     }
     // Nothing ran.
     assert_eq!(k.take_counters(), Counters::default());
-    assert!(k.ring.next().is_none());
+    assert!(k.ring.pop_oldest().is_none());
 }
 
 /// BPF_PROG_TEST_RUN for TC refuses an untagged IPv4 / IPv6 frame whose IP header is not

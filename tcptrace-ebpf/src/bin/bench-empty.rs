@@ -1,6 +1,7 @@
 //! The benchmark's floors, a ladder of XDP programs that do the least a tracer of this
 //! design must: `empty` passes the packet; `clock` also reads the clock; `reserve` also
-//! reserves a ring entry of tcptrace's record size, stamps it and commits it. Declared
+//! reserves a ring entry of the size of tcptrace's item for the bench's accepted segment
+//! (IPv4 with timestamps: 64 bytes), stamps it and commits it. Declared
 //! frags-aware like tcptrace's, so BPF_PROG_TEST_RUN treats them alike.
 #![no_std]
 #![no_main]
@@ -9,7 +10,6 @@ use aya_ebpf::{
     bindings::xdp_action, helpers::bpf_ktime_get_ns, macros::map, macros::xdp, maps::RingBuf,
     programs::XdpContext,
 };
-use tcptrace_common::Record;
 
 /// The `reserve` floor's ring (the bench sizes it before loading).
 #[map]
@@ -32,7 +32,7 @@ pub fn clock(_ctx: XdpContext) -> u32 {
 pub fn reserve(_ctx: XdpContext) -> u32 {
     // SAFETY: as above.
     let t = unsafe { bpf_ktime_get_ns() };
-    if let Some(mut entry) = FLOOR_RING.reserve::<Record>(0) {
+    if let Some(mut entry) = FLOOR_RING.reserve::<[u64; 8]>(0) {
         // SAFETY: the entry is ours until submitted; its first 8 bytes take the time.
         unsafe { (entry.as_mut_ptr() as *mut u64).write(t) };
         // No wakeup: the reader polls, as tcptrace's does between its wakeups.

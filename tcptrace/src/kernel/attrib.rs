@@ -5,7 +5,7 @@ use aya::{
     maps::{HashMap, MapData, MapError, PerCpuArray, RingBuf},
     programs::Program,
 };
-use tcptrace_common::attrib::{AttribEvent, FlowKey, Owner, counter};
+use tcptrace_common::attrib::{FlowKey, Owner, counter};
 
 use super::{Kernel, KernelError, verifier_log};
 
@@ -154,13 +154,4 @@ impl Kernel {
             misses: sum(counter::MISSES),
         })
     }
-}
-
-/// One attribution event from its ring bytes.
-pub fn event_from_bytes(b: &[u8]) -> Option<AttribEvent> {
-    if b.len() < std::mem::size_of::<AttribEvent>() {
-        return None;
-    }
-    // SAFETY: plain data, enough bytes, read_unaligned copes with any alignment.
-    Some(unsafe { std::ptr::read_unaligned(b.as_ptr().cast::<AttribEvent>()) })
 }

@@ -1,7 +1,6 @@
 //! Live capture: drain the ring buffer with tokio until a signal, `-c` or an error.
 use std::{io, ops::ControlFlow};
 
-use aya::maps::{MapData, RingBuf};
 use tokio::{
     io::{Interest, unix::AsyncFd},
     signal::unix::{SignalKind, signal},
@@ -12,8 +11,8 @@ use super::{
     links::{self, LinkEvent, LinkWatch},
 };
 use crate::{
-    decode::Timestamp,
-    decode::{self, Item},
+    decode::{self, Item, Timestamp},
+    source::rings::Rings,
 };
 
 /// Converts the kernel's CLOCK_MONOTONIC nanoseconds to wall-clock time.
@@ -64,14 +63,16 @@ pub enum Stop {
     Gone,
 }
 
-/// Delivers every record in the ring buffer now; `Break` when the sink wants to stop.
+/// Delivers, in time order, every item in the rings now stamped at or before `until`
+/// (`rings::ALL`: every item); `Break` when the sink wants to stop.
 pub fn drain(
-    ring: &mut RingBuf<MapData>,
+    rings: &mut Rings,
+    until: u64,
     clock: &MonoClock,
     sink: &mut dyn Sink,
 ) -> ControlFlow<()> {
-    while let Some(item) = ring.next() {
-        match decode::item(&item) {
+    rings.drain(until, &mut |item| {
+        match decode::item(item) {
             Some(Item::Drop(d)) => sink.dropped(&d, clock.wall(d.rec.ts_ns)),
             Some(Item::Segment { rec, snap, tail }) => {
                 let ts = clock.wall(rec.ts_ns);
@@ -80,10 +81,15 @@ pub fn drain(
                     None => sink.record(&rec, ts, snap)?,
                 }
             }
-            None => {}
+            Some(Item::Attrib(_)) | None => {}
         }
-    }
-    ControlFlow::Continue(())
+        ControlFlow::Continue(())
+    })
+}
+
+/// [`drain`] up to the merge's horizon now (see [`super::rings`]).
+fn drain_now(rings: &mut Rings, clock: &MonoClock, sink: &mut dyn Sink) -> ControlFlow<()> {
+    drain(rings, Rings::horizon(), clock, sink)
 }
 
 /// The signals the live loop answers, caught from the moment this is made (make it before
@@ -123,14 +129,14 @@ pub trait LinkHandler {
 }
 
 /// Runs until SIGINT, SIGTERM, the sink stops or `links_to` says the traced interfaces are
-/// gone; SIGUSR1 asks the sink for a summary. The ring is handed back for a last drain.
+/// gone; SIGUSR1 asks the sink for a summary. The rings are handed back for a last drain.
 pub async fn run(
-    ring: RingBuf<MapData>,
+    ring: Rings,
     clock: MonoClock,
     links_to: &mut dyn LinkHandler,
     signals: Signals,
     sink: &mut dyn Sink,
-) -> io::Result<(RingBuf<MapData>, Stop)> {
+) -> io::Result<(Rings, Stop)> {
     let mut links = LinkWatch::new()?;
     // Interfaces may have gone before we subscribed.
     for i in links_to.watched() {
@@ -143,7 +149,9 @@ pub async fn run(
         mut term,
         mut usr1,
     } = signals;
-    // SAFETY: the AsyncFd owns the ring, so the fd stays open for as long as it is registered.
+    // The rings' epoll descriptor: readable when a ring is.
+    // SAFETY: the AsyncFd owns the rings and their epoll descriptor, so it stays open for
+    // as long as it is registered.
     let mut afd = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }?;
     // The kernel wakes us at most every millisecond per CPU; what lands after a wakeup
     // is picked up by this timer.
@@ -161,7 +169,7 @@ pub async fn run(
             _ = term.recv() => break,
             evs = links.next(&watched) => {
                 // Lines before the change are printed before anything said about it.
-                let flow = drain(afd.get_mut(), &clock, sink);
+                let flow = drain_now(afd.get_mut(), &clock, sink);
                 sink.flush();
                 let mut keep = true;
                 for ev in evs? {
@@ -174,25 +182,25 @@ pub async fn run(
             }
             _ = usr1.recv() => {
                 // What is in the ring came before the signal: it belongs in the summary.
-                let flow = drain(afd.get_mut(), &clock, sink);
+                let flow = drain_now(afd.get_mut(), &clock, sink);
                 sink.summary();
                 flow
             }
             _ = next_tick(&mut periodic) => {
                 // What the ring holds now counts in the totals shown.
-                let flow = drain(afd.get_mut(), &clock, sink);
+                let flow = drain_now(afd.get_mut(), &clock, sink);
                 sink.periodic();
                 flow
             }
-            _ = tick.tick() => drain(afd.get_mut(), &clock, sink),
+            _ = tick.tick() => drain_now(afd.get_mut(), &clock, sink),
             guard = afd.readable_mut() => {
                 let mut guard = guard?;
                 // Drain, clear readiness, drain again: a record that lands between the two
                 // would otherwise wait for the next wakeup.
-                let flow = drain(guard.get_inner_mut(), &clock, sink);
+                let flow = drain_now(guard.get_inner_mut(), &clock, sink);
                 guard.clear_ready();
                 if flow.is_continue() {
-                    drain(guard.get_inner_mut(), &clock, sink)
+                    drain_now(guard.get_inner_mut(), &clock, sink)
                 } else {
                     flow
                 }

@@ -7,6 +7,7 @@ pub mod links;
 pub mod live;
 pub mod netns;
 pub mod offline;
+pub mod rings;
 pub mod savefile;
 
 use std::ops::ControlFlow;

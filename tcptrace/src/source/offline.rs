@@ -9,7 +9,6 @@ use std::{
     time::Duration,
 };
 
-use aya::maps::{MapData, RingBuf};
 use pcap_file::{
     DataLink,
     pcapng::{
@@ -25,7 +24,7 @@ use super::{
 };
 use crate::{
     decode::{self, FileTime, Item, Tail, Timestamp},
-    kernel::{Kernel, KernelError},
+    kernel::{Kernel, KernelError, Rings},
 };
 
 const ETH_HLEN: usize = 14;
@@ -313,7 +312,7 @@ fn file_time(sec: i32, frac: i32, nano: bool) -> Timestamp {
 pub fn replay(
     path: &Path,
     kernel: &mut Kernel,
-    ring: &mut RingBuf<MapData>,
+    ring: &mut Rings,
     sink: &mut dyn Sink,
     unfiltered: bool,
 ) -> Result<u64, OfflineError> {
@@ -360,7 +359,7 @@ pub fn replay(
 struct Replayer<'a> {
     path: &'a Path,
     kernel: &'a mut Kernel,
-    ring: &'a mut RingBuf<MapData>,
+    ring: &'a mut Rings,
     sink: &'a mut dyn Sink,
     buf: Vec<u8>,
     frames: u64,
@@ -481,7 +480,7 @@ impl Replayer<'_> {
         // marks it (CSUM_UNAVAILABLE), as any segment beyond the bytes it is given.
         self.kernel.run_xdp(&input[..input.len().min(MAX_REPLAY)])?;
         let mut records = 0;
-        while let Some(item) = self.ring.next() {
+        while let Some(item) = self.ring.pop_oldest() {
             records += 1;
             if frame.invalid {
                 // tcpdump decodes none of it: only whether the filter took it counts.
