@@ -112,22 +112,31 @@ pub fn item_ts(b: &[u8]) -> u64 {
 
 /// A segment that is not plain: its `Seg` item with the fields spelled out.
 fn wide(w: &Wide) -> Option<Record> {
-    let mut r = seg(&w.seg)?;
-    r.frame_len = w.frame_len;
-    r.l3_off = w.l3_off;
-    r.l4_off = w.l4_off;
-    r.status = w.status;
-    r.ihl = w.ihl;
-    r.tcp_caplen = w.tcp_caplen;
-    if r.family == FAMILY_V6 {
-        r.ip_id = w.frag_id;
-        r.frag = w.frag_off;
+    let r = seg(&w.seg)?;
+    let v6 = r.family == FAMILY_V6;
+    Some(Record {
+        frame_len: w.frame_len,
+        l3_off: w.l3_off,
+        l4_off: w.l4_off,
+        status: w.status,
+        ihl: w.ihl,
+        tcp_caplen: w.tcp_caplen,
+        ip_id: if v6 { w.frag_id } else { r.ip_id },
+        frag: if v6 { w.frag_off } else { r.frag },
+        ext_count: w.ext_count,
+        exts: w.exts,
+        vlan_count: w.vlan_count,
+        vlan_ids: w.vlan_ids,
+        ..r
+    })
+}
+
+/// A segment item's parts, as [`Item::Segment`] has them (None: not a segment).
+pub fn segment(b: &[u8]) -> Option<(Record, &[u8], Option<Tail>)> {
+    match item(b)? {
+        Item::Segment { rec, snap, tail } => Some((rec, snap, tail)),
+        _ => None,
     }
-    r.ext_count = w.ext_count;
-    r.exts = w.exts;
-    r.vlan_count = w.vlan_count;
-    r.vlan_ids = w.vlan_ids;
-    Some(r)
 }
 
 /// A [`Seg`] item; what a plain segment leaves out follows from its IP header.

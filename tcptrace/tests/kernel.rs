@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use common::packet::*;
 use tcptrace::{
-    decode::{self, Item, Tail},
+    decode::{self, Tail},
     kernel::{Counters, Filter, Kernel, Rings},
 };
 use tcptrace_common::{
@@ -216,14 +216,7 @@ impl K {
         while let Some(item) = self.ring.pop_oldest() {
             // No snapshot asked for: plain records, or tail records for packets with IPv4
             // options, IPv6 extension headers or PPPoE (checked against the frame here).
-            let Some(Item::Segment {
-                mut rec,
-                snap,
-                tail,
-            }) = decode::item(&item)
-            else {
-                panic!("not a segment item: {:02x?}", &item[..]);
-            };
+            let (mut rec, snap, tail) = decode::segment(&item).expect("a segment item");
             assert!(snap.is_empty(), "snapshot bytes without a snaplen");
             check_tail(&item, &rec, tail.as_ref(), frame);
             rec.status &= !status::TAIL_CUT;

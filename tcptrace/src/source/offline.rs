@@ -23,7 +23,7 @@ use super::{
     savefile::{self, Savefile},
 };
 use crate::{
-    decode::{self, FileTime, Item, Tail, Timestamp},
+    decode::{self, FileTime, Tail, Timestamp},
     kernel::{Kernel, KernelError, Rings},
 };
 
@@ -486,12 +486,7 @@ impl Replayer<'_> {
                 // tcpdump decodes none of it: only whether the filter took it counts.
                 continue;
             }
-            let Some(Item::Segment {
-                mut rec,
-                snap,
-                tail,
-            }) = decode::item(&item)
-            else {
+            let Some((mut rec, snap, tail)) = decode::segment(&item) else {
                 continue;
             };
             rec.frame_len = wire_len.max(input.len()) as u32;
