@@ -16,9 +16,9 @@ use tcptrace_common::{
 
 use crate::{
     cli::{Cli, SummaryStyle, XdpModeArg},
+    output::ReportOptions,
+    output::rotate::Rotation,
     render::{RenderOptions, TsStyle},
-    rotate::Rotation,
-    track::report::ReportOptions,
 };
 
 /// Where the segments come from.

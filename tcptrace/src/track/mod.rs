@@ -1,28 +1,25 @@
 //! Connection tracking in userspace: the decoded segments (live or `-r`, the same ones the
-//! printer gets) followed per connection through the TCP states, for `--explain` notes,
-//! `--summary` rows and `--json` events.
+//! outputs get) followed per connection through the TCP states: the events and rows that
+//! `--explain`, `--summary`, `--json`, `--graph`, `--stats` and `--metrics` show. One
+//! tracker per run, whatever the outputs ([`crate::pipeline`]).
 //!
 //! Connections are keyed by their two endpoints in canonical order. Memory is bounded:
 //! connections expire by *segment* time (so replaying a file behaves as the live run did)
 //! and `--max-connections` evicts the least recently active ones when the table is full.
-//! [`report`] turns the tracker's events and rows into output; it is only built when one of
-//! `--explain`, `--summary`, `--json` or `--no-lines` is given.
 
 pub mod conn;
 pub mod event;
 pub mod fate;
-pub mod json;
 pub mod opts;
-pub mod report;
+pub mod row;
 pub mod seqnum;
 pub mod stats;
-pub mod summary;
 
 use std::collections::{HashMap, VecDeque};
 
 use conn::{Conn, ConnKey, Fate, State};
 use event::{Event, EventKind, Span, ts_ns};
-use summary::{Row, Totals};
+use row::{Row, Totals};
 
 use crate::decode::{Segment, Timestamp};
 use crate::render::seq::FastHasher;

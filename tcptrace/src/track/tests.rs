@@ -3,7 +3,7 @@
 
 use super::conn::{Fate, State};
 use super::event::{EventKind, Span};
-use super::summary::End;
+use super::row::End;
 use super::*;
 use crate::decode::{Segment, Timestamp};
 use tcptrace_common::{
@@ -655,7 +655,7 @@ fn holes_beyond_the_limit_are_counted_and_get_no_note() {
     assert_eq!(r.counts[0].gap_overflow, 3);
     assert_eq!(r.retransmissions[0], 1);
     let mut out = Vec::new();
-    json::write_row(r, &mut out);
+    crate::output::json::write_row(r, &mut out);
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["holes_forgotten"], serde_json::json!([3, 0]));
 }
@@ -949,9 +949,11 @@ fn keep_alives_probes_window_full_and_dsack() {
 mod report {
     use super::*;
     use crate::attribute::tests::proc_;
+    use crate::attribute::{Attributor, flow_key};
+    use crate::output::ReportOptions;
+    use crate::pipeline::{Parts, Pipeline};
     use crate::render::{RenderOptions, Renderer, TsStyle};
     use crate::timefmt::LocalClock;
-    use crate::track::report::{Report, ReportOptions};
 
     fn article() -> Vec<Segment> {
         let r = 3034008467u32;
@@ -970,19 +972,19 @@ mod report {
     }
 
     fn run(opts: ReportOptions, segs: &[Segment]) -> String {
-        let mut renderer = Renderer::with_clock(
+        let renderer = Renderer::with_clock(
             RenderOptions {
                 ts: TsStyle::Local,
                 ..RenderOptions::default()
             },
             LocalClock::utc(),
         );
-        let mut rep = Report::with_clock(opts, LocalClock::utc()).expect("active");
         let mut out = Vec::new();
+        let mut p = pipeline(renderer, opts, &mut out, Parts::default());
         for s in segs {
-            rep.segment(&mut renderer, s, &mut out);
+            let _ = p.segment(s, None);
         }
-        rep.finish(&mut out);
+        p.finish().unwrap();
         String::from_utf8(out).unwrap()
     }
 
@@ -1070,17 +1072,35 @@ mod report {
         assert!(first["line"].as_str().unwrap().contains("Flags [S]"));
     }
 
-    /// `--explain` alone, on the test clock.
-    fn explain() -> (Renderer, Report) {
+    fn pipeline(
+        renderer: Renderer,
+        opts: ReportOptions,
+        out: &mut Vec<u8>,
+        parts: Parts,
+    ) -> Pipeline<&mut Vec<u8>> {
+        Pipeline::with(renderer, &opts, &LocalClock::utc(), None, out, parts)
+    }
+
+    /// `--explain` alone, on the test clock; with `owners`, attribution on.
+    fn explain(out: &mut Vec<u8>, owners: Option<Attributor>) -> Pipeline<&mut Vec<u8>> {
         let renderer = Renderer::with_clock(RenderOptions::default(), LocalClock::utc());
         let opts = ReportOptions {
             explain: true,
             ..ReportOptions::default()
         };
-        (
-            renderer,
-            Report::with_clock(opts, LocalClock::utc()).expect("active"),
-        )
+        let parts = Parts {
+            attrib: owners,
+            ..Parts::default()
+        };
+        pipeline(renderer, opts, out, parts)
+    }
+
+    /// Attribution that names `sender` and `receiver` the owners of `seg`'s two ends.
+    fn owners(seg: &Segment, sender: u32, receiver: u32) -> Attributor {
+        let mut a = Attributor::new();
+        a.insert(flow_key(seg, true, true), proc_(sender));
+        a.insert(flow_key(seg, false, true), proc_(receiver));
+        a
     }
 
     fn firewall() -> crate::track::fate::DropCause {
@@ -1094,17 +1114,14 @@ mod report {
     /// verdict at the end naming the client's process (not the server's listener).
     #[test]
     fn drop_notes_and_the_clients_verdict() {
-        let (mut renderer, mut rep) = explain();
-        rep.set_attribution(false);
         let mut out = Vec::new();
         let syn = cs(0, SYN, CI, 0, 16384, 0);
-        rep.set_processes(Some(proc_(7)), Some(proc_(9)));
-        rep.segment(&mut renderer, &syn, &mut out);
+        let mut p = explain(&mut out, Some(owners(&syn, 7, 9)));
+        let _ = p.segment(&syn, None);
         let mut dropped = syn;
         dropped.ts = Timestamp::new(syn.ts.secs, syn.ts.nanos + 21_000);
-        let cause = firewall();
-        rep.dropped(&mut renderer, &dropped, &cause, &mut out);
-        rep.finish(&mut out);
+        p.drop_segment(&dropped, &firewall());
+        p.finish().unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
@@ -1123,12 +1140,11 @@ mod report {
     /// SYNs without an answer nor a drop: the verdict names the client's process.
     #[test]
     fn no_answer_names_the_client() {
-        let (mut renderer, mut rep) = explain();
-        rep.set_attribution(false);
         let mut out = Vec::new();
-        rep.set_processes(Some(proc_(7)), Some(proc_(9)));
-        rep.segment(&mut renderer, &cs(0, SYN, CI, 0, 16384, 0), &mut out);
-        rep.finish(&mut out);
+        let syn = cs(0, SYN, CI, 0, 16384, 0);
+        let mut p = explain(&mut out, Some(owners(&syn, 7, 9)));
+        let _ = p.segment(&syn, None);
+        p.finish().unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.lines()
@@ -1142,13 +1158,13 @@ mod report {
     /// A segment this host made and dropped before the wire: a line of its own, marked.
     #[test]
     fn a_drop_before_the_wire_gets_its_line() {
-        let (mut renderer, mut rep) = explain();
         let mut out = Vec::new();
-        rep.segment(&mut renderer, &cs(0, SYN, CI, 0, 16384, 0), &mut out);
+        let mut p = explain(&mut out, None);
+        let _ = p.segment(&cs(0, SYN, CI, 0, 16384, 0), None);
         let mut synack = sc(1, SYN | ACK, SI, CI + 1, 16384, 0);
         synack.direction = tcptrace_common::DIR_EGRESS;
-        let cause = firewall();
-        rep.dropped(&mut renderer, &synack, &cause, &mut out);
+        p.drop_segment(&synack, &firewall());
+        p.finish().unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert!(
@@ -1163,15 +1179,20 @@ mod report {
         );
     }
 
+    /// Plain lines and `--no-lines` alone track nothing; `--explain` does.
     #[test]
-    fn no_flags_no_report() {
-        assert!(Report::new(ReportOptions::default()).is_none());
-        let r = Report::new(ReportOptions {
+    fn tracking_only_when_an_output_needs_it() {
+        let lines_off = ReportOptions {
             lines: false,
             ..ReportOptions::default()
-        })
-        .unwrap();
-        assert!(r.tracker().is_none(), "--no-lines alone does not track");
+        };
+        assert!(!lines_off.tracking());
+        let mut out = Vec::new();
+        let p = explain(&mut out, None);
+        assert!(p.tracking());
+        let renderer = Renderer::with_clock(RenderOptions::default(), LocalClock::utc());
+        let p = pipeline(renderer, lines_off, &mut out, Parts::default());
+        assert!(!p.tracking());
     }
 }
 
