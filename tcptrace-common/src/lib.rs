@@ -15,6 +15,15 @@ pub const MAX_IPV6_EXT: usize = 6;
 /// sets another).
 pub const RING_BYTES: u32 = 1 << 22;
 
+/// "Carry on with the next program, as if this one were not there": `TCX_NEXT` under TCX
+/// (6.6+) and `TC_ACT_UNSPEC` for a clsact direct-action filter are both -1. Any other
+/// value ends the chain (TC_ACT_PIPE would stop every TCX program attached after us).
+pub const TC_NEXT: i32 = -1;
+
+/// UDP ports decoded as VXLAN and Geneve (at either end), as tcpdump decides.
+pub const VXLAN_PORT: u16 = 4789;
+pub const GENEVE_PORT: u16 = 6081;
+
 /// `Record::direction` values.
 pub const DIR_INGRESS: u8 = 0;
 pub const DIR_EGRESS: u8 = 1;

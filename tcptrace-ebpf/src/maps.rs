@@ -1,5 +1,4 @@
 //! The maps shared with userspace, and the read-only globals it fills in before loading.
-use crate::parse::Layers;
 use aya_ebpf::{
     bindings::{BPF_F_NO_PREALLOC, BPF_NOEXIST},
     macros::map,
@@ -10,10 +9,6 @@ use tcptrace_common::{Config, MAX_IFACE_COUNTERS, RING_BYTES, counter, rules::Ru
 /// Records for userspace.
 #[map]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(RING_BYTES, 0);
-
-/// Per-CPU parking place for the parse result of an accepted segment (see `trace`).
-#[map]
-pub static LAYERS: PerCpuArray<Layers> = PerCpuArray::with_max_entries(1, 0);
 
 /// Per-CPU counters, one block per CPU, indexed by `tcptrace_common::counter`.
 #[map]

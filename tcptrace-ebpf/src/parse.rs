@@ -1,13 +1,17 @@
 //! Ethernet → up to eight VLAN tags → 802.2 LLC/SNAP → PPPoE session → IPv4 / IPv6
 //! (+ extension headers) → (one tunnel: VXLAN, Geneve, GRE, IP-in-IP → inner IPv4 / IPv6) → TCP.
 //! Every read is bounds-checked; every loop has a fixed bound.
-use tcptrace_common::{FAMILY_V4, FAMILY_V6, MAX_IPV6_EXT, counter, status};
+use tcptrace_common::{
+    FAMILY_V4, FAMILY_V6, GENEVE_PORT, MAX_IPV6_EXT, VXLAN_PORT, counter, status,
+};
 
 use core::mem::MaybeUninit;
 
+use aya_ebpf::{macros::map, maps::PerCpuArray};
+
 use crate::{
     frame::{Frame, at, ld, opaque},
-    maps::{Counts, LAYERS},
+    maps::Counts,
 };
 
 const ETH_HLEN: usize = 14;
@@ -33,14 +37,16 @@ const IPPROTO_IPIP: u8 = 4;
 const IPPROTO_IPV6: u8 = 41;
 const IPPROTO_UDP: u8 = 17;
 const IPPROTO_GRE: u8 = 47;
-const VXLAN_PORT: u16 = 4789;
-const GENEVE_PORT: u16 = 6081;
 const IPPROTO_TCP: u8 = 6;
 const NEXTHDR_HOP: u8 = 0;
 const NEXTHDR_ROUTING: u8 = 43;
 const NEXTHDR_FRAGMENT: u8 = 44;
 const NEXTHDR_DEST: u8 = 60;
 const TCP_HLEN: usize = 20;
+
+/// Per-CPU parking place for the parse result of an accepted segment (see `trace`).
+#[map]
+static LAYERS: PerCpuArray<Layers> = PerCpuArray::with_max_entries(1, 0);
 
 /// Where the headers are, and what the parse found on the way. Plain scalars only, so the
 /// compiler keeps it in registers (an aggregate with arrays gets zeroed by a memset call).

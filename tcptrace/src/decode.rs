@@ -5,6 +5,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use tcptrace_common::{FAMILY_V6, MAX_IPV6_EXT, MAX_OPTIONS, MAX_TAIL, Record, status, tcp_flags};
 
+use crate::wire::checksum;
+
 /// A wall-clock instant: seconds and nanoseconds since the Unix epoch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp {
@@ -318,7 +320,7 @@ impl Segment {
         if let Some(to) =
             crate::render::iphdrs::final_dst(v6, self.ext_headers(), self.tail.bytes())
         {
-            self.tcp_csum_calc = crate::render::iphdrs::csum_for_dst(self.tcp_csum_calc, from, &to);
+            self.tcp_csum_calc = checksum::replace_in_pseudo_header(self.tcp_csum_calc, from, &to);
         }
         self
     }
@@ -395,34 +397,20 @@ impl Segment {
         if self.status & status::CSUM_COMPUTED == 0 || self.status & status::CSUM_UNAVAILABLE != 0 {
             return None;
         }
-        let mut p: u32 = 6 + self.tcp_len;
-        let mut add = |b: &[u8]| {
-            for w in b.chunks(2) {
-                p += u32::from(u16::from_be_bytes([w[0], w[1]]));
-            }
-        };
-        match (self.src, self.dst) {
+        let p = match (self.src, self.dst) {
             (IpAddr::V4(a), IpAddr::V4(b)) => {
-                add(&a.octets());
-                add(&b.octets());
+                checksum::pseudo_header(&a.octets(), &b.octets(), 6, self.tcp_len)
             }
             (IpAddr::V6(a), IpAddr::V6(b)) => {
-                add(&a.octets());
-                add(&b.octets());
+                checksum::pseudo_header(&a.octets(), &b.octets(), 6, self.tcp_len)
             }
             _ => return None,
-        }
-        let fold = |mut x: u32| {
-            while x > 0xffff {
-                x = (x & 0xffff) + (x >> 16);
-            }
-            x
         };
         // With the field at the value the kernel computed, pseudo-header plus segment
         // sum to 0xffff; the field as it is differs by (field - computed).
-        let with_calc = !(fold(p) as u16);
+        let with_calc = !checksum::fold(p);
         let s = u32::from(with_calc) + u32::from(self.tcp_csum) + u32::from(!self.tcp_csum_calc);
-        Some(fold(s) as u16)
+        Some(checksum::fold(s))
     }
 
     /// Whether every byte of the TCP segment (header and payload) was captured.

@@ -20,3 +20,4 @@ pub mod source;
 pub mod timefmt;
 pub mod trace;
 pub mod track;
+pub mod wire;

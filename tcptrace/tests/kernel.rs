@@ -16,8 +16,8 @@ use tcptrace_common::{
 };
 
 const XDP_PASS: u32 = 2;
-/// TCX_NEXT / TC_ACT_UNSPEC (-1): "run the next program", the only pass-through verdict.
-const TC_NEXT: u32 = u32::MAX;
+/// TCX_NEXT / TC_ACT_UNSPEC (-1) as BPF_PROG_TEST_RUN returns it.
+const TC_NEXT: u32 = tcptrace_common::TC_NEXT as u32;
 
 const A4: [u8; 4] = [192, 0, 2, 1];
 const B4: [u8; 4] = [198, 51, 100, 7];
