@@ -78,12 +78,4 @@ fn trace<F: Frame>(f: &F, direction: u8) {
     record::emit(f, &layers, direction, c);
 }
 
-#[cfg(not(test))]
-#[panic_handler]
-fn panic(_info: &core::panic::PanicInfo) -> ! {
-    loop {}
-}
-
-#[unsafe(link_section = "license")]
-#[unsafe(no_mangle)]
-static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";
+tcptrace_ebpf::object!();
