@@ -511,3 +511,41 @@ mod tests {
         assert_eq!(s.tcp_caplen, 0);
     }
 }
+
+/// Records as the kernel program makes them, for unit tests that start after it.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use tcptrace_common::{FAMILY_V4, Record};
+
+    /// A plain IPv4 segment (DF, TTL 64) behind Ethernet, without options or payload.
+    pub fn v4(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16) -> Record {
+        let mut r = Record::ZERO;
+        r.family = FAMILY_V4;
+        r.saddr[..4].copy_from_slice(&src);
+        r.daddr[..4].copy_from_slice(&dst);
+        r.sport = sport;
+        r.dport = dport;
+        r.ihl = 20;
+        r.ttl = 64;
+        r.frag = 0x4000;
+        r.l3_off = 14;
+        r.l4_off = 34;
+        set_options(&mut r, &[]);
+        r
+    }
+
+    /// TCP options (the header grows with them).
+    pub fn set_options(r: &mut Record, opts: &[u8]) {
+        r.options[..opts.len()].copy_from_slice(opts);
+        r.opt_len = opts.len() as u8;
+        r.doff = 20 + opts.len() as u8;
+        r.tcp_caplen = r.doff;
+        set_payload(r, 0);
+    }
+
+    /// `n` payload bytes (on the wire, not captured).
+    pub fn set_payload(r: &mut Record, n: u32) {
+        r.ip_len = 20 + r.doff as u32 + n;
+        r.frame_len = 14 + r.ip_len;
+    }
+}

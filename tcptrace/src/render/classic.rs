@@ -118,10 +118,10 @@ fn tcp(table: &mut SeqTable, opts: &RenderOptions, seg: &Segment, out: &mut Vec<
 
 #[cfg(test)]
 mod tests {
-    use crate::decode::{Segment, Timestamp};
+    use crate::decode::{Segment, Timestamp, fixture};
     use crate::render::{RenderOptions, Renderer, TsStyle};
     use crate::timefmt::LocalClock;
-    use tcptrace_common::{FAMILY_V4, Record};
+    use tcptrace_common::Record;
 
     const CLIENT: [u8; 4] = [192, 168, 2, 10];
     const SERVER: [u8; 4] = [192, 168, 2, 165];
@@ -138,32 +138,18 @@ mod tests {
         opts: &[u8],
         df: bool,
     ) -> Record {
-        let mut r = Record::ZERO;
-        r.family = FAMILY_V4;
         let (s, d, sp, dp) = if from_client {
             (CLIENT, SERVER, cport, 23)
         } else {
             (SERVER, CLIENT, 23, cport)
         };
-        r.saddr[..4].copy_from_slice(&s);
-        r.daddr[..4].copy_from_slice(&d);
-        r.sport = sp;
-        r.dport = dp;
+        let mut r = fixture::v4(s, d, sp, dp);
         r.flags = flags;
         r.seq = seq;
         r.ack = ack;
         r.window = win;
-        r.ihl = 20;
-        r.ttl = 64;
         r.frag = if df { 0x4000 } else { 0 };
-        r.options[..opts.len()].copy_from_slice(opts);
-        r.opt_len = opts.len() as u8;
-        r.doff = 20 + opts.len() as u8;
-        r.tcp_caplen = r.doff;
-        r.ip_len = 20 + r.doff as u32;
-        r.l3_off = 14;
-        r.l4_off = 34;
-        r.frame_len = 14 + r.ip_len;
+        fixture::set_options(&mut r, opts);
         r
     }
 

@@ -521,40 +521,13 @@ fn pkt_type_name(t: u8) -> &'static [u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tcptrace_common::{FAMILY_V4, FAMILY_V6, Record};
+    use tcptrace_common::{FAMILY_V6, Record};
 
     fn utc(opts: RenderOptions) -> Renderer {
         Renderer::with_clock(opts, LocalClock::utc())
     }
 
-    fn rec4(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16) -> Record {
-        let mut r = Record::ZERO;
-        r.family = FAMILY_V4;
-        r.saddr[..4].copy_from_slice(&src);
-        r.daddr[..4].copy_from_slice(&dst);
-        r.sport = sport;
-        r.dport = dport;
-        r.ihl = 20;
-        r.doff = 20;
-        r.tcp_caplen = 20;
-        r.ttl = 64;
-        r.frag = 0x4000;
-        r.l3_off = 14;
-        r.l4_off = 34;
-        r
-    }
-
-    fn set_opts(r: &mut Record, opts: &[u8]) {
-        r.options[..opts.len()].copy_from_slice(opts);
-        r.opt_len = opts.len() as u8;
-        r.doff = 20 + opts.len() as u8;
-        r.tcp_caplen = r.doff;
-    }
-
-    fn finish(r: &mut Record, payload: u32) {
-        r.ip_len = 20 + r.doff as u32 + payload;
-        r.frame_len = 14 + r.ip_len;
-    }
+    use crate::decode::fixture::{set_options as set_opts, set_payload as finish, v4 as rec4};
 
     fn one(r: &mut Renderer, rec: &Record, secs: i64, micros: u32) -> String {
         let mut out = Vec::new();
