@@ -12,7 +12,7 @@
 
 use crate::decode::Segment;
 use crate::render::RenderOptions;
-use crate::render::options::{OptContext, OptStyle, put_options};
+use crate::render::options::{OptStyle, put_ack_to_options};
 use crate::render::seq::SeqTable;
 use crate::render::{put_ip, put_u32};
 use tcptrace_common::tcp_flags;
@@ -68,14 +68,9 @@ fn tcp(table: &mut SeqTable, opts: &RenderOptions, seg: &Segment, out: &mut Vec<
     } else {
         out.push(b'.');
     }
-    let ack_set = flags & tcp_flags::ACK as u8 != 0;
     let rel = table.numbers(seg, opts.absolute_seq);
     if hlen > length {
-        out.extend_from_slice(b" [bad hdr length ");
-        put_u32(out, hlen);
-        out.extend_from_slice(b" - too long, > ");
-        put_u32(out, length);
-        out.push(b']');
+        super::tcpdump::bad_too_long(out, hlen, length);
         return;
     }
     let plen = length - hlen;
@@ -89,31 +84,7 @@ fn tcp(table: &mut SeqTable, opts: &RenderOptions, seg: &Segment, out: &mut Vec<
         put_u32(out, plen);
         out.push(b')');
     }
-    if ack_set {
-        out.extend_from_slice(b" ack ");
-        put_u32(out, rel.ack);
-    }
-    out.extend_from_slice(b" win ");
-    put_u32(out, seg.window as u32);
-    if flags & tcp_flags::URG as u8 != 0 {
-        out.extend_from_slice(b" urg ");
-        put_u32(out, seg.urg_ptr as u32);
-    }
-    if hlen > 20 {
-        let ctx = OptContext {
-            flags,
-            rel,
-            payload_captured: plen == 0 || seg.segment_captured(),
-            byte_after_header: seg.byte_after_header(),
-        };
-        put_options(
-            out,
-            seg.option_bytes(),
-            (hlen - 20) as usize,
-            &ctx,
-            OptStyle::Classic,
-        );
-    }
+    put_ack_to_options(out, seg, rel, plen, OptStyle::Classic);
 }
 
 #[cfg(test)]

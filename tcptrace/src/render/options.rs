@@ -11,7 +11,9 @@ use std::net::Ipv6Addr;
 
 use super::seq::Relative;
 use super::{put_hex, put_hex_bytes, put_ipv4, put_ipv6, put_u32, put_u64};
+use crate::decode::Segment;
 use crate::wire::tcp_options::{Malformed, Options, kind};
+use tcptrace_common::tcp_flags;
 
 /// Which line format the options are embedded in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,6 +87,46 @@ fn be32(b: &[u8]) -> u32 {
 #[inline]
 fn be64(b: &[u8]) -> u64 {
     u64::from_be_bytes(b[..8].try_into().unwrap())
+}
+
+/// The end of a TCP line: `ack N`, `win N`, `urg N` and the options, each after `, `
+/// (tcpdump 4) or ` ` (the classic format). False when the line ended inside the options.
+pub fn put_ack_to_options(
+    out: &mut Vec<u8>,
+    seg: &Segment,
+    rel: Relative,
+    plen: u32,
+    style: OptStyle,
+) -> bool {
+    let sep: &[u8] = if style == OptStyle::Modern {
+        b", "
+    } else {
+        b" "
+    };
+    let flags = seg.flag_byte();
+    let mut field = |name: &[u8], v: u32| {
+        out.extend_from_slice(sep);
+        out.extend_from_slice(name);
+        put_u32(out, v);
+    };
+    if flags & tcp_flags::ACK as u8 != 0 {
+        field(b"ack ", rel.ack);
+    }
+    field(b"win ", seg.window.into());
+    if flags & tcp_flags::URG as u8 != 0 {
+        field(b"urg ", seg.urg_ptr.into());
+    }
+    let hlen = usize::from(seg.hdr_len);
+    if hlen <= 20 {
+        return true;
+    }
+    let ctx = OptContext {
+        flags,
+        rel,
+        payload_captured: plen == 0 || seg.segment_captured(),
+        byte_after_header: seg.byte_after_header(),
+    };
+    put_options(out, seg.option_bytes(), hlen - 20, &ctx, style)
 }
 
 /// Prints the options of a TCP header.

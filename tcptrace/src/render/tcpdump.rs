@@ -14,7 +14,7 @@
 //!   and `length N`. Application-layer decoding after `length N` is not printed.
 
 use crate::decode::{Segment, Timestamp, ext};
-use crate::render::options::{OptContext, OptStyle, put_options};
+use crate::render::options::{OptStyle, put_ack_to_options};
 use crate::render::seq::SeqTable;
 use crate::render::{RenderOptions, TsStyle};
 use crate::render::{classic, iphdrs, tunnel};
@@ -386,39 +386,15 @@ impl Renderer {
                 put_u32(out, rel.seq.wrapping_add(plen));
             }
         }
-        if flags & tcp_flags::ACK as u8 != 0 {
-            out.extend_from_slice(b", ack ");
-            put_u32(out, rel.ack);
-        }
-        out.extend_from_slice(b", win ");
-        put_u32(out, seg.window as u32);
-        if flags & tcp_flags::URG as u8 != 0 {
-            out.extend_from_slice(b", urg ");
-            put_u32(out, seg.urg_ptr as u32);
-        }
-        if hlen > 20 {
-            let ctx = OptContext {
-                flags,
-                rel,
-                payload_captured: plen == 0 || seg.segment_captured(),
-                byte_after_header: seg.byte_after_header(),
-            };
-            if !put_options(
-                out,
-                seg.option_bytes(),
-                (hlen - 20) as usize,
-                &ctx,
-                OptStyle::Modern,
-            ) {
-                return;
-            }
+        if !put_ack_to_options(out, seg, rel, plen, OptStyle::Modern) {
+            return;
         }
         out.extend_from_slice(b", length ");
         put_u32(out, plen);
     }
 }
 
-fn bad_too_long(out: &mut Vec<u8>, hlen: u32, length: u32) {
+pub(crate) fn bad_too_long(out: &mut Vec<u8>, hlen: u32, length: u32) {
     out.extend_from_slice(b" [bad hdr length ");
     put_u32(out, hlen);
     out.extend_from_slice(b" - too long, > ");
