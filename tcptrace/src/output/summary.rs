@@ -37,18 +37,29 @@ fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-/// The text table: a heading line, a header and one line per row.
-pub fn table(rows: &[Row], totals: &Totals, clock: &mut LocalClock) -> String {
-    let mut out = String::new();
-    let _ = write!(
-        out,
+/// The first line's start: how many connections, and what became of them.
+fn heading(totals: &Totals) -> String {
+    format!(
         "tcptrace summary: {} connection{} ({} tracked now, {} evicted, {} expired)",
         totals.seen,
         plural(totals.seen),
         totals.tracked,
         totals.evicted,
         totals.expired
-    );
+    )
+}
+
+/// When a row's connection started, in local time.
+fn start_of(r: &Row, clock: &mut LocalClock) -> Vec<u8> {
+    let mut start = Vec::new();
+    timefmt::put_date_hms(&mut start, clock.local_secs(r.start.secs));
+    timefmt::put_frac(&mut start, r.start.nanos, false);
+    start
+}
+
+/// The text table: a heading line, a header and one line per row.
+pub fn table(rows: &[Row], totals: &Totals, clock: &mut LocalClock) -> String {
+    let mut out = heading(totals);
     if totals.evicted > 0 {
         let _ = write!(out, "; --max-connections {}", totals.max_connections);
     }
@@ -74,9 +85,7 @@ pub fn table(rows: &[Row], totals: &Totals, clock: &mut LocalClock) -> String {
     let mut cells: Vec<[String; 12]> = Vec::with_capacity(rows.len() + 1);
     cells.push(HEAD.map(String::from));
     for r in rows {
-        let mut start = Vec::new();
-        timefmt::put_date_hms(&mut start, clock.local_secs(r.start.secs));
-        timefmt::put_frac(&mut start, r.start.nanos, false);
+        let start = start_of(r, clock);
         cells.push([
             r.conn.to_string(),
             r.client.to_string(),
@@ -145,21 +154,11 @@ fn yn(b: bool) -> String {
 /// `--summary=long`: one block per connection with the classic tcptrace's numbers (`tcptrace
 /// -l`), per direction.
 pub fn long(rows: &[Row], totals: &Totals, clock: &mut LocalClock) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "tcptrace summary: {} connection{} ({} tracked now, {} evicted, {} expired)",
-        totals.seen,
-        plural(totals.seen),
-        totals.tracked,
-        totals.evicted,
-        totals.expired
-    );
+    let mut out = heading(totals);
+    out.push('\n');
     for r in rows {
         out.push('\n');
-        let mut start = Vec::new();
-        timefmt::put_date_hms(&mut start, clock.local_secs(r.start.secs));
-        timefmt::put_frac(&mut start, r.start.nanos, false);
+        let start = start_of(r, clock);
         let (a, b) = if r.roles_known {
             ("client>server", "server>client")
         } else {
