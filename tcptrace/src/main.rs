@@ -12,7 +12,7 @@ use clap::Parser as _;
 use tcptrace::{
     attribute::{self, Attributor},
     cli::Cli,
-    decode::{Segment, Tail, Timestamp},
+    decode::{IcmpError, Segment, Tail, Timestamp},
     kernel::attrib::event_from_bytes,
     kernel::{CounterReader, Counters, Kernel, KernelError, XdpModeArg, fate::Namer, if_index},
     metrics::{self, Metrics},
@@ -29,7 +29,10 @@ use tcptrace::{
     stats::{self, Tally},
     track::{fate::DropCause, report::Report},
 };
-use tcptrace_common::{Record, fate::DropRecord};
+use tcptrace_common::{
+    Record,
+    fate::{DropRecord, IcmpRecord},
+};
 
 /// A refusal of clap's as one line, without its `error: ` prefix, usage and hints; the
 /// values an option takes, when clap lists them, follow in parentheses.
@@ -261,6 +264,27 @@ impl<W: Write> Sink for Printer<W> {
         };
         let seg = Segment::decode(&d.rec, ts, None);
         r.dropped(&mut self.renderer, &seg, &cause, &mut self.buf);
+    }
+
+    fn icmp(&mut self, i: &IcmpRecord, ts: Timestamp, cooked: Option<u8>) -> ControlFlow<()> {
+        if self.error.is_some()
+            || self.file_error.is_some()
+            || self.limit.is_some_and(|n| self.printed >= n)
+        {
+            return ControlFlow::Break(());
+        }
+        self.drain_attrib();
+        let mut e = IcmpError::decode(i, ts);
+        e.quoted.cooked = cooked;
+        match self.report.as_mut() {
+            None => self.renderer.render_icmp(&e, &mut self.buf),
+            Some(r) => r.icmp(&mut self.renderer, &e, &mut self.buf),
+        }
+        self.printed += 1;
+        if self.limit.is_some_and(|n| self.printed >= n) {
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
     }
 
     fn skipped(&mut self, ts: Timestamp) {

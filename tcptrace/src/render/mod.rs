@@ -6,6 +6,7 @@
 
 pub mod classic;
 pub mod graph;
+pub mod icmp;
 pub mod iphdrs;
 pub mod options;
 pub mod seq;

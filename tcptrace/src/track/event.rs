@@ -6,7 +6,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::decode::Timestamp;
+use crate::decode::{IcmpKind, Timestamp};
 
 /// One end of a connection: address and port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -119,6 +119,22 @@ pub enum EventKind {
         ingress: bool,
         after: Option<Span>,
     },
+    /// An ICMP error from `router` about the segment from `from` (seq `seq`, an IP packet
+    /// of `sent_len` bytes, `syn`: a SYN).
+    Icmp {
+        router: IpAddr,
+        what: IcmpKind,
+        seq: u32,
+        sent_len: u32,
+        syn: bool,
+    },
+    /// End of trace or expiry: the client's SYNs were answered by an ICMP destination
+    /// unreachable (`what`: `ICMP port unreachable`) from `router`.
+    IcmpRefused {
+        syns: u32,
+        router: IpAddr,
+        what: String,
+    },
     /// A new SYN (new ISN) on the port pair of an earlier connection.
     PortReuse {
         isn: u32,
@@ -217,6 +233,8 @@ impl EventKind {
             EventKind::NoAnswer { .. } => "no_answer",
             EventKind::DroppedHere { .. } => "no_answer_dropped",
             EventKind::Dropped { .. } => "drop",
+            EventKind::Icmp { .. } => "icmp_error",
+            EventKind::IcmpRefused { .. } => "refused_icmp",
             EventKind::PortReuse { .. } => "port_reuse",
             EventKind::Midstream => "midstream",
             EventKind::ActiveClose { .. } => "active_close",
@@ -361,6 +379,39 @@ impl fmt::Display for Event {
             } => write!(
                 f,
                 "no answer: {why} ({dropped} of {syns} SYN{} from client {a} to {b}, {reason})",
+                s(*syns as u64)
+            ),
+            EventKind::Icmp {
+                router,
+                what,
+                seq,
+                sent_len,
+                syn,
+            } => match what {
+                IcmpKind::Unreachable(k) if *syn => write!(
+                    f,
+                    "refused by an ICMP {k} unreachable from {router} (the SYN from client {a} to {b})"
+                ),
+                IcmpKind::Unreachable(k) => write!(
+                    f,
+                    "ICMP {k} unreachable from {router} about {a} > {b} seq {seq}"
+                ),
+                IcmpKind::PathMtu(mtu) => write!(
+                    f,
+                    "path MTU {mtu} reported by {router} while segments of {sent_len} bytes are sent ({a} > {b} seq {seq})"
+                ),
+                IcmpKind::TimeExceeded => write!(
+                    f,
+                    "time exceeded in transit, reported by {router} about {a} > {b} seq {seq} (a routing loop or too few hops)"
+                ),
+                IcmpKind::ParameterProblem => write!(
+                    f,
+                    "parameter problem reported by {router} about {a} > {b} seq {seq}"
+                ),
+            },
+            EventKind::IcmpRefused { syns, router, what } => write!(
+                f,
+                "refused by an {what} from {router} ({syns} SYN{} from client {a} to {b})",
                 s(*syns as u64)
             ),
             EventKind::Dropped {

@@ -13,7 +13,7 @@ use super::json::{self, SegmentWriter};
 use super::summary;
 use super::{TrackConfig, Tracker};
 use crate::attribute::{self, Process};
-use crate::decode::Segment;
+use crate::decode::{IcmpError, Segment};
 use crate::render::Renderer;
 use crate::render::graph::Graphs;
 use crate::timefmt::{self, LocalClock};
@@ -270,6 +270,7 @@ impl Report {
             EventKind::Retry { .. }
                 | EventKind::NoAnswer { .. }
                 | EventKind::DroppedHere { .. }
+                | EventKind::IcmpRefused { .. }
                 | EventKind::GaveUp { .. }
                 | EventKind::SynRetransmit { .. }
                 | EventKind::Handshake1 { .. }
@@ -308,6 +309,23 @@ impl Report {
                 out.pop();
                 out.extend_from_slice(b" [not on the wire]\n");
             }
+            self.wrote = true;
+        }
+        self.write_events(out);
+    }
+
+    /// An ICMP error about a traced segment: its line (or JSON object, as the quoted
+    /// segment's with the error's text), then its note.
+    pub fn icmp(&mut self, renderer: &mut Renderer, e: &IcmpError, out: &mut Vec<u8>) {
+        if let Some(t) = self.tracker.as_mut() {
+            t.sweep(e.quoted.ts, &mut self.events);
+        }
+        self.write_events(out);
+        if let Some(t) = self.tracker.as_mut() {
+            t.icmp(e, &mut self.events);
+        }
+        if self.opts.lines && self.json.is_none() {
+            renderer.render_icmp(e, out);
             self.wrote = true;
         }
         self.write_events(out);

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use super::conn::{Conn, Counts, Fate, Half, State};
 use super::event::{Endpoint, Span};
 use super::stats::{Stats, SynOpts};
-use crate::decode::Timestamp;
+use crate::decode::{IcmpKind, Timestamp};
 use crate::timefmt::{self, LocalClock};
 
 /// How a connection ended (or did not).
@@ -23,6 +23,12 @@ pub enum End {
     Refused { attempts: u32 },
     /// SYNs never answered.
     NoAnswer { syns: u32 },
+    /// SYNs answered by an ICMP destination unreachable (`what`) from `router`.
+    IcmpRefused {
+        syns: u32,
+        what: &'static str,
+        router: std::net::IpAddr,
+    },
 }
 
 /// A connection as the summary shows it.
@@ -65,6 +71,18 @@ impl Row {
             State::Refused => End::Refused {
                 attempts: c.refusals,
             },
+            State::SynSent
+                if c.roles_known
+                    && c.h[1].segs == 0
+                    && let Some(i) = c.icmp
+                    && let IcmpKind::Unreachable(what) = i.kind =>
+            {
+                End::IcmpRefused {
+                    syns: c.h[0].syns,
+                    what,
+                    router: i.router,
+                }
+            }
             State::SynSent if c.roles_known && c.h[1].segs == 0 => {
                 End::NoAnswer { syns: c.h[0].syns }
             }
@@ -124,6 +142,7 @@ impl Row {
             End::Rst { .. } => "rst",
             End::Refused { .. } => "refused",
             End::NoAnswer { .. } => "no_answer",
+            End::IcmpRefused { .. } => "refused_icmp",
         }
     }
 
@@ -169,6 +188,10 @@ impl Row {
                 s
             }
             End::NoAnswer { syns } => format!("no answer to {syns} SYN{}", plural(syns as u64)),
+            End::IcmpRefused { syns, what, router } => format!(
+                "refused by an ICMP {what} unreachable from {router} ({syns} SYN{})",
+                plural(syns as u64)
+            ),
         };
         // (A refused SYN is dropped for want of a socket: the refusal says it already.)
         if let Some(r) = &self.last_drop
