@@ -328,6 +328,8 @@ impl Report {
             renderer.render_icmp(e, out);
             self.wrote = true;
         }
+        // The last line is no segment's now: a drop note after it names its segment.
+        self.last = None;
         self.write_events(out);
     }
 
