@@ -657,3 +657,85 @@ fn rejected_by_the_firewall() {
     );
     assert!(!all.contains(".24"), "an untraced connection left a trace:\n{all}");
 }
+
+/// A path MTU black hole: the traced server in `b` sends to a client in a third
+/// namespace through `a`, a router whose link to the client has an MTU of 1280; `b`'s
+/// firewall drops the router's ICMP fragmentation needed, so `b` keeps sending full-size
+/// DF segments. tcptrace prints each ICMP error as tcpdump does and says what it means
+/// for the connection.
+#[test]
+fn path_mtu_black_hole() {
+    use std::io::Write as _;
+    use std::net::{TcpStream, SocketAddr};
+    let net = NetnsPair::new();
+    let c = common::netns::Netns::new(format!("{}c", net.b));
+    let (vr, vc) = (format!("{}r", net.veth_a), format!("{}c", net.veth_a));
+    // The client's subnet: the pair's third octet, in 10.232.0.0/16.
+    let octet = net.a4.split('.').nth(2).unwrap().to_string();
+    let (r4, c4) = (format!("10.232.{octet}.1"), format!("10.232.{octet}.2"));
+    common::netns::ip_batch(
+        None,
+        &format!("link add {vr} netns {} type veth peer name {vc} netns {}\n", net.a, c.0),
+    );
+    common::netns::ip_batch(
+        Some(&net.a),
+        &format!("addr add {r4}/24 dev {vr}\nlink set {vr} mtu 1280 up\n"),
+    );
+    common::netns::ip_batch(
+        Some(&c.0),
+        &format!(
+            "addr add {c4}/24 dev {vc}\nlink set {vc} up\nlink set lo up\nroute add {}/32 via {r4}\n",
+            net.b4
+        ),
+    );
+    common::netns::ip_batch(
+        Some(&net.b),
+        &format!("route add 10.232.{octet}.0/24 via {}\n", net.a4),
+    );
+    run_in(&net, &net.a, "sysctl", &["-qw", "net.ipv4.ip_forward=1"]);
+    run_in(
+        &net,
+        &net.b,
+        "iptables",
+        &[
+            "-A", "INPUT", "-p", "icmp", "--icmp-type", "fragmentation-needed", "-j", "DROP",
+        ],
+    );
+    let b: IpAddr = net.b4.parse().unwrap();
+    let listener = in_netns(&net.b, move || {
+        TcpListener::bind(SocketAddr::new(b, 23)).unwrap()
+    })
+    .join()
+    .unwrap();
+    let (mut tt, mut td) = watch(&net, &["--explain", "port", "23"], &with_icmp(23));
+    let client = in_netns(&c.0, move || TcpStream::connect(SocketAddr::new(b, 23)).unwrap())
+        .join()
+        .unwrap();
+    let (mut server, _) = listener.accept().unwrap();
+    server.write_all(&[b'x'; 8000]).unwrap();
+    // The first ICMP error and the one about a retransmission.
+    tt.wait_stdout_n("need to frag (mtu 1280)", 2);
+    td.wait_stdout_n("need to frag (mtu 1280)", 2);
+    let wire = stop(&mut tt, &mut td);
+    drop((client, server, listener));
+    let all = tt.out_lines.join("\n");
+    assert_eq!(packet_lines(&tt), wire, "tcptrace's lines are tcpdump's:\n{all}");
+    let (a4, b4) = (&net.a4, &net.b4);
+    let icmp = format!("IP {a4} > {b4}: ICMP {c4} unreachable - need to frag (mtu 1280), length ");
+    let errors: Vec<usize> = tt
+        .out_lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| without_ts(l).starts_with(&icmp))
+        .map(|(i, _)| i)
+        .collect();
+    assert!(errors.len() >= 2, "{all}");
+    for i in errors {
+        let note = &tt.out_lines[i + 1];
+        let prefix = format!("    ^ path MTU 1280 reported by {a4} while segments of ");
+        let rest = note.strip_prefix(&prefix).unwrap_or_else(|| panic!("{note}\n{all}"));
+        let (len, rest) = rest.split_once(" bytes are sent (").unwrap();
+        assert!(len.parse::<u32>().unwrap() > 1280, "{note}");
+        assert!(rest.starts_with(&format!("{b4}.23 > {c4}.")), "{note}");
+    }
+}
