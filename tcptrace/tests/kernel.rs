@@ -2345,7 +2345,10 @@ fn icmp_errors_quote_traced_segments() {
             assert_record(i.rec, want);
         }
     }
-    assert_eq!(k.take_counters().emitted, (HOOKS.len() * cases.len()) as u64);
+    assert_eq!(
+        k.take_counters().emitted,
+        (HOOKS.len() * cases.len()) as u64
+    );
 }
 
 /// What routers quote: a full-size segment cut to 576 bytes (no checksum verdict for
@@ -2372,11 +2375,17 @@ fn icmp_errors_with_cut_quotes() {
         let i = k.icmp(hook, &frame).expect("frag needed");
         assert_eq!(i.rec.ip_len, seg.len() as u32);
         assert_ne!(i.rec.status & status::CSUM_UNAVAILABLE, 0);
-        assert_eq!((i.rec.sport, i.rec.dport, i.rec.seq), (40001, 23, 0x1122_3344));
+        assert_eq!(
+            (i.rec.sport, i.rec.dport, i.rec.seq),
+            (40001, 23, 0x1122_3344)
+        );
         let frame = eth4(&router.packet(IPPROTO_ICMP, &icmp_error(11, 0, [0; 4], &seg[..28])));
         let i = k.icmp(hook, &frame).expect("time exceeded, 8 bytes quoted");
         assert_eq!(i.rec.tcp_caplen, 8);
-        assert_eq!((i.rec.sport, i.rec.dport, i.rec.seq), (40001, 23, 0x1122_3344));
+        assert_eq!(
+            (i.rec.sport, i.rec.dport, i.rec.seq),
+            (40001, 23, 0x1122_3344)
+        );
     }
 }
 
@@ -2436,10 +2445,7 @@ fn icmp_errors_not_recorded() {
         // Redirect and source quench quote too, but are not about a connection's fate.
         icmp4(icmp_error(5, 1, C4, &syn)),
         icmp4(icmp_error(4, 0, [0; 4], &syn)),
-        eth6(&Ipv6::new(C6, A6).packet(
-            IPPROTO_ICMPV6,
-            &icmp6_error(C6, A6, 1, 5, [0; 4], &syn6),
-        )),
+        eth6(&Ipv6::new(C6, A6).packet(IPPROTO_ICMPV6, &icmp6_error(C6, A6, 1, 5, [0; 4], &syn6))),
     ];
     for hook in HOOKS {
         for f in &frames {

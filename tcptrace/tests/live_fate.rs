@@ -470,9 +470,18 @@ fn icmp_capture_lines_are_tcpdumps() {
     let mut bad = err(r, 3, 10, [0; 4], &syn);
     bad[14 + 20 + 2] ^= 1;
     let (a6, b6, r6) = (
-        "2001:db8::1".parse::<std::net::Ipv6Addr>().unwrap().octets(),
-        "2001:db8::2".parse::<std::net::Ipv6Addr>().unwrap().octets(),
-        "2001:db8:1::fe".parse::<std::net::Ipv6Addr>().unwrap().octets(),
+        "2001:db8::1"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
+        "2001:db8::2"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
+        "2001:db8:1::fe"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
     );
     let syn6 = Ipv6::new(a6, b6).tcp(&syn_tcp(40002, 23));
     let err6 = |src, kind, code, rest| {
@@ -542,7 +551,10 @@ fn icmp_capture_lines_are_tcpdumps() {
         let got = common::stdout_ok("tcptrace", &common::tcptrace(&tt));
         assert!(want.matches("ICMP").count() >= if icmp { 12 } else { 0 });
         let d = common::diff(&want, &got, 6);
-        assert!(d.is_empty(), "tcptrace {tt:?} differs from tcpdump {td:?}:\n{d}");
+        assert!(
+            d.is_empty(),
+            "tcptrace {tt:?} differs from tcpdump {td:?}:\n{d}"
+        );
     }
 }
 
@@ -590,7 +602,11 @@ fn rejected_by_the_firewall() {
     td.wait_stdout("Flags [R.]");
     let wire = stop(&mut tt, &mut td);
     let all = tt.out_lines.join("\n");
-    assert_eq!(packet_lines(&tt), wire, "tcptrace's lines are tcpdump's:\n{all}");
+    assert_eq!(
+        packet_lines(&tt),
+        wire,
+        "tcptrace's lines are tcpdump's:\n{all}"
+    );
     let (a4, b4) = (&net.a4, &net.b4);
     // The client may send its SYN again before the first ICMP error reaches its socket
     // (a soft error while connect holds the socket): one ICMP line under each SYN.
@@ -600,7 +616,9 @@ fn rejected_by_the_firewall() {
     let mut want: Vec<String> = Vec::new();
     for _ in 0..syns {
         want.push(syn23.clone());
-        want.push(format!("IP {b4} > {a4}: ICMP {b4} tcp port 23 unreachable, length 68"));
+        want.push(format!(
+            "IP {b4} > {a4}: ICMP {b4} tcp port 23 unreachable, length 68"
+        ));
     }
     want.push(format!("IP {a4}.40025 > {b4}.25: Flags [S], "));
     want.push(format!("IP {b4}.25 > {a4}.40025: Flags [R.], seq 0, "));
@@ -621,7 +639,10 @@ fn rejected_by_the_firewall() {
         "{all}"
     );
     // The SYNs' drops: NETFILTER_DROP, each naming its segment or under its line.
-    let drops: Vec<&&str> = notes.iter().filter(|n| n.contains("NETFILTER_DROP")).collect();
+    let drops: Vec<&&str> = notes
+        .iter()
+        .filter(|n| n.contains("NETFILTER_DROP"))
+        .collect();
     assert_eq!(drops.len(), syns + 1, "{all}");
     let ports = std::iter::repeat_n(23, syns).chain([25]);
     for (d, port) in drops.iter().zip(ports) {
@@ -655,7 +676,10 @@ fn rejected_by_the_firewall() {
         )),
         "{row}"
     );
-    assert!(!all.contains(".24"), "an untraced connection left a trace:\n{all}");
+    assert!(
+        !all.contains(".24"),
+        "an untraced connection left a trace:\n{all}"
+    );
 }
 
 /// A path MTU black hole: the traced server in `b` sends to a client in a third
@@ -666,7 +690,7 @@ fn rejected_by_the_firewall() {
 #[test]
 fn path_mtu_black_hole() {
     use std::io::Write as _;
-    use std::net::{TcpStream, SocketAddr};
+    use std::net::{SocketAddr, TcpStream};
     let net = NetnsPair::new();
     let c = common::netns::Netns::new(format!("{}c", net.b));
     let (vr, vc) = (format!("{}r", net.veth_a), format!("{}c", net.veth_a));
@@ -675,7 +699,10 @@ fn path_mtu_black_hole() {
     let (r4, c4) = (format!("10.232.{octet}.1"), format!("10.232.{octet}.2"));
     common::netns::ip_batch(
         None,
-        &format!("link add {vr} netns {} type veth peer name {vc} netns {}\n", net.a, c.0),
+        &format!(
+            "link add {vr} netns {} type veth peer name {vc} netns {}\n",
+            net.a, c.0
+        ),
     );
     common::netns::ip_batch(
         Some(&net.a),
@@ -698,7 +725,14 @@ fn path_mtu_black_hole() {
         &net.b,
         "iptables",
         &[
-            "-A", "INPUT", "-p", "icmp", "--icmp-type", "fragmentation-needed", "-j", "DROP",
+            "-A",
+            "INPUT",
+            "-p",
+            "icmp",
+            "--icmp-type",
+            "fragmentation-needed",
+            "-j",
+            "DROP",
         ],
     );
     let b: IpAddr = net.b4.parse().unwrap();
@@ -708,9 +742,11 @@ fn path_mtu_black_hole() {
     .join()
     .unwrap();
     let (mut tt, mut td) = watch(&net, &["--explain", "port", "23"], &with_icmp(23));
-    let client = in_netns(&c.0, move || TcpStream::connect(SocketAddr::new(b, 23)).unwrap())
-        .join()
-        .unwrap();
+    let client = in_netns(&c.0, move || {
+        TcpStream::connect(SocketAddr::new(b, 23)).unwrap()
+    })
+    .join()
+    .unwrap();
     let (mut server, _) = listener.accept().unwrap();
     server.write_all(&[b'x'; 8000]).unwrap();
     // The first ICMP error and the one about a retransmission.
@@ -719,7 +755,11 @@ fn path_mtu_black_hole() {
     let wire = stop(&mut tt, &mut td);
     drop((client, server, listener));
     let all = tt.out_lines.join("\n");
-    assert_eq!(packet_lines(&tt), wire, "tcptrace's lines are tcpdump's:\n{all}");
+    assert_eq!(
+        packet_lines(&tt),
+        wire,
+        "tcptrace's lines are tcpdump's:\n{all}"
+    );
     let (a4, b4) = (&net.a4, &net.b4);
     let icmp = format!("IP {a4} > {b4}: ICMP {c4} unreachable - need to frag (mtu 1280), length ");
     let errors: Vec<usize> = tt
@@ -733,7 +773,9 @@ fn path_mtu_black_hole() {
     for i in errors {
         let note = &tt.out_lines[i + 1];
         let prefix = format!("    ^ path MTU 1280 reported by {a4} while segments of ");
-        let rest = note.strip_prefix(&prefix).unwrap_or_else(|| panic!("{note}\n{all}"));
+        let rest = note
+            .strip_prefix(&prefix)
+            .unwrap_or_else(|| panic!("{note}\n{all}"));
         let (len, rest) = rest.split_once(" bytes are sent (").unwrap();
         assert!(len.parse::<u32>().unwrap() > 1280, "{note}");
         assert!(rest.starts_with(&format!("{b4}.23 > {c4}.")), "{note}");

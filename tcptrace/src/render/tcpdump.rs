@@ -514,7 +514,9 @@ fn ipv4_verbose(seg: &Segment, out: &mut Vec<u8>) {
         frag: seg.frag,
         proto: b"TCP (6)",
         len: seg.ip_len,
-        options: (seg.ihl > 20).then(|| seg.tail.bytes()).filter(|b| !b.is_empty()),
+        options: (seg.ihl > 20)
+            .then(|| seg.tail.bytes())
+            .filter(|b| !b.is_empty()),
         bad_csum,
     };
     h.put(out);
