@@ -695,6 +695,9 @@ fn live_trace(plan: &Plan, live: &plan::Live) -> Result<ExitCode> {
             r.set_attribution(live.show_process);
         }
     }
+    if let Some(r) = printer.report.as_mut() {
+        r.set_accept_queues(attribute::listen::AcceptQueues::default());
+    }
     printer.attrib = attrib;
     printer.fate = fate;
     let clock = live::MonoClock::now();

@@ -109,6 +109,14 @@ pub enum EventKind {
         why: String,
         reason: String,
     },
+    /// End of trace or expiry: the client's SYNs got no answer while the listener's accept
+    /// queue was full: `queued` connections it has not accepted, `overflows` counted by the
+    /// kernel since the trace started.
+    AcceptQueueFull {
+        syns: u32,
+        queued: u32,
+        overflows: u64,
+    },
     /// The host dropped the segment from `from`: the kernel's `reason`, in `function`;
     /// `ingress`: it had arrived (`after`: since the wire hook saw it), else this host
     /// made it (`after`: None when it never reached the wire).
@@ -234,6 +242,7 @@ impl EventKind {
             EventKind::DroppedHere { .. } => "no_answer_dropped",
             EventKind::Dropped { .. } => "drop",
             EventKind::Icmp { .. } => "icmp_error",
+            EventKind::AcceptQueueFull { .. } => "no_answer_accept_queue",
             EventKind::IcmpRefused { .. } => "refused_icmp",
             EventKind::PortReuse { .. } => "port_reuse",
             EventKind::Midstream => "midstream",
@@ -409,6 +418,17 @@ impl fmt::Display for Event {
                     "parameter problem reported by {router} about {a} > {b} seq {seq}"
                 ),
             },
+            EventKind::AcceptQueueFull {
+                syns,
+                queued,
+                overflows,
+            } => write!(
+                f,
+                "no answer: accept queue full on port {}: the listener has {queued} connection{} it has not accepted, and the {syns} SYN{} from client {a} found no room (ListenOverflows +{overflows})",
+                self.to.port,
+                s(u64::from(*queued)),
+                s(u64::from(*syns))
+            ),
             EventKind::IcmpRefused { syns, router, what } => write!(
                 f,
                 "refused by an {what} from {router} ({syns} SYN{} from client {a} to {b})",

@@ -250,6 +250,15 @@ pub fn write_event_with(e: &Event, extra: Option<Map<String, Value>>, out: &mut 
             put("icmp", json!(text));
             put("mtu", json!(mtu));
         }
+        EventKind::AcceptQueueFull {
+            syns,
+            queued,
+            overflows,
+        } => {
+            put("syns", json!(syns));
+            put("queued", json!(queued));
+            put("listen_overflows", json!(overflows));
+        }
         EventKind::IcmpRefused { syns, router, what } => {
             put("syns", json!(syns));
             put("router", json!(router.to_string()));

@@ -12,7 +12,7 @@ use super::fate::DropCause;
 use super::json::{self, SegmentWriter};
 use super::summary;
 use super::{TrackConfig, Tracker};
-use crate::attribute::{self, Process};
+use crate::attribute::{self, Process, listen::AcceptQueues};
 use crate::decode::{IcmpError, Segment};
 use crate::render::Renderer;
 use crate::render::graph::Graphs;
@@ -87,6 +87,8 @@ pub struct Report {
     next: (Option<Arc<Process>>, Option<Arc<Process>>),
     /// The last segment handed in (a drop note goes right under it when it is its).
     last: Option<(std::net::IpAddr, u16, u32, u32, u16)>,
+    /// Live: the traced namespace's listeners, for "no answer" verdicts.
+    accept_queues: Option<AcceptQueues>,
 }
 
 impl Report {
@@ -120,6 +122,7 @@ impl Report {
             show_process: false,
             next: (None, None),
             last: None,
+            accept_queues: None,
         })
     }
 
@@ -135,6 +138,11 @@ impl Report {
 
     /// Attribution is on: notes, rows and JSON objects name the processes; with
     /// `show_in_lines` (`--process`) lines end with it too.
+    /// Live: "no answer" verdicts look at the local listener's accept queue.
+    pub fn set_accept_queues(&mut self, q: AcceptQueues) {
+        self.accept_queues = Some(q);
+    }
+
     pub fn set_attribution(&mut self, show_in_lines: bool) {
         self.procs = Some(BTreeMap::new());
         self.show_process = show_in_lines;
@@ -224,6 +232,19 @@ impl Report {
         if self.events.is_empty() {
             return;
         }
+        if let Some(q) = self.accept_queues.as_ref() {
+            for e in &mut self.events {
+                if let EventKind::NoAnswer { syns } = e.kind
+                    && let Some((queued, overflows)) = q.full(e.to.port)
+                {
+                    e.kind = EventKind::AcceptQueueFull {
+                        syns,
+                        queued,
+                        overflows,
+                    };
+                }
+            }
+        }
         if self.opts.json {
             for e in &self.events {
                 let fields = self
@@ -271,6 +292,7 @@ impl Report {
                 | EventKind::NoAnswer { .. }
                 | EventKind::DroppedHere { .. }
                 | EventKind::IcmpRefused { .. }
+                | EventKind::AcceptQueueFull { .. }
                 | EventKind::GaveUp { .. }
                 | EventKind::SynRetransmit { .. }
                 | EventKind::Handshake1 { .. }
