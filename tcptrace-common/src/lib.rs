@@ -221,6 +221,9 @@ pub struct Config {
     /// Non-zero: userspace asks for packet fate (drops, see [`fate`]); it then fills in
     /// `TCPTRACE_SKB` when the kernel's BTF gives the `sk_buff` layout.
     pub drops: u8,
+    /// Non-zero: also record ICMP/ICMPv6 errors whose quoted header passes the filter
+    /// (a [`fate::IcmpRecord`] each; off with `--no-icmp`).
+    pub icmp: u8,
 }
 
 impl Config {
@@ -231,6 +234,7 @@ impl Config {
         snaplen: 0,
         per_iface: 0,
         drops: 0,
+        icmp: 0,
     };
 }
 
@@ -412,4 +416,5 @@ mod user {
     unsafe impl aya::Pod for super::TailRecord {}
     unsafe impl aya::Pod for super::fate::SkbLayout {}
     unsafe impl aya::Pod for super::fate::DropRecord {}
+    unsafe impl aya::Pod for super::fate::IcmpRecord {}
 }

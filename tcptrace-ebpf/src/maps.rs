@@ -51,6 +51,12 @@ pub fn want_checksums() -> bool {
     ro!(TCPTRACE_CONFIG.checksums) != 0
 }
 
+/// Non-zero: ICMP errors about traced segments are recorded too.
+#[inline(always)]
+pub fn want_icmp() -> bool {
+    ro!(TCPTRACE_CONFIG.icmp) != 0
+}
+
 /// Per-CPU time of the last reader wakeup this CPU asked for.
 #[map]
 static LAST_WAKE: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);

@@ -196,6 +196,34 @@ pub fn icmp_echo(id: u16, seq: u16, payload: &[u8]) -> Vec<u8> {
     m
 }
 
+/// An ICMP error (`kind`, `code`, the 4 bytes after the checksum) quoting `quoted`, with a
+/// correct checksum.
+pub fn icmp_error(kind: u8, code: u8, rest: [u8; 4], quoted: &[u8]) -> Vec<u8> {
+    let mut m = vec![kind, code, 0, 0];
+    m.extend_from_slice(&rest);
+    m.extend_from_slice(quoted);
+    let c = checksum(&m);
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    m
+}
+
+/// An ICMPv6 error from `src` to `dst` quoting `quoted`, with a correct checksum.
+pub fn icmp6_error(
+    src: [u8; 16],
+    dst: [u8; 16],
+    kind: u8,
+    code: u8,
+    rest: [u8; 4],
+    quoted: &[u8],
+) -> Vec<u8> {
+    let mut m = vec![kind, code, 0, 0];
+    m.extend_from_slice(&rest);
+    m.extend_from_slice(quoted);
+    let c = fold(sum16(pseudo_v6(src, dst, IPPROTO_ICMPV6, m.len()), &m));
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    m
+}
+
 /// An ARP request (Ethernet/IPv4), without the Ethernet header.
 pub fn arp_request(sender: [u8; 4], target: [u8; 4]) -> Vec<u8> {
     let mut a = vec![0, 1, 0x08, 0x00, 6, 4, 0, 1];

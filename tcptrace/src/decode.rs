@@ -3,7 +3,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use tcptrace_common::{FAMILY_V6, MAX_IPV6_EXT, MAX_OPTIONS, MAX_TAIL, Record, status, tcp_flags};
+use tcptrace_common::{
+    FAMILY_V6, MAX_IPV6_EXT, MAX_OPTIONS, MAX_TAIL, Record, fate::IcmpRecord, status, tcp_flags,
+};
 
 use crate::wire::checksum;
 
@@ -456,6 +458,116 @@ impl Segment {
     pub fn syn(&self) -> bool {
         self.has(tcp_flags::SYN)
     }
+}
+
+/// An ICMP or ICMPv6 error about a traced segment, decoded: the error's own headers and
+/// the segment it quotes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IcmpError {
+    /// The error's sender (the router or host that reports) and receiver.
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub icmp_type: u8,
+    pub code: u8,
+    /// The 4 bytes after the checksum (next-hop MTU, pointer).
+    pub rest: [u8; 4],
+    /// The error's IPv4 total length or IPv6 payload length.
+    pub ip_len: u16,
+    pub ip_id: u16,
+    pub frag: u16,
+    pub ttl: u8,
+    pub tos: u8,
+    pub flow_label: u32,
+    pub ihl: u8,
+    /// IPv4 header and ICMP checksums as on the wire and as they should be, when the
+    /// kernel computed them (`-v`): `csum_computed`, and for ICMP `icmp_whole`.
+    pub ip_csum: u16,
+    pub ip_csum_calc: u16,
+    pub icmp_csum: u16,
+    pub icmp_csum_calc: u16,
+    pub csum_computed: bool,
+    pub icmp_whole: bool,
+    /// The quoted segment (its time, interface and direction are the error's).
+    pub quoted: Segment,
+}
+
+impl IcmpError {
+    pub fn decode(i: &IcmpRecord, ts: Timestamp) -> IcmpError {
+        let v6 = i.rec.family == FAMILY_V6;
+        let addr = |a: [u8; 16]| {
+            if v6 {
+                IpAddr::V6(Ipv6Addr::from(a))
+            } else {
+                IpAddr::V4(Ipv4Addr::new(a[0], a[1], a[2], a[3]))
+            }
+        };
+        let mut quoted = Segment::decode(&i.rec, ts, None);
+        // tcpdump prints the quoted packet as if it ended where the quote ends.
+        quoted.frame_len = quoted
+            .frame_len
+            .max(u32::from(quoted.l3_off) + quoted.ip_len + if v6 { 40 } else { 0 });
+        IcmpError {
+            src: addr(i.saddr),
+            dst: addr(i.daddr),
+            icmp_type: i.icmp_type,
+            code: i.icmp_code,
+            rest: i.rest,
+            ip_len: i.ip_len,
+            ip_id: i.ip_id,
+            frag: i.frag,
+            ttl: i.ttl,
+            tos: i.tos,
+            flow_label: i.flow_label,
+            ihl: i.ihl,
+            ip_csum: i.ip_csum,
+            ip_csum_calc: i.ip_csum_calc,
+            icmp_csum: i.icmp_csum,
+            icmp_csum_calc: i.icmp_csum_calc,
+            csum_computed: u16::from(i.icmp_status) & status::CSUM_COMPUTED != 0,
+            icmp_whole: u16::from(i.icmp_status) & status::CSUM_UNAVAILABLE == 0,
+            quoted,
+        }
+    }
+
+    pub fn is_v6(&self) -> bool {
+        self.src.is_ipv6()
+    }
+
+    /// The ICMP message's length (tcpdump's `length`): the IP payload.
+    pub fn icmp_len(&self) -> u32 {
+        if self.is_v6() {
+            u32::from(self.ip_len)
+        } else {
+            u32::from(self.ip_len).saturating_sub(u32::from(self.ihl))
+        }
+    }
+
+    /// What the error says, for the connection's story.
+    pub fn kind(&self) -> IcmpKind {
+        let mtu = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+        match (self.is_v6(), self.icmp_type, self.code) {
+            (false, 3, 4) => IcmpKind::PathMtu(mtu(&[0, 0, self.rest[2], self.rest[3]])),
+            (true, 2, _) => IcmpKind::PathMtu(mtu(&self.rest)),
+            (false, 3, 3) | (true, 1, 4) => IcmpKind::Unreachable("port"),
+            (false, 3, 9 | 10 | 13) | (true, 1, 1) => IcmpKind::Unreachable("admin-prohibited"),
+            (false, 3, 0 | 6) | (true, 1, 0) => IcmpKind::Unreachable("net"),
+            (false, 3, 2) => IcmpKind::Unreachable("protocol"),
+            (false, 3, _) | (true, 1, _) => IcmpKind::Unreachable("host"),
+            (false, 11, _) | (true, 3, _) => IcmpKind::TimeExceeded,
+            _ => IcmpKind::ParameterProblem,
+        }
+    }
+}
+
+/// The story an ICMP error tells about a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IcmpKind {
+    /// Destination unreachable: port, host, net, protocol, admin-prohibited.
+    Unreachable(&'static str),
+    /// Fragmentation needed / packet too big, with the next hop's MTU (0: not given).
+    PathMtu(u32),
+    TimeExceeded,
+    ParameterProblem,
 }
 
 #[cfg(test)]

@@ -13,10 +13,13 @@ use std::time::Duration;
 
 use anyhow::Result;
 use aya::maps::{MapData, RingBuf};
-use tcptrace_common::{Record, fate::DropRecord};
+use tcptrace_common::{
+    Record,
+    fate::{DropRecord, IcmpRecord},
+};
 
-use crate::attribute::Attributor;
-use crate::decode::{Segment, Tail, Timestamp};
+use crate::attribute::{Attributor, listen::AcceptQueues};
+use crate::decode::{IcmpError, Segment, Tail, Timestamp};
 use crate::kernel::CounterReader;
 use crate::kernel::attrib::event_from_bytes;
 use crate::kernel::fate::Namer;
@@ -28,7 +31,7 @@ use crate::plan::Plan;
 use crate::render::Renderer;
 use crate::source::Sink;
 use crate::timefmt::LocalClock;
-use crate::track::event::Event;
+use crate::track::event::{Event, EventKind};
 use crate::track::fate::DropCause;
 use crate::track::{TrackConfig, Tracker};
 
@@ -52,6 +55,8 @@ pub struct Parts {
     pub stats: Option<(Duration, CounterReader)>,
     /// `--metrics`.
     pub metrics: Option<Arc<Metrics>>,
+    /// Live: the traced namespace's listeners, for "no answer" verdicts.
+    pub accept_queues: Option<AcceptQueues>,
 }
 
 /// What tells a segment from the ones around it.
@@ -73,6 +78,7 @@ pub struct Pipeline<W: Write> {
     attrib: Option<Attributor>,
     attrib_ring: Option<RingBuf<MapData>>,
     fate: Option<Namer>,
+    accept_queues: Option<AcceptQueues>,
     tracker: Option<Tracker>,
     events: Vec<Event>,
     /// The last segment taken (a drop note goes right under it when it is its).
@@ -140,6 +146,7 @@ impl<W: Write> Pipeline<W> {
             attrib: parts.attrib,
             attrib_ring: parts.attrib_ring,
             fate: parts.fate,
+            accept_queues: parts.accept_queues,
             tracker,
             events: Vec::new(),
             last: None,
@@ -242,6 +249,52 @@ impl<W: Write> Pipeline<W> {
             &mut self.shared,
             &mut self.buf,
         );
+    }
+
+    /// Hands the tracker's events to every output, in order, and forgets them. A "no
+    /// answer" becomes "accept queue full" when the local listener's queue says so.
+    fn emit(&mut self) {
+        for e in self.events.iter_mut() {
+            if let (EventKind::NoAnswer { syns }, Some(q)) = (&e.kind, &self.accept_queues)
+                && let Some((queued, overflows)) = q.full(e.to.port)
+            {
+                e.kind = EventKind::AcceptQueueFull {
+                    syns: *syns,
+                    queued,
+                    overflows,
+                };
+            }
+            for o in self.outputs.iter_mut() {
+                o.event(e, &mut self.shared, &mut self.buf);
+            }
+        }
+        self.events.clear();
+    }
+
+    /// An ICMP error about a traced segment: its line, then its note.
+    pub fn icmp(&mut self, e: &IcmpError) -> ControlFlow<()> {
+        if self.error.is_some() || self.limit.is_some_and(|n| self.printed >= n) {
+            return ControlFlow::Break(());
+        }
+        self.drain_attrib();
+        if let Some(t) = self.tracker.as_mut() {
+            t.sweep(e.quoted.ts, &mut self.events);
+            self.emit();
+        }
+        if let Some(t) = self.tracker.as_mut() {
+            t.icmp(e, &mut self.events);
+        }
+        for o in &mut self.outputs {
+            o.icmp(e, &mut self.shared, &mut self.buf);
+        }
+        // The last line is no segment's now: a drop note after it names its segment.
+        self.last = None;
+        self.emit();
+        self.printed += 1;
+        if self.limit.is_some_and(|n| self.printed >= n) {
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
     }
 
     /// Takes in every attribution event the kernel has sent so far.
@@ -351,6 +404,12 @@ impl<W: Write> Sink for Pipeline<W> {
             function: namer.function(d.location),
         };
         self.drop_segment(&Segment::decode(&d.rec, ts, None), &cause);
+    }
+
+    fn icmp(&mut self, i: &IcmpRecord, ts: Timestamp, cooked: Option<u8>) -> ControlFlow<()> {
+        let mut e = IcmpError::decode(i, ts);
+        e.quoted.cooked = cooked;
+        Pipeline::icmp(self, &e)
     }
 
     fn skipped(&mut self, ts: Timestamp) {

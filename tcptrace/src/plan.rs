@@ -214,6 +214,7 @@ impl Plan {
             no_wakeup: u8::from(!live),
             // Packet fate (live): the drop hook, for the outputs that show what it finds.
             drops: u8::from(live && (cli.explain || cli.json || cli.summary.is_some())),
+            icmp: u8::from(!cli.no_icmp),
         };
         Ok(Plan {
             netns: cli.netns.clone(),

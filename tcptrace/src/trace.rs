@@ -337,6 +337,7 @@ fn live_trace(plan: &Plan, live: &plan::Live) -> Result<ExitCode> {
         fate,
         stats: live.stats.zip(stats_reader),
         metrics,
+        accept_queues: Some(attribute::listen::AcceptQueues::default()),
     };
     let mut printer = Pipeline::new(plan, io::stdout().lock(), parts);
     let clock = live::MonoClock::now();

@@ -10,6 +10,7 @@
 
 pub mod cgroup;
 pub mod existing;
+pub mod listen;
 
 use std::{
     collections::{HashMap, VecDeque},

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use aya::programs::Program;
-use tcptrace_common::fate::{DropRecord, SkbLayout, item};
+use tcptrace_common::fate::{DropRecord, IcmpRecord, SkbLayout, item};
 
 use super::{Kernel, KernelError, btf::Btf};
 
@@ -115,6 +115,16 @@ pub fn drop_from_bytes(b: &[u8]) -> Option<DropRecord> {
     // SAFETY: plain data of exactly this size; read_unaligned copes with any alignment.
     let d = unsafe { std::ptr::read_unaligned(b.as_ptr().cast::<DropRecord>()) };
     (d.kind == item::DROP).then_some(d)
+}
+
+/// One ICMP error record from its ring bytes (None: not one).
+pub fn icmp_from_bytes(b: &[u8]) -> Option<IcmpRecord> {
+    if b.len() != std::mem::size_of::<IcmpRecord>() {
+        return None;
+    }
+    // SAFETY: plain data of exactly this size; read_unaligned copes with any alignment.
+    let i = unsafe { std::ptr::read_unaligned(b.as_ptr().cast::<IcmpRecord>()) };
+    (i.kind == item::ICMP).then_some(i)
 }
 
 impl Kernel {

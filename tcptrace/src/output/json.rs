@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Output, Seen, Shared};
 use crate::attribute;
-use crate::decode::{Segment, Timestamp};
+use crate::decode::{IcmpKind, Segment, Timestamp};
 use crate::render::seq::SeqTable;
 use crate::render::tcpdump::put_flags;
 use crate::track::Tracker;
@@ -234,6 +234,39 @@ pub fn write_event_with(e: &Event, extra: Option<Map<String, Value>>, out: &mut 
             put("dropped", json!(dropped));
             put("reason", json!(reason));
         }
+        EventKind::Icmp {
+            router,
+            what,
+            seq,
+            sent_len,
+            ..
+        } => {
+            put("router", json!(router.to_string()));
+            put("seq", json!(seq));
+            put("sent_len", json!(sent_len));
+            let (text, mtu) = match what {
+                IcmpKind::Unreachable(k) => (format!("{k} unreachable"), None),
+                IcmpKind::PathMtu(m) => ("path mtu".to_string(), Some(*m)),
+                IcmpKind::TimeExceeded => ("time exceeded".to_string(), None),
+                IcmpKind::ParameterProblem => ("parameter problem".to_string(), None),
+            };
+            put("icmp", json!(text));
+            put("mtu", json!(mtu));
+        }
+        EventKind::AcceptQueueFull {
+            syns,
+            queued,
+            overflows,
+        } => {
+            put("syns", json!(syns));
+            put("queued", json!(queued));
+            put("listen_overflows", json!(overflows));
+        }
+        EventKind::IcmpRefused { syns, router, what } => {
+            put("syns", json!(syns));
+            put("router", json!(router.to_string()));
+            put("icmp", json!(what));
+        }
         EventKind::Dropped {
             seq,
             after,
@@ -443,7 +476,7 @@ pub fn write_row_with(r: &Row, extra: Option<Map<String, Value>>, out: &mut Vec<
     m.insert("end_by".into(), json!(r.end_by()));
     let attempts = match r.end {
         End::Refused { attempts } => json!(attempts),
-        End::NoAnswer { syns } => json!(syns),
+        End::NoAnswer { syns } | End::IcmpRefused { syns, .. } => json!(syns),
         _ => Value::Null,
     };
     m.insert("attempts".into(), attempts);

@@ -2,7 +2,7 @@
 
 use super::{Output, Seen, Shared};
 use crate::attribute;
-use crate::decode::Segment;
+use crate::decode::{IcmpError, Segment};
 
 pub struct Lines {
     /// `--process`: each line ends with the process.
@@ -27,6 +27,10 @@ impl Output for Lines {
         if self.show_process {
             attribute::append_to_line(out, from, s.shown());
         }
+    }
+
+    fn icmp(&mut self, e: &IcmpError, sh: &mut Shared, out: &mut Vec<u8>) {
+        sh.renderer.render_icmp(e, out);
     }
 
     fn dropped(&mut self, seg: &Segment, seen: bool, sh: &mut Shared, out: &mut Vec<u8>) {

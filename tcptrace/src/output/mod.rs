@@ -25,7 +25,7 @@ use anyhow::Result;
 use tcptrace_common::Record;
 
 use crate::attribute::Process;
-use crate::decode::Segment;
+use crate::decode::{IcmpError, Segment};
 use crate::render::Renderer;
 use crate::timefmt::LocalClock;
 use crate::track::Tracker;
@@ -114,6 +114,8 @@ pub trait Output {
     fn segment(&mut self, _s: &Seen, _sh: &mut Shared, _out: &mut Vec<u8>) {}
     /// One of the tracker's events.
     fn event(&mut self, _e: &Event, _sh: &mut Shared, _out: &mut Vec<u8>) {}
+    /// An ICMP error about a traced segment.
+    fn icmp(&mut self, _e: &IcmpError, _sh: &mut Shared, _out: &mut Vec<u8>) {}
     /// A segment this host dropped; `seen`: a hook saw it (its line is printed).
     fn dropped(&mut self, _seg: &Segment, _seen: bool, _sh: &mut Shared, _out: &mut Vec<u8>) {}
     /// The summary now (exit, SIGUSR1): the tracker and its rows, processes named.
@@ -190,6 +192,8 @@ impl Owners {
             EventKind::Retry { .. }
                 | EventKind::NoAnswer { .. }
                 | EventKind::DroppedHere { .. }
+                | EventKind::IcmpRefused { .. }
+                | EventKind::AcceptQueueFull { .. }
                 | EventKind::GaveUp { .. }
                 | EventKind::SynRetransmit { .. }
                 | EventKind::Handshake1 { .. }

@@ -13,7 +13,10 @@ use super::{
 };
 use crate::{
     decode::Timestamp,
-    kernel::{fate::drop_from_bytes, record_parts},
+    kernel::{
+        fate::{drop_from_bytes, icmp_from_bytes},
+        record_parts,
+    },
 };
 
 /// Converts the kernel's CLOCK_MONOTONIC nanoseconds to wall-clock time.
@@ -73,6 +76,8 @@ pub fn drain(
     while let Some(item) = ring.next() {
         if let Some(d) = drop_from_bytes(&item) {
             sink.dropped(&d, clock.wall(d.rec.ts_ns));
+        } else if let Some(i) = icmp_from_bytes(&item) {
+            sink.icmp(&i, clock.wall(i.rec.ts_ns), None)?;
         } else if let Some((rec, snap, tail)) = record_parts(&item) {
             let ts = clock.wall(rec.ts_ns);
             match tail {

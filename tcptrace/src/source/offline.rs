@@ -25,7 +25,7 @@ use super::{
 };
 use crate::{
     decode::{FileTime, Tail, Timestamp},
-    kernel::{Kernel, KernelError, record_parts},
+    kernel::{Kernel, KernelError, fate::icmp_from_bytes, record_parts},
 };
 
 const ETH_HLEN: usize = 14;
@@ -485,6 +485,22 @@ impl Replayer<'_> {
             records += 1;
             if frame.invalid {
                 // tcpdump decodes none of it: only whether the filter took it counts.
+                continue;
+            }
+            if let Some(mut i) = icmp_from_bytes(&item) {
+                i.rec.frame_len = wire_len.max(input.len()) as u32;
+                let cooked = link.cooked(frame.data).map(|(ifindex, pkttype)| {
+                    i.rec.ifindex = ifindex;
+                    i.rec.direction = if pkttype == SLL_OUTGOING {
+                        DIR_EGRESS
+                    } else {
+                        DIR_INGRESS
+                    };
+                    pkttype
+                });
+                if self.sink.icmp(&i, frame.ts, cooked).is_break() {
+                    return Ok(ControlFlow::Break(()));
+                }
                 continue;
             }
             let Some((mut rec, snap, tail)) = record_parts(&item) else {

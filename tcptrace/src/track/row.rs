@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use super::conn::{Conn, Counts, Fate, Half, State};
 use super::event::{Endpoint, Span};
 use super::stats::{Stats, SynOpts};
-use crate::decode::Timestamp;
+use crate::decode::{IcmpKind, Timestamp};
 
 /// How a connection ended (or did not).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,6 +22,12 @@ pub enum End {
     Refused { attempts: u32 },
     /// SYNs never answered.
     NoAnswer { syns: u32 },
+    /// SYNs answered by an ICMP destination unreachable (`what`) from `router`.
+    IcmpRefused {
+        syns: u32,
+        what: &'static str,
+        router: std::net::IpAddr,
+    },
 }
 
 /// A connection as the summary shows it.
@@ -64,6 +70,18 @@ impl Row {
             State::Refused => End::Refused {
                 attempts: c.refusals,
             },
+            State::SynSent
+                if c.roles_known
+                    && c.h[1].segs == 0
+                    && let Some(i) = c.icmp
+                    && let IcmpKind::Unreachable(what) = i.kind =>
+            {
+                End::IcmpRefused {
+                    syns: c.h[0].syns,
+                    what,
+                    router: i.router,
+                }
+            }
             State::SynSent if c.roles_known && c.h[1].segs == 0 => {
                 End::NoAnswer { syns: c.h[0].syns }
             }
@@ -123,6 +141,7 @@ impl Row {
             End::Rst { .. } => "rst",
             End::Refused { .. } => "refused",
             End::NoAnswer { .. } => "no_answer",
+            End::IcmpRefused { .. } => "refused_icmp",
         }
     }
 
@@ -168,6 +187,10 @@ impl Row {
                 s
             }
             End::NoAnswer { syns } => format!("no answer to {syns} SYN{}", plural(syns as u64)),
+            End::IcmpRefused { syns, what, router } => format!(
+                "refused by an ICMP {what} unreachable from {router} ({syns} SYN{})",
+                plural(syns as u64)
+            ),
         };
         // (A refused SYN is dropped for want of a socket: the refusal says it already.)
         if let Some(r) = &self.last_drop
