@@ -690,6 +690,21 @@ fn rejected_by_the_firewall() {
     );
 }
 
+/// With traffic still going when the tracers stop (retransmissions), one may stop a
+/// packet later than the other: every line both printed must be the same, in the same
+/// order. Those lines.
+fn common_lines(tt: &Proc, wire: &[String]) -> Vec<String> {
+    let lines = packet_lines(tt);
+    let n = lines.len().min(wire.len());
+    assert_eq!(
+        lines[..n],
+        wire[..n],
+        "tcptrace's lines are tcpdump's:\n{}",
+        tt.out_lines.join("\n")
+    );
+    lines[..n].to_vec()
+}
+
 /// A path MTU black hole: the traced server in `b` sends to a client in a third
 /// namespace through `a`, a router whose link to the client has an MTU of 1280; `b`'s
 /// firewall drops the router's ICMP fragmentation needed, so `b` keeps sending full-size
@@ -763,10 +778,10 @@ fn path_mtu_black_hole() {
     let wire = stop(&mut tt, &mut td);
     drop((client, server, listener));
     let all = tt.out_lines.join("\n");
-    assert_eq!(
-        packet_lines(&tt),
-        wire,
-        "tcptrace's lines are tcpdump's:\n{all}"
+    let both = common_lines(&tt, &wire);
+    assert!(
+        both.iter().filter(|l| l.contains("need to frag")).count() >= 2,
+        "{all}"
     );
     let (a4, b4) = (&net.a4, &net.b4);
     let icmp = format!("IP {a4} > {b4}: ICMP {c4} unreachable - need to frag (mtu 1280), length ");
@@ -809,11 +824,7 @@ fn accept_queue_full() {
     let wire = stop(&mut tt, &mut td);
     drop((conns, listener));
     let all = tt.out_lines.join("\n");
-    assert_eq!(
-        packet_lines(&tt),
-        wire,
-        "tcptrace's lines are tcpdump's:\n{all}"
-    );
+    assert!(common_lines(&tt, &wire).len() >= 6, "{all}");
     let full: Vec<&str> = notes(&tt)
         .into_iter()
         .filter(|n| n.starts_with("no answer"))
