@@ -144,7 +144,7 @@ fn one(n: &Netns, tcptrace: &Path, mode: Mode, seconds: u64) -> Result<f64> {
         None => None,
         Some(args) => {
             let mut cmd = n.exec(&n.b, tcptrace);
-            cmd.args(["-i", &n.vb, "--xdp-mode", "off"]).args(args);
+            cmd.args(["-i", &n.veth_b, "--xdp-mode", "off"]).args(args);
             let mut p = Proc::spawn(mode.name(), cmd, Stdio::null())?;
             p.wait_stderr("listening on", Duration::from_secs(30))?;
             if p.err_lines.iter().any(|l| l.contains("attribution off")) {
@@ -162,7 +162,7 @@ fn one(n: &Netns, tcptrace: &Path, mode: Mode, seconds: u64) -> Result<f64> {
 }
 
 pub fn run(quick: bool, tcptrace: &Path, tmp: &Path) -> Result<Churn> {
-    let n = Netns::new()?;
+    let n = Netns::new();
     let dir = tmp.join("nginx");
     fs::create_dir_all(&dir)?;
     let conf = dir.join("nginx.conf");

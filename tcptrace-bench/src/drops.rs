@@ -61,7 +61,7 @@ fn flood(n: &Netns, seconds: u64) -> Result<f64> {
 
 fn one(n: &Netns, tcptrace: &Path, args: &[&str], seconds: u64) -> Result<f64> {
     let mut cmd = n.exec(&n.b, tcptrace);
-    cmd.args(["-i", &n.vb, "--xdp-mode", "off"]).args(args);
+    cmd.args(["-i", &n.veth_b, "--xdp-mode", "off"]).args(args);
     let mut p = Proc::spawn("tcptrace", cmd, Stdio::null())?;
     p.wait_stderr("listening on", Duration::from_secs(30))?;
     let rate = flood(n, seconds)?;
@@ -71,7 +71,7 @@ fn one(n: &Netns, tcptrace: &Path, args: &[&str], seconds: u64) -> Result<f64> {
 }
 
 pub fn run(quick: bool, tcptrace: &Path) -> Result<Drops> {
-    let n = Netns::new()?;
+    let n = Netns::new();
     let seconds = if quick { 2 } else { 8 };
     let rounds = if quick { 3 } else { 5 };
     let mut rates = vec![Vec::new(); MODES.len()];

@@ -13,103 +13,9 @@ use anyhow::{Context as _, Result, bail};
 use crate::stats::{self, Proc, closing_lines, count_lines, map_memlock, median, vm_hwm_kib};
 
 const PORT: &str = "5201";
-const PREFIX: &str = "ttbench";
 
-fn ip(args: &[&str]) -> Result<()> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .context("cannot run ip (install iproute2)")?;
-    if !out.status.success() {
-        bail!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
-}
-
-/// Two namespaces joined by a veth pair; removed on drop (also when unwinding).
-pub struct Netns {
-    pub a: String,
-    pub b: String,
-    pub va: String,
-    pub vb: String,
-    pub a4: String,
-    pub b4: String,
-}
-
-impl Netns {
-    pub fn new() -> Result<Netns> {
-        remove_stale();
-        let pid = std::process::id();
-        let id = pid % 100_000;
-        let subnet = pid % 250 + 1;
-        let n = Netns {
-            a: format!("{PREFIX}{id}a"),
-            b: format!("{PREFIX}{id}b"),
-            va: format!("ttb{id}va"),
-            vb: format!("ttb{id}vb"),
-            a4: format!("10.232.{subnet}.1"),
-            b4: format!("10.232.{subnet}.2"),
-        };
-        // From here on Drop removes whatever was made.
-        ip(&["netns", "add", &n.a])?;
-        ip(&["netns", "add", &n.b])?;
-        ip(&[
-            "link", "add", &n.va, "netns", &n.a, "type", "veth", "peer", "name", &n.vb, "netns",
-            &n.b,
-        ])?;
-        for (ns, dev, v4) in [(&n.a, &n.va, &n.a4), (&n.b, &n.vb, &n.b4)] {
-            ip(&["-n", ns, "addr", "add", &format!("{v4}/24"), "dev", dev])?;
-            ip(&["-n", ns, "link", "set", dev, "up"])?;
-            ip(&["-n", ns, "link", "set", "lo", "up"])?;
-        }
-        Ok(n)
-    }
-
-    pub fn exec(&self, ns: &str, prog: impl AsRef<Path>) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", ns]).arg(prog.as_ref());
-        c
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        for ns in [&self.a, &self.b] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-    }
-}
-
-/// Namespaces a killed earlier bench left behind (their pid is gone).
-fn remove_stale() {
-    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
-        return;
-    };
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let name = line.split_whitespace().next().unwrap_or("");
-        let Some(rest) = name.strip_prefix(PREFIX) else {
-            continue;
-        };
-        let id = rest.trim_end_matches(['a', 'b']);
-        let mine = (std::process::id() % 100_000).to_string();
-        let alive = id != mine
-            && fs::read_dir("/proc").is_ok_and(|d| {
-                d.flatten().any(|e| {
-                    e.file_name()
-                        .to_str()
-                        .and_then(|p| p.parse::<u32>().ok())
-                        .is_some_and(|p| (p % 100_000).to_string() == id)
-                })
-            });
-        if !alive {
-            let _ = Command::new("ip").args(["netns", "del", name]).status();
-        }
-    }
-}
+/// Two namespaces joined by a veth pair, removed on drop: the test kit's.
+pub use tcptrace_testkit::netns::NetnsPair as Netns;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -190,7 +96,7 @@ fn iperf_bps(json: &str) -> Option<(f64, u64)> {
 
 fn offload_state(n: &Netns) -> String {
     let mut s = String::new();
-    for (ns, dev) in [(&n.a, &n.va), (&n.b, &n.vb)] {
+    for (ns, dev) in [(&n.a, &n.veth_a), (&n.b, &n.veth_b)] {
         let out = Command::new("ip")
             .args(["netns", "exec", ns, "ethtool", "-k", dev])
             .output();
@@ -271,14 +177,14 @@ fn one(c: &Ctx, mode: Mode, round: usize, offloads: &mut Vec<(String, String)>) 
                 _ => "auto",
             };
             let mut cmd = c.n.exec(&c.n.b, c.tcptrace);
-            cmd.args(["-i", &c.n.vb, "--port", PORT, "--xdp-mode", xdp]);
+            cmd.args(["-i", &c.n.veth_b, "--port", PORT, "--xdp-mode", xdp]);
             let mut p = Proc::spawn(mode.name(), cmd, fs::File::create(&out_path)?.into())?;
             p.wait_stderr("listening on", Duration::from_secs(30))?;
             Some(p)
         }
         Mode::Tcpdump => {
             let mut cmd = c.n.exec(&c.n.b, "tcpdump");
-            cmd.args(["-n", "-i", &c.n.vb, "tcp", "port", PORT]);
+            cmd.args(["-n", "-i", &c.n.veth_b, "tcp", "port", PORT]);
             let mut p = Proc::spawn(mode.name(), cmd, fs::File::create(&out_path)?.into())?;
             p.wait_stderr("listening on", Duration::from_secs(30))?;
             Some(p)
@@ -333,7 +239,7 @@ fn one(c: &Ctx, mode: Mode, round: usize, offloads: &mut Vec<(String, String)>) 
 }
 
 pub fn run(quick: bool, tcptrace: &Path, tmp: &Path) -> Result<Live> {
-    let n = Netns::new()?;
+    let n = Netns::new();
     let seconds = if quick { 2 } else { 10 };
     let rounds = if quick { 3 } else { 5 };
     let mut server = Proc::spawn(

@@ -1,6 +1,5 @@
-//! The benchmark's frames, made with the tests' packet builder (one copy for both).
-#[path = "../../tcptrace/tests/common/packet.rs"]
-mod builder;
+//! The benchmark's frames, made with the test kit's packet builder.
+use tcptrace_testkit::packet as builder;
 
 use builder::{ETH_P_ARP, Ipv4, Ipv6, arp_request, eth4, eth6, ether};
 pub use builder::{Ext, Tcp, opt};

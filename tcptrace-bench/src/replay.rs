@@ -3,7 +3,7 @@
 //! of the cost per record: replay (kernel test run + ring) versus decode + render.
 use std::{
     fs::File,
-    io::{BufRead, BufReader, BufWriter, Write as _},
+    io::{BufRead, BufReader, Write as _},
     ops::ControlFlow,
     path::{Path, PathBuf},
     process::Command,
@@ -11,10 +11,7 @@ use std::{
 };
 
 use anyhow::{Context as _, Result};
-use pcap_file::{
-    DataLink, Endianness, TsResolution,
-    pcap::{PcapHeader, PcapPacket, PcapWriter},
-};
+use pcap_file::pcap::PcapPacket;
 use tcptrace::{
     decode::{Segment, Timestamp},
     kernel::{Filter, Kernel},
@@ -32,14 +29,7 @@ use crate::{
 /// interleaved, IPv4 and IPv6, with every kind of option tcpdump prints. Returns the
 /// number of frames written and of connections.
 pub fn generate(path: &Path, segments: u64) -> Result<(u64, u64)> {
-    let header = PcapHeader {
-        datalink: DataLink::ETHERNET,
-        snaplen: 65535,
-        ts_resolution: TsResolution::MicroSecond,
-        endianness: Endianness::Little,
-        ..PcapHeader::default()
-    };
-    let mut w = PcapWriter::with_header(BufWriter::new(File::create(path)?), header)?;
+    let mut w = tcptrace_testkit::pcap::writer(path)?;
     let per_conn = 250u64;
     let conns = (segments / per_conn).max(1);
     // Connections run in waves of `active` at a time, their segments interleaved.

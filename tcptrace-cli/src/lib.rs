@@ -210,6 +210,17 @@ pub struct Cli {
     #[arg(long = "explain")]
     pub explain: bool,
 
+    /// Do not show ICMP errors about traced connections.
+    ///
+    /// By default tcptrace also shows the ICMP and ICMPv6 errors (destination
+    /// unreachable, fragmentation needed / packet too big, time exceeded, parameter
+    /// problem) whose quoted IP and TCP header passes the filter, as tcpdump prints them,
+    /// and --explain says what they mean ("refused by an ICMP port unreachable from
+    /// ROUTER", "path MTU N reported by ROUTER"). `tcpdump port 23` shows none of them:
+    /// ICMP has no ports. With this flag the lines are exactly those of `tcpdump port 23`.
+    #[arg(long = "no-icmp")]
+    pub no_icmp: bool,
+
     /// A table of connections at exit (and on SIGUSR1 while running).
     ///
     /// `--summary=long`: a block per connection with the classic tcptrace's numbers (like

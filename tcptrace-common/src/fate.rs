@@ -64,3 +64,51 @@ pub struct DropRecord {
 }
 
 const _: () = assert!(core::mem::size_of::<DropRecord>() == 176);
+
+/// An ICMP or ICMPv6 error (destination unreachable, fragmentation needed / packet too
+/// big, time exceeded, parameter problem) about a traced segment: `wide` is the quoted
+/// segment, parsed and filtered like any other (its time, interface, direction, packet
+/// type and `frame_len` are the ICMP packet's; `l3_off`/`l4_off` are the quoted headers'
+/// offsets in the frame), of kind [`crate::item::kind::ICMP`]; the rest is the error's own
+/// IP and ICMP header.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct IcmpRecord {
+    pub wide: crate::item::Wide,
+    /// The 4 bytes after the ICMP checksum (unused, next-hop MTU, pointer), as on the wire.
+    pub rest: [u8; 4],
+    /// The error's source and destination address (IPv4 in the first four bytes).
+    pub saddr: [u8; 16],
+    pub daddr: [u8; 16],
+    /// The error's IPv4 total length or IPv6 payload length (raw header values).
+    pub ip_len: u16,
+    /// IPv4 identification (0 for IPv6).
+    pub ip_id: u16,
+    /// IPv4 flags and fragment offset field.
+    pub frag: u16,
+    /// IPv4 header checksum as on the wire, and the value it should hold (with
+    /// [`super::status::CSUM_COMPUTED`] in `icmp_status`).
+    pub ip_csum: u16,
+    pub ip_csum_calc: u16,
+    /// The ICMP checksum as on the wire and the value it should hold (same condition).
+    pub icmp_csum: u16,
+    pub icmp_csum_calc: u16,
+    /// Offset of the error's IP header in the frame.
+    pub l3_off: u16,
+    /// IPv6 flow label (20 bits).
+    pub flow_label: u32,
+    pub icmp_type: u8,
+    pub icmp_code: u8,
+    /// IPv4 TTL or IPv6 hop limit; IPv4 TOS or IPv6 traffic class.
+    pub ttl: u8,
+    pub tos: u8,
+    /// IPv4 header length in bytes.
+    pub ihl: u8,
+    /// [`super::status`] bits of the error's own headers (`CSUM_COMPUTED`,
+    /// `CSUM_UNAVAILABLE` when not all of the ICMP message is in the frame).
+    pub icmp_status: u8,
+    pub _pad: u16,
+}
+
+const _: () =
+    assert!(core::mem::size_of::<IcmpRecord>() == core::mem::size_of::<crate::item::Wide>() + 64);

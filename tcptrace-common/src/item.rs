@@ -25,6 +25,8 @@ pub mod kind {
     pub const DROP: u8 = 4;
     /// A [`crate::attrib::AttribEvent`] (on the attribution ring).
     pub const ATTRIB: u8 = 5;
+    /// A [`crate::fate::IcmpRecord`]: an ICMP error quoting a traced segment.
+    pub const ICMP: u8 = 6;
 }
 
 /// The first four bytes of every ring item.

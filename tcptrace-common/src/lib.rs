@@ -16,6 +16,15 @@ pub const MAX_IPV6_EXT: usize = 6;
 /// sets another).
 pub const RING_BYTES: u32 = 1 << 22;
 
+/// "Carry on with the next program, as if this one were not there": `TCX_NEXT` under TCX
+/// (6.6+) and `TC_ACT_UNSPEC` for a clsact direct-action filter are both -1. Any other
+/// value ends the chain (TC_ACT_PIPE would stop every TCX program attached after us).
+pub const TC_NEXT: i32 = -1;
+
+/// UDP ports decoded as VXLAN and Geneve (at either end), as tcpdump decides.
+pub const VXLAN_PORT: u16 = 4789;
+pub const GENEVE_PORT: u16 = 6081;
+
 /// `Record::direction` values.
 pub const DIR_INGRESS: u8 = 0;
 pub const DIR_EGRESS: u8 = 1;
@@ -219,7 +228,9 @@ pub struct Config {
     /// Non-zero: segment items carry the checksum fields as on the wire even without
     /// `checksums` (`--json` prints them).
     pub wire_csums: u8,
-    pub _pad: u8,
+    /// Non-zero: also record ICMP/ICMPv6 errors whose quoted header passes the filter
+    /// (a [`fate::IcmpRecord`] each; off with `--no-icmp`).
+    pub icmp: u8,
 }
 
 const _: () = assert!(core::mem::size_of::<Config>() == 8);
@@ -233,7 +244,7 @@ impl Config {
         per_iface: 0,
         drops: 0,
         wire_csums: 0,
-        _pad: 0,
+        icmp: 0,
     };
 }
 
@@ -377,4 +388,5 @@ mod user {
     unsafe impl aya::Pod for super::rules::RuleTable {}
     unsafe impl aya::Pod for super::fate::SkbLayout {}
     unsafe impl aya::Pod for super::fate::DropRecord {}
+    unsafe impl aya::Pod for super::fate::IcmpRecord {}
 }

@@ -19,14 +19,9 @@ use aya_ebpf::{
     macros::{classifier, xdp},
     programs::{TcContext, XdpContext},
 };
-use tcptrace_common::{DIR_EGRESS, DIR_INGRESS, counter};
+use tcptrace_common::{DIR_EGRESS, DIR_INGRESS, TC_NEXT, counter};
 
 use crate::{frame::Frame, maps::Counts, parse::Copies};
-
-/// "Carry on with the next program, as if this one were not there": `TCX_NEXT` under TCX
-/// (6.6+) and `TC_ACT_UNSPEC` for a clsact direct-action filter are both -1. Any other
-/// value ends the chain (TC_ACT_PIPE would stop every TCX program attached after us).
-const TC_NEXT: i32 = -1;
 
 /// Native XDP and BPF_PROG_TEST_RUN (`-r`): fragment-aware, so multi-buffer frames pass.
 #[xdp(frags)]
@@ -83,12 +78,4 @@ fn trace<F: Frame>(f: &F, direction: u8) {
     record::emit(f, &layers, direction, c);
 }
 
-#[cfg(not(test))]
-#[panic_handler]
-fn panic(_info: &core::panic::PanicInfo) -> ! {
-    loop {}
-}
-
-#[unsafe(link_section = "license")]
-#[unsafe(no_mangle)]
-static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";
+tcptrace_ebpf::object!();

@@ -1,5 +1,4 @@
 //! The maps shared with userspace, and the read-only globals it fills in before loading.
-use crate::parse::Layers;
 use aya_ebpf::{
     bindings::{BPF_F_NO_PREALLOC, BPF_NOEXIST},
     btf_maps::{ArrayOfMaps, RingBuf},
@@ -25,10 +24,6 @@ pub fn ring() -> Option<&'static Ring> {
     // SAFETY: helper without arguments.
     RINGS.get(unsafe { bpf_get_smp_processor_id() })
 }
-
-/// Per-CPU parking place for the parse result of an accepted segment (see `trace`).
-#[map]
-pub static LAYERS: PerCpuArray<Layers> = PerCpuArray::with_max_entries(1, 0);
 
 /// Where a segment item is built before it is sent (too big for the TC programs' stack),
 /// and what `record::fill` found besides.
@@ -94,6 +89,12 @@ pub fn want_checksums() -> bool {
 #[inline(always)]
 pub fn want_csum_fields() -> bool {
     ro!(TCPTRACE_CONFIG.checksums) != 0 || ro!(TCPTRACE_CONFIG.wire_csums) != 0
+}
+
+/// Non-zero: ICMP errors about traced segments are recorded too.
+#[inline(always)]
+pub fn want_icmp() -> bool {
+    ro!(TCPTRACE_CONFIG.icmp) != 0
 }
 
 /// Per-CPU time of the last reader wakeup this CPU asked for.

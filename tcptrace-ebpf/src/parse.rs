@@ -1,13 +1,17 @@
 //! Ethernet → up to eight VLAN tags → 802.2 LLC/SNAP → PPPoE session → IPv4 / IPv6
 //! (+ extension headers) → (one tunnel: VXLAN, Geneve, GRE, IP-in-IP → inner IPv4 / IPv6) → TCP.
 //! Every read is bounds-checked; every loop has a fixed bound.
-use tcptrace_common::{FAMILY_V4, FAMILY_V6, MAX_IPV6_EXT, counter, status};
+use tcptrace_common::{
+    FAMILY_V4, FAMILY_V6, GENEVE_PORT, MAX_IPV6_EXT, VXLAN_PORT, counter, status,
+};
 
 use core::mem::MaybeUninit;
 
+use aya_ebpf::{macros::map, maps::PerCpuArray};
+
 use crate::{
     frame::{Frame, at, ld, opaque},
-    maps::{Counts, LAYERS},
+    maps::{Counts, want_icmp},
 };
 
 const ETH_HLEN: usize = 14;
@@ -33,14 +37,22 @@ const IPPROTO_IPIP: u8 = 4;
 const IPPROTO_IPV6: u8 = 41;
 const IPPROTO_UDP: u8 = 17;
 const IPPROTO_GRE: u8 = 47;
-const VXLAN_PORT: u16 = 4789;
-const GENEVE_PORT: u16 = 6081;
 const IPPROTO_TCP: u8 = 6;
+/// ICMP and ICMPv6: an error quotes the IP header and the first bytes of the packet it is
+/// about, parsed (and filtered) here like a tunnel's inner packet.
+const IPPROTO_ICMP: u8 = 1;
+const IPPROTO_ICMPV6: u8 = 58;
+/// The ICMP header before the quoted packet.
+const ICMP_HLEN: usize = 8;
 const NEXTHDR_HOP: u8 = 0;
 const NEXTHDR_ROUTING: u8 = 43;
 const NEXTHDR_FRAGMENT: u8 = 44;
 const NEXTHDR_DEST: u8 = 60;
 const TCP_HLEN: usize = 20;
+
+/// Per-CPU parking place for the parse result of an accepted segment (see `trace`).
+#[map]
+static LAYERS: PerCpuArray<Layers> = PerCpuArray::with_max_entries(1, 0);
 
 /// Where the headers are, and what the parse found on the way. Plain scalars only, so the
 /// compiler keeps it in registers (an aggregate with arrays gets zeroed by a memset call).
@@ -71,6 +83,9 @@ pub struct Layers {
     pub ihl: u8,
     pub ext_count: u8,
     pub vlan_count: u8,
+    /// Non-zero: `outer` is the IP header of an ICMP error quoting this segment (its ICMP
+    /// header ends where `l3` starts).
+    pub icmp: u8,
 }
 
 impl Layers {
@@ -87,6 +102,7 @@ impl Layers {
         self.ihl &= 0x3c;
         self.ext_count &= 0x7;
         self.vlan_count &= 0xf;
+        self.icmp &= 1;
         self
     }
 
@@ -99,7 +115,7 @@ impl Layers {
                 unsafe { $(core::ptr::addr_of_mut!((*slot).$f).write_volatile(self.$f);)* }
             };
         }
-        store!(l3 l4 exts frame_len l4_avail frag_id vlan_ids pppoe outer frag_off status family ihl ext_count vlan_count);
+        store!(l3 l4 exts frame_len l4_avail frag_id vlan_ids pppoe outer frag_off status family ihl ext_count vlan_count icmp);
     }
 
     /// Reads back what [`Layers::park`] wrote (volatile: the compiler really goes through
@@ -112,7 +128,7 @@ impl Layers {
                 unsafe { Layers { $($f: core::ptr::addr_of!((*slot).$f).read_volatile(),)* } }
             };
         }
-        load!(l3 l4 exts frame_len l4_avail frag_id vlan_ids pppoe outer frag_off status family ihl ext_count vlan_count).bounded()
+        load!(l3 l4 exts frame_len l4_avail frag_id vlan_ids pppoe outer frag_off status family ihl ext_count vlan_count icmp).bounded()
     }
 
     /// IPv4 at `l3` with this IHL, the whole TCP header in the linear area (the general
@@ -135,6 +151,7 @@ impl Layers {
             ihl: ihl as u8,
             ext_count: 0,
             vlan_count: 0,
+            icmp: 0,
         }
     }
 
@@ -375,6 +392,7 @@ fn parse_any<F: Frame>(f: &F, c: Counts) -> Option<(Layers, Option<Headers>)> {
             match network(f, c, inner, inner_proto)? {
                 Net::Tcp(mut l, _) => {
                     l.outer = outer as u16;
+                    l.icmp = u8::from(ipproto == IPPROTO_ICMP || ipproto == IPPROTO_ICMPV6);
                     // The filter reads copies of the inner headers (one state shape).
                     tunnelled = true;
                     (l, core::ptr::null())
@@ -439,11 +457,11 @@ fn is_tunnel(ipproto: u8) -> bool {
     matches!(
         ipproto,
         IPPROTO_IPIP | IPPROTO_IPV6 | IPPROTO_UDP | IPPROTO_GRE
-    )
+    ) || ((ipproto == IPPROTO_ICMP || ipproto == IPPROTO_ICMPV6) && want_icmp())
 }
 
 /// The inner packet of a tunnel whose outer IP payload (protocol `ipproto`) starts at
-/// `l4`: its offset and EtherType. IP-in-IP and SIT/IPv6-in-IP, VXLAN and Geneve (UDP
+/// `l4`, or the packet an ICMP error quotes: its offset and EtherType. IP-in-IP and SIT/IPv6-in-IP, VXLAN and Geneve (UDP
 /// 4789 and 6081, either port, as tcpdump decides), GRE version 0 without routing (any of
 /// checksum, key, sequence number) carrying IPv4, IPv6 or Ethernet (GRETAP). An inner
 /// Ethernet header is followed by IP directly (no VLAN tags inside).
@@ -452,6 +470,19 @@ fn tunnel<F: Frame>(f: &F, l4: usize, ipproto: u8) -> Option<(usize, u16)> {
     let (at_eth, proto) = match ipproto {
         IPPROTO_IPIP => return Some((l4, ETH_P_IP)),
         IPPROTO_IPV6 => return Some((l4, ETH_P_IPV6)),
+        // Destination unreachable, time exceeded, parameter problem.
+        IPPROTO_ICMP => {
+            let h = at::<F, [u8; 2]>(f, l4)?;
+            return matches!(ld!(u8, h, 0), 3 | 11 | 12).then_some((l4 + ICMP_HLEN, ETH_P_IP));
+        }
+        // Destination unreachable (the codes tcpdump prints a line for), packet too big,
+        // time exceeded, parameter problem.
+        IPPROTO_ICMPV6 => {
+            let h = at::<F, [u8; 2]>(f, l4)?;
+            let (t, code) = (ld!(u8, h, 0), ld!(u8, h, 1));
+            return (matches!(t, 2..=4) || (t == 1 && code <= 4))
+                .then_some((l4 + ICMP_HLEN, ETH_P_IPV6));
+        }
         IPPROTO_UDP => {
             let u = at::<F, [u8; 16]>(f, l4)?;
             let (sport, dport) = (u16::from_be(ld!(u16, u, 0)), u16::from_be(ld!(u16, u, 2)));
@@ -606,6 +637,7 @@ fn parse_ipv6<F: Frame>(f: &F, c: Counts, l3: usize) -> Option<Net> {
         ihl: 0,
         ext_count,
         vlan_count: 0,
+        icmp: 0,
     };
     Some(Net::Tcp(l, ip as *const u8))
 }

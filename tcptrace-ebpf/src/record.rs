@@ -1,9 +1,10 @@
 //! The one writer of segment items: builds the [`Seg`] item of an accepted segment in a
-//! per-CPU scratch buffer, then sends it as it is (a plain segment: only the bytes it carries) or inside a
-//! tail or snap item ([`Wide`]).
+//! per-CPU scratch buffer, then sends it as it is (a plain segment: only the bytes it
+//! carries) or inside a tail, snap or ICMP item ([`Wide`]).
 use aya_ebpf::helpers::bpf_ktime_get_ns;
 use tcptrace_common::{
     DIR_EGRESS, FAMILY_V4, MAX_OPTIONS, MAX_SNAP, MAX_TAIL, counter, encap,
+    fate::IcmpRecord,
     item::{Csums, SEG_MAX, Seg, SnapItem, TailItem, Wide, kind, meta},
     pkt_type, status,
 };
@@ -63,6 +64,9 @@ pub fn emit<F: Frame>(f: &F, l: &Layers, direction: u8, c: Counts) {
         )
     };
     let b = &sc.seg;
+    if l.icmp != 0 {
+        return emit_icmp(f, l, b, &w, c);
+    }
     let snaplen = snaplen();
     if snaplen != 0 {
         return emit_snap(f, l, b, &w, snaplen, c);
@@ -220,6 +224,131 @@ fn emit_tail<F: Frame>(f: &F, l: &Layers, b: &Buf, w: &Filled, tail_at: usize, c
     }
     entry.submit(submit_flags(w.ts));
     c.add(counter::EMITTED);
+}
+
+/// An ICMP error quoting a traced segment: the quoted segment's record, the error's own
+/// IP and ICMP header (an [`IcmpRecord`]).
+#[inline(always)]
+fn emit_icmp<F: Frame>(f: &F, l: &Layers, b: &Buf, w: &Filled, c: Counts) {
+    let Some(mut entry) = ring().and_then(|r| r.reserve_untyped::<IcmpRecord>(0)) else {
+        c.add(counter::LOST);
+        return;
+    };
+    // SAFETY: the entry is ours until submitted; every field is written below.
+    let s = unsafe { &mut *entry.as_mut_ptr() };
+    wide(
+        &mut s.wide,
+        kind::ICMP,
+        core::mem::size_of::<IcmpRecord>(),
+        l,
+        b,
+        w,
+    );
+    if !fill_icmp(f, l, s) {
+        entry.discard(0);
+        c.add(counter::MALFORMED);
+        return;
+    }
+    entry.submit(submit_flags(w.ts));
+    c.add(counter::EMITTED);
+}
+
+/// The error's IP header (at `l.outer`) and ICMP header (right before the quoted one).
+#[inline(always)]
+fn fill_icmp<F: Frame>(f: &F, l: &Layers, s: &mut IcmpRecord) -> bool {
+    let outer = l.outer as usize;
+    if l.l3 < outer + 8 {
+        return false;
+    }
+    // Masked so that the verifier sees a non-negative offset.
+    let icmp_at = (l.l3 - 8) & 0x3ff;
+    let Some(h) = at::<F, [u8; 8]>(f, icmp_at) else {
+        return false;
+    };
+    s.icmp_type = ld!(u8, h, 0);
+    s.icmp_code = ld!(u8, h, 1);
+    s.icmp_csum = u16::from_be(ld!(u16, h, 2));
+    s.rest = ld!(u32, h, 4).to_ne_bytes();
+    s.l3_off = outer as u16;
+    s.icmp_status = if want_checksums() {
+        status::CSUM_COMPUTED as u8
+    } else {
+        0
+    };
+    s._pad = 0;
+    s.ip_csum_calc = 0;
+    s.icmp_csum_calc = 0;
+    s.saddr = [0; 16];
+    s.daddr = [0; 16];
+    let v4 = l.family == FAMILY_V4;
+    let mut seed = 0;
+    let icmp_len;
+    if v4 {
+        let Some(ip) = at::<F, [u8; 20]>(f, outer) else {
+            return false;
+        };
+        s.tos = ld!(u8, ip, 1);
+        s.ip_len = u16::from_be(ld!(u16, ip, 2));
+        s.ip_id = u16::from_be(ld!(u16, ip, 4));
+        s.frag = u16::from_be(ld!(u16, ip, 6));
+        s.ttl = ld!(u8, ip, 8);
+        s.ip_csum = u16::from_be(ld!(u16, ip, 10));
+        s.flow_label = 0;
+        let (src, dst) = (ld!(u32, ip, 12), ld!(u32, ip, 16));
+        s.saddr[..4].copy_from_slice(&src.to_ne_bytes());
+        s.daddr[..4].copy_from_slice(&dst.to_ne_bytes());
+        let ihl = icmp_at.wrapping_sub(outer) & 0x3c;
+        s.ihl = ihl as u8;
+        icmp_len = (s.ip_len as usize).wrapping_sub(ihl) as u32;
+        if want_checksums()
+            && let Some(sum) = csum::add_range(f, outer as u32, ihl as u32, 0)
+        {
+            s.ip_csum_calc = csum::should_be(sum, s.ip_csum);
+        }
+    } else {
+        let Some(ip) = at::<F, [u8; 40]>(f, outer) else {
+            return false;
+        };
+        let w0 = u32::from_be(ld!(u32, ip, 0));
+        s.tos = (w0 >> 20) as u8;
+        s.flow_label = w0 & 0x000f_ffff;
+        s.ip_len = u16::from_be(ld!(u16, ip, 4));
+        s.ip_id = 0;
+        s.frag = 0;
+        s.ip_csum = 0;
+        s.ttl = ld!(u8, ip, 7);
+        s.ihl = 0;
+        let words = [
+            ld!(u32, ip, 8),
+            ld!(u32, ip, 12),
+            ld!(u32, ip, 16),
+            ld!(u32, ip, 20),
+            ld!(u32, ip, 24),
+            ld!(u32, ip, 28),
+            ld!(u32, ip, 32),
+            ld!(u32, ip, 36),
+        ];
+        let mut p = [0u8; 40];
+        for (i, w) in words.into_iter().enumerate() {
+            p[4 * i..4 * i + 4].copy_from_slice(&w.to_ne_bytes());
+        }
+        s.saddr.copy_from_slice(&p[..16]);
+        s.daddr.copy_from_slice(&p[16..32]);
+        icmp_len = s.ip_len as u32;
+        // The pseudo-header: addresses, upper-layer length, next header 58.
+        let len = (s.ip_len).to_be_bytes();
+        p[32..40].copy_from_slice(&[0, 0, len[0], len[1], 0, 0, 0, 58]);
+        seed = csum::add_words(&mut p, 0);
+    }
+    if icmp_at as u32 + icmp_len > l.frame_len || icmp_len > 0xffff {
+        s.icmp_status |= status::CSUM_UNAVAILABLE as u8;
+    } else if want_checksums() {
+        match csum::add_range(f, icmp_at as u32, icmp_len, seed) {
+            Some(sum) => s.icmp_csum_calc = csum::should_be(sum, s.icmp_csum),
+            None => s.icmp_status |= status::CSUM_UNAVAILABLE as u8,
+        }
+    }
+    true
 }
 
 /// Writes a little-endian-in-memory `u32` at byte `off` of the buffer (4-aligned).

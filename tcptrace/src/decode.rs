@@ -8,10 +8,12 @@ use tcptrace_common::{
     Record,
     attrib::AttribEvent,
     encap,
-    fate::DropRecord,
+    fate::{DropRecord, IcmpRecord},
     item::{Csums, Header, Seg, SnapItem, TailItem, Wide, kind, meta},
     status, tcp_flags,
 };
+
+use crate::wire::checksum;
 
 /// One ring item, decoded.
 // Segments are nearly every item: boxing them would cost an allocation each.
@@ -27,6 +29,8 @@ pub enum Item<'a> {
     },
     /// A traced segment the kernel dropped.
     Drop(DropRecord),
+    /// An ICMP error quoting a traced segment: the quoted segment, and the error.
+    Icmp { rec: Record, icmp: IcmpRecord },
     /// What a process did with a socket (the attribution ring).
     Attrib(AttribEvent),
 }
@@ -79,6 +83,13 @@ pub fn item(b: &[u8]) -> Option<Item<'_>> {
             let tail = Tail::from_frame(&rec, snap, usize::from(s.outer_off));
             Some(Item::Segment { rec, snap, tail })
         }
+        kind::ICMP => {
+            let icmp: IcmpRecord = read(b)?;
+            Some(Item::Icmp {
+                rec: wide(&icmp.wide)?,
+                icmp,
+            })
+        }
         kind::DROP => read(b).map(Item::Drop),
         kind::ATTRIB => read(b).map(Item::Attrib),
         _ => None,
@@ -94,7 +105,7 @@ pub fn item_ts(b: &[u8]) -> u64 {
     };
     let ts = match b.first() {
         Some(&kind::SEG) => seg_ts(0),
-        Some(&kind::TAIL | &kind::SNAP) => seg_ts(std::mem::offset_of!(Wide, seg)),
+        Some(&kind::TAIL | &kind::SNAP | &kind::ICMP) => seg_ts(std::mem::offset_of!(Wide, seg)),
         Some(&kind::ATTRIB) => {
             let at = std::mem::offset_of!(AttribEvent, ts_ns);
             b.get(at..at + 8)
@@ -516,7 +527,7 @@ impl Segment {
         if let Some(to) =
             crate::render::iphdrs::final_dst(v6, self.ext_headers(), self.tail.bytes())
         {
-            self.tcp_csum_calc = crate::render::iphdrs::csum_for_dst(self.tcp_csum_calc, from, &to);
+            self.tcp_csum_calc = checksum::replace_in_pseudo_header(self.tcp_csum_calc, from, &to);
         }
         self
     }
@@ -593,34 +604,20 @@ impl Segment {
         if self.status & status::CSUM_COMPUTED == 0 || self.status & status::CSUM_UNAVAILABLE != 0 {
             return None;
         }
-        let mut p: u32 = 6 + self.tcp_len;
-        let mut add = |b: &[u8]| {
-            for w in b.chunks(2) {
-                p += u32::from(u16::from_be_bytes([w[0], w[1]]));
-            }
-        };
-        match (self.src, self.dst) {
+        let p = match (self.src, self.dst) {
             (IpAddr::V4(a), IpAddr::V4(b)) => {
-                add(&a.octets());
-                add(&b.octets());
+                checksum::pseudo_header(&a.octets(), &b.octets(), 6, self.tcp_len)
             }
             (IpAddr::V6(a), IpAddr::V6(b)) => {
-                add(&a.octets());
-                add(&b.octets());
+                checksum::pseudo_header(&a.octets(), &b.octets(), 6, self.tcp_len)
             }
             _ => return None,
-        }
-        let fold = |mut x: u32| {
-            while x > 0xffff {
-                x = (x & 0xffff) + (x >> 16);
-            }
-            x
         };
         // With the field at the value the kernel computed, pseudo-header plus segment
         // sum to 0xffff; the field as it is differs by (field - computed).
-        let with_calc = !(fold(p) as u16);
+        let with_calc = !checksum::fold(p);
         let s = u32::from(with_calc) + u32::from(self.tcp_csum) + u32::from(!self.tcp_csum_calc);
-        Some(fold(s) as u16)
+        Some(checksum::fold(s))
     }
 
     /// Whether every byte of the TCP segment (header and payload) was captured.
@@ -666,6 +663,117 @@ impl Segment {
     pub fn syn(&self) -> bool {
         self.has(tcp_flags::SYN)
     }
+}
+
+/// An ICMP or ICMPv6 error about a traced segment, decoded: the error's own headers and
+/// the segment it quotes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IcmpError {
+    /// The error's sender (the router or host that reports) and receiver.
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub icmp_type: u8,
+    pub code: u8,
+    /// The 4 bytes after the checksum (next-hop MTU, pointer).
+    pub rest: [u8; 4],
+    /// The error's IPv4 total length or IPv6 payload length.
+    pub ip_len: u16,
+    pub ip_id: u16,
+    pub frag: u16,
+    pub ttl: u8,
+    pub tos: u8,
+    pub flow_label: u32,
+    pub ihl: u8,
+    /// IPv4 header and ICMP checksums as on the wire and as they should be, when the
+    /// kernel computed them (`-v`): `csum_computed`, and for ICMP `icmp_whole`.
+    pub ip_csum: u16,
+    pub ip_csum_calc: u16,
+    pub icmp_csum: u16,
+    pub icmp_csum_calc: u16,
+    pub csum_computed: bool,
+    pub icmp_whole: bool,
+    /// The quoted segment (its time, interface and direction are the error's).
+    pub quoted: Segment,
+}
+
+impl IcmpError {
+    /// The error `i` quoting the segment `rec`.
+    pub fn decode(rec: &Record, i: &IcmpRecord, ts: Timestamp) -> IcmpError {
+        let v6 = rec.family == FAMILY_V6;
+        let addr = |a: [u8; 16]| {
+            if v6 {
+                IpAddr::V6(Ipv6Addr::from(a))
+            } else {
+                IpAddr::V4(Ipv4Addr::new(a[0], a[1], a[2], a[3]))
+            }
+        };
+        let mut quoted = Segment::decode(rec, ts, None);
+        // tcpdump prints the quoted packet as if it ended where the quote ends.
+        quoted.frame_len = quoted
+            .frame_len
+            .max(u32::from(quoted.l3_off) + quoted.ip_len + if v6 { 40 } else { 0 });
+        IcmpError {
+            src: addr(i.saddr),
+            dst: addr(i.daddr),
+            icmp_type: i.icmp_type,
+            code: i.icmp_code,
+            rest: i.rest,
+            ip_len: i.ip_len,
+            ip_id: i.ip_id,
+            frag: i.frag,
+            ttl: i.ttl,
+            tos: i.tos,
+            flow_label: i.flow_label,
+            ihl: i.ihl,
+            ip_csum: i.ip_csum,
+            ip_csum_calc: i.ip_csum_calc,
+            icmp_csum: i.icmp_csum,
+            icmp_csum_calc: i.icmp_csum_calc,
+            csum_computed: u16::from(i.icmp_status) & status::CSUM_COMPUTED != 0,
+            icmp_whole: u16::from(i.icmp_status) & status::CSUM_UNAVAILABLE == 0,
+            quoted,
+        }
+    }
+
+    pub fn is_v6(&self) -> bool {
+        self.src.is_ipv6()
+    }
+
+    /// The ICMP message's length (tcpdump's `length`): the IP payload.
+    pub fn icmp_len(&self) -> u32 {
+        if self.is_v6() {
+            u32::from(self.ip_len)
+        } else {
+            u32::from(self.ip_len).saturating_sub(u32::from(self.ihl))
+        }
+    }
+
+    /// What the error says, for the connection's story.
+    pub fn kind(&self) -> IcmpKind {
+        let mtu = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+        match (self.is_v6(), self.icmp_type, self.code) {
+            (false, 3, 4) => IcmpKind::PathMtu(mtu(&[0, 0, self.rest[2], self.rest[3]])),
+            (true, 2, _) => IcmpKind::PathMtu(mtu(&self.rest)),
+            (false, 3, 3) | (true, 1, 4) => IcmpKind::Unreachable("port"),
+            (false, 3, 9 | 10 | 13) | (true, 1, 1) => IcmpKind::Unreachable("admin-prohibited"),
+            (false, 3, 0 | 6) | (true, 1, 0) => IcmpKind::Unreachable("net"),
+            (false, 3, 2) => IcmpKind::Unreachable("protocol"),
+            (false, 3, _) | (true, 1, _) => IcmpKind::Unreachable("host"),
+            (false, 11, _) | (true, 3, _) => IcmpKind::TimeExceeded,
+            _ => IcmpKind::ParameterProblem,
+        }
+    }
+}
+
+/// The story an ICMP error tells about a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IcmpKind {
+    /// Destination unreachable: port, host, net, protocol, admin-prohibited.
+    Unreachable(&'static str),
+    /// Fragmentation needed / packet too big, with the next hop's MTU (0: not given).
+    PathMtu(u32),
+    TimeExceeded,
+    ParameterProblem,
 }
 
 #[cfg(test)]
@@ -719,5 +827,43 @@ mod tests {
         let s = Segment::from_record(&r, Timestamp::default());
         assert_eq!(s.tcp_len, 0);
         assert_eq!(s.tcp_caplen, 0);
+    }
+}
+
+/// Records as the kernel program makes them, for unit tests that start after it.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use tcptrace_common::{FAMILY_V4, Record};
+
+    /// A plain IPv4 segment (DF, TTL 64) behind Ethernet, without options or payload.
+    pub fn v4(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16) -> Record {
+        let mut r = Record::ZERO;
+        r.family = FAMILY_V4;
+        r.saddr[..4].copy_from_slice(&src);
+        r.daddr[..4].copy_from_slice(&dst);
+        r.sport = sport;
+        r.dport = dport;
+        r.ihl = 20;
+        r.ttl = 64;
+        r.frag = 0x4000;
+        r.l3_off = 14;
+        r.l4_off = 34;
+        set_options(&mut r, &[]);
+        r
+    }
+
+    /// TCP options (the header grows with them).
+    pub fn set_options(r: &mut Record, opts: &[u8]) {
+        r.options[..opts.len()].copy_from_slice(opts);
+        r.opt_len = opts.len() as u8;
+        r.doff = 20 + opts.len() as u8;
+        r.tcp_caplen = r.doff;
+        set_payload(r, 0);
+    }
+
+    /// `n` payload bytes (on the wire, not captured).
+    pub fn set_payload(r: &mut Record, n: u32) {
+        r.ip_len = 20 + r.doff as u32 + n;
+        r.frame_len = 14 + r.ip_len;
     }
 }

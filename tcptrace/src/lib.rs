@@ -1,22 +1,23 @@
 //! tcptrace: kernel-assisted TCP tracing with tcpdump's own output.
 //!
-//! Pipeline: kernel parse → filter → record (tcptrace-ebpf), then here:
-//! capture source ([`source`]: live ring buffer or offline replay) → [`decode`] →
-//! [`attribute`] (which process) → [`track`] →
-//! render ([`render`]: tcpdump lines, classic style).
+//! Pipeline: kernel parse → filter → attribute → record (tcptrace-ebpf), then here
+//! ([`pipeline`]): capture source ([`source`]: live rings or offline replay) → [`decode`]
+//! → [`attribute`] (which process) → [`track`] (one tracker) → [`output`] (lines through
+//! the one formatter, [`render`]; notes, JSON, summary, graphs, `-w`, stats). [`plan`]
+//! turns the command line into what a run does.
 
 pub mod attribute;
 pub use tcptrace_cli as cli;
 pub mod decode;
 pub mod filter;
 pub mod kernel;
-pub mod metrics;
-pub mod pcapng;
+pub mod output;
+pub mod pipeline;
 pub mod plan;
 pub mod privileges;
 pub mod render;
-pub mod rotate;
 pub mod source;
-pub mod stats;
 pub mod timefmt;
+pub mod trace;
 pub mod track;
+pub mod wire;

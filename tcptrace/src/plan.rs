@@ -16,9 +16,9 @@ use tcptrace_common::{
 
 use crate::{
     cli::{Cli, SummaryStyle, XdpModeArg},
+    output::ReportOptions,
+    output::rotate::Rotation,
     render::{RenderOptions, TsStyle},
-    rotate::Rotation,
-    track::report::ReportOptions,
 };
 
 /// Where the segments come from.
@@ -217,7 +217,7 @@ impl Plan {
             // The checksum fields as on the wire: printed with -v (which computes them
             // too) and in --json.
             wire_csums: u8::from(cli.json),
-            _pad: 0,
+            icmp: u8::from(!cli.no_icmp),
         };
         Ok(Plan {
             netns: cli.netns.clone(),

@@ -12,6 +12,7 @@ use crate::render::{put_u64, put_u64_pad};
 const DAY: i64 = 86_400;
 
 /// A cached local-time offset.
+#[derive(Clone)]
 pub struct LocalClock {
     tz: Option<jiff::tz::TimeZone>,
     /// The cached offset is right for `valid_from <= secs < valid_until`.

@@ -9,7 +9,7 @@
 //! * tcptrace is never killed by a signal;
 //! * both exit with the same status;
 //! * tcptrace's stdout is tcpdump's stdout cut down to the TCP lines (the corpus's rule,
-//!   `common/cut_down.rs`);
+//!   `tcptrace-testkit/src/cut_down.rs`);
 //! * tcptrace's stderr is empty on success, and exactly one `tcptrace: ` line on failure.
 //!
 //! The seed is fixed, so every run tries the same mutants; `TCPTRACE_FUZZ_SEED` and

@@ -1,5 +1,5 @@
 //! Tracing changes nothing for the other programs on tcptrace's hooks: a real drop program
-//! (tests/common/hooks.rs), attached through TCX where the kernel has it and as a clsact
+//! (tcptrace-testkit/src/hooks.rs), attached through TCX where the kernel has it and as a clsact
 //! filter, before tcptrace starts and after it, on ingress (every ingress mode) and on
 //! egress, must still drop; it reads the Ethernet type, so it also proves the frame it
 //! gets still has its Ethernet header. Runs on every kernel of the matrix.

@@ -418,3 +418,445 @@ fn bad_checksum_drop() {
         )
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// ICMP errors about traced connections
+
+/// tcpdump's filter for what `tcptrace port P` prints: the segments, and the ICMP errors
+/// whose quoted TCP header has port P (IPv4 without options at either level).
+fn with_icmp(port: u16) -> String {
+    format!(
+        "port {port} or (icmp and (icmp[28:2]={port} or icmp[30:2]={port})) \
+         or (icmp6 and (ip6[88:2]={port} or ip6[90:2]={port}))"
+    )
+}
+
+/// A capture with ICMP and ICMPv6 errors of every kind about port 23, and one about port
+/// 80: `tcptrace -r` prints exactly what tcpdump prints for them in each style (the
+/// corpus's styles, `-v` with the quoted packet, and a wrong ICMP checksum), and with
+/// `--no-icmp` exactly what `tcpdump port 23` prints.
+#[test]
+fn icmp_capture_lines_are_tcpdumps() {
+    use common::packet::*;
+    use std::time::Duration;
+    let (a, b, r) = ([10, 9, 0, 1], [10, 9, 0, 2], [10, 9, 1, 254]);
+    let syn_tcp = |sport, dport| Tcp {
+        seq: 1000,
+        flags: tcptrace_common::tcp_flags::SYN,
+        window: 64240,
+        options: [opt::mss(1460), opt::sack_ok(), opt::ts(1, 0)].concat(),
+        ..Tcp::new(sport, dport)
+    };
+    let client = Ipv4 {
+        id: 7,
+        df: true,
+        ..Ipv4::new(a, b)
+    };
+    let syn = client.tcp(&syn_tcp(40000, 23));
+    let data = client.tcp(&Tcp {
+        flags: tcptrace_common::tcp_flags::ACK | tcptrace_common::tcp_flags::PSH,
+        ack: 5001,
+        payload: vec![b'x'; 1388],
+        ..syn_tcp(40000, 23)
+    });
+    let from = |src, id| Ipv4 {
+        tos: 0xc0,
+        id,
+        ..Ipv4::new(src, a)
+    };
+    let err = |src, kind, code, rest, quoted: &[u8]| {
+        eth4(&from(src, 99).packet(IPPROTO_ICMP, &icmp_error(kind, code, rest, quoted)))
+    };
+    let mut bad = err(r, 3, 10, [0; 4], &syn);
+    bad[14 + 20 + 2] ^= 1;
+    let (a6, b6, r6) = (
+        "2001:db8::1"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
+        "2001:db8::2"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
+        "2001:db8:1::fe"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
+    );
+    let syn6 = Ipv6::new(a6, b6).tcp(&syn_tcp(40002, 23));
+    let err6 = |src, kind, code, rest| {
+        eth6(&Ipv6::new(src, a6).packet(
+            IPPROTO_ICMPV6,
+            &icmp6_error(src, a6, kind, code, rest, &syn6),
+        ))
+    };
+    let frames = vec![
+        eth4(&syn),
+        err(b, 3, 3, [0; 4], &syn),
+        err(r, 3, 13, [0; 4], &syn),
+        err(r, 3, 1, [0; 4], &syn),
+        err(r, 3, 4, [0, 0, 0x05, 0x00], &data[..548]),
+        err(r, 11, 0, [0; 4], &syn[..28]),
+        err(r, 12, 0, [20, 0, 0, 0], &syn),
+        bad,
+        err(b, 3, 3, [0; 4], &client.tcp(&syn_tcp(40001, 80))),
+        eth6(&syn6),
+        err6(b6, 1, 4, [0; 4]),
+        err6(r6, 1, 1, [0; 4]),
+        err6(r6, 2, 0, 1280u32.to_be_bytes()),
+        err6(r6, 3, 0, [0; 4]),
+        err6(r6, 4, 0, 6u32.to_be_bytes()),
+    ];
+    let frames: Vec<common::pcap::Frame> = frames
+        .into_iter()
+        .enumerate()
+        .map(|(i, data)| common::pcap::Frame {
+            ts: Duration::from_micros(1_700_000_000_000_000 + 1_001_000 * i as u64),
+            data,
+        })
+        .collect();
+    let path = common::pcap::scratch("icmp-errors.pcap");
+    common::pcap::write_pcap(&path, &frames);
+    let path = path.to_string_lossy().into_owned();
+    let styles: [&[&str]; 8] = [
+        &[],
+        &["-v"],
+        &["-v", "-S"],
+        &["-vv"],
+        &["-q"],
+        &["-tt"],
+        &["-ttt", "-#"],
+        &["-tttt"],
+    ];
+    // In the emulated VMs (`TCPTRACE_KERNEL_STYLES`), the styles in which the kernel
+    // program works differently (checksums with -v); the others differ only in userspace.
+    let kernel_only = std::env::var_os("TCPTRACE_KERNEL_STYLES").is_some();
+    let styles = if kernel_only {
+        &styles[..2]
+    } else {
+        &styles[..]
+    };
+    for (style, icmp) in styles
+        .iter()
+        .map(|s| (*s, true))
+        .chain([(&["-v"][..], false)])
+    {
+        let filter = if icmp {
+            with_icmp(23)
+        } else {
+            "port 23".to_string()
+        };
+        let mut td: Vec<&str> = vec!["-n"];
+        td.extend(style);
+        td.extend(["-r", &path, &filter]);
+        let want = common::stdout_ok("tcpdump", &common::tcpdump(&td));
+        let mut tt: Vec<&str> = vec!["-r", &path, "-n"];
+        tt.extend(style);
+        if !icmp {
+            tt.push("--no-icmp");
+        }
+        tt.extend(["port", "23"]);
+        let got = common::stdout_ok("tcptrace", &common::tcptrace(&tt));
+        assert!(want.matches("ICMP").count() >= if icmp { 12 } else { 0 });
+        let d = common::diff(&want, &got, 6);
+        assert!(
+            d.is_empty(),
+            "tcptrace {tt:?} differs from tcpdump {td:?}:\n{d}"
+        );
+    }
+}
+
+/// iptables REJECT on the traced host: port 23 with an ICMP port unreachable, port 25
+/// with a TCP reset, port 24 (untraced) with an ICMP port unreachable too. tcptrace prints
+/// tcpdump's lines for the SYNs, the ICMP error and the RST; the SYN's drop
+/// (NETFILTER_DROP) and the ICMP error are tied to their connections; the verdict on
+/// port 23 says the ICMP refused it; port 24 leaves no trace.
+#[test]
+fn rejected_by_the_firewall() {
+    let net = NetnsPair::new();
+    let (a, b): (IpAddr, IpAddr) = (net.a4.parse().unwrap(), net.b4.parse().unwrap());
+    for (port, with) in [
+        ("23", "icmp-port-unreachable"),
+        ("24", "icmp-port-unreachable"),
+        ("25", "tcp-reset"),
+    ] {
+        run_in(
+            &net,
+            &net.b,
+            "iptables",
+            &[
+                "-A",
+                "INPUT",
+                "-p",
+                "tcp",
+                "--dport",
+                port,
+                "-j",
+                "REJECT",
+                "--reject-with",
+                with,
+            ],
+        );
+    }
+    let (mut tt, mut td) = watch(
+        &net,
+        &["--explain", "--summary", "port", "23", "or", "port", "25"],
+        &format!("{} or port 25", with_icmp(23)),
+    );
+    refused(&net, a, b, 40024, 24);
+    refused(&net, a, b, 40023, 23);
+    refused(&net, a, b, 40025, 25);
+    tt.wait_stdout("Flags [R.]");
+    td.wait_stdout("Flags [R.]");
+    let wire = stop(&mut tt, &mut td);
+    let all = tt.out_lines.join("\n");
+    assert_eq!(
+        packet_lines(&tt),
+        wire,
+        "tcptrace's lines are tcpdump's:\n{all}"
+    );
+    let (a4, b4) = (&net.a4, &net.b4);
+    // The client may send its SYN again before the first ICMP error reaches its socket
+    // (a soft error while connect holds the socket): one ICMP line under each SYN.
+    let syn23 = format!("IP {a4}.40023 > {b4}.23: Flags [S], ");
+    let syns = wire.iter().filter(|l| l.starts_with(&syn23)).count();
+    assert!(syns >= 1, "{all}");
+    let mut want: Vec<String> = Vec::new();
+    for _ in 0..syns {
+        want.push(syn23.clone());
+        want.push(format!(
+            "IP {b4} > {a4}: ICMP {b4} tcp port 23 unreachable, length 68"
+        ));
+    }
+    want.push(format!("IP {a4}.40025 > {b4}.25: Flags [S], "));
+    want.push(format!("IP {b4}.25 > {a4}.40025: Flags [R.], seq 0, "));
+    assert_eq!(wire.len(), want.len(), "{all}");
+    for (got, want) in wire.iter().zip(&want) {
+        assert!(got.starts_with(want.as_str()), "{got}\nnot {want}\n{all}");
+    }
+    let notes = notes(&tt);
+    let me = std::process::id();
+    let icmp = format!(
+        "refused by an ICMP port unreachable from {b4} (the SYN from client {a4}.40023 to {b4}.23)"
+    );
+    // (With the sender's process.)
+    let mine = format!("{icmp} (");
+    assert_eq!(
+        notes.iter().filter(|n| n.starts_with(&mine)).count(),
+        syns,
+        "{all}"
+    );
+    // The SYNs' drops: NETFILTER_DROP, each naming its segment or under its line.
+    let drops: Vec<&&str> = notes
+        .iter()
+        .filter(|n| n.contains("NETFILTER_DROP"))
+        .collect();
+    assert_eq!(drops.len(), syns + 1, "{all}");
+    let ports = std::iter::repeat_n(23, syns).chain([25]);
+    for (d, port) in drops.iter().zip(ports) {
+        assert!(
+            d.starts_with(&format!("{a4}.400{port} > {b4}.{port} seq "))
+                || (port == 25 && d.starts_with("dropped in this host ")),
+            "{d}\n{all}"
+        );
+        assert!(d.contains(" after it arrived: NETFILTER_DROP ("), "{d}");
+    }
+    let verdict = notes
+        .iter()
+        .rfind(|n| n.starts_with("refused by an ICMP port unreachable from "))
+        .expect(&all);
+    assert!(
+        verdict.starts_with(&format!(
+            "refused by an ICMP port unreachable from {b4} ({syns} SYN{} from client {a4}.40023 to {b4}.23) (client: ",
+            if syns > 1 { "s" } else { "" }
+        )) && verdict.ends_with(&format!(" pid {me})")),
+        "{verdict}"
+    );
+    let row = tt
+        .out_lines
+        .iter()
+        .find(|l| l.starts_with("1  "))
+        .expect(&all);
+    assert!(
+        row.contains(&format!(
+            "refused by an ICMP port unreachable from {b4} ({syns} SYN{}), {syns} dropped here (last: NETFILTER_DROP)",
+            if syns > 1 { "s" } else { "" }
+        )),
+        "{row}"
+    );
+    assert!(
+        !all.contains(".24"),
+        "an untraced connection left a trace:\n{all}"
+    );
+}
+
+/// With traffic still going when the tracers stop (retransmissions), one may stop a
+/// packet later than the other: every line both printed must be the same, in the same
+/// order. Those lines.
+fn common_lines(tt: &Proc, wire: &[String]) -> Vec<String> {
+    let lines = packet_lines(tt);
+    let n = lines.len().min(wire.len());
+    assert_eq!(
+        lines[..n],
+        wire[..n],
+        "tcptrace's lines are tcpdump's:\n{}",
+        tt.out_lines.join("\n")
+    );
+    lines[..n].to_vec()
+}
+
+/// A path MTU black hole: the traced server in `b` sends to a client in a third
+/// namespace through `a`, a router whose link to the client has an MTU of 1280; `b`'s
+/// firewall drops the router's ICMP fragmentation needed, so `b` keeps sending full-size
+/// DF segments. tcptrace prints each ICMP error as tcpdump does and says what it means
+/// for the connection.
+#[test]
+fn path_mtu_black_hole() {
+    use std::io::Write as _;
+    use std::net::{SocketAddr, TcpStream};
+    let net = NetnsPair::new();
+    let c = common::netns::Netns::new(format!("{}c", net.b));
+    let (vr, vc) = (format!("{}r", net.veth_a), format!("{}c", net.veth_a));
+    // The client's subnet: the pair's third octet, in 10.232.0.0/16.
+    let octet = net.a4.split('.').nth(2).unwrap().to_string();
+    let (r4, c4) = (format!("10.232.{octet}.1"), format!("10.232.{octet}.2"));
+    common::netns::ip_batch(
+        None,
+        &format!(
+            "link add {vr} netns {} type veth peer name {vc} netns {}\n",
+            net.a, c.0
+        ),
+    );
+    common::netns::ip_batch(
+        Some(&net.a),
+        &format!("addr add {r4}/24 dev {vr}\nlink set {vr} mtu 1280 up\n"),
+    );
+    common::netns::ip_batch(
+        Some(&c.0),
+        &format!(
+            "addr add {c4}/24 dev {vc}\nlink set {vc} up\nlink set lo up\nroute add {}/32 via {r4}\n",
+            net.b4
+        ),
+    );
+    common::netns::ip_batch(
+        Some(&net.b),
+        &format!("route add 10.232.{octet}.0/24 via {}\n", net.a4),
+    );
+    run_in(&net, &net.a, "sysctl", &["-qw", "net.ipv4.ip_forward=1"]);
+    run_in(
+        &net,
+        &net.b,
+        "iptables",
+        &[
+            "-A",
+            "INPUT",
+            "-p",
+            "icmp",
+            "--icmp-type",
+            "fragmentation-needed",
+            "-j",
+            "DROP",
+        ],
+    );
+    let b: IpAddr = net.b4.parse().unwrap();
+    let listener = in_netns(&net.b, move || {
+        TcpListener::bind(SocketAddr::new(b, 23)).unwrap()
+    })
+    .join()
+    .unwrap();
+    let (mut tt, mut td) = watch(&net, &["--explain", "port", "23"], &with_icmp(23));
+    let client = in_netns(&c.0, move || {
+        TcpStream::connect(SocketAddr::new(b, 23)).unwrap()
+    })
+    .join()
+    .unwrap();
+    let (mut server, _) = listener.accept().unwrap();
+    server.write_all(&[b'x'; 8000]).unwrap();
+    // The first ICMP error and the one about a retransmission.
+    tt.wait_stdout_n("need to frag (mtu 1280)", 2);
+    td.wait_stdout_n("need to frag (mtu 1280)", 2);
+    let wire = stop(&mut tt, &mut td);
+    drop((client, server, listener));
+    let all = tt.out_lines.join("\n");
+    let both = common_lines(&tt, &wire);
+    assert!(
+        both.iter().filter(|l| l.contains("need to frag")).count() >= 2,
+        "{all}"
+    );
+    let (a4, b4) = (&net.a4, &net.b4);
+    let icmp = format!("IP {a4} > {b4}: ICMP {c4} unreachable - need to frag (mtu 1280), length ");
+    let errors: Vec<usize> = tt
+        .out_lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| without_ts(l).starts_with(&icmp))
+        .map(|(i, _)| i)
+        .collect();
+    assert!(errors.len() >= 2, "{all}");
+    for i in errors {
+        let note = &tt.out_lines[i + 1];
+        let prefix = format!("    ^ path MTU 1280 reported by {a4} while segments of ");
+        let rest = note
+            .strip_prefix(&prefix)
+            .unwrap_or_else(|| panic!("{note}\n{all}"));
+        let (len, rest) = rest.split_once(" bytes are sent (").unwrap();
+        assert!(len.parse::<u32>().unwrap() > 1280, "{note}");
+        assert!(rest.starts_with(&format!("{b4}.23 > {c4}.")), "{note}");
+    }
+}
+
+/// A full accept queue: a listener with backlog 1 that never accepts. The kernel ignores
+/// the SYNs that find its queue full (no drop, no answer: it frees them as consumed); the
+/// verdict on those connections says the queue was full, from the listener's queue and
+/// the namespace's ListenOverflows counter.
+#[test]
+fn accept_queue_full() {
+    let net = NetnsPair::new();
+    let b: IpAddr = net.b4.parse().unwrap();
+    let listener = in_netns(&net.b, move || listener(SocketAddr::new(b, 23), 1))
+        .join()
+        .unwrap();
+    let (mut tt, mut td) = watch(&net, &["--explain", "port", "23"], "port 23");
+    // Backlog 1 holds two connections; the third and fourth find it full.
+    let conns: Vec<OwnedFd> = (0..4).map(|_| attempt(&net, b, 23)).collect();
+    tt.wait_stdout_n("retransmitted SYN", 2);
+    td.wait_stdout_n("Flags [S]", 6);
+    let wire = stop(&mut tt, &mut td);
+    drop((conns, listener));
+    let all = tt.out_lines.join("\n");
+    assert!(common_lines(&tt, &wire).len() >= 6, "{all}");
+    let full: Vec<&str> = notes(&tt)
+        .into_iter()
+        .filter(|n| n.starts_with("no answer"))
+        .collect();
+    assert_eq!(full.len(), 2, "{all}");
+    for n in full {
+        assert!(
+            n.starts_with(
+                "no answer: accept queue full on port 23: the listener has 2 connections it has not accepted, and the "
+            ) && n.contains(&format!(" from client {}.", net.a4))
+                && n.contains(" found no room (ListenOverflows +"),
+            "{n}\n{all}"
+        );
+    }
+}
+
+/// A listening socket on `addr` with this backlog (std's is 128).
+fn listener(addr: SocketAddr, backlog: i32) -> OwnedFd {
+    use std::os::fd::FromRawFd;
+    let domain = if addr.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    // SAFETY: plain socket calls with a valid, correctly sized address.
+    unsafe {
+        let fd = libc::socket(domain, libc::SOCK_STREAM, 0);
+        assert!(fd >= 0);
+        let owned = OwnedFd::from_raw_fd(fd);
+        let (sa, len) = common::netns::sockaddr(addr);
+        assert_eq!(libc::bind(fd, sa.as_ptr().cast(), len), 0, "bind");
+        assert_eq!(libc::listen(fd, backlog), 0, "listen");
+        owned
+    }
+}

@@ -17,7 +17,7 @@ use std::{
 
 use common::{
     netns::{EVENT_TIMEOUT, NetnsPair, Proc, in_netns},
-    stdout_ok, tcpdump, tcptrace_bin,
+    stdout_ok, tcpdump, tracer,
 };
 
 /// A scratch directory, removed on drop.
@@ -120,28 +120,16 @@ fn rotation_by_size_and_ring_read_back_as_the_live_lines() {
     let net = NetnsPair::new();
     let b: IpAddr = net.b4.parse().unwrap();
     const PORT: u16 = 7101;
-    let port = PORT.to_string();
     let plain = Dir::new("rot-c");
     let ring = Dir::new("rot-w");
     let start = |extra: &[&str], file: PathBuf| {
-        let mut cmd = net.exec(&net.b, tcptrace_bin());
+        let mut cmd = tracer(&net, PORT);
         // A 64 MiB ring: the whole run (about 5 MB of records with their 512 bytes) fits
         // even if this busy machine starves the reader.
-        cmd.args([
-            "-i",
-            &net.veth_b,
-            "--port",
-            &port,
-            "-S",
-            "-s",
-            "512",
-            "-B",
-            "65536",
-        ])
-        .args(extra)
-        .arg("-w")
-        .arg(file)
-        .env("TZ", "UTC");
+        cmd.args(["-S", "-s", "512", "-B", "65536"])
+            .args(extra)
+            .arg("-w")
+            .arg(file);
         let mut p = Proc::spawn("tcptrace", cmd);
         p.wait_stderr("listening on");
         p
@@ -219,7 +207,6 @@ fn rotation_by_time_names_files_by_strftime() {
     let net = NetnsPair::new();
     let b: IpAddr = net.b4.parse().unwrap();
     const PORT: u16 = 7102;
-    let port = PORT.to_string();
     let dir = Dir::new("rot-g");
     let pattern = dir.0.join("t-%Y%m%d-%H.pcapng");
     let hour = || {
@@ -232,10 +219,8 @@ fn rotation_by_time_names_files_by_strftime() {
 
     // -G 3600: one file, named by strftime at the start (local time: TZ=UTC here).
     let before = hour();
-    let mut cmd = net.exec(&net.b, tcptrace_bin());
-    cmd.args(["-i", &net.veth_b, "--port", &port, "-S", "-G", "3600", "-w"])
-        .arg(&pattern)
-        .env("TZ", "UTC");
+    let mut cmd = tracer(&net, PORT);
+    cmd.args(["-S", "-G", "3600", "-w"]).arg(&pattern);
     let mut tt = Proc::spawn("tcptrace", cmd);
     tt.wait_stderr("listening on");
     let server = stop_and_wait_server(&net, b, PORT, 100);
@@ -262,22 +247,10 @@ fn rotation_by_time_with_w_ends_the_trace_after_n_files() {
     let net = NetnsPair::new();
     let b: IpAddr = net.b4.parse().unwrap();
     const PORT: u16 = 7103;
-    let port = PORT.to_string();
     let dir = Dir::new("rot-gw");
-    let mut cmd = net.exec(&net.b, tcptrace_bin());
-    cmd.args([
-        "-i",
-        &net.veth_b,
-        "--port",
-        &port,
-        "-G",
-        "1",
-        "-W",
-        "1",
-        "-w",
-    ])
-    .arg(dir.0.join("g-%s.pcapng"))
-    .env("TZ", "UTC");
+    let mut cmd = tracer(&net, PORT);
+    cmd.args(["-G", "1", "-W", "1", "-w"])
+        .arg(dir.0.join("g-%s.pcapng"));
     let mut tt = Proc::spawn("tcptrace", cmd);
     tt.wait_stderr("listening on");
     let server = stop_and_wait_server(&net, b, PORT, 100);
@@ -324,12 +297,9 @@ fn stats_lines_show_the_counters_and_the_connections() {
     let net = NetnsPair::new();
     let b: IpAddr = net.b4.parse().unwrap();
     const PORT: u16 = 7104;
-    let port = PORT.to_string();
     let start = |extra: &[&str]| {
-        let mut cmd = net.exec(&net.b, tcptrace_bin());
-        cmd.args(["-i", &net.veth_b, "--port", &port, "--stats", "1"])
-            .args(extra)
-            .env("TZ", "UTC");
+        let mut cmd = tracer(&net, PORT);
+        cmd.args(["--stats", "1"]).args(extra);
         let mut p = Proc::spawn("tcptrace", cmd);
         p.wait_stderr("listening on");
         p

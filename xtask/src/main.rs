@@ -358,7 +358,13 @@ const VM_SUITES: &[VmSuite] = &[
     ("attrib", &[], &[]),
     // -Z: what is kept differs by kernel (clsact before 6.6 keeps CAP_NET_ADMIN).
     ("privileges", &[], &[]),
-    ("live_fate", &[], &[]),
+    // ICMP errors from a capture: the kernel's two paths (default and -v) only.
+    // Two at a time: each test starts its own tracer, and the emulated verifier is slow.
+    (
+        "live_fate",
+        &[("TCPTRACE_KERNEL_STYLES", "1")],
+        &["--test-threads=2"],
+    ),
 ];
 
 /// Suites of deployed artifacts that run on the host kernel only, said once per matrix run.

@@ -10,6 +10,7 @@
 
 pub mod cgroup;
 pub mod existing;
+pub mod listen;
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -191,21 +192,7 @@ impl Attributor {
     /// The flow's owner; without `lport`: a connecting socket whose port was not chosen
     /// when it was recorded.
     fn flow(&self, seg: &Segment, local_is_src: bool, lport: bool) -> Option<&Arc<Process>> {
-        let family = if seg.is_v6() { 6 } else { FAMILY_V4 };
-        let (l, r, lp, rp) = if local_is_src {
-            (seg.src, seg.dst, seg.sport, seg.dport)
-        } else {
-            (seg.dst, seg.src, seg.dport, seg.sport)
-        };
-        let key = FlowKey {
-            family,
-            lport: if lport { lp } else { 0 },
-            rport: rp,
-            laddr: addr_bytes(l),
-            raddr: addr_bytes(r),
-            ..FlowKey::default()
-        };
-        self.flows.get(&key)
+        self.flows.get(&flow_key(seg, local_is_src, lport))
     }
 
     fn listener(&self, port: u16) -> Option<&Arc<Process>> {
@@ -237,6 +224,26 @@ impl Attributor {
     /// or both ends on this host), else its receiver.
     pub fn of_segment(&self, seg: &Segment) -> Option<Arc<Process>> {
         self.sender(seg).or_else(|| self.receiver(seg))
+    }
+}
+
+/// The key the kernel records a socket of `seg`'s flow under: its local end is the
+/// segment's source when `local_is_src`; without `lport`, a socket whose port was not
+/// chosen yet.
+pub fn flow_key(seg: &Segment, local_is_src: bool, lport: bool) -> FlowKey {
+    let family = if seg.is_v6() { 6 } else { FAMILY_V4 };
+    let (l, r, lp, rp) = if local_is_src {
+        (seg.src, seg.dst, seg.sport, seg.dport)
+    } else {
+        (seg.dst, seg.src, seg.dport, seg.sport)
+    };
+    FlowKey {
+        family,
+        lport: if lport { lp } else { 0 },
+        rport: rp,
+        laddr: addr_bytes(l),
+        raddr: addr_bytes(r),
+        ..FlowKey::default()
     }
 }
 

@@ -12,7 +12,7 @@
 
 use crate::decode::Segment;
 use crate::render::RenderOptions;
-use crate::render::options::{OptContext, OptStyle, put_options};
+use crate::render::options::{OptStyle, put_ack_to_options};
 use crate::render::seq::SeqTable;
 use crate::render::{put_ip, put_u32};
 use tcptrace_common::tcp_flags;
@@ -68,14 +68,9 @@ fn tcp(table: &mut SeqTable, opts: &RenderOptions, seg: &Segment, out: &mut Vec<
     } else {
         out.push(b'.');
     }
-    let ack_set = flags & tcp_flags::ACK as u8 != 0;
     let rel = table.numbers(seg, opts.absolute_seq);
     if hlen > length {
-        out.extend_from_slice(b" [bad hdr length ");
-        put_u32(out, hlen);
-        out.extend_from_slice(b" - too long, > ");
-        put_u32(out, length);
-        out.push(b']');
+        super::tcpdump::bad_too_long(out, hlen, length);
         return;
     }
     let plen = length - hlen;
@@ -89,39 +84,15 @@ fn tcp(table: &mut SeqTable, opts: &RenderOptions, seg: &Segment, out: &mut Vec<
         put_u32(out, plen);
         out.push(b')');
     }
-    if ack_set {
-        out.extend_from_slice(b" ack ");
-        put_u32(out, rel.ack);
-    }
-    out.extend_from_slice(b" win ");
-    put_u32(out, seg.window as u32);
-    if flags & tcp_flags::URG as u8 != 0 {
-        out.extend_from_slice(b" urg ");
-        put_u32(out, seg.urg_ptr as u32);
-    }
-    if hlen > 20 {
-        let ctx = OptContext {
-            flags,
-            rel,
-            payload_captured: plen == 0 || seg.segment_captured(),
-            byte_after_header: seg.byte_after_header(),
-        };
-        put_options(
-            out,
-            seg.option_bytes(),
-            (hlen - 20) as usize,
-            &ctx,
-            OptStyle::Classic,
-        );
-    }
+    put_ack_to_options(out, seg, rel, plen, OptStyle::Classic);
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::decode::{Segment, Timestamp};
+    use crate::decode::{Segment, Timestamp, fixture};
     use crate::render::{RenderOptions, Renderer, TsStyle};
     use crate::timefmt::LocalClock;
-    use tcptrace_common::{FAMILY_V4, Record};
+    use tcptrace_common::Record;
 
     const CLIENT: [u8; 4] = [192, 168, 2, 10];
     const SERVER: [u8; 4] = [192, 168, 2, 165];
@@ -138,32 +109,18 @@ mod tests {
         opts: &[u8],
         df: bool,
     ) -> Record {
-        let mut r = Record::ZERO;
-        r.family = FAMILY_V4;
         let (s, d, sp, dp) = if from_client {
             (CLIENT, SERVER, cport, 23)
         } else {
             (SERVER, CLIENT, 23, cport)
         };
-        r.saddr[..4].copy_from_slice(&s);
-        r.daddr[..4].copy_from_slice(&d);
-        r.sport = sp;
-        r.dport = dp;
+        let mut r = fixture::v4(s, d, sp, dp);
         r.flags = flags;
         r.seq = seq;
         r.ack = ack;
         r.window = win;
-        r.ihl = 20;
-        r.ttl = 64;
         r.frag = if df { 0x4000 } else { 0 };
-        r.options[..opts.len()].copy_from_slice(opts);
-        r.opt_len = opts.len() as u8;
-        r.doff = 20 + opts.len() as u8;
-        r.tcp_caplen = r.doff;
-        r.ip_len = 20 + r.doff as u32;
-        r.l3_off = 14;
-        r.l4_off = 34;
-        r.frame_len = 14 + r.ip_len;
+        fixture::set_options(&mut r, opts);
         r
     }
 

@@ -520,20 +520,6 @@ pub fn final_dst(v6: bool, exts: &[u8], hdrs: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
-/// The checksum field value that is correct with destination `to` in the pseudo-header,
-/// given the value `calc` that is correct with `from` (one's complement arithmetic).
-pub fn csum_for_dst(calc: u16, from: &[u8], to: &[u8]) -> u16 {
-    let mut acc = u32::from(calc);
-    for (a, b) in from.chunks(2).zip(to.chunks(2)) {
-        acc += u32::from(u16::from_be_bytes([a[0], a[1]]));
-        acc += u32::from(!u16::from_be_bytes([b[0], b[1]]));
-    }
-    while acc > 0xffff {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    acc as u16
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

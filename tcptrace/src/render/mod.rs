@@ -5,7 +5,7 @@
 //! Everything here appends to a caller-owned `Vec<u8>`; nothing allocates per segment.
 
 pub mod classic;
-pub mod graph;
+pub mod icmp;
 pub mod iphdrs;
 pub mod options;
 pub mod seq;

@@ -11,29 +11,9 @@ use std::net::Ipv6Addr;
 
 use super::seq::Relative;
 use super::{put_hex, put_hex_bytes, put_ipv4, put_ipv6, put_u32, put_u64};
-
-/// Option kinds tcpdump knows.
-pub mod kind {
-    pub const EOL: u8 = 0;
-    pub const NOP: u8 = 1;
-    pub const MSS: u8 = 2;
-    pub const WSCALE: u8 = 3;
-    pub const SACK_OK: u8 = 4;
-    pub const SACK: u8 = 5;
-    pub const ECHO: u8 = 6;
-    pub const ECHO_REPLY: u8 = 7;
-    pub const TIMESTAMP: u8 = 8;
-    pub const CC: u8 = 11;
-    pub const CC_NEW: u8 = 12;
-    pub const CC_ECHO: u8 = 13;
-    pub const MD5: u8 = 19;
-    pub const SCPS: u8 = 20;
-    pub const UTO: u8 = 28;
-    pub const TCP_AO: u8 = 29;
-    pub const MPTCP: u8 = 30;
-    pub const FAST_OPEN: u8 = 34;
-    pub const EXPERIMENT2: u8 = 254;
-}
+use crate::decode::Segment;
+use crate::wire::tcp_options::{Malformed, Options, kind};
+use tcptrace_common::tcp_flags;
 
 /// Which line format the options are embedded in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,6 +89,46 @@ fn be64(b: &[u8]) -> u64 {
     u64::from_be_bytes(b[..8].try_into().unwrap())
 }
 
+/// The end of a TCP line: `ack N`, `win N`, `urg N` and the options, each after `, `
+/// (tcpdump 4) or ` ` (the classic format). False when the line ended inside the options.
+pub fn put_ack_to_options(
+    out: &mut Vec<u8>,
+    seg: &Segment,
+    rel: Relative,
+    plen: u32,
+    style: OptStyle,
+) -> bool {
+    let sep: &[u8] = if style == OptStyle::Modern {
+        b", "
+    } else {
+        b" "
+    };
+    let flags = seg.flag_byte();
+    let mut field = |name: &[u8], v: u32| {
+        out.extend_from_slice(sep);
+        out.extend_from_slice(name);
+        put_u32(out, v);
+    };
+    if flags & tcp_flags::ACK as u8 != 0 {
+        field(b"ack ", rel.ack);
+    }
+    field(b"win ", seg.window.into());
+    if flags & tcp_flags::URG as u8 != 0 {
+        field(b"urg ", seg.urg_ptr.into());
+    }
+    let hlen = usize::from(seg.hdr_len);
+    if hlen <= 20 {
+        return true;
+    }
+    let ctx = OptContext {
+        flags,
+        rel,
+        payload_captured: plen == 0 || seg.segment_captured(),
+        byte_after_header: seg.byte_after_header(),
+    };
+    put_options(out, seg.option_bytes(), hlen - 20, &ctx, style)
+}
+
 /// Prints the options of a TCP header.
 ///
 /// `opts` are the captured option bytes, `hdr_opts` the option length the data offset
@@ -159,47 +179,28 @@ fn walk(
     ctx: &OptContext,
     first: &mut bool,
 ) -> Result<(), Stop> {
-    let cap = opts.len();
-    let mut hlen = hdr_opts;
-    let mut cp = 0usize;
-    while hlen > 0 {
+    let mut walk = Options::new(opts, hdr_opts);
+    while let Some(o) = walk.next() {
         if !*first {
             out.push(b',');
         }
-        // Kind and length bytes.
-        if cp >= cap {
-            return Err(Stop::Short);
-        }
-        let opt = opts[cp];
-        cp += 1;
-        let zerolen = opt == kind::EOL || opt == kind::NOP;
-        let len: usize = if zerolen {
-            1
-        } else {
-            if cp >= cap {
-                // At the header's end the length byte is the payload's first byte, and
-                // any length is more than the 1 byte left (`l > hlen` below).
-                return Err(if cp == hdr_opts && ctx.byte_after_header {
-                    Stop::Bad
-                } else {
-                    Stop::Short
-                });
+        let o = o.map_err(|m| match m {
+            // At the header's end the length byte is the payload's first byte, and any
+            // length is more than the 1 byte left.
+            Malformed::Short { at, len_byte: true }
+                if at + 1 == hdr_opts && ctx.byte_after_header =>
+            {
+                Stop::Bad
             }
-            let l = opts[cp] as usize;
-            cp += 1;
-            if l < 2 || l > hlen {
-                return Err(Stop::Bad);
-            }
-            hlen -= 1;
-            l
-        };
-        hlen -= 1;
-
+            Malformed::Short { .. } => Stop::Short,
+            Malformed::BadLength { .. } => Stop::Bad,
+        })?;
+        let (opt, len) = (o.kind, o.len);
         // LENCHECK(l): l bytes of data must be in the header and captured.
-        let check = |l: usize, hlen: usize| -> Result<(), Stop> {
-            if l > hlen {
+        let check = |l: usize| -> Result<(), Stop> {
+            if l > o.room {
                 Err(Stop::Bad)
-            } else if cp + l > cap {
+            } else if l > o.after.len() {
                 Err(Stop::Trunc)
             } else {
                 Ok(())
@@ -213,18 +214,18 @@ fn walk(
                 put_u32(out, opt as u32);
             }
         }
-        let d = &opts[cp.min(cap)..];
+        let d = o.after;
         let mut datalen = 0usize;
         match opt {
             kind::MSS => {
                 datalen = 2;
-                check(datalen, hlen)?;
+                check(datalen)?;
                 out.push(b' ');
                 put_u32(out, be16(d) as u32);
             }
             kind::WSCALE => {
                 datalen = 1;
-                check(datalen, hlen)?;
+                check(datalen)?;
                 out.push(b' ');
                 put_u32(out, d[0] as u32);
             }
@@ -238,9 +239,9 @@ fn walk(
                     out.push(b' ');
                     let mut i = 0;
                     while i < datalen {
-                        check(i + 4, hlen)?;
+                        check(i + 4)?;
                         let s = ctx.rel.sack_edge(be32(&d[i..]));
-                        check(i + 8, hlen)?;
+                        check(i + 8)?;
                         let e = ctx.rel.sack_edge(be32(&d[i + 4..]));
                         out.push(b'{');
                         put_u32(out, s);
@@ -253,13 +254,13 @@ fn walk(
             }
             kind::CC | kind::CC_NEW | kind::CC_ECHO | kind::ECHO | kind::ECHO_REPLY => {
                 datalen = 4;
-                check(datalen, hlen)?;
+                check(datalen)?;
                 out.push(b' ');
                 put_u32(out, be32(d));
             }
             kind::TIMESTAMP => {
                 datalen = 8;
-                check(datalen, hlen)?;
+                check(datalen)?;
                 out.extend_from_slice(b" val ");
                 put_u32(out, be32(d));
                 out.extend_from_slice(b" ecr ");
@@ -267,7 +268,7 @@ fn walk(
             }
             kind::MD5 => {
                 datalen = 16;
-                check(datalen, hlen)?;
+                check(datalen)?;
                 // tcpdump 4.99.3 as Debian builds it (with libcrypto), without `-M`.
                 out.push(b' ');
                 if ctx.payload_captured {
@@ -280,7 +281,7 @@ fn walk(
             }
             kind::SCPS => {
                 datalen = 2;
-                check(datalen, hlen)?;
+                check(datalen)?;
                 out.extend_from_slice(b" cap ");
                 put_hex(out, d[0] as u64, 2);
                 out.extend_from_slice(b" id ");
@@ -291,16 +292,16 @@ fn walk(
                 if datalen < 2 {
                     out.extend_from_slice(b" (invalid)");
                 } else {
-                    check(1, hlen)?;
+                    check(1)?;
                     out.extend_from_slice(b" keyid ");
                     put_u32(out, d[0] as u32);
-                    check(2, hlen)?;
+                    check(2)?;
                     out.extend_from_slice(b" rnextkeyid ");
                     put_u32(out, d[1] as u32);
                     if datalen > 2 {
                         out.extend_from_slice(b" mac 0x");
                         for i in 2..datalen {
-                            check(i + 1, hlen)?;
+                            check(i + 1)?;
                             put_hex_bytes(out, &d[i..i + 1]);
                         }
                     }
@@ -309,7 +310,7 @@ fn walk(
             kind::EOL | kind::NOP | kind::SACK_OK => {}
             kind::UTO => {
                 datalen = 2;
-                check(datalen, hlen)?;
+                check(datalen)?;
                 let mut v = be16(d) as u32;
                 out.extend_from_slice(b" 0x");
                 put_hex(out, v as u64, 1);
@@ -323,21 +324,21 @@ fn walk(
             }
             kind::MPTCP => {
                 datalen = len - 2;
-                check(datalen, hlen)?;
-                let whole = &opts[cp - 2..cp + datalen];
+                check(datalen)?;
+                let whole = &opts[o.at..o.at + len];
                 if !mptcp(out, whole, ctx.flags) {
                     return Err(Stop::Bad);
                 }
             }
             kind::FAST_OPEN => {
                 datalen = len - 2;
-                check(datalen, hlen)?;
+                check(datalen)?;
                 out.push(b' ');
                 fast_open(out, &d[..datalen], false);
             }
             kind::EXPERIMENT2 => {
                 datalen = len - 2;
-                check(datalen, hlen)?;
+                check(datalen)?;
                 if datalen < 2 {
                     return Err(Stop::Bad);
                 }
@@ -355,23 +356,20 @@ fn walk(
                     out.extend_from_slice(b" 0x");
                 }
                 for i in 0..datalen {
-                    check(i + 1, hlen)?;
+                    check(i + 1)?;
                     put_hex_bytes(out, &d[i..i + 1]);
                 }
             }
         }
-        cp += datalen;
-        hlen -= datalen;
-        let used = datalen + if zerolen { 1 } else { 2 };
+        // tcpdump moves on by the bytes it read, whatever the length byte said.
+        let used = o.head() + datalen;
+        walk.resume_at(o.at + used);
         if used != len {
             out.extend_from_slice(b"[len ");
             put_u32(out, len as u32);
             out.push(b']');
         }
         *first = false;
-        if opt == kind::EOL {
-            break;
-        }
     }
     Ok(())
 }

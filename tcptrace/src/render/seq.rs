@@ -136,68 +136,52 @@ impl SeqTable {
         if absolute || !seg.has(tcptrace_common::tcp_flags::ACK) {
             return Relative::absolute(seg.seq, seg.ack);
         }
-        self.relate(
-            &seg.src,
-            &seg.dst,
-            seg.sport,
-            seg.dport,
-            seg.seq,
-            seg.ack,
-            seg.syn(),
-        )
+        let ends = Ends {
+            sport: seg.sport,
+            dport: seg.dport,
+            seq: seg.seq,
+            ack: seg.ack,
+            syn: seg.syn(),
+        };
+        self.relate(&seg.src, &seg.dst, ends)
     }
 
     /// Looks up (or records) the conversation of a segment with ACK set and returns the
-    /// numbers to print. `syn`: the segment carries SYN.
-    #[allow(clippy::too_many_arguments)]
-    pub fn relate(
-        &mut self,
-        src: &IpAddr,
-        dst: &IpAddr,
-        sport: u16,
-        dport: u16,
-        seq: u32,
-        ack: u32,
-        syn: bool,
-    ) -> Relative {
+    /// numbers to print.
+    pub fn relate(&mut self, src: &IpAddr, dst: &IpAddr, e: Ends) -> Relative {
         match (src, dst) {
-            (IpAddr::V4(s), IpAddr::V4(d)) => relate(
-                &mut self.v4,
-                s.octets(),
-                d.octets(),
-                sport,
-                dport,
-                seq,
-                ack,
-                syn,
-            ),
-            (IpAddr::V6(s), IpAddr::V6(d)) => relate(
-                &mut self.v6,
-                s.octets(),
-                d.octets(),
-                sport,
-                dport,
-                seq,
-                ack,
-                syn,
-            ),
-            _ => Relative::absolute(seq, ack),
+            (IpAddr::V4(s), IpAddr::V4(d)) => relate(&mut self.v4, s.octets(), d.octets(), e),
+            (IpAddr::V6(s), IpAddr::V6(d)) => relate(&mut self.v6, s.octets(), d.octets(), e),
+            _ => Relative::absolute(e.seq, e.ack),
         }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What the table needs of a segment besides its addresses.
+#[derive(Clone, Copy, Debug)]
+pub struct Ends {
+    pub sport: u16,
+    pub dport: u16,
+    pub seq: u32,
+    pub ack: u32,
+    /// The segment carries SYN.
+    pub syn: bool,
+}
+
 #[inline]
 fn relate<const N: usize>(
     table: &mut HashMap<Key<N>, Bases, Build>,
     src: [u8; N],
     dst: [u8; N],
-    sport: u16,
-    dport: u16,
-    seq: u32,
-    ack: u32,
-    syn: bool,
+    e: Ends,
 ) -> Relative {
+    let Ends {
+        sport,
+        dport,
+        seq,
+        ack,
+        syn,
+    } = e;
     let rev = sport > dport || (sport == dport && src > dst);
     let key = if rev {
         Key {
@@ -257,6 +241,16 @@ fn relate<const N: usize>(
 mod tests {
     use super::*;
 
+    fn ends(sport: u16, dport: u16, seq: u32, ack: u32, syn: bool) -> Ends {
+        Ends {
+            sport,
+            dport,
+            seq,
+            ack,
+            syn,
+        }
+    }
+
     fn a(s: &str) -> IpAddr {
         s.parse().unwrap()
     }
@@ -267,13 +261,13 @@ mod tests {
         let (c, s) = (a("127.0.0.1"), a("127.0.0.1"));
         let mut t = SeqTable::new();
         // SYN (no ACK) does not touch the table; SYN-ACK sets it and prints absolute.
-        let r = t.relate(&s, &c, 80, 55920, 930778609, 928549247, true);
+        let r = t.relate(&s, &c, ends(80, 55920, 930778609, 928549247, true));
         assert_eq!((r.seq, r.ack), (930778609, 928549247));
-        let r = t.relate(&c, &s, 55920, 80, 928549247, 930778610, false);
+        let r = t.relate(&c, &s, ends(55920, 80, 928549247, 930778610, false));
         assert_eq!((r.seq, r.ack), (1, 1));
-        let r = t.relate(&s, &c, 80, 55920, 930778610, 928549449, false);
+        let r = t.relate(&s, &c, ends(80, 55920, 930778610, 928549449, false));
         assert_eq!((r.seq, r.ack), (1, 203));
-        let r = t.relate(&c, &s, 55920, 80, 928549449, 930784169, false);
+        let r = t.relate(&c, &s, ends(55920, 80, 928549449, 930784169, false));
         assert_eq!((r.seq, r.ack), (203, 5560));
         assert_eq!(t.len(), 1);
     }
@@ -282,12 +276,12 @@ mod tests {
     fn first_packet_with_ack_is_absolute_and_sets_bases() {
         let mut t = SeqTable::new();
         let (x, y) = (a("10.0.0.1"), a("10.0.0.2"));
-        let r = t.relate(&x, &y, 1000, 80, 100, 0, false);
+        let r = t.relate(&x, &y, ends(1000, 80, 100, 0, false));
         assert!(r.rev);
         assert_eq!((r.seq, r.ack), (100, 0));
         // SACK edges relative to ack base (0 - 1).
         assert_eq!(r.sack_edge(10), 11);
-        let r = t.relate(&y, &x, 80, 1000, 5, 150, false);
+        let r = t.relate(&y, &x, ends(80, 1000, 5, 150, false));
         assert!(!r.rev);
         assert_eq!((r.seq, r.ack), (6, 50));
     }
@@ -296,9 +290,9 @@ mod tests {
     fn equal_ports_order_by_address() {
         let mut t = SeqTable::new();
         let (x, y) = (a("48.48.48.49"), a("48.48.48.48"));
-        let r = t.relate(&x, &y, 12336, 12336, 10, 20, false);
+        let r = t.relate(&x, &y, ends(12336, 12336, 10, 20, false));
         assert!(r.rev);
-        let r = t.relate(&y, &x, 12336, 12336, 20, 11, false);
+        let r = t.relate(&y, &x, ends(12336, 12336, 20, 11, false));
         assert!(!r.rev);
         assert_eq!((r.seq, r.ack), (1, 1));
     }

@@ -13,11 +13,11 @@
 //!   `cksum 0x.... (correct|incorrect -> 0x....)`, `seq a:b`, `ack`, `win`, `urg`, options
 //!   and `length N`. Application-layer decoding after `length N` is not printed.
 
-use crate::decode::{Segment, Timestamp, ext};
-use crate::render::options::{OptContext, OptStyle, put_options};
+use crate::decode::{IcmpError, Segment, Timestamp, ext};
+use crate::render::options::{OptStyle, put_ack_to_options};
 use crate::render::seq::SeqTable;
 use crate::render::{RenderOptions, TsStyle};
-use crate::render::{classic, iphdrs, tunnel};
+use crate::render::{classic, icmp, iphdrs, tunnel};
 use crate::render::{put_hex, put_ip, put_u32, put_u64, put_u64_spad};
 use crate::timefmt::{self, LocalClock};
 use tcptrace_common::{DIR_EGRESS, pkt_type, status, tcp_flags};
@@ -108,6 +108,70 @@ impl Renderer {
         out.push(b'\n');
     }
 
+    /// Appends the line(s) tcpdump prints for an ICMP error about a traced segment
+    /// (nothing in the classic style, which has no ICMP lines).
+    pub fn render_icmp(&mut self, e: &IcmpError, out: &mut Vec<u8>) {
+        let seg = &e.quoted;
+        if self.opts.classic {
+            return;
+        }
+        self.count += 1;
+        if self.opts.number {
+            put_u64_spad(out, self.count, 5);
+            out.extend_from_slice(b"  ");
+        }
+        self.put_ts(seg.ts, out);
+        if self.opts.iface_prefix || seg.cooked.is_some() {
+            self.put_iface(seg, out);
+        }
+        let v = self.opts.verbose > 0;
+        if e.is_v6() {
+            out.extend_from_slice(b"IP6 ");
+            if v {
+                let h = Ipv6Verbose {
+                    class: e.tos,
+                    flow_label: e.flow_label,
+                    hlim: e.ttl,
+                    next: (b"ICMPv6", 58),
+                    payload_len: u32::from(e.ip_len),
+                };
+                h.put(out);
+            }
+        } else {
+            out.extend_from_slice(b"IP ");
+            if v {
+                let bad = (e.csum_computed && e.ip_csum != e.ip_csum_calc)
+                    .then_some((e.ip_csum, e.ip_csum_calc));
+                let h = Ipv4Verbose {
+                    tos: e.tos,
+                    ttl: e.ttl,
+                    id: u32::from(e.ip_id),
+                    frag: e.frag,
+                    proto: b"ICMP (1)",
+                    len: u32::from(e.ip_len),
+                    options: None,
+                    bad_csum: bad,
+                };
+                h.put(out);
+            }
+        }
+        put_ip(out, &e.src);
+        out.extend_from_slice(b" > ");
+        put_ip(out, &e.dst);
+        out.extend_from_slice(b": ");
+        if e.is_v6() {
+            icmp::icmp6(out, e, v);
+        } else {
+            icmp::icmp4(out, e, v);
+            if v {
+                // The quoted packet, as ip_print prints it.
+                out.extend_from_slice(b"\n\t");
+                self.body(seg, out);
+            }
+        }
+        out.push(b'\n');
+    }
+
     /// tcpdump's `%-5s %-3s ` of the interface name (looked up now) and the direction.
     fn put_iface(&mut self, seg: &Segment, out: &mut Vec<u8>) {
         let start = out.len();
@@ -191,33 +255,22 @@ impl Renderer {
             }
             let exts = seg.ext_headers();
             if v > 0 {
-                out.push(b'(');
-                if seg.tos != 0 {
-                    out.extend_from_slice(b"class 0x");
-                    put_hex(out, seg.tos as u64, 2);
-                    out.extend_from_slice(b", ");
-                }
-                if seg.flow_label & 0xfffff != 0 {
-                    out.extend_from_slice(b"flowlabel 0x");
-                    put_hex(out, (seg.flow_label & 0xfffff) as u64, 5);
-                    out.extend_from_slice(b", ");
-                }
-                out.extend_from_slice(b"hlim ");
-                put_u32(out, seg.ttl as u32);
-                out.extend_from_slice(b", next-header ");
                 let nh = exts.first().copied().unwrap_or(6);
-                out.extend_from_slice(match nh {
+                let name = match nh {
                     6 => b"TCP".as_slice(),
                     ext::HOP_BY_HOP => b"Options",
                     ext::ROUTING => b"Routing",
                     ext::FRAGMENT => b"Fragment",
                     _ => b"unknown",
-                });
-                out.extend_from_slice(b" (");
-                put_u32(out, nh as u32);
-                out.extend_from_slice(b") payload length: ");
-                put_u32(out, seg.ip_len);
-                out.extend_from_slice(b") ");
+                };
+                let h = Ipv6Verbose {
+                    class: seg.tos,
+                    flow_label: seg.flow_label,
+                    hlim: seg.ttl,
+                    next: (name, nh),
+                    payload_len: seg.ip_len,
+                };
+                h.put(out);
             }
             if !exts.is_empty() {
                 put_ip(out, &seg.src);
@@ -386,39 +439,15 @@ impl Renderer {
                 put_u32(out, rel.seq.wrapping_add(plen));
             }
         }
-        if flags & tcp_flags::ACK as u8 != 0 {
-            out.extend_from_slice(b", ack ");
-            put_u32(out, rel.ack);
-        }
-        out.extend_from_slice(b", win ");
-        put_u32(out, seg.window as u32);
-        if flags & tcp_flags::URG as u8 != 0 {
-            out.extend_from_slice(b", urg ");
-            put_u32(out, seg.urg_ptr as u32);
-        }
-        if hlen > 20 {
-            let ctx = OptContext {
-                flags,
-                rel,
-                payload_captured: plen == 0 || seg.segment_captured(),
-                byte_after_header: seg.byte_after_header(),
-            };
-            if !put_options(
-                out,
-                seg.option_bytes(),
-                (hlen - 20) as usize,
-                &ctx,
-                OptStyle::Modern,
-            ) {
-                return;
-            }
+        if !put_ack_to_options(out, seg, rel, plen, OptStyle::Modern) {
+            return;
         }
         out.extend_from_slice(b", length ");
         put_u32(out, plen);
     }
 }
 
-fn bad_too_long(out: &mut Vec<u8>, hlen: u32, length: u32) {
+pub(crate) fn bad_too_long(out: &mut Vec<u8>, hlen: u32, length: u32) {
     out.extend_from_slice(b" [bad hdr length ");
     put_u32(out, hlen);
     out.extend_from_slice(b" - too long, > ");
@@ -450,6 +479,82 @@ pub(crate) fn put_flags(out: &mut Vec<u8>, flags: u8) {
 }
 
 fn ipv4_verbose(seg: &Segment, out: &mut Vec<u8>) {
+    let bad_csum = (seg.status & status::CSUM_COMPUTED != 0
+        && seg.status & status::IP_TRUNCATED == 0
+        && seg.ip_csum != seg.ip_csum_calc)
+        .then_some((seg.ip_csum, seg.ip_csum_calc));
+    let h = Ipv4Verbose {
+        tos: seg.tos,
+        ttl: seg.ttl,
+        id: seg.ip_id,
+        frag: seg.frag,
+        proto: b"TCP (6)",
+        len: seg.ip_len,
+        options: (seg.ihl > 20)
+            .then(|| seg.tail.bytes())
+            .filter(|b| !b.is_empty()),
+        bad_csum,
+    };
+    h.put(out);
+}
+
+/// tcpdump's `-v` IPv4 header text: `(tos 0x0, ttl 64, …, length L)` and the line break.
+pub(crate) struct Ipv4Verbose<'a> {
+    pub tos: u8,
+    pub ttl: u8,
+    pub id: u32,
+    pub frag: u16,
+    /// `TCP (6)`, `ICMP (1)`.
+    pub proto: &'a [u8],
+    pub len: u32,
+    pub options: Option<&'a [u8]>,
+    /// The checksum field and the value it should hold, when they differ.
+    pub bad_csum: Option<(u16, u16)>,
+}
+
+impl Ipv4Verbose<'_> {
+    pub(crate) fn put(&self, out: &mut Vec<u8>) {
+        ipv4_verbose_fields(self, out);
+    }
+}
+
+/// tcpdump's `-v` IPv6 header text: `(class 0x.., flowlabel 0x.., hlim H, next-header N (n)
+/// payload length: L) `.
+pub(crate) struct Ipv6Verbose<'a> {
+    pub class: u8,
+    pub flow_label: u32,
+    pub hlim: u8,
+    pub next: (&'a [u8], u8),
+    pub payload_len: u32,
+}
+
+impl Ipv6Verbose<'_> {
+    pub(crate) fn put(&self, out: &mut Vec<u8>) {
+        out.push(b'(');
+        if self.class != 0 {
+            out.extend_from_slice(b"class 0x");
+            put_hex(out, self.class as u64, 2);
+            out.extend_from_slice(b", ");
+        }
+        if self.flow_label & 0xfffff != 0 {
+            out.extend_from_slice(b"flowlabel 0x");
+            put_hex(out, (self.flow_label & 0xfffff) as u64, 5);
+            out.extend_from_slice(b", ");
+        }
+        out.extend_from_slice(b"hlim ");
+        put_u32(out, self.hlim as u32);
+        out.extend_from_slice(b", next-header ");
+        out.extend_from_slice(self.next.0);
+        out.extend_from_slice(b" (");
+        put_u32(out, self.next.1 as u32);
+        out.extend_from_slice(b") payload length: ");
+        put_u32(out, self.payload_len);
+        out.extend_from_slice(b") ");
+    }
+}
+
+fn ipv4_verbose_fields(h: &Ipv4Verbose, out: &mut Vec<u8>) {
+    let seg = h;
     out.extend_from_slice(b"(tos 0x");
     put_hex(out, seg.tos as u64, 1);
     match seg.tos & 3 {
@@ -463,7 +568,7 @@ fn ipv4_verbose(seg: &Segment, out: &mut Vec<u8>) {
         put_u32(out, seg.ttl as u32);
     }
     out.extend_from_slice(b", id ");
-    put_u32(out, seg.ip_id & 0xffff);
+    put_u32(out, seg.id & 0xffff);
     out.extend_from_slice(b", offset ");
     put_u32(out, (seg.frag as u32 & 0x1fff) * 8);
     out.extend_from_slice(b", flags [");
@@ -486,21 +591,20 @@ fn ipv4_verbose(seg: &Segment, out: &mut Vec<u8>) {
             }
         }
     }
-    out.extend_from_slice(b"], proto TCP (6), length ");
-    put_u64(out, seg.ip_len as u64);
-    if seg.ihl > 20 && !seg.tail.bytes().is_empty() {
+    out.extend_from_slice(b"], proto ");
+    out.extend_from_slice(seg.proto);
+    out.extend_from_slice(b", length ");
+    put_u64(out, seg.len as u64);
+    if let Some(opts) = seg.options {
         out.extend_from_slice(b", options (");
-        iphdrs::ipv4_options(out, seg.tail.bytes());
+        iphdrs::ipv4_options(out, opts);
         out.push(b')');
     }
-    if seg.status & status::CSUM_COMPUTED != 0
-        && seg.status & status::IP_TRUNCATED == 0
-        && seg.ip_csum != seg.ip_csum_calc
-    {
+    if let Some((wire, calc)) = seg.bad_csum {
         out.extend_from_slice(b", bad cksum ");
-        put_hex(out, seg.ip_csum as u64, 1);
+        put_hex(out, wire as u64, 1);
         out.extend_from_slice(b" (->");
-        put_hex(out, seg.ip_csum_calc as u64, 1);
+        put_hex(out, calc as u64, 1);
         out.extend_from_slice(b")!");
     }
     out.extend_from_slice(b")\n    ");
@@ -521,40 +625,13 @@ fn pkt_type_name(t: u8) -> &'static [u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tcptrace_common::{FAMILY_V4, FAMILY_V6, Record};
+    use tcptrace_common::{FAMILY_V6, Record};
 
     fn utc(opts: RenderOptions) -> Renderer {
         Renderer::with_clock(opts, LocalClock::utc())
     }
 
-    fn rec4(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16) -> Record {
-        let mut r = Record::ZERO;
-        r.family = FAMILY_V4;
-        r.saddr[..4].copy_from_slice(&src);
-        r.daddr[..4].copy_from_slice(&dst);
-        r.sport = sport;
-        r.dport = dport;
-        r.ihl = 20;
-        r.doff = 20;
-        r.tcp_caplen = 20;
-        r.ttl = 64;
-        r.frag = 0x4000;
-        r.l3_off = 14;
-        r.l4_off = 34;
-        r
-    }
-
-    fn set_opts(r: &mut Record, opts: &[u8]) {
-        r.options[..opts.len()].copy_from_slice(opts);
-        r.opt_len = opts.len() as u8;
-        r.doff = 20 + opts.len() as u8;
-        r.tcp_caplen = r.doff;
-    }
-
-    fn finish(r: &mut Record, payload: u32) {
-        r.ip_len = 20 + r.doff as u32 + payload;
-        r.frame_len = 14 + r.ip_len;
-    }
+    use crate::decode::fixture::{set_options as set_opts, set_payload as finish, v4 as rec4};
 
     fn one(r: &mut Renderer, rec: &Record, secs: i64, micros: u32) -> String {
         let mut out = Vec::new();

@@ -3,9 +3,10 @@
 //! `print-geneve.c`, `print-gre.c`): from the outer header bytes a record's tail carries
 //! (outer IP header to inner IP header).
 use crate::render::{iphdrs, put_hex, put_ipv4, put_ipv6, put_u32};
+use crate::wire::checksum::{checksum, fold, pseudo_header, should_be, sum16};
 
-const VXLAN_PORT: u16 = 4789;
-const GENEVE_PORT: u16 = 6081;
+use tcptrace_common::{GENEVE_PORT, VXLAN_PORT};
+
 const ETH_P_TEB: u16 = 0x6558;
 
 /// Appends the outer headers' text for a tunnel whose headers, from the outer IP header
@@ -123,31 +124,11 @@ pub fn outer(
     }
 }
 
-/// One's complement sum of `b` as 16-bit words (an odd last byte padded with zero).
-fn sum16(b: &[u8]) -> u32 {
-    b.chunks(2)
-        .map(|w| u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)])))
-        .sum()
-}
-
-fn fold(mut x: u32) -> u16 {
-    while x > 0xffff {
-        x = (x & 0xffff) + (x >> 16);
-    }
-    x as u16
-}
-
-/// tcpdump's `in_cksum_shouldbe`: the value a checksum field should hold, from the field
-/// and the checksum computed over the data with it.
-fn shouldbe(field: u16, computed: u16) -> u16 {
-    fold(u32::from(field) + u32::from(computed))
-}
-
 /// `[udp sum ok] ` or `[bad udp cksum 0x.. -> 0x..!] ` for a UDP datagram made of `hdrs`
 /// (UDP header to the inner TCP header) and a TCP segment whose byte sum is `seg_sum`.
 fn udp_verdict(out: &mut Vec<u8>, src: &[u8], dst: &[u8], hdrs: &[u8], field: u16, seg_sum: u16) {
     let len = u16::from_be_bytes([hdrs[4], hdrs[5]]);
-    let mut acc = sum16(src) + sum16(dst) + 17 + u32::from(len) + sum16(hdrs);
+    let mut acc = pseudo_header(src, dst, 17, len.into()) + sum16(0, hdrs);
     // The segment's words start at an odd offset of the datagram: its sum swaps bytes.
     acc += u32::from(if hdrs.len() % 2 == 1 {
         seg_sum.swap_bytes()
@@ -161,7 +142,7 @@ fn udp_verdict(out: &mut Vec<u8>, src: &[u8], dst: &[u8], hdrs: &[u8], field: u1
         out.extend_from_slice(b"[bad udp cksum 0x");
         put_hex(out, field.into(), 4);
         out.extend_from_slice(b" -> 0x");
-        put_hex(out, shouldbe(field, computed).into(), 4);
+        put_hex(out, should_be(field, computed).into(), 4);
         out.extend_from_slice(b"!] ");
     }
 }
@@ -410,13 +391,13 @@ fn ipv4_verbose(out: &mut Vec<u8>, h: &[u8]) {
         iphdrs::ipv4_options(out, &h[20..]);
         out.push(b')');
     }
-    let computed = !fold(sum16(h));
+    let computed = checksum(h);
     if computed != 0 {
         let field = u16::from_be_bytes([h[10], h[11]]);
         out.extend_from_slice(b", bad cksum ");
         put_hex(out, field.into(), 1);
         out.extend_from_slice(b" (->");
-        put_hex(out, shouldbe(field, computed).into(), 1);
+        put_hex(out, should_be(field, computed).into(), 1);
         out.extend_from_slice(b")!");
     }
     out.extend_from_slice(b")\n    ");

@@ -74,6 +74,9 @@ pub fn drain(
     rings.drain(until, &mut |item| {
         match decode::item(item) {
             Some(Item::Drop(d)) => sink.dropped(&d, clock.wall(d.rec.ts_ns)),
+            Some(Item::Icmp { rec, icmp }) => {
+                sink.icmp(&rec, &icmp, clock.wall(rec.ts_ns), None)?
+            }
             Some(Item::Segment { rec, snap, tail }) => {
                 let ts = clock.wall(rec.ts_ns);
                 match tail {

@@ -12,7 +12,10 @@ pub mod savefile;
 
 use std::ops::ControlFlow;
 
-use tcptrace_common::{Record, fate::DropRecord};
+use tcptrace_common::{
+    Record,
+    fate::{DropRecord, IcmpRecord},
+};
 
 use crate::decode::{Tail, Timestamp};
 
@@ -51,6 +54,17 @@ pub trait Sink {
     /// A segment the host dropped (`skb:kfree_skb`): its headers, the kernel's reason
     /// number and the dropping code address.
     fn dropped(&mut self, _d: &DropRecord, _ts: Timestamp) {}
+    /// An ICMP error about a traced segment (`cooked`: the packet type of a Linux cooked
+    /// v2 frame read with `-r`).
+    fn icmp(
+        &mut self,
+        _rec: &Record,
+        _i: &IcmpRecord,
+        _ts: Timestamp,
+        _cooked: Option<u8>,
+    ) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
     /// A frame that gave no record but that tcpdump would have printed (offline replay
     /// without a filter): it still counts for `-#`, `-ttt` and `-ttttt`.
     fn skipped(&mut self, _ts: Timestamp) {}

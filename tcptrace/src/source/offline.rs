@@ -23,7 +23,7 @@ use super::{
     savefile::{self, Savefile},
 };
 use crate::{
-    decode::{self, FileTime, Tail, Timestamp},
+    decode::{self, FileTime, Item, Tail, Timestamp},
     kernel::{Kernel, KernelError, Rings},
 };
 
@@ -486,33 +486,36 @@ impl Replayer<'_> {
                 // tcpdump decodes none of it: only whether the filter took it counts.
                 continue;
             }
-            let Some((mut rec, snap, tail)) = decode::segment(&item) else {
-                continue;
+            let (mut rec, icmp, snap, tail) = match decode::item(&item) {
+                Some(Item::Segment { rec, snap, tail }) => (rec, None, snap, tail),
+                Some(Item::Icmp { rec, icmp }) => (rec, Some(icmp), &[][..], None),
+                _ => continue,
             };
             rec.frame_len = wire_len.max(input.len()) as u32;
+            let cooked = link.cooked(frame.data).map(|(ifindex, pkttype)| {
+                // Linux cooked v2: the interface and packet type the capture recorded.
+                rec.ifindex = ifindex;
+                rec.direction = if pkttype == SLL_OUTGOING {
+                    DIR_EGRESS
+                } else {
+                    DIR_INGRESS
+                };
+                pkttype
+            });
+            if let Some(i) = icmp {
+                if self.sink.icmp(&rec, &i, frame.ts, cooked).is_break() {
+                    return Ok(ControlFlow::Break(()));
+                }
+                continue;
+            }
             if input.len() > MAX_REPLAY {
                 checksum_past_replay(&mut rec, input, tail.as_ref());
             }
-            let flow = match link.cooked(frame.data) {
-                // Linux cooked v2: the interface and packet type the capture recorded.
-                Some((ifindex, pkttype)) => {
-                    rec.ifindex = ifindex;
-                    rec.direction = if pkttype == SLL_OUTGOING {
-                        DIR_EGRESS
-                    } else {
-                        DIR_INGRESS
-                    };
-                    match &tail {
-                        Some(t) => self
-                            .sink
-                            .record_tail(&rec, frame.ts, snap, Some(pkttype), t),
-                        None => self.sink.cooked(&rec, frame.ts, snap, pkttype),
-                    }
-                }
-                None => match &tail {
-                    Some(t) => self.sink.record_tail(&rec, frame.ts, snap, None, t),
-                    None => self.sink.record(&rec, frame.ts, snap),
-                },
+            let flow = match (cooked, &tail) {
+                (Some(p), Some(t)) => self.sink.record_tail(&rec, frame.ts, snap, Some(p), t),
+                (Some(p), None) => self.sink.cooked(&rec, frame.ts, snap, p),
+                (None, Some(t)) => self.sink.record_tail(&rec, frame.ts, snap, None, t),
+                (None, None) => self.sink.record(&rec, frame.ts, snap),
             };
             if flow.is_break() {
                 return Ok(ControlFlow::Break(()));

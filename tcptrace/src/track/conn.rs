@@ -4,7 +4,7 @@
 use tcptrace_common::tcp_flags::{ACK, FIN, RST, SYN};
 
 use super::event::{Endpoint, Event, EventKind, Span, ts_ns};
-use super::fate::{self, Drops};
+use super::fate::{self, Drops, IcmpSeen};
 use super::opts;
 use super::stats::Stats;
 use crate::decode::{Segment, Timestamp};
@@ -317,6 +317,8 @@ pub struct Conn {
     pub fate: Fate,
     /// Its segments the host dropped.
     pub drops: Drops,
+    /// The last ICMP error about it.
+    pub icmp: Option<IcmpSeen>,
 }
 
 impl Conn {
@@ -351,6 +353,7 @@ impl Conn {
             clock: ts_ns(seg.ts),
             fate: Fate::Tracked,
             drops: Drops::default(),
+            icmp: None,
         }
     }
 
@@ -391,6 +394,17 @@ impl Conn {
             State::Refused if self.roles_known => EventKind::GaveUp {
                 attempts: self.refusals,
             },
+            State::SynSent
+                if self.roles_known
+                    && let Some(i) = self.icmp
+                    && let Some(what) = fate::unreachable_text(i.kind) =>
+            {
+                EventKind::IcmpRefused {
+                    syns: self.h[0].syns,
+                    router: i.router,
+                    what,
+                }
+            }
             State::SynSent if self.roles_known && self.drops.syns > 0 => EventKind::DroppedHere {
                 syns: self.h[0].syns.max(self.drops.syns),
                 dropped: self.drops.syns,

@@ -6,7 +6,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::decode::Timestamp;
+use crate::decode::{IcmpKind, Timestamp};
 
 /// One end of a connection: address and port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -109,6 +109,14 @@ pub enum EventKind {
         why: String,
         reason: String,
     },
+    /// End of trace or expiry: the client's SYNs got no answer while the listener's accept
+    /// queue was full: `queued` connections it has not accepted, `overflows` counted by the
+    /// kernel since the trace started.
+    AcceptQueueFull {
+        syns: u32,
+        queued: u32,
+        overflows: u64,
+    },
     /// The host dropped the segment from `from`: the kernel's `reason`, in `function`;
     /// `ingress`: it had arrived (`after`: since the wire hook saw it), else this host
     /// made it (`after`: None when it never reached the wire).
@@ -118,6 +126,22 @@ pub enum EventKind {
         function: String,
         ingress: bool,
         after: Option<Span>,
+    },
+    /// An ICMP error from `router` about the segment from `from` (seq `seq`, an IP packet
+    /// of `sent_len` bytes, `syn`: a SYN).
+    Icmp {
+        router: IpAddr,
+        what: IcmpKind,
+        seq: u32,
+        sent_len: u32,
+        syn: bool,
+    },
+    /// End of trace or expiry: the client's SYNs were answered by an ICMP destination
+    /// unreachable (`what`: `ICMP port unreachable`) from `router`.
+    IcmpRefused {
+        syns: u32,
+        router: IpAddr,
+        what: String,
     },
     /// A new SYN (new ISN) on the port pair of an earlier connection.
     PortReuse {
@@ -217,6 +241,9 @@ impl EventKind {
             EventKind::NoAnswer { .. } => "no_answer",
             EventKind::DroppedHere { .. } => "no_answer_dropped",
             EventKind::Dropped { .. } => "drop",
+            EventKind::Icmp { .. } => "icmp_error",
+            EventKind::AcceptQueueFull { .. } => "no_answer_accept_queue",
+            EventKind::IcmpRefused { .. } => "refused_icmp",
             EventKind::PortReuse { .. } => "port_reuse",
             EventKind::Midstream => "midstream",
             EventKind::ActiveClose { .. } => "active_close",
@@ -361,6 +388,50 @@ impl fmt::Display for Event {
             } => write!(
                 f,
                 "no answer: {why} ({dropped} of {syns} SYN{} from client {a} to {b}, {reason})",
+                s(*syns as u64)
+            ),
+            EventKind::Icmp {
+                router,
+                what,
+                seq,
+                sent_len,
+                syn,
+            } => match what {
+                IcmpKind::Unreachable(k) if *syn => write!(
+                    f,
+                    "refused by an ICMP {k} unreachable from {router} (the SYN from client {a} to {b})"
+                ),
+                IcmpKind::Unreachable(k) => write!(
+                    f,
+                    "ICMP {k} unreachable from {router} about {a} > {b} seq {seq}"
+                ),
+                IcmpKind::PathMtu(mtu) => write!(
+                    f,
+                    "path MTU {mtu} reported by {router} while segments of {sent_len} bytes are sent ({a} > {b} seq {seq})"
+                ),
+                IcmpKind::TimeExceeded => write!(
+                    f,
+                    "time exceeded in transit, reported by {router} about {a} > {b} seq {seq} (a routing loop or too few hops)"
+                ),
+                IcmpKind::ParameterProblem => write!(
+                    f,
+                    "parameter problem reported by {router} about {a} > {b} seq {seq}"
+                ),
+            },
+            EventKind::AcceptQueueFull {
+                syns,
+                queued,
+                overflows,
+            } => write!(
+                f,
+                "no answer: accept queue full on port {}: the listener has {queued} connection{} it has not accepted, and the {syns} SYN{} from client {a} found no room (ListenOverflows +{overflows})",
+                self.to.port,
+                s(u64::from(*queued)),
+                s(u64::from(*syns))
+            ),
+            EventKind::IcmpRefused { syns, router, what } => write!(
+                f,
+                "refused by an {what} from {router} ({syns} SYN{} from client {a} to {b})",
                 s(*syns as u64)
             ),
             EventKind::Dropped {

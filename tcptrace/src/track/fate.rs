@@ -7,7 +7,7 @@ use tcptrace_common::{
 };
 
 use super::event::{Span, ts_ns};
-use crate::decode::{Segment, Timestamp};
+use crate::decode::{IcmpKind, Segment, Timestamp};
 
 /// Why and where the kernel dropped a segment.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,5 +70,21 @@ pub fn meaning(reason: &str, port: u16) -> String {
         "TCP_CSUM" | "IP_CSUM" => "dropped by this host: bad checksum".to_string(),
         "NO_SOCKET" => format!("dropped by this host: no socket on port {port}"),
         r => format!("dropped by this host ({r})"),
+    }
+}
+
+/// The last ICMP error about a connection: who sent it and what it said.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IcmpSeen {
+    pub router: std::net::IpAddr,
+    pub kind: IcmpKind,
+}
+
+/// What an ICMP destination unreachable means for a connection attempt
+/// (`port unreachable`, `admin-prohibited unreachable`).
+pub fn unreachable_text(k: IcmpKind) -> Option<String> {
+    match k {
+        IcmpKind::Unreachable(what) => Some(format!("ICMP {what} unreachable")),
+        _ => None,
     }
 }

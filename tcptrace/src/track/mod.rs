@@ -1,30 +1,27 @@
 //! Connection tracking in userspace: the decoded segments (live or `-r`, the same ones the
-//! printer gets) followed per connection through the TCP states, for `--explain` notes,
-//! `--summary` rows and `--json` events.
+//! outputs get) followed per connection through the TCP states: the events and rows that
+//! `--explain`, `--summary`, `--json`, `--graph`, `--stats` and `--metrics` show. One
+//! tracker per run, whatever the outputs ([`crate::pipeline`]).
 //!
 //! Connections are keyed by their two endpoints in canonical order. Memory is bounded:
 //! connections expire by *segment* time (so replaying a file behaves as the live run did)
 //! and `--max-connections` evicts the least recently active ones when the table is full.
-//! [`report`] turns the tracker's events and rows into output; it is only built when one of
-//! `--explain`, `--summary`, `--json` or `--no-lines` is given.
 
 pub mod conn;
 pub mod event;
 pub mod fate;
-pub mod json;
 pub mod opts;
-pub mod report;
+pub mod row;
 pub mod seqnum;
 pub mod stats;
-pub mod summary;
 
 use std::collections::{HashMap, VecDeque};
 
 use conn::{Conn, ConnKey, Fate, State};
 use event::{Event, EventKind, Span, ts_ns};
-use summary::{Row, Totals};
+use row::{Row, Totals};
 
-use crate::decode::{Segment, Timestamp};
+use crate::decode::{IcmpError, IcmpKind, Segment, Timestamp};
 use crate::render::seq::FastHasher;
 use tcptrace_common::{
     status,
@@ -340,6 +337,56 @@ impl Tracker {
             },
         });
         after.is_some()
+    }
+
+    /// An ICMP error about a segment of a traced connection: its note (tied to the
+    /// connection, conn 0 when the trace has not seen it), and the connection remembers
+    /// it for its verdict.
+    pub fn icmp(&mut self, e: &IcmpError, ev: &mut Vec<Event>) {
+        let seg = &e.quoted;
+        // Routers may quote only 8 bytes of TCP: ports and sequence number.
+        if seg.bad_ipv4() || seg.tcp_caplen < 8 {
+            return;
+        }
+        let (from, to) = (
+            event::Endpoint::new(seg.src, seg.sport),
+            event::Endpoint::new(seg.dst, seg.dport),
+        );
+        let conn = match self.map.get_mut(&ConnKey::of(seg)) {
+            Some(c) => {
+                // A refusal stays the story of the attempt; other errors do not hide it.
+                let refused = c
+                    .icmp
+                    .is_some_and(|i| matches!(i.kind, IcmpKind::Unreachable(_)));
+                if !refused || matches!(e.kind(), IcmpKind::Unreachable(_)) {
+                    c.icmp = Some(fate::IcmpSeen {
+                        router: e.src,
+                        kind: e.kind(),
+                    });
+                }
+                c.id
+            }
+            None => 0,
+        };
+        let sent_len = if seg.is_v6() {
+            seg.ip_len + 40
+        } else {
+            seg.ip_len
+        };
+        ev.push(Event {
+            ts: seg.ts,
+            conn,
+            from,
+            to,
+            about_line: true,
+            kind: EventKind::Icmp {
+                router: e.src,
+                what: e.kind(),
+                seq: seg.seq,
+                sent_len,
+                syn: seg.tcp_caplen >= 14 && seg.flags & (SYN | ACK) == SYN,
+            },
+        });
     }
 
     /// End of the trace: the verdicts still pending (a refused client that did not retry,

@@ -1,8 +1,10 @@
 //! The TCP options the analysis uses (MSS, window scale, SACK, timestamps, Fast Open),
-//! read from a segment's captured option bytes. Malformed or truncated options end the
-//! walk: what was read before them stays.
+//! read from a segment's captured option bytes with the one option walk
+//! ([`crate::wire::tcp_options`]). Malformed or truncated options end the walk: what was
+//! read before them stays.
 
 use crate::decode::Segment;
+use crate::wire::tcp_options::{Options, kind};
 
 /// SACK blocks kept per segment (a TCP header has room for 4 at most).
 pub const MAX_SACK: usize = 4;
@@ -37,38 +39,24 @@ pub fn parse(seg: &Segment) -> TcpOpts {
 
 pub fn parse_bytes(b: &[u8]) -> TcpOpts {
     let mut o = TcpOpts::default();
-    let mut i = 0;
-    while i < b.len() {
-        let kind = b[i];
-        match kind {
-            0 => break,
-            1 => {
-                i += 1;
-                continue;
-            }
-            _ => {}
-        }
-        let Some(&len) = b.get(i + 1) else { break };
-        let len = len as usize;
-        if len < 2 || i + len > b.len() {
+    for opt in Options::new(b, b.len()) {
+        let Some(d) = opt.ok().and_then(|opt| Some((opt.kind, opt.data()?))) else {
             break;
-        }
-        let d = &b[i + 2..i + len];
-        match (kind, d.len()) {
-            (2, 2) => o.mss = Some(u16::from_be_bytes([d[0], d[1]])),
-            (3, 1) => o.wscale = Some(d[0].min(14)),
-            (4, 0) => o.sack_ok = true,
-            (5, n) if n % 8 == 0 => {
+        };
+        match d {
+            (kind::MSS, [h, l]) => o.mss = Some(u16::from_be_bytes([*h, *l])),
+            (kind::WSCALE, [s]) => o.wscale = Some((*s).min(14)),
+            (kind::SACK_OK, []) => o.sack_ok = true,
+            (kind::SACK, d) if d.len() % 8 == 0 => {
                 for blk in d.chunks_exact(8).take(MAX_SACK) {
                     o.sacks[o.nsack] = (be32(blk), be32(&blk[4..]));
                     o.nsack += 1;
                 }
             }
-            (8, 8) => o.ts = Some((be32(d), be32(&d[4..]))),
-            (34, _) => o.tfo = true,
+            (kind::TIMESTAMP, d) if d.len() == 8 => o.ts = Some((be32(d), be32(&d[4..]))),
+            (kind::FAST_OPEN, _) => o.tfo = true,
             _ => {}
         }
-        i += len;
     }
     o
 }

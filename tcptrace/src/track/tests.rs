@@ -3,13 +3,10 @@
 
 use super::conn::{Fate, State};
 use super::event::{EventKind, Span};
-use super::summary::End;
+use super::row::End;
 use super::*;
-use crate::decode::{Segment, Timestamp};
-use tcptrace_common::{
-    FAMILY_V4, Record,
-    tcp_flags::{ACK, FIN, PSH, RST, SYN},
-};
+use crate::decode::{Segment, Timestamp, fixture};
+use tcptrace_common::tcp_flags::{ACK, FIN, PSH, RST, SYN};
 
 const C: [u8; 4] = [192, 168, 2, 10];
 const S: [u8; 4] = [192, 168, 2, 165];
@@ -28,23 +25,12 @@ fn seg(
     win: u16,
     plen: u32,
 ) -> Segment {
-    let mut r = Record::ZERO;
-    r.family = FAMILY_V4;
-    r.saddr[..4].copy_from_slice(&src);
-    r.daddr[..4].copy_from_slice(&dst);
-    r.sport = sport;
-    r.dport = dport;
+    let mut r = fixture::v4(src, dst, sport, dport);
     r.seq = seq;
     r.ack = ack;
     r.flags = flags;
     r.window = win;
-    r.ihl = 20;
-    r.doff = 20;
-    r.ip_len = 40 + plen;
-    r.tcp_caplen = 20;
-    r.l3_off = 14;
-    r.l4_off = 34;
-    r.frame_len = 54 + plen;
+    fixture::set_payload(&mut r, plen);
     let ts = Timestamp::new(1000 + (ms / 1000) as i64, ((ms % 1000) * 1_000_000) as u32);
     Segment::from_record(&r, ts)
 }
@@ -71,6 +57,20 @@ fn run(t: &mut Tracker, segs: &[Segment]) -> Vec<Vec<EventKind>> {
         .collect()
 }
 
+/// A fresh tracker run over `segs`: the tracker and each segment's events.
+fn track(segs: &[Segment]) -> (Tracker, Vec<Vec<EventKind>>) {
+    let mut t = Tracker::new(TrackConfig::default());
+    let ev = run(&mut t, segs);
+    (t, ev)
+}
+
+/// [`track`] over the handshake, then `more`.
+fn after_handshake(more: impl IntoIterator<Item = Segment>) -> (Tracker, Vec<Vec<EventKind>>) {
+    let mut segs = handshake();
+    segs.extend(more);
+    track(&segs)
+}
+
 fn names(evs: &[Vec<EventKind>]) -> Vec<Vec<&'static str>> {
     evs.iter()
         .map(|v| v.iter().map(EventKind::name).collect())
@@ -87,9 +87,7 @@ fn handshake() -> Vec<Segment> {
 
 #[test]
 fn handshake_then_server_closes_first() {
-    let mut t = Tracker::new(TrackConfig::default());
-    let mut segs = handshake();
-    segs.extend([
+    let (t, ev) = after_handshake([
         cs(10, PSH | ACK, CI + 1, SI + 1, 17520, 56),
         sc(11, PSH | ACK, SI + 1, CI + 57, 32120, 146),
         sc(60_000, FIN | ACK, SI + 147, CI + 57, 32120, 0),
@@ -97,7 +95,6 @@ fn handshake_then_server_closes_first() {
         cs(60_013, FIN | ACK, CI + 57, SI + 148, 17374, 0),
         sc(60_014, ACK, SI + 148, CI + 58, 32120, 0),
     ]);
-    let ev = run(&mut t, &segs);
     assert_eq!(
         names(&ev),
         vec![
@@ -216,9 +213,7 @@ fn refused_client_gives_up_by_segment_time() {
 
 #[test]
 fn port_reuse_with_new_isn_starts_a_new_connection() {
-    let mut t = Tracker::new(TrackConfig::default());
-    let mut segs = handshake();
-    segs.extend([
+    let (t, ev) = after_handshake([
         cs(10, FIN | ACK, CI + 1, SI + 1, 100, 0),
         sc(11, FIN | ACK, SI + 1, CI + 1, 100, 0), // crosses the client's FIN
         cs(12, ACK, CI + 2, SI + 2, 100, 0),
@@ -228,7 +223,6 @@ fn port_reuse_with_new_isn_starts_a_new_connection() {
         // The same SYN again is a retransmission of the new connection's SYN.
         cs(6000, SYN, 999, 0, 100, 0),
     ]);
-    let ev = run(&mut t, &segs);
     assert_eq!(
         names(&ev[3..]),
         vec![
@@ -258,14 +252,11 @@ fn port_reuse_with_new_isn_starts_a_new_connection() {
 
 #[test]
 fn reset_after_data_counts_bytes_each_way() {
-    let mut t = Tracker::new(TrackConfig::default());
-    let mut segs = handshake();
-    segs.extend([
+    let (t, ev) = after_handshake([
         cs(10, PSH | ACK, CI + 1, SI + 1, 100, 100),
         sc(11, PSH | ACK, SI + 1, CI + 101, 100, 20),
         sc(12, RST | ACK, SI + 21, CI + 101, 0, 0),
     ]);
-    let ev = run(&mut t, &segs);
     assert_eq!(
         ev[5],
         vec![EventKind::Reset {
@@ -281,15 +272,12 @@ fn reset_after_data_counts_bytes_each_way() {
 
 #[test]
 fn retransmission_out_of_order_and_late_arrival() {
-    let mut t = Tracker::new(TrackConfig::default());
-    let mut segs = handshake();
-    segs.extend([
+    let (t, ev) = after_handshake([
         cs(10, ACK, CI + 1, SI + 1, 100, 100),
         cs(11, ACK, CI + 1, SI + 1, 100, 100), // same bytes again
         cs(12, ACK, CI + 201, SI + 1, 100, 100), // 101:201 missing
         cs(13, ACK, CI + 101, SI + 1, 100, 100), // fills it
     ]);
-    let ev = run(&mut t, &segs);
     assert_eq!(
         ev[4],
         vec![EventKind::Retransmission { start: 1, end: 101 }]
@@ -317,9 +305,7 @@ fn retransmission_out_of_order_and_late_arrival() {
 
 #[test]
 fn zero_window_and_dup_acks() {
-    let mut t = Tracker::new(TrackConfig::default());
-    let mut segs = handshake();
-    segs.extend([
+    let (t, ev) = after_handshake([
         cs(10, ACK, CI + 1, SI + 1, 100, 100),
         sc(11, ACK, SI + 1, CI + 101, 0, 0),     // zero window
         sc(500, ACK, SI + 1, CI + 101, 5000, 0), // open again
@@ -332,7 +318,6 @@ fn zero_window_and_dup_acks() {
         cs(507, ACK, CI + 101, SI + 1, 100, 100), // fast retransmit
         sc(508, ACK, SI + 1, CI + 301, 5000, 0),
     ]);
-    let ev = run(&mut t, &segs);
     assert_eq!(ev[4], vec![EventKind::ZeroWindow]);
     assert_eq!(
         ev[5],
@@ -368,9 +353,7 @@ fn zero_window_and_dup_acks() {
 #[test]
 fn retransmission_long_after_dup_acks_is_not_fast() {
     for (at, fast_first) in [(707, false), (507, true)] {
-        let mut t = Tracker::new(TrackConfig::default());
-        let mut segs = handshake();
-        segs.extend([
+        let (_, ev) = after_handshake([
             cs(501, ACK, CI + 1, SI + 1, 100, 100),
             cs(502, ACK, CI + 101, SI + 1, 100, 100),
             sc(503, ACK, SI + 1, CI + 1, 5000, 0),
@@ -379,7 +362,6 @@ fn retransmission_long_after_dup_acks_is_not_fast() {
             cs(at, ACK, CI + 1, SI + 1, 100, 100),
             cs(at + 400, ACK, CI + 1, SI + 1, 100, 100),
         ]);
-        let ev = run(&mut t, &segs);
         let n = ev.len();
         let (start, end) = (1, 101);
         let first = if fast_first {
@@ -394,13 +376,11 @@ fn retransmission_long_after_dup_acks_is_not_fast() {
 
 #[test]
 fn midstream_and_one_direction() {
-    let mut t = Tracker::new(TrackConfig::default());
-    let segs = [
+    let (t, ev) = track(&[
         cs(0, ACK, 5000, 7000, 100, 10),
         cs(1, ACK, 5010, 7000, 100, 10),
         cs(2, FIN | ACK, 5020, 7000, 100, 0),
-    ];
-    let ev = run(&mut t, &segs);
+    ]);
     assert_eq!(
         names(&ev),
         vec![vec!["midstream"], vec![], vec!["active_close"]]
@@ -418,8 +398,7 @@ fn midstream_and_one_direction() {
 
 #[test]
 fn half_close_and_syn_retransmit_and_synack_first() {
-    let mut t = Tracker::new(TrackConfig::default());
-    let segs = [
+    let (_, ev) = track(&[
         cs(0, SYN, CI, 0, 100, 0),
         cs(1000, SYN, CI, 0, 100, 0),
         sc(1001, SYN | ACK, SI, CI + 1, 100, 0),
@@ -428,8 +407,7 @@ fn half_close_and_syn_retransmit_and_synack_first() {
         sc(1004, ACK, SI + 1, CI + 2, 100, 0),
         sc(1005, PSH | ACK, SI + 1, CI + 2, 100, 50),
         sc(1006, PSH | ACK, SI + 51, CI + 2, 100, 50),
-    ];
-    let ev = run(&mut t, &segs);
+    ]);
     assert_eq!(
         ev[1],
         vec![EventKind::SynRetransmit {
@@ -452,14 +430,12 @@ fn half_close_and_syn_retransmit_and_synack_first() {
     );
 
     // Joined at the SYN-ACK: the client's ISN comes from its ack.
-    let mut t = Tracker::new(TrackConfig::default());
-    let segs = [
+    let (t, ev) = track(&[
         sc(0, SYN | ACK, SI, CI + 1, 100, 0),
         cs(1, ACK, CI + 1, SI + 1, 100, 0),
         cs(2, ACK, CI + 1, SI + 1, 100, 10),
         cs(3, ACK, CI + 1, SI + 1, 100, 10),
-    ];
-    let ev = run(&mut t, &segs);
+    ]);
     assert_eq!(
         ev[0],
         vec![EventKind::Handshake2 {
@@ -478,13 +454,11 @@ fn half_close_and_syn_retransmit_and_synack_first() {
 
 #[test]
 fn unanswered_syn_expires_with_a_verdict() {
-    let mut t = Tracker::new(TrackConfig::default());
-    let segs = [
+    let (t, ev) = track(&[
         cs(0, SYN, CI, 0, 100, 0),
         cs(1000, SYN, CI, 0, 100, 0),
         seg(200_000, C, 5, S, 6, ACK, 1, 1, 1, 0),
-    ];
-    let ev = run(&mut t, &segs);
+    ]);
     assert_eq!(
         ev[2],
         vec![EventKind::NoAnswer { syns: 2 }, EventKind::Midstream]
@@ -655,7 +629,7 @@ fn holes_beyond_the_limit_are_counted_and_get_no_note() {
     assert_eq!(r.counts[0].gap_overflow, 3);
     assert_eq!(r.retransmissions[0], 1);
     let mut out = Vec::new();
-    json::write_row(r, &mut out);
+    crate::output::json::write_row(r, &mut out);
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["holes_forgotten"], serde_json::json!([3, 0]));
 }
@@ -737,8 +711,7 @@ fn hole_fills_are_classified_by_evidence() {
 #[test]
 fn syn_data_is_in_the_sequence_space() {
     // TCP Fast Open: 5 bytes in the SYN, acknowledged by the SYN-ACK; then FIN.
-    let mut t = Tracker::new(TrackConfig::default());
-    let segs = [
+    let (t, ev) = track(&[
         opt(
             cs(0, SYN, CI, 0, 100, 5),
             &[34, 10, 1, 2, 3, 4, 5, 6, 7, 8, 1, 1],
@@ -746,8 +719,7 @@ fn syn_data_is_in_the_sequence_space() {
         sc(1, SYN | ACK, SI, CI + 6, 100, 0),
         cs(2, ACK, CI + 6, SI + 1, 100, 0),
         cs(3, FIN | ACK, CI + 6, SI + 1, 100, 0),
-    ];
-    let ev = run(&mut t, &segs);
+    ]);
     assert_eq!(
         names(&ev),
         vec![
@@ -767,13 +739,11 @@ fn syn_data_is_in_the_sequence_space() {
     let c = &t.rows()[0];
     assert_eq!(c.bytes, [5, 0]);
     // The server took only the SYN: the data comes again after the handshake.
-    let mut t = Tracker::new(TrackConfig::default());
-    let segs = [
+    let (_, ev) = track(&[
         cs(0, SYN, CI, 0, 100, 5),
         sc(1, SYN | ACK, SI, CI + 1, 100, 0),
         cs(2, ACK, CI + 1, SI + 1, 100, 5),
-    ];
-    let ev = run(&mut t, &segs);
+    ]);
     assert_eq!(
         names(&ev[2..]),
         vec![vec!["handshake_ack", "retransmission"]]
@@ -782,16 +752,13 @@ fn syn_data_is_in_the_sequence_space() {
 
 #[test]
 fn ack_for_bytes_not_seen_is_noted_once() {
-    let mut t = Tracker::new(TrackConfig::default());
-    let mut segs = handshake();
-    segs.extend([
+    let (t, ev) = after_handshake([
         cs(10, ACK, CI + 1, SI + 1, 100, 100),
         // 101:301 never seen; the server acknowledges them, twice.
         sc(11, ACK, SI + 1, CI + 301, 1000, 0),
         sc(12, ACK, SI + 1, CI + 301, 1000, 0),
         cs(13, ACK, CI + 301, SI + 1, 100, 100),
     ]);
-    let ev = run(&mut t, &segs);
     assert_eq!(
         ev[4],
         vec![EventKind::AckedUnseen {
@@ -807,15 +774,12 @@ fn ack_for_bytes_not_seen_is_noted_once() {
 
     // A hole acknowledged (its filler went past the capture point unseen): noted once,
     // and the hole is closed (the bytes again later are spurious, not a fill).
-    let mut t = Tracker::new(TrackConfig::default());
-    let mut segs = handshake();
-    segs.extend([
+    let (t, ev) = after_handshake([
         cs(10, ACK, CI + 1, SI + 1, 100, 100),
         cs(10, ACK, CI + 201, SI + 1, 100, 100),
         sc(11, ACK, SI + 1, CI + 301, 1000, 0),
         cs(12, ACK, CI + 101, SI + 1, 100, 100),
     ]);
-    let ev = run(&mut t, &segs);
     assert_eq!(
         ev[5],
         vec![EventKind::AckedUnseen {
@@ -877,9 +841,7 @@ fn clock_jumps_do_not_expire_connections() {
 
 #[test]
 fn keep_alives_probes_window_full_and_dsack() {
-    let mut t = Tracker::new(TrackConfig::default());
-    let mut segs = handshake();
-    segs.extend([
+    let (t, ev) = after_handshake([
         cs(10, ACK, CI + 1, SI + 1, 100, 100),
         sc(11, ACK, SI + 1, CI + 101, 100, 0),
         // Keep-alive (seq one below the next, no data) and its answer.
@@ -902,7 +864,6 @@ fn keep_alives_probes_window_full_and_dsack() {
             &sack(&[(CI + 101, CI + 201)]),
         ),
     ]);
-    let ev = run(&mut t, &segs);
     assert_eq!(
         names(&ev[3..]),
         vec![
@@ -949,9 +910,11 @@ fn keep_alives_probes_window_full_and_dsack() {
 mod report {
     use super::*;
     use crate::attribute::tests::proc_;
+    use crate::attribute::{Attributor, flow_key};
+    use crate::output::ReportOptions;
+    use crate::pipeline::{Parts, Pipeline};
     use crate::render::{RenderOptions, Renderer, TsStyle};
     use crate::timefmt::LocalClock;
-    use crate::track::report::{Report, ReportOptions};
 
     fn article() -> Vec<Segment> {
         let r = 3034008467u32;
@@ -970,19 +933,19 @@ mod report {
     }
 
     fn run(opts: ReportOptions, segs: &[Segment]) -> String {
-        let mut renderer = Renderer::with_clock(
+        let renderer = Renderer::with_clock(
             RenderOptions {
                 ts: TsStyle::Local,
                 ..RenderOptions::default()
             },
             LocalClock::utc(),
         );
-        let mut rep = Report::with_clock(opts, LocalClock::utc()).expect("active");
         let mut out = Vec::new();
+        let mut p = pipeline(renderer, opts, &mut out, Parts::default());
         for s in segs {
-            rep.segment(&mut renderer, s, &mut out);
+            let _ = p.segment(s, None);
         }
-        rep.finish(&mut out);
+        p.finish().unwrap();
         String::from_utf8(out).unwrap()
     }
 
@@ -1070,17 +1033,35 @@ mod report {
         assert!(first["line"].as_str().unwrap().contains("Flags [S]"));
     }
 
-    /// `--explain` alone, on the test clock.
-    fn explain() -> (Renderer, Report) {
+    fn pipeline(
+        renderer: Renderer,
+        opts: ReportOptions,
+        out: &mut Vec<u8>,
+        parts: Parts,
+    ) -> Pipeline<&mut Vec<u8>> {
+        Pipeline::with(renderer, &opts, &LocalClock::utc(), None, out, parts)
+    }
+
+    /// `--explain` alone, on the test clock; with `owners`, attribution on.
+    fn explain(out: &mut Vec<u8>, owners: Option<Attributor>) -> Pipeline<&mut Vec<u8>> {
         let renderer = Renderer::with_clock(RenderOptions::default(), LocalClock::utc());
         let opts = ReportOptions {
             explain: true,
             ..ReportOptions::default()
         };
-        (
-            renderer,
-            Report::with_clock(opts, LocalClock::utc()).expect("active"),
-        )
+        let parts = Parts {
+            attrib: owners,
+            ..Parts::default()
+        };
+        pipeline(renderer, opts, out, parts)
+    }
+
+    /// Attribution that names `sender` and `receiver` the owners of `seg`'s two ends.
+    fn owners(seg: &Segment, sender: u32, receiver: u32) -> Attributor {
+        let mut a = Attributor::new();
+        a.insert(flow_key(seg, true, true), proc_(sender));
+        a.insert(flow_key(seg, false, true), proc_(receiver));
+        a
     }
 
     fn firewall() -> crate::track::fate::DropCause {
@@ -1094,17 +1075,14 @@ mod report {
     /// verdict at the end naming the client's process (not the server's listener).
     #[test]
     fn drop_notes_and_the_clients_verdict() {
-        let (mut renderer, mut rep) = explain();
-        rep.set_attribution(false);
         let mut out = Vec::new();
         let syn = cs(0, SYN, CI, 0, 16384, 0);
-        rep.set_processes(Some(proc_(7)), Some(proc_(9)));
-        rep.segment(&mut renderer, &syn, &mut out);
+        let mut p = explain(&mut out, Some(owners(&syn, 7, 9)));
+        let _ = p.segment(&syn, None);
         let mut dropped = syn;
         dropped.ts = Timestamp::new(syn.ts.secs, syn.ts.nanos + 21_000);
-        let cause = firewall();
-        rep.dropped(&mut renderer, &dropped, &cause, &mut out);
-        rep.finish(&mut out);
+        p.drop_segment(&dropped, &firewall());
+        p.finish().unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
@@ -1123,12 +1101,11 @@ mod report {
     /// SYNs without an answer nor a drop: the verdict names the client's process.
     #[test]
     fn no_answer_names_the_client() {
-        let (mut renderer, mut rep) = explain();
-        rep.set_attribution(false);
         let mut out = Vec::new();
-        rep.set_processes(Some(proc_(7)), Some(proc_(9)));
-        rep.segment(&mut renderer, &cs(0, SYN, CI, 0, 16384, 0), &mut out);
-        rep.finish(&mut out);
+        let syn = cs(0, SYN, CI, 0, 16384, 0);
+        let mut p = explain(&mut out, Some(owners(&syn, 7, 9)));
+        let _ = p.segment(&syn, None);
+        p.finish().unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.lines()
@@ -1142,13 +1119,13 @@ mod report {
     /// A segment this host made and dropped before the wire: a line of its own, marked.
     #[test]
     fn a_drop_before_the_wire_gets_its_line() {
-        let (mut renderer, mut rep) = explain();
         let mut out = Vec::new();
-        rep.segment(&mut renderer, &cs(0, SYN, CI, 0, 16384, 0), &mut out);
+        let mut p = explain(&mut out, None);
+        let _ = p.segment(&cs(0, SYN, CI, 0, 16384, 0), None);
         let mut synack = sc(1, SYN | ACK, SI, CI + 1, 16384, 0);
         synack.direction = tcptrace_common::DIR_EGRESS;
-        let cause = firewall();
-        rep.dropped(&mut renderer, &synack, &cause, &mut out);
+        p.drop_segment(&synack, &firewall());
+        p.finish().unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert!(
@@ -1163,15 +1140,20 @@ mod report {
         );
     }
 
+    /// Plain lines and `--no-lines` alone track nothing; `--explain` does.
     #[test]
-    fn no_flags_no_report() {
-        assert!(Report::new(ReportOptions::default()).is_none());
-        let r = Report::new(ReportOptions {
+    fn tracking_only_when_an_output_needs_it() {
+        let lines_off = ReportOptions {
             lines: false,
             ..ReportOptions::default()
-        })
-        .unwrap();
-        assert!(r.tracker().is_none(), "--no-lines alone does not track");
+        };
+        assert!(!lines_off.tracking());
+        let mut out = Vec::new();
+        let p = explain(&mut out, None);
+        assert!(p.tracking());
+        let renderer = Renderer::with_clock(RenderOptions::default(), LocalClock::utc());
+        let p = pipeline(renderer, lines_off, &mut out, Parts::default());
+        assert!(!p.tracking());
     }
 }
 
@@ -1207,13 +1189,11 @@ fn pure_ack_past_unseen_bytes_notes_the_gap_once() {
 /// Wireshark's), the client's side of one round trip.
 #[test]
 fn one_sided_handshake_has_an_initial_rtt() {
-    let mut t = Tracker::new(TrackConfig::default());
-    let segs = [
+    let (t, ev) = track(&[
         cs(0, SYN, CI, 0, 16384, 0),
         cs(7, ACK, CI + 1, SI + 1, 17520, 0),
         cs(8, ACK | PSH, CI + 1, SI + 1, 17520, 10),
-    ];
-    let ev = run(&mut t, &segs);
+    ]);
     assert_eq!(
         ev[1],
         vec![EventKind::Handshake3 {
@@ -1229,9 +1209,7 @@ fn one_sided_handshake_has_an_initial_rtt() {
 #[test]
 fn zero_window_acks_are_not_duplicate_acks() {
     for (win, dups) in [(0u16, 0u64), (5000, 3)] {
-        let mut t = Tracker::new(TrackConfig::default());
-        let mut segs = handshake();
-        segs.extend([
+        let (t, ev) = after_handshake([
             cs(10, ACK, CI + 1, SI + 1, 100, 100),
             cs(11, ACK, CI + 101, SI + 1, 100, 100),
             sc(12, ACK, SI + 1, CI + 101, win, 0),
@@ -1239,7 +1217,6 @@ fn zero_window_acks_are_not_duplicate_acks() {
             sc(14, ACK, SI + 1, CI + 101, win, 0),
             sc(15, ACK, SI + 1, CI + 101, win, 0),
         ]);
-        let ev = run(&mut t, &segs);
         assert_eq!(count(&ev, "dup_ack"), dups as usize, "win {win}: {ev:?}");
         assert_eq!(t.rows()[0].dup_acks, [0, dups], "win {win}");
     }

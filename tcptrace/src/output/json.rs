@@ -5,11 +5,14 @@
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::event::{Event, EventKind};
-use super::summary::{End, Row};
-use crate::decode::{Segment, Timestamp};
+use super::{Output, Seen, Shared};
+use crate::attribute;
+use crate::decode::{IcmpKind, Segment, Timestamp};
 use crate::render::seq::SeqTable;
 use crate::render::tcpdump::put_flags;
+use crate::track::Tracker;
+use crate::track::event::{Event, EventKind};
+use crate::track::row::{End, Row};
 use tcptrace_common::{DIR_EGRESS, status};
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -159,13 +162,13 @@ impl SegmentWriter {
     }
 }
 
-fn ends(m: &mut Map<String, Value>, prefix: &str, ep: &super::event::Endpoint) {
+fn ends(m: &mut Map<String, Value>, prefix: &str, ep: &crate::track::event::Endpoint) {
     m.insert(prefix.to_string(), json!(ep.to_string()));
     m.insert(format!("{prefix}_addr"), json!(ep.addr.to_string()));
     m.insert(format!("{prefix}_port"), json!(ep.port));
 }
 
-fn ns(s: Option<super::event::Span>) -> Value {
+fn ns(s: Option<crate::track::event::Span>) -> Value {
     s.map_or(Value::Null, |s| json!(s.0))
 }
 
@@ -230,6 +233,39 @@ pub fn write_event_with(e: &Event, extra: Option<Map<String, Value>>, out: &mut 
             put("syns", json!(syns));
             put("dropped", json!(dropped));
             put("reason", json!(reason));
+        }
+        EventKind::Icmp {
+            router,
+            what,
+            seq,
+            sent_len,
+            ..
+        } => {
+            put("router", json!(router.to_string()));
+            put("seq", json!(seq));
+            put("sent_len", json!(sent_len));
+            let (text, mtu) = match what {
+                IcmpKind::Unreachable(k) => (format!("{k} unreachable"), None),
+                IcmpKind::PathMtu(m) => ("path mtu".to_string(), Some(*m)),
+                IcmpKind::TimeExceeded => ("time exceeded".to_string(), None),
+                IcmpKind::ParameterProblem => ("parameter problem".to_string(), None),
+            };
+            put("icmp", json!(text));
+            put("mtu", json!(mtu));
+        }
+        EventKind::AcceptQueueFull {
+            syns,
+            queued,
+            overflows,
+        } => {
+            put("syns", json!(syns));
+            put("queued", json!(queued));
+            put("listen_overflows", json!(overflows));
+        }
+        EventKind::IcmpRefused { syns, router, what } => {
+            put("syns", json!(syns));
+            put("router", json!(router.to_string()));
+            put("icmp", json!(what));
         }
         EventKind::Dropped {
             seq,
@@ -378,7 +414,7 @@ pub fn write_row_with(r: &Row, extra: Option<Map<String, Value>>, out: &mut Vec<
     m.insert("zero_windows".into(), json!(r.zero_windows));
     m.insert("drops".into(), json!(r.drops));
     m.insert("last_drop_reason".into(), json!(r.last_drop));
-    for (name, get) in super::summary::COUNT_FIELDS {
+    for (name, get) in crate::track::row::COUNT_FIELDS {
         m.insert(name.into(), json!([get(&r.counts[0]), get(&r.counts[1])]));
     }
     // The classic tcptrace's numbers, each [client→server, server→client].
@@ -440,7 +476,7 @@ pub fn write_row_with(r: &Row, extra: Option<Map<String, Value>>, out: &mut Vec<
     m.insert("end_by".into(), json!(r.end_by()));
     let attempts = match r.end {
         End::Refused { attempts } => json!(attempts),
-        End::NoAnswer { syns } => json!(syns),
+        End::NoAnswer { syns } | End::IcmpRefused { syns, .. } => json!(syns),
         _ => Value::Null,
     };
     m.insert("attempts".into(), attempts);
@@ -451,4 +487,70 @@ pub fn write_row_with(r: &Row, extra: Option<Map<String, Value>>, out: &mut Vec<
     }
     let _ = serde_json::to_writer(&mut *out, &Value::Object(m));
     out.push(b'\n');
+}
+
+/// The `--json` output: segment objects (unless `--no-lines`), events, and summary rows.
+pub struct Json {
+    writer: SegmentWriter,
+    lines: bool,
+    /// `--process`: the `line` field ends with the process, as the printed line would.
+    show_process: bool,
+    line: Vec<u8>,
+}
+
+impl Json {
+    pub fn new(lines: bool, show_process: bool) -> Json {
+        Json {
+            writer: SegmentWriter::new(),
+            lines,
+            show_process,
+            line: Vec::with_capacity(512),
+        }
+    }
+}
+
+impl Output for Json {
+    fn segment(&mut self, s: &Seen, sh: &mut Shared, out: &mut Vec<u8>) {
+        if !self.lines {
+            return;
+        }
+        self.line.clear();
+        sh.renderer.render(s.seg, &mut self.line);
+        if self.show_process {
+            attribute::append_to_line(&mut self.line, 0, s.shown());
+        }
+        let text = std::str::from_utf8(&self.line)
+            .ok()
+            .map(|l| l.trim_end_matches('\n'))
+            .filter(|l| !l.is_empty());
+        let fields = sh
+            .owners
+            .is_some()
+            .then(|| attribute::json_fields(s.shown()));
+        self.writer.write_with(s.seg, s.conn, text, fields, out);
+    }
+
+    fn event(&mut self, e: &Event, sh: &mut Shared, out: &mut Vec<u8>) {
+        let fields = sh
+            .owners
+            .as_ref()
+            .map(|o| attribute::json_fields(o.actor(e).map(|(_, p)| &**p)));
+        write_event_with(e, fields, out);
+    }
+
+    fn summary(&mut self, _t: &Tracker, rows: &[Row], sh: &mut Shared, out: &mut Vec<u8>) {
+        for r in rows {
+            let fields = sh.owners.as_ref().map(|o| {
+                let c = o.of(r.conn, &r.client);
+                let s = o.of(r.conn, &r.server);
+                let mut m = attribute::json_fields(c.or(s).map(|p| &**p));
+                m.insert("client_pid".into(), c.map(|p| p.pid).into());
+                m.insert("client_comm".into(), c.map(|p| p.comm.clone()).into());
+                m.insert("server_pid".into(), s.map(|p| p.pid).into());
+                m.insert("server_comm".into(), s.map(|p| p.comm.clone()).into());
+                m
+            });
+            write_row_with(r, fields, out);
+        }
+    }
 }

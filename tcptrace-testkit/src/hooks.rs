@@ -17,7 +17,7 @@ use aya::{
 };
 
 /// tcptrace-ebpf's `test-peers` object (built with the tracer's object).
-static PEERS: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/test-peers"));
+static PEERS: &[u8] = include_bytes_aligned!(concat!(env!("TCPTRACE_OBJECTS"), "/test-peers"));
 
 /// Is this run inside the kernel matrix's VMs (set by `cargo xtask vmtest`)? There every
 /// kernel module a test needs is present, so a missing one fails instead of skipping.

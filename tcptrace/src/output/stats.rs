@@ -1,20 +1,18 @@
-//! Totals for a long-running trace: the connection events counted (opened, refused,
-//! reset, closed, retransmissions, zero windows, handshake RTTs) by a tracker of their own,
-//! and the `--stats` line that shows them with the kernel counters, so a service's journal
-//! shows that nothing is lost. `--metrics` ([`crate::metrics`]) serves the same numbers.
-use std::{collections::BTreeMap, sync::Arc};
+//! Totals for a long-running trace: the tracker's connection events counted (opened,
+//! refused, reset, closed, retransmissions, zero windows, handshake RTTs), and the
+//! `--stats` line that shows them with the kernel counters, so a service's journal shows
+//! that nothing is lost. `--metrics` ([`super::metrics`]) serves the same numbers.
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use serde_json::json;
 
+use super::json::{SCHEMA_VERSION, rfc3339};
+use super::metrics::Metrics;
+use super::{Output, Shared};
 use crate::{
-    decode::{Segment, Timestamp},
-    kernel::Counters,
-    metrics::Metrics,
-    track::{
-        TrackConfig, Tracker,
-        event::{Endpoint, Event, EventKind},
-        json::{SCHEMA_VERSION, rfc3339},
-    },
+    decode::Timestamp,
+    kernel::{CounterReader, Counters},
+    track::event::{Endpoint, Event, EventKind},
 };
 
 /// Connection totals since the start.
@@ -32,38 +30,30 @@ pub struct ConnTotals {
     pub zero_windows: u64,
 }
 
-/// Counts the events of the segments it is shown.
+/// `--stats` and `--metrics`: counts the tracker's events.
 pub struct Tally {
-    tracker: Tracker,
-    events: Vec<Event>,
     pub totals: ConnTotals,
     /// Connection id → its client (the first sender), to tell who reset it; the oldest
     /// ids are forgotten beyond `cap`.
     clients: BTreeMap<u64, Endpoint>,
     cap: usize,
     metrics: Option<Arc<Metrics>>,
+    /// `--stats`: how often, the kernel's counters, and whether as JSON.
+    stats: Option<(Duration, CounterReader, bool)>,
 }
 
 impl Tally {
-    pub fn new(max_connections: usize, metrics: Option<Arc<Metrics>>) -> Tally {
+    pub fn new(
+        max_connections: usize,
+        metrics: Option<Arc<Metrics>>,
+        stats: Option<(Duration, CounterReader, bool)>,
+    ) -> Tally {
         Tally {
-            tracker: Tracker::new(TrackConfig {
-                max_connections,
-                keep_rows: false,
-            }),
-            events: Vec::new(),
             totals: ConnTotals::default(),
             clients: BTreeMap::new(),
             cap: max_connections.max(1),
             metrics,
-        }
-    }
-
-    pub fn segment(&mut self, seg: &Segment) {
-        self.tracker.sweep(seg.ts, &mut self.events);
-        self.tracker.segment(seg, &mut self.events);
-        for e in std::mem::take(&mut self.events) {
-            self.count(&e);
+            stats,
         }
     }
 
@@ -122,6 +112,37 @@ impl Tally {
             _ => {}
         }
     }
+}
+
+impl Output for Tally {
+    fn event(&mut self, e: &Event, _sh: &mut Shared, _out: &mut Vec<u8>) {
+        self.count(e);
+    }
+
+    fn every(&self) -> Option<Duration> {
+        self.stats.as_ref().map(|s| s.0)
+    }
+
+    fn periodic(&mut self) {
+        let Some((_, reader, json)) = self.stats.as_ref() else {
+            return;
+        };
+        let k = reader.totals().unwrap_or_default();
+        let line = if *json {
+            self::json(now(), &k, &self.totals)
+        } else {
+            self::line(&k, &self.totals)
+        };
+        eprintln!("{line}");
+    }
+}
+
+/// The wall clock now.
+fn now() -> Timestamp {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp::new(d.as_secs() as i64, d.subsec_nanos())
 }
 
 fn s(n: u64) -> &'static str {

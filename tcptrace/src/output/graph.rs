@@ -13,10 +13,12 @@ use std::path::{Path, PathBuf};
 
 use plotters::prelude::*;
 
+use super::{Output, Seen, Shared};
 use crate::decode::{Segment, Timestamp};
+use crate::track::Tracker;
 use crate::track::event::{Endpoint, Event, EventKind, ts_ns};
 use crate::track::opts;
-use crate::track::summary::Row;
+use crate::track::row::Row;
 use tcptrace_common::tcp_flags::{ACK, FIN, SYN};
 
 /// Points kept per connection (data segments, ACKs, SACK blocks, marks).
@@ -59,6 +61,8 @@ pub struct Graphs {
     conns: HashMap<u64, ConnSeries>,
     /// Connections not recorded because `max_conns` were already.
     pub conns_dropped: u64,
+    /// The first error met writing them.
+    error: Option<io::Error>,
 }
 
 fn rel(base: Option<u32>, v: u32) -> u32 {
@@ -74,6 +78,7 @@ impl Graphs {
             max_conns,
             conns: HashMap::new(),
             conns_dropped: 0,
+            error: None,
         })
     }
 
@@ -366,4 +371,26 @@ fn draw(path: &Path, title: &str, s: &DirSeries) -> Result<(), Box<dyn std::erro
         .draw()?;
     root.present()?;
     Ok(())
+}
+
+/// `--graph`: drawn as segments come, written with each summary (exit, SIGUSR1).
+impl Output for Graphs {
+    fn segment(&mut self, s: &Seen, _sh: &mut Shared, _out: &mut Vec<u8>) {
+        if let Some(id) = s.conn {
+            Graphs::segment(self, id, s.seg, s.events);
+        }
+    }
+
+    fn summary(&mut self, _t: &Tracker, rows: &[Row], _sh: &mut Shared, _out: &mut Vec<u8>) {
+        if let Err(e) = self.write(rows) {
+            self.error.get_or_insert(e);
+        }
+    }
+
+    fn finish(self: Box<Self>) -> anyhow::Result<()> {
+        match self.error {
+            Some(e) => anyhow::bail!("--graph: cannot write the graphs: {e}"),
+            None => Ok(()),
+        }
+    }
 }

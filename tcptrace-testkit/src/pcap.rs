@@ -12,10 +12,8 @@ pub struct Frame {
     pub data: Vec<u8>,
 }
 
-/// Writes `frames` to `path` as a little-endian microsecond pcap with link type Ethernet
-/// and snaplen 65535 (frames are stored whole: caplen = origlen).
-pub fn write_pcap(path: &Path, frames: &[Frame]) {
-    let file = File::create(path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
+/// A little-endian microsecond pcap file with link type Ethernet and snaplen 65535.
+pub fn writer(path: &Path) -> std::io::Result<PcapWriter<BufWriter<File>>> {
     let header = PcapHeader {
         datalink: DataLink::ETHERNET,
         snaplen: 65535,
@@ -23,7 +21,13 @@ pub fn write_pcap(path: &Path, frames: &[Frame]) {
         endianness: Endianness::Little,
         ..PcapHeader::default()
     };
-    let mut w = PcapWriter::with_header(BufWriter::new(file), header).expect("pcap header");
+    PcapWriter::with_header(BufWriter::new(File::create(path)?), header)
+        .map_err(std::io::Error::other)
+}
+
+/// Writes `frames` to `path` with [`writer`] (frames are stored whole: caplen = origlen).
+pub fn write_pcap(path: &Path, frames: &[Frame]) {
+    let mut w = writer(path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
     for f in frames {
         assert!(
             f.ts.subsec_nanos() % 1000 == 0,
@@ -37,9 +41,14 @@ pub fn write_pcap(path: &Path, frames: &[Frame]) {
     w.into_writer().flush().expect("flush pcap");
 }
 
-/// A place for a test's scratch file (cargo's per-target temporary folder).
+/// A place for a test's scratch file: `$TCPTRACE_SCRATCH`, else `tcptrace-tests` in the
+/// system's temporary folder (made if missing).
 pub fn scratch(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join(name)
+    let dir = std::env::var_os("TCPTRACE_SCRATCH")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("tcptrace-tests"));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot make {}: {e}", dir.display()));
+    dir.join(name)
 }
 
 /// A classic pcap file taken apart into its file header and records, for editing fields

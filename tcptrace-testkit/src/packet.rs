@@ -71,45 +71,22 @@ pub fn eth6(ip: &[u8]) -> Vec<u8> {
     ether(&[], ETH_P_IPV6, ip)
 }
 
-/// Ones-complement sum of `data` (big-endian 16-bit words, odd byte padded) added to `acc`.
-pub fn sum16(mut acc: u32, data: &[u8]) -> u32 {
-    let mut chunks = data.chunks_exact(2);
-    for c in &mut chunks {
-        acc += u32::from(u16::from_be_bytes([c[0], c[1]]));
-    }
-    if let [b] = chunks.remainder() {
-        acc += u32::from(*b) << 8;
-    }
-    acc
-}
+use tcptrace::wire::checksum::pseudo_header;
+pub use tcptrace::wire::checksum::{checksum, sum16};
 
-/// Folds a 32-bit accumulator and complements it: the value for a checksum field.
-pub fn fold(mut acc: u32) -> u16 {
-    while acc > 0xffff {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    !(acc as u16)
-}
-
-/// The Internet checksum of `data`.
-pub fn checksum(data: &[u8]) -> u16 {
-    fold(sum16(0, data))
+/// Folds a 32-bit sum and complements it: the value for a checksum field.
+pub fn fold(acc: u32) -> u16 {
+    !tcptrace::wire::checksum::fold(acc)
 }
 
 /// Pseudo-header sum for IPv4.
 pub fn pseudo_v4(src: [u8; 4], dst: [u8; 4], proto: u8, len: usize) -> u32 {
-    let mut acc = sum16(0, &src);
-    acc = sum16(acc, &dst);
-    acc += u32::from(proto);
-    acc + len as u32
+    pseudo_header(&src, &dst, proto, len as u32)
 }
 
 /// Pseudo-header sum for IPv6.
 pub fn pseudo_v6(src: [u8; 16], dst: [u8; 16], proto: u8, len: usize) -> u32 {
-    let mut acc = sum16(0, &src);
-    acc = sum16(acc, &dst);
-    acc += u32::from(proto);
-    acc + len as u32
+    pseudo_header(&src, &dst, proto, len as u32)
 }
 
 /// A TCP segment. `flags` uses tcptrace_common::tcp_flags bits (AE = 0x100 goes into the
@@ -215,6 +192,34 @@ pub fn icmp_echo(id: u16, seq: u16, payload: &[u8]) -> Vec<u8> {
     m.extend_from_slice(&seq.to_be_bytes());
     m.extend_from_slice(payload);
     let c = checksum(&m);
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    m
+}
+
+/// An ICMP error (`kind`, `code`, the 4 bytes after the checksum) quoting `quoted`, with a
+/// correct checksum.
+pub fn icmp_error(kind: u8, code: u8, rest: [u8; 4], quoted: &[u8]) -> Vec<u8> {
+    let mut m = vec![kind, code, 0, 0];
+    m.extend_from_slice(&rest);
+    m.extend_from_slice(quoted);
+    let c = checksum(&m);
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    m
+}
+
+/// An ICMPv6 error from `src` to `dst` quoting `quoted`, with a correct checksum.
+pub fn icmp6_error(
+    src: [u8; 16],
+    dst: [u8; 16],
+    kind: u8,
+    code: u8,
+    rest: [u8; 4],
+    quoted: &[u8],
+) -> Vec<u8> {
+    let mut m = vec![kind, code, 0, 0];
+    m.extend_from_slice(&rest);
+    m.extend_from_slice(quoted);
+    let c = fold(sum16(pseudo_v6(src, dst, IPPROTO_ICMPV6, m.len()), &m));
     m[2..4].copy_from_slice(&c.to_be_bytes());
     m
 }

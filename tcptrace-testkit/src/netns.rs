@@ -466,7 +466,7 @@ pub fn live_matches_tcpdump(
     tracer.args(["-i", &net.veth_b, "--port", &p]);
     let mut tt = Proc::spawn("tcptrace (dist)", tracer);
     tt.wait_stderr("listening on");
-    let mut td = net.exec(&net.b, crate::common::tcpdump_bin());
+    let mut td = net.exec(&net.b, crate::tcpdump_bin());
     td.args(["-n", "-l", "-i", &net.veth_b, "tcp", "port", &p])
         .env("TZ", "UTC");
     let mut dump = Proc::spawn("tcpdump", td);
@@ -492,13 +492,13 @@ pub fn live_matches_tcpdump(
     assert!(
         got == want,
         "live lines differ from tcpdump (- tcpdump, + dist):\n{}",
-        crate::common::diff(&want, &got, 6)
+        crate::diff(&want, &got, 6)
     );
     assert!(
         got.contains("Flags [S.]") && got.contains("Flags [F."),
         "{got}"
     );
-    crate::common::hooks::assert_nothing_of_ours(&net.b, &net.veth_b);
+    crate::hooks::assert_nothing_of_ours(&net.b, &net.veth_b);
 }
 
 /// SIGTERM to the tracer, as systemd stops a service.

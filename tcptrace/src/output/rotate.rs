@@ -17,7 +17,7 @@ use tcptrace_common::Record;
 
 use crate::{
     decode::Timestamp,
-    pcapng::{PcapngOut, WriteError},
+    output::pcapng::{PcapngOut, WriteError},
 };
 
 /// `-C`, `-W`, `-G`.
