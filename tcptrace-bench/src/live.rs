@@ -21,15 +21,18 @@ pub use tcptrace_testkit::netns::NetnsPair as Netns;
 pub enum Mode {
     Untraced,
     TcptraceTc,
+    /// TC ingress with the static binary (`cargo xtask dist`'s).
+    TcptraceTcStatic,
     TcptraceGeneric,
     TcptraceNative,
     Tcpdump,
 }
 
 impl Mode {
-    pub const ALL: [Mode; 5] = [
+    pub const ALL: [Mode; 6] = [
         Mode::Untraced,
         Mode::TcptraceTc,
+        Mode::TcptraceTcStatic,
         Mode::TcptraceGeneric,
         Mode::TcptraceNative,
         Mode::Tcpdump,
@@ -38,6 +41,7 @@ impl Mode {
         match self {
             Mode::Untraced => "untraced",
             Mode::TcptraceTc => "tcptrace (TC ingress)",
+            Mode::TcptraceTcStatic => "tcptrace static (TC ingress)",
             Mode::TcptraceGeneric => "tcptrace (generic XDP)",
             Mode::TcptraceNative => "tcptrace (native XDP)",
             Mode::Tcpdump => "tcpdump -n",
@@ -139,6 +143,7 @@ fn offload_state(n: &Netns) -> String {
 struct Ctx<'a> {
     n: &'a Netns,
     tcptrace: &'a Path,
+    static_bin: Option<&'a Path>,
     tmp: &'a Path,
     seconds: u64,
 }
@@ -170,13 +175,20 @@ fn one(c: &Ctx, mode: Mode, round: usize, offloads: &mut Vec<(String, String)>) 
     let out_path: PathBuf = c.tmp.join(format!("live-{round}-{mode:?}.txt"));
     let tracer = match mode {
         Mode::Untraced => None,
-        Mode::TcptraceTc | Mode::TcptraceGeneric | Mode::TcptraceNative => {
+        Mode::TcptraceTc
+        | Mode::TcptraceTcStatic
+        | Mode::TcptraceGeneric
+        | Mode::TcptraceNative => {
             let xdp = match mode {
                 Mode::TcptraceNative => "native",
                 Mode::TcptraceGeneric => "generic",
                 _ => "auto",
             };
-            let mut cmd = c.n.exec(&c.n.b, c.tcptrace);
+            let bin = match (mode, c.static_bin) {
+                (Mode::TcptraceTcStatic, Some(s)) => s,
+                _ => c.tcptrace,
+            };
+            let mut cmd = c.n.exec(&c.n.b, bin);
             cmd.args(["-i", &c.n.veth_b, "--port", PORT, "--xdp-mode", xdp]);
             let mut p = Proc::spawn(mode.name(), cmd, fs::File::create(&out_path)?.into())?;
             p.wait_stderr("listening on", Duration::from_secs(30))?;
@@ -194,6 +206,7 @@ fn one(c: &Ctx, mode: Mode, round: usize, offloads: &mut Vec<(String, String)>) 
         let state = match mode {
             Mode::Untraced => Some("no XDP program"),
             Mode::TcptraceTc => Some("tcptrace, TC ingress"),
+            Mode::TcptraceTcStatic => None,
             Mode::TcptraceGeneric => Some("tcptrace, generic XDP"),
             Mode::TcptraceNative => Some("tcptrace, native XDP"),
             Mode::Tcpdump => None,
@@ -238,7 +251,9 @@ fn one(c: &Ctx, mode: Mode, round: usize, offloads: &mut Vec<(String, String)>) 
     Ok(run)
 }
 
-pub fn run(quick: bool, tcptrace: &Path, tmp: &Path) -> Result<Live> {
+/// `static_bin`: the static binary, measured beside this build (TC ingress); without it
+/// that mode is left out.
+pub fn run(quick: bool, tcptrace: &Path, static_bin: Option<&Path>, tmp: &Path) -> Result<Live> {
     let n = Netns::new();
     let seconds = if quick { 2 } else { 10 };
     let rounds = if quick { 3 } else { 5 };
@@ -255,16 +270,21 @@ pub fn run(quick: bool, tcptrace: &Path, tmp: &Path) -> Result<Live> {
     let c = Ctx {
         n: &n,
         tcptrace,
+        static_bin,
         tmp,
         seconds,
     };
-    let mut runs: Vec<Vec<Run>> = vec![Vec::new(); Mode::ALL.len()];
+    let modes: Vec<Mode> = Mode::ALL
+        .into_iter()
+        .filter(|&m| m != Mode::TcptraceTcStatic || static_bin.is_some())
+        .collect();
+    let mut runs: Vec<Vec<Run>> = vec![Vec::new(); modes.len()];
     let mut offloads = Vec::new();
     for round in 0..rounds {
         // Rotate the order each round so no mode always follows the same one.
-        for k in 0..Mode::ALL.len() {
-            let mi = (k + round) % Mode::ALL.len();
-            let mode = Mode::ALL[mi];
+        for k in 0..modes.len() {
+            let mi = (k + round) % modes.len();
+            let mode = modes[mi];
             eprintln!("bench: live round {}/{rounds}: {}", round + 1, mode.name());
             runs[mi].push(one(&c, mode, round, &mut offloads)?);
         }
@@ -273,7 +293,7 @@ pub fn run(quick: bool, tcptrace: &Path, tmp: &Path) -> Result<Live> {
     let _ = server.wait(Duration::from_secs(5));
     drop(n);
     let base: Vec<f64> = runs[0].iter().map(|r| r.bps).collect();
-    let results = Mode::ALL
+    let results = modes
         .iter()
         .zip(runs)
         .map(|(&mode, runs)| ModeResult {

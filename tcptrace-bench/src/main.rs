@@ -5,13 +5,15 @@
 //! 1. kernel cost per packet (BPF_PROG_TEST_RUN, empty XDP program as the floor);
 //! 2. live overhead (iperf3 over veth between two network namespaces made here);
 //! 3. userspace throughput (`tcptrace -r` against `tcpdump -n -r` on a generated capture);
-//! 4. memory (VmHWM, BPF map memlock).
+//! 4. memory (VmHWM, BPF map memlock);
+//! 5. producers, the reader at full rate, connection churn, packet fate (see each module).
 mod churn;
 mod drops;
 mod live;
 mod micro;
 mod packets;
 mod producers;
+mod reader;
 mod replay;
 mod report;
 mod stats;
@@ -36,13 +38,21 @@ struct Cli {
     /// The command line to print in the report (xtask passes its own).
     #[arg(long, default_value = "tcptrace-bench")]
     command: String,
-    /// Parts to run (comma-separated): kernel, producers, live, replay, churn, drops.
+    /// Parts to run (comma-separated): kernel, producers, reader, live, replay, churn,
+    /// drops.
     #[arg(
         long,
-        default_value = "kernel,producers,live,replay,churn,drops",
+        default_value = "kernel,producers,reader,live,replay,churn,drops",
         value_delimiter = ','
     )]
     parts: Vec<String>,
+    /// The static binary (`cargo xtask dist`'s) measured beside this build in the live and
+    /// reader parts.
+    #[arg(long, value_name = "PATH")]
+    static_tracer: Option<PathBuf>,
+    /// An older build of tcptrace measured beside this one in the reader part.
+    #[arg(long, value_name = "PATH")]
+    old_tracer: Option<PathBuf>,
     /// Profiling aid: run one kernel case (`CASE:xdp|tc|floor`) for 10 s and exit.
     #[arg(long, value_name = "CASE:PROG")]
     spin: Option<String>,
@@ -217,8 +227,16 @@ fn main() -> Result<()> {
         "producers (floor ladder, one and two CPUs on one ring)",
         || producers::run(cli.quick),
     )?;
+    let reader = part(want("reader"), "reader at full rate", || {
+        let builds = reader::builds(
+            &tcptrace,
+            cli.static_tracer.as_deref(),
+            cli.old_tracer.as_deref(),
+        );
+        reader::run(cli.quick, builds)
+    })?;
     let live = part(want("live"), "live overhead (iperf3 over veth)", || {
-        live::run(cli.quick, &tcptrace, &tmp)
+        live::run(cli.quick, &tcptrace, cli.static_tracer.as_deref(), &tmp)
     })?;
     let replay = part(
         want("replay"),
@@ -249,6 +267,9 @@ fn main() -> Result<()> {
     if let Some(p) = &producers {
         md.push_str(&p.markdown());
     }
+    if let Some(r) = &reader {
+        md.push_str(&r.markdown());
+    }
     if let Some(c) = &churn {
         md.push_str(&c.markdown());
     }
@@ -265,6 +286,9 @@ fn main() -> Result<()> {
     println!("{}", rep.summary());
     if let Some(p) = &producers {
         println!("{}", p.summary());
+    }
+    if let Some(r) = &reader {
+        println!("{}", r.summary());
     }
     if let Some(c) = &churn {
         println!("{}", c.summary());

@@ -150,7 +150,7 @@ fn test_run(p: &Program, frame: &[u8], repeat: u32) -> Result<f64> {
 }
 
 /// Pins the calling thread to `cpu`.
-fn pin(cpu: usize) -> Result<()> {
+pub fn pin(cpu: usize) -> Result<()> {
     // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes within it.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();

@@ -108,6 +108,17 @@ impl Report<'_> {
                     .unwrap_or_default(),
             });
         }
+        if let Some(m) = self.mode(Mode::TcptraceTcStatic) {
+            t.push(Target {
+                what: "live throughput, every segment traced, TC ingress, the static binary ≥ 0.97× untraced",
+                measured: format!("{:.3}×", m.ratio),
+                met: Some(m.ratio >= 0.97),
+                note: match self.mode(Mode::TcptraceTc) {
+                    Some(g) => format!("glibc build {:.3}× in the same run", g.ratio),
+                    None => String::new(),
+                },
+            });
+        }
         // Records (tcptrace) or packets (tcpdump) lost, summed over the rounds.
         let lost = |m: Mode| {
             self.mode(m)

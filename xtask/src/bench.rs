@@ -1,5 +1,6 @@
-//! `cargo xtask bench [--quick]`: runs the release `tcptrace-bench` binary (built by
-//! `build()` with the tracer) as root and points at the report it wrote.
+//! `cargo xtask bench [--quick] [--parts P,..] [--old PATH]`: runs the release
+//! `tcptrace-bench` binary (built with the tracer and the static binary) as root and points
+//! at the report it wrote.
 use std::{
     path::{Path, PathBuf},
     process::Command,
@@ -7,7 +8,17 @@ use std::{
 
 use anyhow::{Result, bail};
 
-pub fn run(root: &Path, quick: bool, privileged: fn(&Path) -> Command) -> Result<()> {
+pub struct Args {
+    pub quick: bool,
+    pub parts: Option<String>,
+    /// An older tcptrace binary (reader part).
+    pub old: Option<PathBuf>,
+    /// `cargo xtask dist`'s static binary.
+    pub static_bin: PathBuf,
+}
+
+pub fn run(root: &Path, a: &Args, privileged: fn(&Path) -> Command) -> Result<()> {
+    let quick = a.quick;
     let bin = root.join("target/release/tcptrace-bench");
     if !bin.exists() {
         bail!("{} was not built", bin.display());
@@ -26,6 +37,13 @@ pub fn run(root: &Path, quick: bool, privileged: fn(&Path) -> Command) -> Result
     cmd.arg("--out").arg(&out).args(["--command", command]);
     if quick {
         cmd.arg("--quick");
+    }
+    cmd.arg("--static-tracer").arg(&a.static_bin);
+    if let Some(p) = &a.parts {
+        cmd.args(["--parts", p]);
+    }
+    if let Some(o) = &a.old {
+        cmd.arg("--old-tracer").arg(o);
     }
     let status = cmd.current_dir(root).status()?;
     if !status.success() {

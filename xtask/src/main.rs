@@ -80,6 +80,12 @@ enum Cmd {
         /// Smoke check: short runs, under 2 minutes; report in bench-report/quick/.
         #[arg(long)]
         quick: bool,
+        /// Only these parts (comma-separated; see `tcptrace-bench --help`).
+        #[arg(long)]
+        parts: Option<String>,
+        /// An older tcptrace binary to measure beside this build in the reader part.
+        #[arg(long, value_name = "PATH")]
+        old: Option<PathBuf>,
     },
 }
 
@@ -136,10 +142,21 @@ fn main() -> Result<()> {
             dist::dist(&root)?;
             image::build(&root)
         }
-        Cmd::Bench { quick } => {
+        Cmd::Bench { quick, parts, old } => {
             setup()?;
             build_bench()?;
-            bench::run(&root, quick, privileged)
+            // The static binary users install, measured beside the glibc build.
+            let static_bin = dist::build_static(&root)?;
+            bench::run(
+                &root,
+                &bench::Args {
+                    quick,
+                    parts,
+                    old,
+                    static_bin,
+                },
+                privileged,
+            )
         }
     }
 }
