@@ -168,9 +168,16 @@ fn seg(b: &[u8]) -> Option<Record> {
         r.tcp_csum_calc = c.tcp_csum_calc;
         at += size_of::<Csums>();
     }
-    let alen = if v6 { 16 } else { 4 };
-    r.saddr[..alen].copy_from_slice(b.get(at..at + alen)?);
-    r.daddr[..alen].copy_from_slice(b.get(at + alen..at + 2 * alen)?);
+    // Sizes known at compile time: copies inlined, no `memcpy` call.
+    let alen = if v6 {
+        r.saddr = read(b.get(at..)?)?;
+        r.daddr = read(b.get(at + 16..)?)?;
+        16
+    } else {
+        r.saddr[..4].copy_from_slice(b.get(at..at + 4)?);
+        r.daddr[..4].copy_from_slice(b.get(at + 4..at + 8)?);
+        4
+    };
     let opts = &b[at + 2 * alen..];
     let n = opts.len().min(MAX_OPTIONS);
     r.options[..n].copy_from_slice(&opts[..n]);

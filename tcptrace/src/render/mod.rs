@@ -57,30 +57,36 @@ pub struct RenderOptions {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-/// Appends `v` in base 10 or 16, left-padded with `fill` to at least `width` columns.
+/// Appends `v` in base `BASE` (10 or 16), left-padded with `fill` to at least `width`
+/// columns. The base is a constant so the divisions become multiplications, and the
+/// digits are written in place (no call to `memcpy` for a few bytes).
 #[inline]
-fn put_digits(out: &mut Vec<u8>, mut v: u64, base: u64, width: usize, fill: u8) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = HEX[(v % base) as usize];
-        v /= base;
-        if v == 0 {
-            break;
-        }
+fn put_digits<const BASE: u64>(out: &mut Vec<u8>, v: u64, width: usize, fill: u8) {
+    let mut digits = 1;
+    let mut rest = v / BASE;
+    while rest != 0 {
+        digits += 1;
+        rest /= BASE;
     }
-    let digits = buf.len() - i;
-    for _ in digits..width {
-        out.push(fill);
+    let pad = width.saturating_sub(digits);
+    out.reserve(pad + digits);
+    let spare = &mut out.spare_capacity_mut()[..pad + digits];
+    for b in &mut spare[..pad] {
+        b.write(fill);
     }
-    out.extend_from_slice(&buf[i..]);
+    let mut v = v;
+    for b in spare[pad..].iter_mut().rev() {
+        b.write(HEX[(v % BASE) as usize]);
+        v /= BASE;
+    }
+    // SAFETY: the `pad + digits` bytes past the length were just written.
+    unsafe { out.set_len(out.len() + pad + digits) };
 }
 
 /// Appends `v` in decimal.
 #[inline]
 pub(crate) fn put_u64(out: &mut Vec<u8>, v: u64) {
-    put_digits(out, v, 10, 0, b'0');
+    put_digits::<10>(out, v, 0, b'0');
 }
 
 /// Appends `v` in decimal.
@@ -92,19 +98,19 @@ pub(crate) fn put_u32(out: &mut Vec<u8>, v: u32) {
 /// Appends `v` in decimal, zero-padded to at least `width` digits.
 #[inline]
 pub(crate) fn put_u64_pad(out: &mut Vec<u8>, v: u64, width: usize) {
-    put_digits(out, v, 10, width, b'0');
+    put_digits::<10>(out, v, width, b'0');
 }
 
 /// Appends `v` in decimal, space-padded on the left to at least `width` columns (`%5u`).
 #[inline]
 pub(crate) fn put_u64_spad(out: &mut Vec<u8>, v: u64, width: usize) {
-    put_digits(out, v, 10, width, b' ');
+    put_digits::<10>(out, v, width, b' ');
 }
 
 /// Appends `v` in lower-case hex, zero-padded to at least `width` digits (`%0Nx`).
 #[inline]
 pub(crate) fn put_hex(out: &mut Vec<u8>, v: u64, width: usize) {
-    put_digits(out, v, 16, width, b'0');
+    put_digits::<16>(out, v, width, b'0');
 }
 
 /// Appends each byte as two hex digits (`%02x` in a loop).

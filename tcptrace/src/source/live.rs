@@ -19,7 +19,7 @@ use crate::{
 #[derive(Clone, Copy, Debug)]
 pub struct MonoClock {
     /// realtime - monotonic, in nanoseconds, measured once at start.
-    offset_ns: i128,
+    offset_ns: i64,
 }
 
 fn clock_ns(id: libc::clockid_t) -> i128 {
@@ -38,12 +38,13 @@ impl MonoClock {
         let real = clock_ns(libc::CLOCK_REALTIME);
         let mono2 = clock_ns(libc::CLOCK_MONOTONIC);
         MonoClock {
-            offset_ns: real - (mono + mono2) / 2,
+            offset_ns: (real - (mono + mono2) / 2) as i64,
         }
     }
 
     pub fn wall(&self, mono_ns: u64) -> Timestamp {
-        let ns = mono_ns as i128 + self.offset_ns;
+        // i64 nanoseconds last until 2262, and divide far faster than i128 (per line).
+        let ns = (mono_ns as i64).wrapping_add(self.offset_ns);
         Timestamp::new(
             ns.div_euclid(1_000_000_000) as i64,
             ns.rem_euclid(1_000_000_000) as u32,

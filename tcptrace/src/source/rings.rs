@@ -9,8 +9,6 @@
 //! wakeup), so a line waits at most about 11 ms; the last drain, once the programs are
 //! detached, hands over everything.
 use std::{
-    cmp::Reverse,
-    collections::BinaryHeap,
     ops::ControlFlow,
     os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd},
 };
@@ -25,22 +23,25 @@ pub const SLACK_NS: u64 = 1_000_000;
 /// Hand over everything (the programs are gone, or run one at a time).
 pub const ALL: u64 = u64::MAX;
 
-/// An item read from a ring and not handed over yet.
-#[derive(PartialEq, Eq, PartialOrd, Ord)]
+/// An item read from a ring and not handed over yet: its bytes are `arena[at..at + len]`.
+#[derive(Clone, Copy)]
 struct Held {
     ts: u64,
-    /// Reading order: ties keep it.
-    seq: u64,
-    bytes: Vec<u8>,
+    at: usize,
+    len: usize,
 }
 
 /// The rings of all CPUs, merged.
 pub struct Rings {
     rings: Vec<RingBuf<MapData>>,
-    held: BinaryHeap<Reverse<Held>>,
-    /// Buffers of items handed over, for reuse.
-    spare: Vec<Vec<u8>>,
-    seq: u64,
+    /// The bytes of the items read, one after another in reading order.
+    arena: Vec<u8>,
+    /// Where the arena's items are copied when it is compacted (kept for reuse).
+    spare: Vec<u8>,
+    /// The items not handed over yet, oldest first (ties in reading order).
+    held: Vec<Held>,
+    /// Bytes of the arena that `held` still points to.
+    live: usize,
     /// An epoll descriptor watching every ring: readable when one of them is.
     epoll: OwnedFd,
 }
@@ -66,9 +67,10 @@ impl Rings {
         }
         Ok(Rings {
             rings,
-            held: BinaryHeap::new(),
+            arena: Vec::new(),
             spare: Vec::new(),
-            seq: 0,
+            held: Vec::new(),
+            live: 0,
             epoll,
         })
     }
@@ -82,20 +84,46 @@ impl Rings {
         self.rings.is_empty()
     }
 
-    /// Moves what every ring holds now into the merge.
+    /// Moves what every ring holds now into the merge: one copy into the arena, no
+    /// allocation per item.
     fn gather(&mut self) {
+        let before = self.held.len();
         for r in &mut self.rings {
             while let Some(item) = r.next() {
-                let mut bytes = self.spare.pop().unwrap_or_default();
-                bytes.clear();
-                bytes.extend_from_slice(&item);
-                self.seq += 1;
-                self.held.push(Reverse(Held {
-                    ts: decode::item_ts(&bytes),
-                    seq: self.seq,
-                    bytes,
-                }));
+                self.held.push(Held {
+                    ts: decode::item_ts(&item),
+                    at: self.arena.len(),
+                    len: item.len(),
+                });
+                self.arena.extend_from_slice(&item);
+                self.live += item.len();
             }
+        }
+        if self.held.len() > before {
+            // What was held is in order and so is each ring's part (nearly always): the
+            // stable sort merges these runs, and ties keep reading order.
+            self.held.sort_by_key(|h| h.ts);
+        }
+    }
+
+    /// Forgets the `n` oldest items held (handed over); compacts the arena once most of
+    /// it is dead, so each item is copied a bounded number of times.
+    fn release(&mut self, n: usize) {
+        for h in &self.held[..n] {
+            self.live -= h.len;
+        }
+        self.held.drain(..n);
+        if self.held.is_empty() {
+            self.arena.clear();
+        } else if self.arena.len() > 2 * self.live + (1 << 20) {
+            self.spare.clear();
+            for h in &mut self.held {
+                let at = self.spare.len();
+                self.spare
+                    .extend_from_slice(&self.arena[h.at..h.at + h.len]);
+                h.at = at;
+            }
+            std::mem::swap(&mut self.arena, &mut self.spare);
         }
     }
 
@@ -108,22 +136,26 @@ impl Rings {
     ) -> ControlFlow<()> {
         self.clear_wakeups();
         self.gather();
-        while self.held.peek().is_some_and(|h| h.0.ts <= until) {
-            let Some(Reverse(h)) = self.held.pop() else {
-                break;
-            };
-            let flow = f(&h.bytes);
-            self.spare.push(h.bytes);
-            flow?;
+        let due = self.held.partition_point(|h| h.ts <= until);
+        let mut done = 0;
+        let mut flow = ControlFlow::Continue(());
+        while done < due && flow.is_continue() {
+            let h = self.held[done];
+            done += 1;
+            flow = f(&self.arena[h.at..h.at + h.len]);
         }
-        ControlFlow::Continue(())
+        self.release(done);
+        flow
     }
 
     /// The oldest item of everything the rings hold now (for readers that run the programs
     /// themselves, one run at a time).
     pub fn pop_oldest(&mut self) -> Option<Vec<u8>> {
         self.gather();
-        self.held.pop().map(|h| h.0.bytes)
+        let h = *self.held.first()?;
+        let bytes = self.arena[h.at..h.at + h.len].to_vec();
+        self.release(1);
+        Some(bytes)
     }
 
     /// The horizon for a drain now: items stamped before it are all in the rings.
