@@ -2,6 +2,12 @@
 use anyhow::{Context as _, anyhow};
 
 fn main() -> anyhow::Result<()> {
+    // The static (musl) binary copies short buffers itself (src/smallcopy.rs).
+    if std::env::var("CARGO_CFG_TARGET_ENV").as_deref() == Ok("musl")
+        && std::env::var("CARGO_CFG_TARGET_ARCH").as_deref() == Ok("x86_64")
+    {
+        println!("cargo:rustc-link-arg-bins=-Wl,--wrap=memcpy");
+    }
     let cargo_metadata::Metadata { packages, .. } = cargo_metadata::MetadataCommand::new()
         .no_deps()
         .exec()

@@ -1,6 +1,9 @@
 //! tcptrace: tcpdump's TCP lines, with the filtering and record building done in the kernel.
 //! This file only parses the command line, plans the run, runs it and turns an error into
 //! one line.
+#[cfg(all(target_env = "musl", target_arch = "x86_64"))]
+mod smallcopy;
+
 use std::{io, process::ExitCode};
 
 use clap::Parser as _;
