@@ -162,6 +162,28 @@ pub fn pin(cpu: usize) -> Result<()> {
     Ok(())
 }
 
+/// The calling thread's CPUs, given back on drop (the parts after this one, and what they
+/// start, must not inherit a pinning).
+struct Affinity(libc::cpu_set_t);
+
+impl Affinity {
+    fn save() -> Affinity {
+        // SAFETY: a zeroed cpu_set_t is valid; the kernel fills it.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set);
+            Affinity(set)
+        }
+    }
+}
+
+impl Drop for Affinity {
+    fn drop(&mut self) {
+        // SAFETY: the set read by `save`.
+        unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&self.0), &self.0) };
+    }
+}
+
 /// What the producers write into: bench-empty's one ring, or tcptrace's rings.
 trait Drain: Send {
     fn fd(&self) -> i32;
@@ -304,6 +326,7 @@ pub fn run(quick: bool) -> Result<Producers> {
     let lost_before = k.tracer.counters()?.lost;
     let mut floor_ring = k.floor_ring.take().context("floor ring")?;
     let mut ring = k.ring.take().context("ring")?;
+    let _restore = Affinity::save();
     pin(0)?;
     for _ in 0..rounds {
         for (i, (_, _, t)) in ladder_targets.iter().enumerate() {
