@@ -46,7 +46,7 @@ impl MonoClock {
         // i64 nanoseconds last until 2262, and divide far faster than i128 (per line).
         let ns = (mono_ns as i64).wrapping_add(self.offset_ns);
         Timestamp::new(
-            ns.div_euclid(1_000_000_000) as i64,
+            ns.div_euclid(1_000_000_000),
             ns.rem_euclid(1_000_000_000) as u32,
         )
     }
