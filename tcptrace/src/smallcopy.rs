@@ -1,8 +1,9 @@
 //! musl's `memcpy` (`rep movsq`) pays a fixed start-up cost that dominates the short
 //! copies of the per-segment path (records, addresses, option bytes, text): the static
 //! binary read records at half the glibc build's rate. The static build links with
-//! `--wrap=memcpy` (build.rs): copies up to 64 bytes are done here with overlapping
-//! unaligned loads and stores, longer ones go to musl's.
+//! `--wrap=memcpy` (build.rs): copies up to 256 bytes are done here with overlapping
+//! unaligned loads and stores (at most 64 bytes each, which the compiler never turns back
+//! into a call), longer ones go to musl's.
 use std::ptr::{read_unaligned as ld, write_unaligned as st};
 
 unsafe extern "C" {
@@ -45,6 +46,23 @@ pub unsafe extern "C" fn __wrap_memcpy(dst: *mut u8, src: *const u8, n: usize) -
                 let b = ld(src.add(n - 32).cast::<[u128; 2]>());
                 st(dst.cast::<[u128; 2]>(), a);
                 st(dst.add(n - 32).cast::<[u128; 2]>(), b);
+            }
+            65..=128 => {
+                let a = ld(src.cast::<[u128; 4]>());
+                let b = ld(src.add(n - 64).cast::<[u128; 4]>());
+                st(dst.cast::<[u128; 4]>(), a);
+                st(dst.add(n - 64).cast::<[u128; 4]>(), b);
+            }
+            // Records and decoded segments (160–250 bytes) moved by value.
+            129..=256 => {
+                let a = ld(src.cast::<[u128; 4]>());
+                let b = ld(src.add(64).cast::<[u128; 4]>());
+                let c = ld(src.add(n - 128).cast::<[u128; 4]>());
+                let d = ld(src.add(n - 64).cast::<[u128; 4]>());
+                st(dst.cast::<[u128; 4]>(), a);
+                st(dst.add(64).cast::<[u128; 4]>(), b);
+                st(dst.add(n - 128).cast::<[u128; 4]>(), c);
+                st(dst.add(n - 64).cast::<[u128; 4]>(), d);
             }
             _ => return __real_memcpy(dst, src, n),
         }
