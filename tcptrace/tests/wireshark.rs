@@ -663,7 +663,11 @@ fn compare(name: &str, offloads: bool) {
 /// Whether an Ethernet/IPv4/TCP frame is to or from the keep-alive server.
 fn keepalive_frame(frame: &[u8]) -> bool {
     let l4 = 14 + usize::from(frame.get(14).map_or(0, |v| v & 0x0f)) * 4;
-    let port = |at: usize| frame.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+    let port = |at: usize| {
+        frame
+            .get(at..at + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+    };
     port(l4) == Some(KEEP) || port(l4 + 2) == Some(KEEP)
 }
 

@@ -15,6 +15,16 @@ fn assert_csum_ok(r: &Record, want_ip: u16, want_tcp: u16) {
     assert_eq!(r.tcp_csum_calc, want_tcp, "tcp_csum_calc");
 }
 
+/// An IPv6 segment whose checksum is right (it sums to zero with the pseudo-header): the
+/// record has it computed, and no IPv4 header checksum.
+fn assert_csum6_ok(r: &Record, ip: &Ipv6, frame: &[u8]) {
+    let l4 = usize::from(r.l4_off);
+    let seg = &frame[l4..];
+    let sum = fold(sum16(pseudo_v6(ip.src, ip.dst, IPPROTO_TCP, seg.len()), seg));
+    assert_eq!(sum, 0, "the segment's checksum");
+    assert_csum_ok(r, 0, be16(frame, l4 + 16));
+}
+
 #[test]
 fn checksums_off_by_default() {
     let mut k = K::new();
@@ -134,17 +144,7 @@ fn checksums_ipv6() {
             };
             let frame = eth6(&ip.tcp(&tcp));
             let r = k.record(hook, &frame);
-            let l4 = usize::from(r.l4_off);
-            let seg = &frame[l4..];
-            assert_eq!(
-                fold(sum16(
-                    pseudo_v6(ip.src, ip.dst, IPPROTO_TCP, seg.len()),
-                    seg
-                )),
-                0
-            );
-            // No IPv4 header checksum for IPv6.
-            assert_csum_ok(&r, 0, be16(&frame, l4 + 16));
+            assert_csum6_ok(&r, &ip, &frame);
             let mut want = expect_v6(hook, &frame, 14, &ip, &tcp);
             want.status |= status::CSUM_COMPUTED;
             want.tcp_csum_calc = r.tcp_csum;
@@ -218,16 +218,7 @@ fn checksums_xdp_segment_in_fragment() {
     let mut k = K::checksums();
     let (ip, _, frame) = big_v6(vec![Ext::HopByHop(255), Ext::DestOpts(255)], 9001);
     let r = k.record(Hook::Xdp, &frame);
-    let l4 = usize::from(r.l4_off);
-    let seg = &frame[l4..];
-    assert_eq!(
-        fold(sum16(
-            pseudo_v6(ip.src, ip.dst, IPPROTO_TCP, seg.len()),
-            seg
-        )),
-        0
-    );
-    assert_csum_ok(&r, 0, be16(&frame, l4 + 16));
+    assert_csum6_ok(&r, &ip, &frame);
 }
 
 #[test]
@@ -256,4 +247,3 @@ fn checksums_ipv6_routing_header_final_destination() {
         }
     }
 }
-

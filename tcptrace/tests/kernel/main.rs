@@ -283,6 +283,31 @@ impl K {
         })
     }
 
+    /// Runs `hook` on an Ethernet `frame` carrying `ip` and `tcp` and checks the record,
+    /// field by field, against what the frame holds: the record, for the case's own checks.
+    fn v4_frame(&mut self, hook: Hook, frame: &[u8], ip: &Ipv4, tcp: &Tcp) -> Record {
+        let r = self.record(hook, frame);
+        assert_record(r, expect_v4(hook, frame, 14, ip, tcp));
+        r
+    }
+
+    /// `v4_frame` on the frame `ip` and `tcp` make.
+    fn v4(&mut self, hook: Hook, ip: &Ipv4, tcp: &Tcp) -> Record {
+        self.v4_frame(hook, &eth4(&ip.tcp(tcp)), ip, tcp)
+    }
+
+    /// `v4_frame` for IPv6.
+    fn v6_frame(&mut self, hook: Hook, frame: &[u8], ip: &Ipv6, tcp: &Tcp) -> Record {
+        let r = self.record(hook, frame);
+        assert_record(r, expect_v6(hook, frame, 14, ip, tcp));
+        r
+    }
+
+    /// `v6_frame` on the frame `ip` and `tcp` make.
+    fn v6(&mut self, hook: Hook, ip: &Ipv6, tcp: &Tcp) -> Record {
+        self.v6_frame(hook, &eth6(&ip.tcp(tcp)), ip, tcp)
+    }
+
     /// Like `run`, but no record is allowed.
     fn none(&mut self, hook: Hook, frame: &[u8]) {
         if let Some(r) = self.run(hook, frame) {
@@ -507,7 +532,6 @@ fn v4_frame(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16) -> Vec<u8> {
 fn v6_frame(src: [u8; 16], dst: [u8; 16], sport: u16, dport: u16) -> Vec<u8> {
     eth6(&Ipv6::new(src, dst).tcp(&simple_tcp(sport, dport)))
 }
-
 
 /// BPF_PROG_TEST_RUN for TC refuses an untagged IPv4 / IPv6 frame whose IP header is not
 /// all there (the skb test run looks at it before the program runs); behind a VLAN tag it

@@ -218,10 +218,9 @@ fn cut_tcp_header_without_options() {
         let ip = Ipv4::new(A4, B4);
         let tcp = simple_tcp(7, 8);
         let frame = eth4(&ip.tcp(&tcp));
-        let r = k.record(hook, &frame[..34 + 19]);
+        let r = k.v4_frame(hook, &frame[..34 + 19], &ip, &tcp);
         assert_eq!(r.status, status::TCP_TRUNCATED | status::CSUM_UNAVAILABLE);
         assert_eq!((r.doff, r.tcp_caplen), (20, 19));
-        assert_record(r, expect_v4(hook, &frame[..34 + 19], 14, &ip, &tcp));
         // Exactly 20 bytes: whole.
         let r = k.record(hook, &frame[..34 + 20]);
         assert_eq!((r.status, r.tcp_caplen), (0, 20));
@@ -237,14 +236,13 @@ fn cut_tcp_options() {
         let frame = eth4(&ip.tcp(&tcp));
         for have in [1usize, 10, 19] {
             let part = &frame[..34 + 20 + have];
-            let r = k.record(hook, part);
+            let r = k.v4_frame(hook, part, &ip, &tcp);
             assert_eq!(r.status, status::OPT_TRUNCATED | status::CSUM_UNAVAILABLE);
             assert_eq!(usize::from(r.opt_len), have);
             assert_eq!(&r.options[..have], &OPTS[..have]);
             assert!(r.options[have..].iter().all(|&b| b == 0));
             assert_eq!(usize::from(r.tcp_caplen), 20 + have);
             assert_eq!(r.doff, 40);
-            assert_record(r, expect_v4(hook, part, 14, &ip, &tcp));
         }
         // Cut options are not counted as truncated frames (the fixed header is whole).
         assert_eq!(k.take_counters(), ctr(3, 3, 3, 3, 0, 0, 0));
@@ -299,10 +297,8 @@ fn ipv4_total_length_short_but_header_fits() {
             ..Ipv4::new(A4, B4)
         };
         let tcp = simple_tcp(1, 2);
-        let frame = eth4(&ip.tcp(&tcp));
-        let r = k.record(hook, &frame);
+        let r = k.v4(hook, &ip, &tcp);
         assert_eq!(r.ip_len, 20);
-        assert_record(r, expect_v4(hook, &frame, 14, &ip, &tcp));
         assert_eq!(k.take_counters(), ctr(1, 1, 1, 1, 0, 0, 0));
     }
 }
@@ -318,20 +314,16 @@ fn ip_length_beyond_frame() {
             ..full_v4()
         };
         let tcp = full_tcp();
-        let frame = eth4(&ip.tcp(&tcp));
-        let r = k.record(hook, &frame);
+        let r = k.v4(hook, &ip, &tcp);
         assert_eq!(r.ip_len, 1500);
         assert_eq!(r.status, status::CSUM_UNAVAILABLE);
-        assert_record(r, expect_v4(hook, &frame, 14, &ip, &tcp));
 
         let ip6 = Ipv6 {
             payload_len: Some(1460),
             ..full_v6()
         };
-        let frame6 = eth6(&ip6.tcp(&tcp));
-        let r = k.record(hook, &frame6);
+        let r = k.v6(hook, &ip6, &tcp);
         assert_eq!(r.status, status::CSUM_UNAVAILABLE);
-        assert_record(r, expect_v6(hook, &frame6, 14, &ip6, &tcp));
 
         // IPv6 payload length shorter than the extension headers.
         let ip6 = Ipv6 {
@@ -339,10 +331,8 @@ fn ip_length_beyond_frame() {
             exts: vec![Ext::DestOpts(1)],
             ..full_v6()
         };
-        let frame6 = eth6(&ip6.tcp(&tcp));
-        let r = k.record(hook, &frame6);
+        let r = k.v6(hook, &ip6, &tcp);
         assert_eq!(r.status, status::CSUM_UNAVAILABLE);
-        assert_record(r, expect_v6(hook, &frame6, 14, &ip6, &tcp));
         assert_eq!(k.take_counters(), ctr(3, 3, 3, 3, 0, 0, 0));
     }
 }
@@ -376,8 +366,7 @@ fn tcp_doff_below_5() {
                 options: OPTS[..8].to_vec(),
                 ..full_tcp()
             };
-            let frame = eth4(&ip.tcp(&tcp));
-            let r = k.record(hook, &frame);
+            let r = k.v4(hook, &ip, &tcp);
             assert_eq!(r.status, status::BAD_DOFF);
             assert_eq!(r.doff, doff * 4);
             assert_eq!(r.opt_len, 0);
@@ -391,7 +380,6 @@ fn tcp_doff_below_5() {
                 (r.flags, r.window, r.urg_ptr),
                 (tcp.flags, tcp.window, tcp.urg)
             );
-            assert_record(r, expect_v4(hook, &frame, 14, &ip, &tcp));
         }
         // Recorded, and counted malformed.
         assert_eq!(k.take_counters(), ctr(5, 5, 5, 5, 5, 0, 0));
@@ -415,12 +403,10 @@ fn tcp_doff_15_with_40_option_bytes() {
             ..full_tcp()
         };
         assert_eq!(tcp.doff_words(), 15);
-        let frame = eth4(&ip.tcp(&tcp));
-        let r = k.record(hook, &frame);
+        let r = k.v4(hook, &ip, &tcp);
         assert_eq!((r.doff, r.opt_len, r.tcp_caplen), (60, 40, 60));
         assert_eq!(r.options.to_vec(), opts);
         assert_eq!(r.status, 0);
-        assert_record(r, expect_v4(hook, &frame, 14, &ip, &tcp));
         assert_eq!(k.take_counters(), ctr(1, 1, 1, 1, 0, 0, 0));
     }
 }
@@ -437,11 +423,9 @@ fn tcp_doff_beyond_segment() {
             options: OPTS[..4].to_vec(),
             ..simple_tcp(1, 2)
         };
-        let frame = eth4(&ip.tcp(&tcp));
-        let r = k.record(hook, &frame);
+        let r = k.v4(hook, &ip, &tcp);
         assert_eq!(r.status, status::OPT_TRUNCATED);
         assert_eq!((r.doff, r.opt_len, r.tcp_caplen), (60, 4, 24));
         assert_eq!(&r.options[..4], &OPTS[..4]);
-        assert_record(r, expect_v4(hook, &frame, 14, &ip, &tcp));
     }
 }
