@@ -275,6 +275,17 @@ impl Proc {
         self.finish()
     }
 
+    /// SIGINT, and a clean exit (status 0) asserted.
+    pub fn stop(&mut self) {
+        let code = self.interrupt();
+        assert_eq!(
+            code,
+            Some(0),
+            "exit status; stderr:\n{}",
+            self.err_lines.join("\n")
+        );
+    }
+
     /// Waits for the process to exit and collects all its output.
     pub fn finish(&mut self) -> Option<i32> {
         let st = self.child.wait().expect("wait");
@@ -415,6 +426,16 @@ pub fn client_session(net: &NetnsPair, dst: IpAddr, port: u16) {
     .join()
     .expect("client");
 }
+
+/// What a `client_session` and a `refused` connection show on the wire between them, as
+/// tcpdump names the flags.
+pub const SESSION_FLAGS: [&str; 5] = [
+    "Flags [S]",
+    "Flags [S.]",
+    "Flags [P.]",
+    "Flags [F.]",
+    "Flags [R.]",
+];
 
 /// A connection from `sport` to a closed port: SYN answered by RST.
 pub fn refused(net: &NetnsPair, src: IpAddr, dst: IpAddr, sport: u16, port: u16) {

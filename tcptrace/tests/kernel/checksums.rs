@@ -20,7 +20,10 @@ fn assert_csum_ok(r: &Record, want_ip: u16, want_tcp: u16) {
 fn assert_csum6_ok(r: &Record, ip: &Ipv6, frame: &[u8]) {
     let l4 = usize::from(r.l4_off);
     let seg = &frame[l4..];
-    let sum = fold(sum16(pseudo_v6(ip.src, ip.dst, IPPROTO_TCP, seg.len()), seg));
+    let sum = fold(sum16(
+        pseudo_v6(ip.src, ip.dst, IPPROTO_TCP, seg.len()),
+        seg,
+    ));
     assert_eq!(sum, 0, "the segment's checksum");
     assert_csum_ok(r, 0, be16(frame, l4 + 16));
 }
