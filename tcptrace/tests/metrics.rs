@@ -158,17 +158,10 @@ fn metrics_scraped_during_a_live_trace() {
 #[test]
 fn metrics_address_that_cannot_be_bound_is_refused_before_attaching() {
     let net = NetnsPair::new();
-    let out = net
-        .exec(&net.b, tcptrace_bin())
-        .args(["-i", &net.veth_b, "--metrics", "192.0.2.1:9465"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = common::refused_before_attaching(&net, &["--metrics", "192.0.2.1:9465"]);
     assert!(
         err.starts_with("tcptrace: --metrics 192.0.2.1:9465: cannot listen")
             && err.lines().count() == 1,
         "{err}"
     );
-    common::hooks::assert_nothing_of_ours(&net.b, &net.veth_b);
 }
