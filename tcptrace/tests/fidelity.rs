@@ -337,6 +337,34 @@ fn ipv6_extension_headers_print_as_tcpdump() {
         &capture("ipv6-exts", &raw_file(1, false, &records(frames))),
         n,
     );
+
+    // Options whose length byte tcpdump refuses, or cut short: it prints no TCP part then,
+    // so the whole output is compared.
+    let bad = [
+        hbh(vec![5, 3, 0, 0, 0]),
+        dst_opts(vec![0xc2, 2, 0, 0]),
+        hbh(vec![0xc9, 14].into_iter().chain([0; 14]).collect()),
+        hbh(vec![5, 1, 0]),
+    ];
+    let frames = bad.into_iter().map(|e| {
+        let mut ip = Ipv6::new(src, dst);
+        ip.exts = vec![e];
+        eth6(&ip.tcp(&data(40001, 23, 5)))
+    });
+    let path = capture(
+        "ipv6-bad-opts",
+        &raw_file(1, false, &records(frames.collect())),
+    );
+    all_same_as_tcpdump(&path);
+    let out = tcpdump(&["-n", "-v", "-r", path.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "(rtalert: invalid len 3)",
+        "(jumbo: invalid len 2)",
+        "(homeaddr: ",
+    ] {
+        assert!(text.contains(want), "tcpdump -v shows no {want}:\n{text}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------
