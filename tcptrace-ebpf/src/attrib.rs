@@ -112,7 +112,7 @@ fn scratch() -> Option<&'static mut AttribEvent> {
 /// an IPv4/IPv6 socket with both ports (`connecting`: the local port may be missing;
 /// `listener`: only the local port is kept).
 #[inline(never)]
-fn sock_key(sk: u64, listener: bool, connecting: bool, key: &mut FlowKey) -> bool {
+pub(crate) fn sock_key(sk: u64, listener: bool, connecting: bool, key: &mut FlowKey) -> bool {
     let sk = sk as *const u8;
     if sk.is_null() {
         return false;
