@@ -22,6 +22,11 @@ pub struct DropCause {
 /// segment; one this much later is of a retransmission the hook did not see.
 const EGRESS_TWIN_NS: i128 = 1_000_000;
 
+/// The kernel reports a retransmission it sent right after the wire hook saw it; this
+/// much later (well under the shortest retransmission timeout, 200 ms, and lenient with
+/// a slow machine) it is of a retransmission the hook did not see.
+const RETRANSMIT_TWIN_NS: i128 = 100_000_000;
+
 /// A connection's drops, and what else the kernel said about it: the reason for its
 /// RST, the retransmissions that never reached the wire hooks.
 #[derive(Clone, Debug, Default)]
@@ -74,7 +79,7 @@ impl Drops {
     pub fn retransmitted(&mut self, d: usize, seg: &Segment, err: i32) -> Option<bool> {
         let seen = err == 0
             && self.sent[d].is_some_and(|(seq, ts)| {
-                seq == seg.seq && ts_ns(seg.ts) - ts_ns(ts) < EGRESS_TWIN_NS
+                seq == seg.seq && ts_ns(seg.ts) - ts_ns(ts) < RETRANSMIT_TWIN_NS
             });
         if seen {
             return None;
