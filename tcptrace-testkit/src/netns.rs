@@ -203,9 +203,15 @@ impl Proc {
         }
     }
 
-    /// Waits until a stderr line contains `needle`.
+    /// Waits until a stderr line contains `needle` (tcptrace's start: its programs are
+    /// verified first, which in the emulated VMs takes several times as long).
     pub fn wait_stderr(&mut self, needle: &str) {
-        let deadline = Instant::now() + EVENT_TIMEOUT;
+        let guard = if crate::hooks::in_vm() {
+            4 * EVENT_TIMEOUT
+        } else {
+            EVENT_TIMEOUT
+        };
+        let deadline = Instant::now() + guard;
         loop {
             self.pump();
             if self.err_lines.iter().any(|l| l.contains(needle)) {
