@@ -28,6 +28,13 @@ pub struct SkbLayout {
     pub skc_net: u16,
     pub dev_net: u16,
     pub net_inum: u16,
+    /// `sk_buff.cb` plus the offsets of `tcp_skb_cb.seq` and `tcp_skb_cb.tcp_flags`: a
+    /// segment's sequence number and flags before its header is built.
+    pub cb_seq: u16,
+    pub cb_flags: u16,
+    /// `inet_sock.inet_sport` (network byte order): a socket's local port, still there
+    /// after closing cleared `skc_num`.
+    pub inet_sport: u16,
     /// The traced namespace's inode number: drops in other namespaces are not ours.
     pub netns: u32,
 }
@@ -45,14 +52,22 @@ impl SkbLayout {
         skc_net: 0,
         dev_net: 0,
         net_inum: 0,
+        cb_seq: 0,
+        cb_flags: 0,
+        inet_sport: 0,
         netns: 0,
     };
 }
 
-/// A dropped segment: its headers as a [`super::Record`] (direction: ingress when it had
-/// arrived on an interface, egress when this host made it), the kernel's drop reason
-/// (its number in the running kernel's `enum skb_drop_reason`) and the dropping code
-/// address.
+/// A dropped segment (kind [`crate::item::kind::DROP`]): its headers as a
+/// [`super::Record`] (direction: ingress when it had arrived on an interface, egress when
+/// this host made it), the kernel's drop reason (its number in the running kernel's `enum
+/// skb_drop_reason`) and the dropping code address.
+///
+/// The same layout carries a RST this host sends ([`crate::item::kind::RESET`]: the RST's
+/// endpoints, `reason` from `enum sk_rst_reason`, no `location`) and a retransmission
+/// the kernel made ([`crate::item::kind::RETRANSMIT`]: its endpoints, sequence number and
+/// flags, `reason` the transmit error as an `i32`, 0 where the kernel gives none).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct DropRecord {

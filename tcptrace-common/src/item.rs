@@ -27,6 +27,12 @@ pub mod kind {
     pub const ATTRIB: u8 = 5;
     /// A [`crate::fate::IcmpRecord`]: an ICMP error quoting a traced segment.
     pub const ICMP: u8 = 6;
+    /// A [`crate::fate::DropRecord`]: a RST this host sends on a traced connection
+    /// (`tcp:tcp_send_reset`), with the kernel's `enum sk_rst_reason`.
+    pub const RESET: u8 = 7;
+    /// A [`crate::fate::DropRecord`]: a retransmission the kernel made on a traced
+    /// connection (`tcp:tcp_retransmit_skb`), with its error where the kernel gives one.
+    pub const RETRANSMIT: u8 = 8;
 }
 
 /// The first four bytes of every ring item.

@@ -97,6 +97,34 @@ fn helper_len(n: usize) -> Option<u32> {
     Some(m as u32 + 1)
 }
 
+/// The [`Frame`] methods both contexts implement alike, `$load` being the helper that
+/// copies bytes out of the frame.
+macro_rules! context_access {
+    ($load:ident) => {
+        #[inline(always)]
+        fn start(&self) -> usize {
+            self.ctx.data()
+        }
+        #[inline(always)]
+        fn end(&self) -> usize {
+            self.ctx.data_end()
+        }
+        #[inline(always)]
+        fn raw(&self) -> *mut c_void {
+            self.ctx.as_ptr()
+        }
+        #[inline(always)]
+        fn load_raw(raw: *mut c_void, off: u32, dst: &mut [u8]) -> bool {
+            let Some(len) = helper_len(dst.len()) else {
+                return false;
+            };
+            let dst = dst.as_mut_ptr();
+            // SAFETY: `raw` is the program's context; `dst` is valid for `len` bytes.
+            unsafe { $load(raw.cast(), off, dst.cast(), len) == 0 }
+        }
+    };
+}
+
 pub struct Xdp<'a> {
     ctx: &'a XdpContext,
 }
@@ -109,14 +137,7 @@ impl<'a> Xdp<'a> {
 }
 
 impl Frame for Xdp<'_> {
-    #[inline(always)]
-    fn start(&self) -> usize {
-        self.ctx.data()
-    }
-    #[inline(always)]
-    fn end(&self) -> usize {
-        self.ctx.data_end()
-    }
+    context_access!(bpf_xdp_load_bytes);
     #[inline(always)]
     fn len(&self) -> u32 {
         // SAFETY: helper on our own context.
@@ -143,19 +164,6 @@ impl Frame for Xdp<'_> {
             pkt_type::HOST
         }
     }
-    #[inline(always)]
-    fn raw(&self) -> *mut c_void {
-        self.ctx.as_ptr()
-    }
-    #[inline(always)]
-    fn load_raw(raw: *mut c_void, off: u32, dst: &mut [u8]) -> bool {
-        let Some(len) = helper_len(dst.len()) else {
-            return false;
-        };
-        let dst = dst.as_mut_ptr();
-        // SAFETY: `raw` is the program's context; `dst` is valid for `len` bytes.
-        unsafe { bpf_xdp_load_bytes(raw.cast(), off, dst.cast(), len) == 0 }
-    }
 }
 
 pub struct Tc<'a> {
@@ -173,14 +181,7 @@ impl<'a> Tc<'a> {
 }
 
 impl Frame for Tc<'_> {
-    #[inline(always)]
-    fn start(&self) -> usize {
-        self.ctx.data()
-    }
-    #[inline(always)]
-    fn end(&self) -> usize {
-        self.ctx.data_end()
-    }
+    context_access!(bpf_skb_load_bytes);
     #[inline(always)]
     fn len(&self) -> u32 {
         self.ctx.len()
@@ -194,18 +195,5 @@ impl Frame for Tc<'_> {
     fn pkt_type(&self) -> u8 {
         // SAFETY: reading a field of our own context.
         (unsafe { (*self.ctx.skb.skb).pkt_type } & 7) as u8
-    }
-    #[inline(always)]
-    fn raw(&self) -> *mut c_void {
-        self.ctx.as_ptr()
-    }
-    #[inline(always)]
-    fn load_raw(raw: *mut c_void, off: u32, dst: &mut [u8]) -> bool {
-        let Some(len) = helper_len(dst.len()) else {
-            return false;
-        };
-        let dst = dst.as_mut_ptr();
-        // SAFETY: `raw` is the program's context; `dst` is valid for `len` bytes.
-        unsafe { bpf_skb_load_bytes(raw.cast(), off, dst.cast(), len) == 0 }
     }
 }

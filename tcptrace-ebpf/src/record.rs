@@ -141,116 +141,95 @@ fn wide(d: &mut Wide, k: u8, len: usize, l: &Layers, b: &Buf, w: &Filled) {
     }
 }
 
+/// Reserves an item of type `$t` and kind `$k`, writes its segment, runs `$rest` (with
+/// the item as `$s`) to write every other field, and submits the item, or discards it,
+/// counted malformed, when `$rest` is false (the packet was not what it seemed). A macro,
+/// not a function taking a closure: that one grew the stack past the verifier's limit.
+macro_rules! emit_wide {
+    ($t:ty, $k:expr, $l:expr, $b:expr, $w:expr, $c:expr, |$s:ident| $rest:block) => {{
+        let Some(mut entry) = ring().and_then(|r| r.reserve_untyped::<$t>(0)) else {
+            $c.add(counter::LOST);
+            return;
+        };
+        // SAFETY: the entry is ours until submitted; `wide` and `$rest` write every field.
+        let $s = unsafe { &mut *entry.as_mut_ptr() };
+        wide(&mut $s.wide, $k, core::mem::size_of::<$t>(), $l, $b, $w);
+        if !$rest {
+            entry.discard(0);
+            $c.add(counter::MALFORMED);
+            return;
+        }
+        entry.submit(submit_flags($w.ts));
+        $c.add(counter::EMITTED);
+    }};
+}
+
 /// `-w`: the segment plus the first `snaplen` bytes of the frame, as they are.
 #[inline(always)]
 fn emit_snap<F: Frame>(f: &F, l: &Layers, b: &Buf, w: &Filled, snaplen: u32, c: Counts) {
-    let Some(mut entry) = ring().and_then(|r| r.reserve_untyped::<SnapItem>(0)) else {
-        c.add(counter::LOST);
-        return;
-    };
-    // SAFETY: the entry is ours until submitted; every field is written below.
-    let s = unsafe { &mut *entry.as_mut_ptr() };
-    wide(
-        &mut s.wide,
-        kind::SNAP,
-        core::mem::size_of::<SnapItem>(),
-        l,
-        b,
-        w,
-    );
-    s._pad = 0;
-    s.outer_off = l.outer;
-    let want = if l.frame_len < snaplen {
-        l.frame_len
-    } else {
-        snaplen
-    };
-    s.snap_len = 0;
-    if want > 0 && want <= MAX_SNAP as u32 {
-        // Masked so the verifier sees 1..=MAX_SNAP (a power of two).
-        let len = (opaque((want - 1) as usize) as u32 & (MAX_SNAP as u32 - 1)) + 1;
-        // SAFETY: len <= MAX_SNAP = s.data.len().
-        let dst = unsafe { core::slice::from_raw_parts_mut(s.data.as_mut_ptr(), len as usize) };
-        if f.load(0, dst) {
-            s.snap_len = len;
+    emit_wide!(SnapItem, kind::SNAP, l, b, w, c, |s| {
+        s._pad = 0;
+        s.outer_off = l.outer;
+        let want = if l.frame_len < snaplen {
+            l.frame_len
+        } else {
+            snaplen
+        };
+        s.snap_len = 0;
+        if want > 0 && want <= MAX_SNAP as u32 {
+            // Masked so the verifier sees 1..=MAX_SNAP (a power of two).
+            let len = (opaque((want - 1) as usize) as u32 & (MAX_SNAP as u32 - 1)) + 1;
+            // SAFETY: len <= MAX_SNAP = s.data.len().
+            let dst = unsafe { core::slice::from_raw_parts_mut(s.data.as_mut_ptr(), len as usize) };
+            if f.load(0, dst) {
+                s.snap_len = len;
+            }
         }
-    }
-    entry.submit(submit_flags(w.ts));
-    c.add(counter::EMITTED);
+        true
+    })
 }
 
 /// A segment that is not plain (IPv4 options, IPv6 extension headers, VLAN, PPPoE, a
 /// tunnel, cut short): the segment plus the header bytes from `tail_at` to TCP.
 #[inline(always)]
 fn emit_tail<F: Frame>(f: &F, l: &Layers, b: &Buf, w: &Filled, tail_at: usize, c: Counts) {
-    let Some(mut entry) = ring().and_then(|r| r.reserve_untyped::<TailItem>(0)) else {
-        c.add(counter::LOST);
-        return;
-    };
-    // SAFETY: the entry is ours until submitted; every field read back is written below.
-    let s = unsafe { &mut *entry.as_mut_ptr() };
-    wide(
-        &mut s.wide,
-        kind::TAIL,
-        core::mem::size_of::<TailItem>(),
-        l,
-        b,
-        w,
-    );
-    s._pad = 0;
-    s.outer_len = if l.outer != 0 {
-        (l.l3 - l.outer as usize) as u16
-    } else {
-        0
-    };
-    s.tail_len = 0;
-    s.encap = if l.pppoe != 0 { encap::PPPOE } else { 0 };
-    s.pppoe_session = l.pppoe as u16;
-    let want = l.l4.saturating_sub(tail_at);
-    let n = if want > MAX_TAIL {
-        s.wide.status |= status::TAIL_CUT;
-        MAX_TAIL
-    } else {
-        want
-    };
-    if n > 0 {
-        // Masked so the verifier sees 1..=MAX_TAIL (a power of two).
-        let len = (opaque(n - 1) & (MAX_TAIL - 1)) + 1;
-        // SAFETY: len <= MAX_TAIL = s.tail.len().
-        let dst = unsafe { core::slice::from_raw_parts_mut(s.tail.as_mut_ptr(), len) };
-        if f.load(tail_at as u32, dst) {
-            s.tail_len = len as u16;
+    emit_wide!(TailItem, kind::TAIL, l, b, w, c, |s| {
+        s._pad = 0;
+        s.outer_len = if l.outer != 0 {
+            (l.l3 - l.outer as usize) as u16
+        } else {
+            0
+        };
+        s.tail_len = 0;
+        s.encap = if l.pppoe != 0 { encap::PPPOE } else { 0 };
+        s.pppoe_session = l.pppoe as u16;
+        let want = l.l4.saturating_sub(tail_at);
+        let n = if want > MAX_TAIL {
+            s.wide.status |= status::TAIL_CUT;
+            MAX_TAIL
+        } else {
+            want
+        };
+        if n > 0 {
+            // Masked so the verifier sees 1..=MAX_TAIL (a power of two).
+            let len = (opaque(n - 1) & (MAX_TAIL - 1)) + 1;
+            // SAFETY: len <= MAX_TAIL = s.tail.len().
+            let dst = unsafe { core::slice::from_raw_parts_mut(s.tail.as_mut_ptr(), len) };
+            if f.load(tail_at as u32, dst) {
+                s.tail_len = len as u16;
+            }
         }
-    }
-    entry.submit(submit_flags(w.ts));
-    c.add(counter::EMITTED);
+        true
+    })
 }
 
 /// An ICMP error quoting a traced segment: the quoted segment's record, the error's own
 /// IP and ICMP header (an [`IcmpRecord`]).
 #[inline(always)]
 fn emit_icmp<F: Frame>(f: &F, l: &Layers, b: &Buf, w: &Filled, c: Counts) {
-    let Some(mut entry) = ring().and_then(|r| r.reserve_untyped::<IcmpRecord>(0)) else {
-        c.add(counter::LOST);
-        return;
-    };
-    // SAFETY: the entry is ours until submitted; every field is written below.
-    let s = unsafe { &mut *entry.as_mut_ptr() };
-    wide(
-        &mut s.wide,
-        kind::ICMP,
-        core::mem::size_of::<IcmpRecord>(),
-        l,
-        b,
-        w,
-    );
-    if !fill_icmp(f, l, s) {
-        entry.discard(0);
-        c.add(counter::MALFORMED);
-        return;
-    }
-    entry.submit(submit_flags(w.ts));
-    c.add(counter::EMITTED);
+    emit_wide!(IcmpRecord, kind::ICMP, l, b, w, c, |s| {
+        fill_icmp(f, l, s)
+    })
 }
 
 /// The error's IP header (at `l.outer`) and ICMP header (right before the quoted one).

@@ -1,7 +1,6 @@
 //! Crafted conversations for the connection-tracking tests: one client and one server,
 //! segments given as (time, direction, flags, seq, ack, window, payload length), written
 //! as an Ethernet pcap with the shared packet builder and pcap writer.
-#![allow(dead_code)]
 
 use std::{path::PathBuf, time::Duration};
 

@@ -1,6 +1,5 @@
 //! The corpus's cut-down rule (`shared/conformance/README.md`): tcpdump's stdout reduced to
 //! what a TCP tracer prints, so tcpdump runs can serve as the oracle for `tcptrace` output.
-#![allow(dead_code)]
 
 /// Does this line of tcpdump output start a packet? Packets start with their timestamp:
 /// a digit (`10:50:09.891237`, `1454324209.891237`, `2016-02-01 …`), or for -ttt a space or

@@ -203,9 +203,15 @@ impl Proc {
         }
     }
 
-    /// Waits until a stderr line contains `needle`.
+    /// Waits until a stderr line contains `needle` (tcptrace's start: its programs are
+    /// verified first, which in the emulated VMs takes several times as long).
     pub fn wait_stderr(&mut self, needle: &str) {
-        let deadline = Instant::now() + EVENT_TIMEOUT;
+        let guard = if crate::hooks::in_vm() {
+            4 * EVENT_TIMEOUT
+        } else {
+            EVENT_TIMEOUT
+        };
+        let deadline = Instant::now() + guard;
         loop {
             self.pump();
             if self.err_lines.iter().any(|l| l.contains(needle)) {
@@ -273,6 +279,17 @@ impl Proc {
         // SAFETY: signalling our own child.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
         self.finish()
+    }
+
+    /// SIGINT, and a clean exit (status 0) asserted.
+    pub fn stop(&mut self) {
+        let code = self.interrupt();
+        assert_eq!(
+            code,
+            Some(0),
+            "exit status; stderr:\n{}",
+            self.err_lines.join("\n")
+        );
     }
 
     /// Waits for the process to exit and collects all its output.
@@ -415,6 +432,16 @@ pub fn client_session(net: &NetnsPair, dst: IpAddr, port: u16) {
     .join()
     .expect("client");
 }
+
+/// What a `client_session` and a `refused` connection show on the wire between them, as
+/// tcpdump names the flags.
+pub const SESSION_FLAGS: [&str; 5] = [
+    "Flags [S]",
+    "Flags [S.]",
+    "Flags [P.]",
+    "Flags [F.]",
+    "Flags [R.]",
+];
 
 /// A connection from `sport` to a closed port: SYN answered by RST.
 pub fn refused(net: &NetnsPair, src: IpAddr, dst: IpAddr, sport: u16, port: u16) {

@@ -1,7 +1,6 @@
 //! A small hand-written packet builder for tests: Ethernet (+ VLAN tags), IPv4 (options,
 //! fragments, length overrides), IPv6 (extension headers), TCP (every header field,
 //! options, payload), and a few non-TCP payloads. Checksums are correct unless overridden.
-#![allow(dead_code)]
 
 pub const ETH_P_IP: u16 = 0x0800;
 pub const ETH_P_IPV6: u16 = 0x86dd;

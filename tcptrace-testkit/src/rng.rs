@@ -1,5 +1,4 @@
 //! A small deterministic PRNG for the seeded tests (every run tries the same cases).
-#![allow(dead_code)]
 
 /// xorshift64*: small, deterministic, good enough to pick from lists.
 pub struct Rng(pub u64);

@@ -27,7 +27,8 @@ pub enum Item<'a> {
         snap: &'a [u8],
         tail: Option<Tail>,
     },
-    /// A traced segment the kernel dropped.
+    /// A traced segment the kernel dropped, a RST it sends or a retransmission it made
+    /// (by `hdr.kind`).
     Drop(DropRecord),
     /// An ICMP error quoting a traced segment: the quoted segment, and the error.
     Icmp { rec: Record, icmp: IcmpRecord },
@@ -90,7 +91,7 @@ pub fn item(b: &[u8]) -> Option<Item<'_>> {
                 icmp,
             })
         }
-        kind::DROP => read(b).map(Item::Drop),
+        kind::DROP | kind::RESET | kind::RETRANSMIT => read(b).map(Item::Drop),
         kind::ATTRIB => read(b).map(Item::Attrib),
         _ => None,
     }
@@ -111,7 +112,7 @@ pub fn item_ts(b: &[u8]) -> u64 {
             b.get(at..at + 8)
                 .map(|t| u64::from_ne_bytes(t.try_into().unwrap_or_default()))
         }
-        Some(&kind::DROP) => {
+        Some(&kind::DROP | &kind::RESET | &kind::RETRANSMIT) => {
             let at = std::mem::offset_of!(DropRecord, rec) + std::mem::offset_of!(Record, ts_ns);
             b.get(at..at + 8)
                 .map(|t| u64::from_ne_bytes(t.try_into().unwrap_or_default()))

@@ -16,6 +16,8 @@ use aya::maps::{MapData, RingBuf};
 use tcptrace_common::{
     Record,
     fate::{DropRecord, IcmpRecord},
+    item::kind,
+    tcp_flags::RST,
 };
 
 use crate::attribute::{Attributor, listen::AcceptQueues};
@@ -194,12 +196,9 @@ impl<W: Write> Pipeline<W> {
         // Track: verdicts on the connections it outdated come before its line.
         if let Some(t) = self.tracker.as_mut() {
             t.sweep(seg.ts, &mut self.events);
-            emit(
-                &mut self.outputs,
-                &mut self.events,
-                &mut self.shared,
-                &mut self.buf,
-            );
+        }
+        self.emit();
+        if let Some(t) = self.tracker.as_mut() {
             seen.conn = t.segment(seg, &mut self.events);
         }
         if let (Some(o), Some(id)) = (self.shared.owners.as_mut(), seen.conn) {
@@ -210,12 +209,7 @@ impl<W: Write> Pipeline<W> {
         for o in &mut self.outputs {
             o.segment(&seen, &mut self.shared, &mut self.buf);
         }
-        emit(
-            &mut self.outputs,
-            &mut self.events,
-            &mut self.shared,
-            &mut self.buf,
-        );
+        self.emit();
         self.printed += 1;
         if self.buf.len() >= 60 * 1024 {
             self.write_out();
@@ -242,16 +236,10 @@ impl<W: Write> Pipeline<W> {
         for o in &mut self.outputs {
             o.dropped(seg, seen, &mut self.shared, &mut self.buf);
         }
-        emit(
-            &mut self.outputs,
-            &mut self.events,
-            &mut self.shared,
-            &mut self.buf,
-        );
+        self.emit();
     }
 
-    /// Hands the tracker's events to every output, in order, and forgets them. A "no
-    /// answer" becomes "accept queue full" when the local listener's queue says so.
+    /// Hands the tracker's events to every output, in order, and forgets them.
     fn emit(&mut self) {
         for e in self.events.iter_mut() {
             if let (EventKind::NoAnswer { syns }, Some(q)) = (&e.kind, &self.accept_queues)
@@ -323,13 +311,8 @@ impl<W: Write> Pipeline<W> {
     pub fn finish(mut self) -> Result<u64> {
         if let Some(t) = self.tracker.as_mut() {
             t.finish(&mut self.events);
-            emit(
-                &mut self.outputs,
-                &mut self.events,
-                &mut self.shared,
-                &mut self.buf,
-            );
         }
+        self.emit();
         self.summary();
         if let Some(n) = self
             .tracker
@@ -348,21 +331,6 @@ impl<W: Write> Pipeline<W> {
         }
         Ok(self.printed)
     }
-}
-
-/// Hands the tracker's events to every output, in order, and forgets them.
-fn emit(
-    outputs: &mut [Box<dyn Output>],
-    events: &mut Vec<Event>,
-    sh: &mut Shared,
-    buf: &mut Vec<u8>,
-) {
-    for e in events.iter() {
-        for o in outputs.iter_mut() {
-            o.event(e, sh, buf);
-        }
-    }
-    events.clear();
 }
 
 impl<W: Write> Sink for Pipeline<W> {
@@ -398,11 +366,35 @@ impl<W: Write> Sink for Pipeline<W> {
         let Some(namer) = self.fate.as_mut() else {
             return;
         };
-        let cause = DropCause {
-            reason: namer.reason(d.reason),
-            function: namer.function(d.location),
-        };
-        self.drop_segment(&Segment::decode(&d.rec, ts, None), &cause);
+        let seg = Segment::decode(&d.rec, ts, None);
+        match d.hdr.kind {
+            kind::RESET => {
+                if let Some(t) = self.tracker.as_mut() {
+                    t.reset_sent(&seg, namer.reset_reason(d.reason), &mut self.events);
+                    // A note under the RST's line when it is the last one printed.
+                    let last_rst = self.last.is_some_and(|(src, sport, _, _, flags)| {
+                        src == seg.src && sport == seg.sport && flags & RST != 0
+                    });
+                    for e in &mut self.events {
+                        e.about_line = last_rst;
+                    }
+                    self.emit();
+                }
+            }
+            kind::RETRANSMIT => {
+                if let Some(t) = self.tracker.as_mut() {
+                    t.retransmitted(&seg, d.reason as i32, &mut self.events);
+                    self.emit();
+                }
+            }
+            _ => {
+                let cause = DropCause {
+                    reason: namer.reason(d.reason),
+                    function: namer.function(d.location),
+                };
+                self.drop_segment(&seg, &cause);
+            }
+        }
     }
 
     fn icmp(

@@ -124,13 +124,7 @@ fn full_connection(v6: bool, xdp_mode: &str, ingress: &str, extra: &[&str]) {
     let (tt, td) = w.stop_after(&marker);
     assert_same(&tt, &td);
     let text = tt.join("\n");
-    for needle in [
-        "Flags [S]",
-        "Flags [S.]",
-        "Flags [P.]",
-        "Flags [F.]",
-        "Flags [R.]",
-    ] {
+    for needle in common::netns::SESSION_FLAGS {
         assert!(text.contains(needle), "no '{needle}' in:\n{text}");
     }
     assert!(

@@ -26,17 +26,6 @@ fn start(net: &NetnsPair, args: &[&str]) -> Proc {
     p
 }
 
-/// SIGINT, then a clean exit.
-fn stop(p: &mut Proc) {
-    let code = p.interrupt();
-    assert_eq!(
-        code,
-        Some(0),
-        "tcptrace exit; stderr:\n{}",
-        p.err_lines.join("\n")
-    );
-}
-
 fn notes(p: &Proc) -> Vec<String> {
     p.out_lines
         .iter()
@@ -140,7 +129,7 @@ fn connection_explained_with_summary_on_sigusr1_and_at_exit() {
     // SAFETY: signalling our own child.
     unsafe { libc::kill(tt.pid() as i32, libc::SIGUSR1) };
     tt.wait_stdout("tcptrace summary: 1 connection ");
-    stop(&mut tt);
+    tt.stop();
 
     let (c, s) = (ep(&net.a4, sport), ep(&net.b4, port));
     let n = notes(&tt);
@@ -252,7 +241,7 @@ fn refused_connection_and_port_reuse_live() {
         tt.wait_stdout("    ^ refused: ");
         thread::sleep(Duration::from_millis(50));
     }
-    stop(&mut tt);
+    tt.stop();
     let (c, s) = (ep(&net.a4, sport), ep(&net.b4, port));
     let n = notes(&tt);
     let refused = format!(
@@ -289,7 +278,7 @@ fn reset_after_data_as_json_ipv6() {
     let sport = ping_client(&net, net.b6.parse().unwrap(), port, true);
     server.join().unwrap();
     tt.wait_stdout("\"kind\":\"reset\"");
-    stop(&mut tt);
+    tt.stop();
     let objs: Vec<Value> = tt
         .out_lines
         .iter()
@@ -395,7 +384,7 @@ fn zero_window_live() {
     client.join().unwrap();
     server.join().unwrap();
     tt.wait_stdout("window open: ");
-    stop(&mut tt);
+    tt.stop();
     let out = tt.out_lines.join("\n");
     let c = format!("{}.", net.a4);
     let zero = tt
@@ -449,7 +438,7 @@ fn graphs_on_sigusr1_and_at_exit() {
     // Written again at exit.
     std::fs::remove_dir_all(&dir).unwrap();
     std::fs::create_dir(&dir).unwrap();
-    stop(&mut tt);
+    tt.stop();
     let index = std::fs::read_to_string(dir.join("index.html")).expect("index.html at exit");
     assert!(index.contains("CLOSED"), "{index}");
     let svg = std::fs::read_to_string(dir.join("conn-1-c2s.svg")).expect("svg at exit");

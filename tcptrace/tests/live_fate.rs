@@ -56,6 +56,14 @@ fn packet_lines(tt: &Proc) -> Vec<String> {
         .collect()
 }
 
+/// tcptrace's packet lines: those of segments that never reached the wire (marked), and
+/// the others.
+fn not_on_wire(tt: &Proc) -> (Vec<String>, Vec<String>) {
+    packet_lines(tt)
+        .into_iter()
+        .partition(|l| l.ends_with(" [not on the wire]"))
+}
+
 fn notes(tt: &Proc) -> Vec<&str> {
     tt.out_lines
         .iter()
@@ -141,14 +149,10 @@ fn syns_dropped_on_input() {
         "{last}"
     );
     assert!(
-        !all.contains(".24"),
+        !all.contains(&format!("{}.24", net.b4)),
         "an untraced drop left a trace:\n{all}"
     );
-    let row = tt
-        .out_lines
-        .iter()
-        .find(|l| l.starts_with("1  "))
-        .expect(&all);
+    let row = summary_row(&tt, &all);
     assert!(
         row.contains(&format!(
             "no answer to {syns} SYNs, {syns} dropped here (last: NETFILTER_DROP)"
@@ -193,10 +197,7 @@ fn synack_dropped_on_output() {
     let wire = stop(&mut tt, &mut td);
     drop((c, listener));
     let all = tt.out_lines.join("\n");
-    let lines = packet_lines(&tt);
-    let (own, on_wire): (Vec<String>, Vec<String>) = lines
-        .into_iter()
-        .partition(|l| l.ends_with(" [not on the wire]"));
+    let (own, on_wire) = not_on_wire(&tt);
     assert_eq!(
         on_wire,
         wire[..on_wire.len()],
@@ -234,6 +235,22 @@ fn closed_port_json_ipv6() {
     closed_port(true);
 }
 
+/// tcptrace's JSON lines, parsed; its segments' lines must be tcpdump's (`wire`).
+fn json_lines(tt: &Proc, wire: &[String]) -> Vec<Value> {
+    let objs: Vec<Value> = tt
+        .out_lines
+        .iter()
+        .map(|l| serde_json::from_str(l).expect(l))
+        .collect();
+    let texts: Vec<String> = objs
+        .iter()
+        .filter(|o| o["type"] == "segment")
+        .map(|o| without_ts(o["line"].as_str().unwrap()))
+        .collect();
+    assert_eq!(texts, wire);
+    objs
+}
+
 fn closed_port(v6: bool) {
     let net = NetnsPair::new();
     let (a4, b4) = if v6 {
@@ -247,17 +264,7 @@ fn closed_port(v6: bool) {
     tt.wait_stdout("\"drop\"");
     td.wait_stdout("Flags [R.]");
     let wire = stop(&mut tt, &mut td);
-    let objs: Vec<Value> = tt
-        .out_lines
-        .iter()
-        .map(|l| serde_json::from_str(l).expect(l))
-        .collect();
-    let texts: Vec<String> = objs
-        .iter()
-        .filter(|o| o["type"] == "segment")
-        .map(|o| without_ts(o["line"].as_str().unwrap()))
-        .collect();
-    assert_eq!(texts, wire);
+    let objs = json_lines(&tt, &wire);
     let drops: Vec<&Value> = objs.iter().filter(|o| o["kind"] == "drop").collect();
     assert_eq!(drops.len(), 1, "{:?}", tt.out_lines);
     let d = drops[0];
@@ -295,6 +302,14 @@ fn plain_lines_attach_nothing() {
     }
     assert!(progs > 0, "tcptrace holds no program at all");
     stop(&mut tt, &mut td);
+}
+
+/// The summary's row of connection 1.
+fn summary_row<'a>(tt: &'a Proc, all: &str) -> &'a str {
+    tt.out_lines
+        .iter()
+        .find(|l| l.starts_with("1  "))
+        .unwrap_or_else(|| panic!("no summary row:\n{all}"))
 }
 
 /// The verdict note of connection `client > server:port`.
@@ -672,11 +687,7 @@ fn rejected_by_the_firewall() {
         )) && verdict.ends_with(&format!(" pid {me})")),
         "{verdict}"
     );
-    let row = tt
-        .out_lines
-        .iter()
-        .find(|l| l.starts_with("1  "))
-        .expect(&all);
+    let row = summary_row(&tt, &all);
     assert!(
         row.contains(&format!(
             "refused by an ICMP port unreachable from {b4} ({syns} SYN{}), {syns} dropped here (last: NETFILTER_DROP)",
@@ -685,7 +696,7 @@ fn rejected_by_the_firewall() {
         "{row}"
     );
     assert!(
-        !all.contains(".24"),
+        !all.contains(&format!("{}.24", net.b4)) && !all.contains("tcp port 24"),
         "an untraced connection left a trace:\n{all}"
     );
 }
@@ -859,4 +870,287 @@ fn listener(addr: SocketAddr, backlog: i32) -> OwnedFd {
         assert_eq!(libc::listen(fd, backlog), 0, "listen");
         owned
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Resets explained, retransmissions the wire never saw
+
+/// The running kernel's release as (major, minor).
+fn kernel() -> (u32, u32) {
+    let r = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut n = r
+        .split(['.', '-'])
+        .map(|p| p.trim().parse::<u32>().unwrap_or(0));
+    (n.next().unwrap_or(0), n.next().unwrap_or(0))
+}
+
+/// `tcp:tcp_send_reset` gives the kernel's `enum sk_rst_reason` since 6.10 (the
+/// `TCP_ABORT_ON_*` reasons since 6.11); before, tcptrace says once that reset reasons
+/// are off.
+fn reset_reasons() -> bool {
+    kernel() >= (6, 11)
+}
+
+/// The one notice a kernel without reset reasons gives (and one with them never gives).
+fn assert_reset_notice(tt: &Proc) {
+    let notices: Vec<&String> = tt
+        .err_lines
+        .iter()
+        .filter(|l| l.starts_with("tcptrace: reset reasons off: "))
+        .collect();
+    let want = usize::from(!reset_reasons());
+    assert_eq!(notices.len(), want, "{:?}", tt.err_lines);
+}
+
+/// A closed port with `--explain`: the SYN is answered by a RST. Where the kernel gives
+/// its reason, the note under the RST's line says it (`NO_SOCKET`: nothing listens on
+/// port 23); on 6.1 the SYN's NO_SOCKET drop, which comes right after the RST, says it.
+/// The summary row carries the reason; tcpdump's lines are unchanged.
+#[test]
+fn closed_port_explained() {
+    let net = NetnsPair::new();
+    let (a, b): (IpAddr, IpAddr) = (net.a4.parse().unwrap(), net.b4.parse().unwrap());
+    let (mut tt, mut td) = watch(&net, &["--explain", "--summary", "port", "23"], "port 23");
+    refused(&net, a, b, 40023, 23);
+    tt.wait_stdout("dropped in this host");
+    td.wait_stdout("Flags [R.]");
+    let wire = stop(&mut tt, &mut td);
+    assert_eq!(packet_lines(&tt), wire, "tcptrace's lines are tcpdump's");
+    assert_reset_notice(&tt);
+    let all = tt.out_lines.join("\n");
+    let (a4, b4) = (&net.a4, &net.b4);
+    let rst = tt
+        .out_lines
+        .iter()
+        .position(|l| l.contains("Flags [R.]"))
+        .expect(&all);
+    assert!(
+        tt.out_lines[rst].contains(&format!("IP {b4}.23 > {a4}.40023: Flags [R.], seq 0, ack ")),
+        "{all}"
+    );
+    let under: Vec<&str> = tt.out_lines[rst + 1..]
+        .iter()
+        .take_while(|l| l.starts_with("    "))
+        .map(|l| l.as_str())
+        .collect();
+    let drop_note = under
+        .iter()
+        .find(|l| l.contains("dropped in this host"))
+        .unwrap_or_else(|| panic!("no drop note after the RST:\n{all}"));
+    assert!(
+        drop_note.starts_with(&format!("    * {a4}.40023 > {b4}.23 seq "))
+            && drop_note.contains(
+                " ms after it arrived: NO_SOCKET (tcp_v4_rcv): nothing listens on port 23"
+            ),
+        "{all}"
+    );
+    let reset_note = under
+        .iter()
+        .find(|l| l.contains("reset sent by this host's kernel"));
+    let row = summary_row(&tt, &all);
+    if reset_reasons() {
+        assert!(
+            reset_note.is_some_and(|n| n.starts_with(
+                "    ^ reset sent by this host's kernel: NO_SOCKET (nothing listens on port 23)"
+            )),
+            "{all}"
+        );
+        assert!(row.contains("refused ×1 (NO_SOCKET)"), "{row}");
+    } else {
+        assert_eq!(reset_note, None, "{all}");
+        assert!(
+            row.contains("refused ×1") && !row.contains("refused ×1 ("),
+            "{row}"
+        );
+    }
+}
+
+/// The server (in the traced namespace) closes a connection with data it has not read:
+/// the kernel aborts it with a RST. Where the kernel gives the reason, the RST's note
+/// says it (TCP_ABORT_ON_CLOSE) and so does the JSON event `reset_reason` and the
+/// summary row; on 6.1 the RST has its line and no reason.
+#[test]
+fn reset_on_close_with_unread_data() {
+    use std::io::{Read, Write};
+    let net = NetnsPair::new();
+    let b: IpAddr = net.b4.parse().unwrap();
+    let server = in_netns(&net.b, move || {
+        TcpListener::bind(SocketAddr::new(b, 23)).unwrap()
+    })
+    .join()
+    .unwrap();
+    let (mut tt, mut td) = watch(&net, &["--json", "port", "23"], "port 23");
+    let srv = std::thread::spawn(move || {
+        let (s, _) = server.accept().unwrap();
+        // Wait for the data without reading it, then close.
+        let mut one = [0u8; 1];
+        assert_eq!(s.peek(&mut one).unwrap(), 1);
+        drop(s);
+    });
+    let client = in_netns(&net.a, move || {
+        let mut c = std::net::TcpStream::connect(SocketAddr::new(b, 23)).unwrap();
+        c.write_all(b"unread").unwrap();
+        c
+    })
+    .join()
+    .unwrap();
+    srv.join().unwrap();
+    tt.wait_stdout("Flags [R.]");
+    td.wait_stdout("Flags [R.]");
+    if reset_reasons() {
+        tt.wait_stdout("\"reset_reason\"");
+    }
+    let mut client = client;
+    let mut buf = [0u8; 8];
+    assert!(client.read(&mut buf).is_err(), "the client sees the reset");
+    let wire = stop(&mut tt, &mut td);
+    assert_reset_notice(&tt);
+    let objs = json_lines(&tt, &wire);
+    let resets: Vec<&Value> = objs
+        .iter()
+        .filter(|o| o["kind"] == "reset_reason")
+        .collect();
+    let row = objs
+        .iter()
+        .find(|o| o["type"] == "summary")
+        .expect("summary row");
+    assert_eq!(row["end"], "rst", "{row}");
+    if reset_reasons() {
+        assert_eq!(resets.len(), 1, "{:?}", tt.out_lines);
+        let r = resets[0];
+        assert_eq!(r["reason"], "TCP_ABORT_ON_CLOSE");
+        assert_eq!(r["conn"], 1);
+        assert_eq!(r["from"], format!("{}.23", net.b4));
+        assert_eq!(row["reset_reason"], "TCP_ABORT_ON_CLOSE");
+    } else {
+        assert!(resets.is_empty(), "{:?}", tt.out_lines);
+        assert_eq!(row["reset_reason"], Value::Null);
+    }
+}
+
+/// Whether this kernel's `tcp:tcp_retransmit_skb` reports failed retransmissions too
+/// (its `err` field): from its format in tracefs (mounted here if it is not).
+fn retransmit_has_err() -> bool {
+    let tracefs = std::path::Path::new("/sys/kernel/tracing");
+    let format = tracefs.join("events/tcp/tcp_retransmit_skb/format");
+    if !format.exists() {
+        let st = std::process::Command::new("mount")
+            .args(["-t", "tracefs", "tracefs", "/sys/kernel/tracing"])
+            .status()
+            .expect("mount");
+        assert!(st.success(), "mount tracefs: {st}");
+    }
+    let text = std::fs::read_to_string(&format).expect("tcp_retransmit_skb format");
+    text.contains(" err;")
+}
+
+/// The traced server's data reaches the wire once and is lost (the client's firewall
+/// drops it); then its OUTPUT firewall drops the retransmissions (nftables via
+/// iptables): each gets a line of its own, marked `[not on the wire]`, with its
+/// NETFILTER_DROP note. Where `tcp_retransmit_skb` reports failed retransmissions (its
+/// `err`), the summary counts them as retransmissions not on the wire (told by their
+/// drop lines, not by a second note); where it does not (6.1, 6.12) the count stays 0.
+/// (A segment whose very first transmission the firewall drops is never retransmitted:
+/// it stays unsent and the kernel sends it again as new data.)
+#[test]
+fn retransmissions_dropped_on_output() {
+    use std::io::Write;
+    let net = NetnsPair::new();
+    let b: IpAddr = net.b4.parse().unwrap();
+    let big = [
+        "-p",
+        "tcp",
+        "--sport",
+        "23",
+        "-m",
+        "length",
+        "--length",
+        "400:65535",
+        "-j",
+        "DROP",
+    ];
+    run_in(
+        &net,
+        &net.a,
+        "iptables",
+        &[&["-A", "INPUT"], &big[..]].concat(),
+    );
+    let server = in_netns(&net.b, move || {
+        TcpListener::bind(SocketAddr::new(b, 23)).unwrap()
+    })
+    .join()
+    .unwrap();
+    let (mut tt, mut td) = watch(&net, &["--explain", "--summary", "port", "23"], "port 23");
+    let client = in_netns(&net.a, move || {
+        std::net::TcpStream::connect(SocketAddr::new(b, 23)).unwrap()
+    })
+    .join()
+    .unwrap();
+    let (mut s, _) = server.accept().unwrap();
+    s.write_all(&[b'x'; 500]).unwrap();
+    tt.wait_stdout("length 500");
+    run_in(
+        &net,
+        &net.b,
+        "iptables",
+        &[&["-A", "OUTPUT"], &big[..]].concat(),
+    );
+    tt.wait_stdout_n("[not on the wire]", 2);
+    td.wait_stdout("length 500");
+    let wire = stop(&mut tt, &mut td);
+    drop((client, s));
+    let all = tt.out_lines.join("\n");
+    let (own, on_wire) = not_on_wire(&tt);
+    let n = on_wire.len().min(wire.len());
+    assert_eq!(
+        on_wire[..n],
+        wire[..n],
+        "tcptrace's wire lines are tcpdump's"
+    );
+    assert!(n >= 4, "{all}");
+    for l in &own {
+        assert!(
+            l.starts_with(&format!("IP {}.23 > {}.", net.b4, net.a4))
+                && l.contains("Flags [P.], seq 1:501, ack 1,"),
+            "{l}\n{all}"
+        );
+    }
+    for (i, l) in tt.out_lines.iter().enumerate() {
+        if l.ends_with("[not on the wire]") {
+            assert!(
+                tt.out_lines[i + 1].starts_with(
+                    "    ^ dropped in this host before it reached the wire: NETFILTER_DROP ("
+                ),
+                "{all}"
+            );
+        }
+    }
+    let row = summary_row(&tt, &all);
+    let counted = row
+        .split(", ")
+        .find_map(|p| p.strip_suffix(" not on the wire"))
+        .map(|p| p.split(' ').next().unwrap().parse::<usize>().unwrap())
+        .unwrap_or(0);
+    if retransmit_has_err() {
+        // Each dropped line is a retransmission; the trace may stop between a drop and
+        // the kernel's report of it.
+        assert!(
+            counted >= 1 && (own.len() - 1..=own.len()).contains(&counted),
+            "{} dropped lines, {counted} counted: {row}",
+            own.len()
+        );
+        assert!(
+            !all.contains("retransmitted by this host's kernel"),
+            "{all}"
+        );
+    } else {
+        assert_eq!(counted, 0, "{row}");
+    }
+    assert!(
+        row.contains(&format!(
+            ", {} dropped here (last: NETFILTER_DROP)",
+            own.len()
+        )),
+        "{row}"
+    );
 }

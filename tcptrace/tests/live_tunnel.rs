@@ -129,13 +129,7 @@ fn trace_across(net: &NetnsPair, ov: &Overlay, style: &[&str], td_filter: &str) 
         "tcptrace differs from tcpdump (- tcpdump, + tcptrace):\n{}",
         common::diff(&td, &tt, 8)
     );
-    for needle in [
-        "Flags [S]",
-        "Flags [S.]",
-        "Flags [P.]",
-        "Flags [F.]",
-        "Flags [R.]",
-    ] {
+    for needle in common::netns::SESSION_FLAGS {
         assert!(tt.contains(needle), "no {needle} in:\n{tt}");
     }
     tt.lines().map(String::from).collect()

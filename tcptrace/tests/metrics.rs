@@ -117,33 +117,22 @@ fn metrics_scraped_during_a_live_trace() {
     let v = |name: &str| value(&s, name, None);
     assert_eq!(v("tcptrace_connections_opened_total"), 2.0, "{body}");
     assert_eq!(v("tcptrace_connections_closed_total"), 1.0, "{body}");
-    assert_eq!(
-        value(
-            &s,
+    let closed = CLOSED_PORT.to_string();
+    for (name, label, want) in [
+        (
             "tcptrace_connections_refused_total",
-            Some(("port", &CLOSED_PORT.to_string()))
+            ("port", &*closed),
+            1.0,
         ),
-        1.0,
-        "{body}"
-    );
-    assert_eq!(
-        value(
-            &s,
-            "tcptrace_connections_reset_total",
-            Some(("by", "client"))
-        ),
-        1.0,
-        "{body}"
-    );
-    assert_eq!(
-        value(
-            &s,
-            "tcptrace_connections_reset_total",
-            Some(("by", "server"))
-        ),
-        0.0,
-        "{body}"
-    );
+        ("tcptrace_connections_reset_total", ("by", "client"), 1.0),
+        ("tcptrace_connections_reset_total", ("by", "server"), 0.0),
+    ] {
+        assert_eq!(
+            value(&s, name, Some(label)),
+            want,
+            "{name} {label:?}: {body}"
+        );
+    }
     let rtt = s
         .samples
         .iter()
@@ -169,17 +158,10 @@ fn metrics_scraped_during_a_live_trace() {
 #[test]
 fn metrics_address_that_cannot_be_bound_is_refused_before_attaching() {
     let net = NetnsPair::new();
-    let out = net
-        .exec(&net.b, tcptrace_bin())
-        .args(["-i", &net.veth_b, "--metrics", "192.0.2.1:9465"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = common::refused_before_attaching(&net, &["--metrics", "192.0.2.1:9465"]);
     assert!(
         err.starts_with("tcptrace: --metrics 192.0.2.1:9465: cannot listen")
             && err.lines().count() == 1,
         "{err}"
     );
-    common::hooks::assert_nothing_of_ours(&net.b, &net.veth_b);
 }

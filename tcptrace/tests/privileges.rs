@@ -146,15 +146,8 @@ fn any_keeps_what_attaching_new_interfaces_needs() {
 fn missing_user_is_one_line_before_attaching() {
     let _serial = serial();
     let net = NetnsPair::new();
-    let out = net
-        .exec(&net.b, tcptrace_bin())
-        .args(["-i", &net.veth_b, "-Z", "no-such-user-tt"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = common::refused_before_attaching(&net, &["-Z", "no-such-user-tt"]);
     assert_eq!(err, "tcptrace: -Z no-such-user-tt: no such user\n");
-    common::hooks::assert_nothing_of_ours(&net.b, &net.veth_b);
 }
 
 /// Files in `dir` whose names start with `prefix`: (uid, gid) of each.

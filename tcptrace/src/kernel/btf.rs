@@ -7,6 +7,7 @@ use std::collections::HashMap;
 const MAGIC: u16 = 0xeb9f;
 
 const KIND_INT: u32 = 1;
+const KIND_PTR: u32 = 2;
 const KIND_ARRAY: u32 = 3;
 const KIND_STRUCT: u32 = 4;
 const KIND_UNION: u32 = 5;
@@ -165,6 +166,22 @@ impl Btf {
             }
         }
         None
+    }
+
+    /// How many arguments tracepoint `tp` hands its programs (the parameters of
+    /// `btf_trace_TP`, a pointer to a function whose first parameter is the probe's data).
+    pub fn tracepoint_args(&self, tp: &str) -> Option<usize> {
+        let name = format!("btf_trace_{tp}");
+        let t = self
+            .types
+            .iter()
+            .find(|t| t.kind == KIND_TYPEDEF && self.string(t.name) == name)?;
+        let ptr = self.resolve(t.refers)?;
+        if ptr.kind != KIND_PTR {
+            return None;
+        }
+        let proto = self.resolve(ptr.refers)?;
+        (proto.kind == KIND_FUNC_PROTO).then(|| (proto.vlen as usize).saturating_sub(1))
     }
 
     /// The enumerators of `enum name`, by value.

@@ -1,7 +1,10 @@
 //! Packet fate from userspace: the `sk_buff` layout for the drop program (from BTF,
-//! frozen into its read-only data), the names of the running kernel's drop reasons (its
-//! BTF `enum skb_drop_reason`: they differ from kernel to kernel, so none is compiled
-//! in), the dropping function (`/proc/kallsyms`), and attaching the program.
+//! frozen into its read-only data), the names of the running kernel's drop and reset
+//! reasons (its BTF `enum skb_drop_reason` and `enum sk_rst_reason`: they differ from
+//! kernel to kernel, so none is compiled in), the dropping function (`/proc/kallsyms`),
+//! and attaching the programs: drops (`skb:kfree_skb`), resets sent
+//! (`tcp:tcp_send_reset`, where it gives the reason) and retransmissions
+//! (`tcp:tcp_retransmit_skb`).
 use std::collections::HashMap;
 
 use aya::programs::Program;
@@ -11,6 +14,11 @@ use super::{Kernel, KernelError, btf::Btf};
 
 const PROG: &str = "tcptrace_drop";
 const TRACEPOINT: &str = "kfree_skb";
+const RESET_PROG: &str = "tcptrace_reset";
+const RESET_TP: &str = "tcp_send_reset";
+const RETRANSMIT_TP: &str = "tcp_retransmit_skb";
+/// The retransmission program for each form of the tracepoint (2 or 3 arguments).
+const RETRANSMIT_PROGS: [&str; 2] = ["tcptrace_retransmit", "tcptrace_retransmit_err"];
 
 /// The offsets the drop program reads, from the kernel's BTF; None when a field is not
 /// there (or the BTF is missing).
@@ -30,33 +38,52 @@ pub fn skb_layout(btf: &Btf) -> Option<SkbLayout> {
         skc_net: at("sock_common", "skc_net")?,
         dev_net: at("net_device", "nd_net")?,
         net_inum: at("net", "ns")? + at("ns_common", "inum")?,
+        cb_seq: skb("cb")? + at("tcp_skb_cb", "seq")?,
+        cb_flags: skb("cb")? + at("tcp_skb_cb", "tcp_flags")?,
+        inet_sport: at("inet_sock", "inet_sport")?,
         netns: std::os::unix::fs::MetadataExt::ino(&netns) as u32,
     })
 }
 
-/// What a drop record says, in words: the reason's name and the function that dropped.
+/// What a drop or reset record says, in words: the reason's name and the function that
+/// dropped.
 pub struct Namer {
     reasons: HashMap<u32, String>,
+    resets: HashMap<u32, String>,
     /// Text symbols by address (read at attach, before privileges are dropped).
     syms: Option<Vec<(u64, String)>>,
+    /// Arguments of `tcp_send_reset` and `tcp_retransmit_skb` (None: not in BTF).
+    reset_args: Option<usize>,
+    retransmit_args: Option<usize>,
+}
+
+/// An enum's names without their common prefix.
+fn names(btf: Option<&Btf>, name: &str, prefix: &str) -> HashMap<u32, String> {
+    btf.and_then(|b| b.enum_names(name))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(v, n)| (v, n.strip_prefix(prefix).unwrap_or(&n).to_string()))
+        .collect()
 }
 
 impl Namer {
     /// The reasons of this kernel (an empty table without BTF: reasons are then numbers).
     pub fn new(btf: Option<&Btf>) -> Namer {
-        let reasons = btf
-            .and_then(|b| b.enum_names("skb_drop_reason"))
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(v, n)| {
-                let n = n.strip_prefix("SKB_DROP_REASON_").unwrap_or(&n).to_string();
-                (v, n)
-            })
-            .collect();
         Namer {
-            reasons,
+            reasons: names(btf, "skb_drop_reason", "SKB_DROP_REASON_"),
+            resets: names(btf, "sk_rst_reason", "SK_RST_REASON_"),
             syms: None,
+            reset_args: btf.and_then(|b| b.tracepoint_args(RESET_TP)),
+            retransmit_args: btf.and_then(|b| b.tracepoint_args(RETRANSMIT_TP)),
         }
+    }
+
+    /// A reset reason's name as `tcp_send_reset` prints it (`NO_SOCKET`).
+    pub fn reset_reason(&self, r: u32) -> String {
+        self.resets
+            .get(&r)
+            .cloned()
+            .unwrap_or_else(|| format!("reason {r}"))
     }
 
     /// The reason's name as the kernel's tracepoint prints it (`NETFILTER_DROP`).
@@ -108,25 +135,43 @@ pub fn lookup(syms: &[(u64, String)], addr: u64) -> Option<&str> {
 }
 
 impl Kernel {
-    /// Attaches the drop program (`skb:kfree_skb`) and hands over the names for its
-    /// records; None when packet fate was not asked for (`Config::drops`) or this kernel
-    /// has no BTF for it (said at load).
+    /// Attaches the drop program (`skb:kfree_skb`), then the reset and retransmission
+    /// programs, and hands over the names for their records; None when packet fate was
+    /// not asked for (`Config::drops`) or this kernel has no BTF for it (said at load).
+    /// Without the reset reason or the retransmission hook, one line says so and the
+    /// rest goes on.
     pub fn attach_drops(&mut self) -> Result<Option<Namer>, KernelError> {
-        if self.fate.is_none() {
+        let Some(mut namer) = self.fate.take() else {
             return Ok(None);
-        }
+        };
         self.attach_raw_tracepoint(PROG, TRACEPOINT, "drop hook")?;
-        let mut namer = self.fate.take();
-        if let Some(n) = namer.as_mut() {
-            n.read_symbols();
+        // tcp_send_reset gives its reason since 6.10 (sk, skb, reason).
+        let reset = match namer.reset_args {
+            Some(n) if n >= 3 && !namer.resets.is_empty() => self
+                .attach_raw_tracepoint(RESET_PROG, RESET_TP, "reset hook")
+                .map_err(|e| e.to_string()),
+            _ => Err(format!(
+                "this kernel's {RESET_TP} gives no reason (a refusal is explained by its NO_SOCKET drop)"
+            )),
+        };
+        if let Err(e) = reset {
+            eprintln!("tcptrace: reset reasons off: {e}");
         }
-        Ok(namer)
+        // tcp_retransmit_skb has the transmit error as a third argument on newer kernels.
+        let prog = RETRANSMIT_PROGS[usize::from(namer.retransmit_args.unwrap_or(2) >= 3)];
+        if let Err(e) = self.attach_raw_tracepoint(prog, RETRANSMIT_TP, "retransmission hook") {
+            eprintln!("tcptrace: kernel retransmissions not counted: {e}");
+        }
+        namer.read_symbols();
+        Ok(Some(namer))
     }
 
-    /// Detaches and unloads the drop program.
+    /// Detaches and unloads the drop, reset and retransmission programs.
     pub fn detach_drops(&mut self) {
-        if let Some(Program::RawTracePoint(p)) = self.ebpf.program_mut(PROG) {
-            let _ = p.unload();
+        for prog in [PROG, RESET_PROG].iter().chain(&RETRANSMIT_PROGS) {
+            if let Some(Program::RawTracePoint(p)) = self.ebpf.program_mut(prog) {
+                let _ = p.unload();
+            }
         }
     }
 }
@@ -156,6 +201,18 @@ mod tests {
         let n = Namer::new(Some(&btf));
         for r in ["NOT_SPECIFIED", "NO_SOCKET", "NETFILTER_DROP", "TCP_CSUM"] {
             assert!(n.reasons.values().any(|v| v == r), "{r}");
+        }
+        assert!(l.cb_seq > 0 && l.cb_flags > l.cb_seq);
+        // kfree_skb(skb, location, reason[, rx_sk]); tcp_retransmit_skb(sk, skb[, err]).
+        assert!(btf.tracepoint_args("kfree_skb").unwrap() >= 3);
+        assert!(matches!(
+            btf.tracepoint_args("tcp_retransmit_skb"),
+            Some(2 | 3)
+        ));
+        // Reset reasons since 6.10: the tracepoint's third argument and their names.
+        if n.reset_args == Some(3) {
+            assert_eq!(n.reset_reason(1), "NO_SOCKET");
+            assert!(n.resets.values().any(|v| v == "TCP_ABORT_ON_CLOSE"));
         }
     }
 }

@@ -284,6 +284,11 @@ pub fn write_event_with(e: &Event, extra: Option<Map<String, Value>>, out: &mut 
             }
             put("after_wire_ns", ns(*after));
         }
+        EventKind::ResetReason { reason } => put("reason", json!(reason)),
+        EventKind::RetransmitUnseen { seq, err } => {
+            put("seq", json!(seq));
+            put("error", json!(err));
+        }
         EventKind::PortReuse {
             isn,
             previous,
@@ -414,6 +419,11 @@ pub fn write_row_with(r: &Row, extra: Option<Map<String, Value>>, out: &mut Vec<
     m.insert("zero_windows".into(), json!(r.zero_windows));
     m.insert("drops".into(), json!(r.drops));
     m.insert("last_drop_reason".into(), json!(r.last_drop));
+    m.insert("reset_reason".into(), json!(r.reset_reason));
+    m.insert(
+        "retransmits_not_on_wire".into(),
+        json!(r.unseen_retransmits),
+    );
     for (name, get) in crate::track::row::COUNT_FIELDS {
         m.insert(name.into(), json!([get(&r.counts[0]), get(&r.counts[1])]));
     }

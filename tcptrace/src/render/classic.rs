@@ -13,8 +13,8 @@
 use crate::decode::Segment;
 use crate::render::RenderOptions;
 use crate::render::options::{OptStyle, put_ack_to_options};
+use crate::render::put_u32;
 use crate::render::seq::SeqTable;
-use crate::render::{put_ip, put_u32};
 use tcptrace_common::tcp_flags;
 
 /// Appends the classic line body (everything after the timestamp, no newline).
@@ -28,10 +28,7 @@ pub(crate) fn body(seq: &mut SeqTable, opts: &RenderOptions, seg: &Segment, out:
 fn tcp(table: &mut SeqTable, opts: &RenderOptions, seg: &Segment, out: &mut Vec<u8>) {
     let cap = seg.tcp_caplen as u32;
     if cap < 4 {
-        put_ip(out, &seg.src);
-        out.extend_from_slice(b" > ");
-        put_ip(out, &seg.dst);
-        out.extend_from_slice(b": [|tcp]");
+        super::put_cut_before_ports(out, seg);
         return;
     }
     super::put_endpoints(out, seg);
@@ -70,7 +67,7 @@ fn tcp(table: &mut SeqTable, opts: &RenderOptions, seg: &Segment, out: &mut Vec<
     }
     let rel = table.numbers(seg, opts.absolute_seq);
     if hlen > length {
-        super::tcpdump::bad_too_long(out, hlen, length);
+        super::bad_too_long(out, hlen, length);
         return;
     }
     let plen = length - hlen;

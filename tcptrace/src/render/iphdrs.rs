@@ -205,8 +205,9 @@ pub fn options_header(
     payload_len: u32,
 ) -> Next {
     let len = (usize::from(h.get(1).copied().unwrap_or(0)) + 1) * 8;
+    let cut: &[u8] = if hbh { b" [|hbhopt]" } else { b" [|dstopt]" };
     if h.len() < len {
-        out.extend_from_slice(if hbh { b" [|hbhopt]" } else { b" [|dstopt]" });
+        out.extend_from_slice(cut);
         return Next::Stop;
     }
     out.extend_from_slice(if hbh { b"HBH " } else { b"DSTOPT " });
@@ -221,6 +222,8 @@ pub fn options_header(
         )
         .is_none()
         {
+            // tcpdump's `nd_print_trunc` after any option it gave up on.
+            out.extend_from_slice(cut);
             return Next::Stop;
         }
         if hbh && payload_len == 0 && !jumbo {
@@ -264,25 +267,13 @@ fn opt_process(
                 }
             }
             1 => {
-                if len - i < 2 {
-                    out.extend_from_slice(b"(padn: trunc)");
-                    return None;
-                }
+                checked(out, &b[i..], b"padn", 2, |_| true)?;
                 if v {
                     out.extend_from_slice(b"(padn)");
                 }
             }
             5 => {
-                if len - i < 4 {
-                    out.extend_from_slice(b"(rtalert: trunc)");
-                    return None;
-                }
-                if b[i + 1] != 2 {
-                    out.extend_from_slice(b"(rtalert: invalid len ");
-                    put_u32(out, b[i + 1].into());
-                    out.push(b')');
-                    return None;
-                }
+                checked(out, &b[i..], b"rtalert", 4, |l| l == 2)?;
                 if v {
                     out.extend_from_slice(b"(rtalert: 0x");
                     put_hex(out, u16::from_be_bytes([b[i + 2], b[i + 3]]).into(), 4);
@@ -290,16 +281,7 @@ fn opt_process(
                 }
             }
             0xc2 => {
-                if len - i < 6 {
-                    out.extend_from_slice(b"(jumbo: trunc)");
-                    return None;
-                }
-                if b[i + 1] != 4 {
-                    out.extend_from_slice(b"(jumbo: invalid len ");
-                    put_u32(out, b[i + 1].into());
-                    out.push(b')');
-                    return None;
-                }
+                checked(out, &b[i..], b"jumbo", 6, |l| l == 4)?;
                 let j = u32::from_be_bytes([b[i + 2], b[i + 3], b[i + 4], b[i + 5]]);
                 let why: Option<&[u8]> = if seen_jumbo {
                     Some(b" - already seen")
@@ -323,16 +305,7 @@ fn opt_process(
                 }
             }
             201 => {
-                if len - i < 18 {
-                    out.extend_from_slice(b"(homeaddr: trunc)");
-                    return None;
-                }
-                if b[i + 1] < 16 {
-                    out.extend_from_slice(b"(homeaddr: invalid len ");
-                    put_u32(out, b[i + 1].into());
-                    out.push(b')');
-                    return None;
-                }
+                checked(out, &b[i..], b"homeaddr", 18, |l| l >= 16)?;
                 if v {
                     out.extend_from_slice(b"(homeaddr: ");
                     let mut a = [0u8; 16];
@@ -366,6 +339,32 @@ fn opt_process(
         out.push(b' ');
     }
     Some(())
+}
+
+/// tcpdump's two checks of the option at the start of `opt`, named `name`: at least `min`
+/// bytes left (else `(NAME: trunc)`) and a length byte `ok` accepts (else `(NAME: invalid
+/// len N)`); None when one failed and the options end there.
+fn checked(
+    out: &mut Vec<u8>,
+    opt: &[u8],
+    name: &[u8],
+    min: usize,
+    ok: impl Fn(u8) -> bool,
+) -> Option<()> {
+    let cut = opt.len() < min;
+    if !cut && ok(opt[1]) {
+        return Some(());
+    }
+    out.push(b'(');
+    out.extend_from_slice(name);
+    if cut {
+        out.extend_from_slice(b": trunc)");
+    } else {
+        out.extend_from_slice(b": invalid len ");
+        put_u32(out, opt[1].into());
+        out.push(b')');
+    }
+    None
 }
 
 /// `ip6_sopt_print`: the sub-options of a home address option.

@@ -212,6 +212,23 @@ pub(crate) fn put_endpoints(out: &mut Vec<u8>, seg: &crate::decode::Segment) {
     put_u32(out, seg.dport as u32);
 }
 
+/// A segment cut before its ports end: the addresses and tcpdump's `[|tcp]`.
+pub(crate) fn put_cut_before_ports(out: &mut Vec<u8>, seg: &crate::decode::Segment) {
+    put_ip(out, &seg.src);
+    out.extend_from_slice(b" > ");
+    put_ip(out, &seg.dst);
+    out.extend_from_slice(b": [|tcp]");
+}
+
+/// tcpdump's note for a TCP header longer than the segment.
+pub(crate) fn bad_too_long(out: &mut Vec<u8>, hlen: u32, length: u32) {
+    out.extend_from_slice(b" [bad hdr length ");
+    put_u32(out, hlen);
+    out.extend_from_slice(b" - too long, > ");
+    put_u32(out, length);
+    out.push(b']');
+}
+
 /// tcpdump's text for a data offset below 5 words; true when it printed it (the line ends
 /// there).
 pub(crate) fn put_bad_hdr_len(out: &mut Vec<u8>, seg: &crate::decode::Segment) -> bool {

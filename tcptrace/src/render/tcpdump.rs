@@ -373,10 +373,7 @@ impl Renderer {
     fn tcp(&mut self, seg: &Segment, out: &mut Vec<u8>) {
         let cap = seg.tcp_caplen as u32;
         if cap < 4 {
-            put_ip(out, &seg.src);
-            out.extend_from_slice(b" > ");
-            put_ip(out, &seg.dst);
-            out.extend_from_slice(b": [|tcp]");
+            super::put_cut_before_ports(out, seg);
             return;
         }
         if seg.is_v6() && seg.ext_count > 0 {
@@ -400,7 +397,7 @@ impl Renderer {
             out.extend_from_slice(b"tcp ");
             put_u32(out, length.wrapping_sub(hlen));
             if hlen > length {
-                bad_too_long(out, hlen, length);
+                super::bad_too_long(out, hlen, length);
             }
             return;
         }
@@ -411,7 +408,7 @@ impl Renderer {
 
         let rel = self.seq.numbers(seg, self.opts.absolute_seq);
         if hlen > length {
-            bad_too_long(out, hlen, length);
+            super::bad_too_long(out, hlen, length);
             return;
         }
         if self.opts.verbose > 0
@@ -445,14 +442,6 @@ impl Renderer {
         out.extend_from_slice(b", length ");
         put_u32(out, plen);
     }
-}
-
-pub(crate) fn bad_too_long(out: &mut Vec<u8>, hlen: u32, length: u32) {
-    out.extend_from_slice(b" [bad hdr length ");
-    put_u32(out, hlen);
-    out.extend_from_slice(b" - too long, > ");
-    put_u32(out, length);
-    out.push(b']');
 }
 
 /// tcpdump 4.99.3's flag letters, in its table order; `none` for no flag at all.

@@ -127,6 +127,11 @@ pub enum EventKind {
         ingress: bool,
         after: Option<Span>,
     },
+    /// The kernel's reason for the RST `from` (this host) sent (`NO_SOCKET`).
+    ResetReason { reason: String },
+    /// The kernel retransmitted `from`'s segment `seq`, but the wire hooks never saw it
+    /// (`err`: the transmit error, where the kernel gives it).
+    RetransmitUnseen { seq: u32, err: Option<i32> },
     /// An ICMP error from `router` about the segment from `from` (seq `seq`, an IP packet
     /// of `sent_len` bytes, `syn`: a SYN).
     Icmp {
@@ -241,6 +246,8 @@ impl EventKind {
             EventKind::NoAnswer { .. } => "no_answer",
             EventKind::DroppedHere { .. } => "no_answer_dropped",
             EventKind::Dropped { .. } => "drop",
+            EventKind::ResetReason { .. } => "reset_reason",
+            EventKind::RetransmitUnseen { .. } => "retransmit_unseen",
             EventKind::Icmp { .. } => "icmp_error",
             EventKind::AcceptQueueFull { .. } => "no_answer_accept_queue",
             EventKind::IcmpRefused { .. } => "refused_icmp",
@@ -458,6 +465,36 @@ impl fmt::Display for Event {
                         f,
                         "dropped in this host before it reached the wire: {reason} ({function})"
                     ),
+                }?;
+                // Without a reset reason from the kernel (before 6.10), this says why a
+                // refusal came.
+                if *ingress && reason == "NO_SOCKET" {
+                    write!(f, ": nothing listens on port {}", b.port)?;
+                }
+                Ok(())
+            }
+            EventKind::ResetReason { reason } => {
+                if !self.about_line {
+                    write!(f, "{a} > {b} RST: ")?;
+                }
+                write!(f, "reset sent by this host's kernel: {reason}")?;
+                match super::fate::reset_meaning(reason, a.port) {
+                    Some(m) => write!(f, " ({m})"),
+                    None => Ok(()),
+                }
+            }
+            EventKind::RetransmitUnseen { seq, err } => {
+                write!(
+                    f,
+                    "{a} > {b} seq {seq}: retransmitted by this host's kernel, but it never reached the wire"
+                )?;
+                match err {
+                    Some(e) => {
+                        let text = std::io::Error::from_raw_os_error(-e).to_string();
+                        let text = text.split(" (os error").next().unwrap_or_default();
+                        write!(f, " (transmit error {e}: {text})")
+                    }
+                    None => Ok(()),
                 }
             }
             EventKind::PortReuse {

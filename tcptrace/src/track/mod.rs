@@ -25,7 +25,7 @@ use crate::decode::{IcmpError, IcmpKind, Segment, Timestamp};
 use crate::render::seq::FastHasher;
 use tcptrace_common::{
     status,
-    tcp_flags::{ACK, SYN},
+    tcp_flags::{ACK, RST, SYN},
 };
 
 type Build = std::hash::BuildHasherDefault<FastHasher>;
@@ -94,7 +94,13 @@ pub struct Tracker {
     /// A forward step just happened: the next sweep forgets ended connections.
     stepped_forward: bool,
     last_sweep: i64,
+    /// RSTs the kernel said it sends, with its reason, until their segment is seen:
+    /// (connection, sender, reason).
+    resets: VecDeque<(ConnKey, event::Endpoint, String)>,
 }
+
+/// Reset reasons kept waiting for their RST (the RST follows within microseconds).
+const PENDING_RESETS: usize = 16;
 
 /// Segments the tracker does not follow: those tcpdump prints no TCP header for.
 fn trackable(seg: &Segment) -> bool {
@@ -122,6 +128,7 @@ impl Tracker {
             steps: 0,
             stepped_forward: false,
             last_sweep: i64::MIN,
+            resets: VecDeque::new(),
         }
     }
 
@@ -244,8 +251,84 @@ impl Tracker {
     }
 
     /// Follows one segment. Returns its connection id (None for segments not followed);
-    /// events go to `ev`.
+    /// events go to `ev`. A RST the kernel gave a reason for gets it, after its own event.
     pub fn segment(&mut self, seg: &Segment, ev: &mut Vec<Event>) -> Option<u64> {
+        let id = self.follow(seg, ev)?;
+        if seg.has(RST) && !self.resets.is_empty() {
+            let key = ConnKey::of(seg);
+            let from = event::Endpoint::new(seg.src, seg.sport);
+            if let Some(i) = self
+                .resets
+                .iter()
+                .position(|(k, f, _)| *k == key && *f == from)
+                && let Some((_, _, reason)) = self.resets.remove(i)
+                && let Some(c) = self.map.get_mut(&key)
+            {
+                c.drops.reset_reason = Some(reason.clone());
+                ev.push(Event {
+                    ts: seg.ts,
+                    conn: id,
+                    from,
+                    to: event::Endpoint::new(seg.dst, seg.dport),
+                    about_line: true,
+                    kind: EventKind::ResetReason { reason },
+                });
+            }
+        }
+        Some(id)
+    }
+
+    /// The kernel says it sends a RST on the connection of `seg` (the RST's endpoints),
+    /// and why: the RST's note. A RST answering a segment is told before it leaves (the
+    /// note waits for its line); one the socket sends of its own accord, after (the note
+    /// goes to `ev` now).
+    pub fn reset_sent(&mut self, seg: &Segment, reason: String, ev: &mut Vec<Event>) {
+        let key = ConnKey::of(seg);
+        let from = event::Endpoint::new(seg.src, seg.sport);
+        if let Some(c) = self.map.get_mut(&key) {
+            let d = c.side(seg);
+            if c.drops.reset_sent(d, seg.ts, &reason) {
+                ev.push(Event {
+                    ts: seg.ts,
+                    conn: c.id,
+                    from,
+                    to: event::Endpoint::new(seg.dst, seg.dport),
+                    about_line: true,
+                    kind: EventKind::ResetReason { reason },
+                });
+                return;
+            }
+        }
+        if self.resets.len() == PENDING_RESETS {
+            self.resets.pop_front();
+        }
+        self.resets.push_back((key, from, reason));
+    }
+
+    /// The kernel retransmitted `seg` (its endpoints, sequence number and flags; `err`:
+    /// the transmit error, 0 for none or not known). A retransmission the wire hooks did
+    /// not see gets a note, unless a drop of it was told already.
+    pub fn retransmitted(&mut self, seg: &Segment, err: i32, ev: &mut Vec<Event>) {
+        let Some(c) = self.map.get_mut(&ConnKey::of(seg)) else {
+            return;
+        };
+        let d = c.side(seg);
+        if let Some(false) = c.drops.retransmitted(d, seg, err) {
+            ev.push(Event {
+                ts: seg.ts,
+                conn: c.id,
+                from: c.h[d].ep,
+                to: c.h[1 - d].ep,
+                about_line: false,
+                kind: EventKind::RetransmitUnseen {
+                    seq: seg.seq,
+                    err: (err != 0).then_some(err),
+                },
+            });
+        }
+    }
+
+    fn follow(&mut self, seg: &Segment, ev: &mut Vec<Event>) -> Option<u64> {
         if !trackable(seg) {
             return None;
         }

@@ -59,6 +59,10 @@ pub struct Row {
     /// Segments the host dropped, and the last one's reason.
     pub drops: u32,
     pub last_drop: Option<String>,
+    /// The kernel's reason for the RST this host sent.
+    pub reset_reason: Option<String>,
+    /// Retransmissions the kernel made that never reached the wire hooks, per direction.
+    pub unseen_retransmits: [u32; 2],
     /// The local processes (`client > server`, `-` where not local), when attribution is
     /// on (the table then has a process column).
     pub process: Option<String>,
@@ -119,6 +123,8 @@ impl Row {
             fate: c.fate,
             drops: c.drops.count,
             last_drop: c.drops.last.clone(),
+            reset_reason: c.drops.reset_reason.clone(),
+            unseen_retransmits: c.drops.unseen_retransmits,
             process: None,
         }
     }
@@ -178,9 +184,15 @@ impl Row {
                 self.who(first),
                 self.who(1 - first)
             ),
-            End::Rst { by } => format!("RST by {}", self.who(by)),
+            End::Rst { by } => match &self.reset_reason {
+                Some(r) => format!("RST by {} ({r})", self.who(by)),
+                None => format!("RST by {}", self.who(by)),
+            },
             End::Refused { attempts } => {
                 let mut s = format!("refused ×{attempts}");
+                if let Some(r) = &self.reset_reason {
+                    let _ = write!(s, " ({r})");
+                }
                 if self.fate != Fate::Tracked {
                     s += ", client gave up";
                 }
@@ -197,6 +209,14 @@ impl Row {
             && !(matches!(self.end, End::Refused { .. }) && r == "NO_SOCKET")
         {
             let _ = write!(s, ", {} dropped here (last: {r})", self.drops);
+        }
+        let unseen = self.unseen_retransmits[0] + self.unseen_retransmits[1];
+        if unseen > 0 {
+            let _ = write!(
+                s,
+                ", {unseen} retransmission{} not on the wire",
+                plural(u64::from(unseen))
+            );
         }
         match self.fate {
             Fate::Evicted => s += " (evicted: table full)",

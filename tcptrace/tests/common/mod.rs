@@ -26,3 +26,18 @@ pub fn tracer(net: &netns::NetnsPair, port: u16) -> Command {
         .env("TZ", "UTC");
     cmd
 }
+
+/// tcptrace on veth_b in namespace b of `net` with `args`, refused before it attaches:
+/// exit status 1, and nothing of it left on the interface. Its stderr.
+pub fn refused_before_attaching(net: &netns::NetnsPair, args: &[&str]) -> String {
+    let out = net
+        .exec(&net.b, tcptrace_bin())
+        .args(["-i", &net.veth_b])
+        .args(args)
+        .output()
+        .expect("run tcptrace");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    hooks::assert_nothing_of_ours(&net.b, &net.veth_b);
+    err
+}
