@@ -12,7 +12,7 @@ use super::{
 };
 use crate::{
     decode::{self, Item, Timestamp},
-    source::rings::Rings,
+    source::rings::{Rings, SLACK_NS},
 };
 
 /// Converts the kernel's CLOCK_MONOTONIC nanoseconds to wall-clock time.
@@ -172,7 +172,9 @@ pub async fn run(
             _ = int.recv() => break,
             _ = term.recv() => break,
             evs = links.next(&watched) => {
-                // Lines before the change are printed before anything said about it.
+                // Lines before the change are printed before anything said about it (all
+                // of them are under the horizon once the merge's slack has passed).
+                tokio::time::sleep(std::time::Duration::from_nanos(SLACK_NS)).await;
                 let flow = drain_now(afd.get_mut(), &clock, sink);
                 sink.flush();
                 let mut keep = true;
@@ -185,7 +187,9 @@ pub async fn run(
                 flow
             }
             _ = usr1.recv() => {
-                // What is in the ring came before the signal: it belongs in the summary.
+                // Everything stamped before the signal belongs in the summary: once the
+                // merge's slack has passed, all of it is in the rings and under the horizon.
+                tokio::time::sleep(std::time::Duration::from_nanos(SLACK_NS)).await;
                 let flow = drain_now(afd.get_mut(), &clock, sink);
                 sink.summary();
                 flow
