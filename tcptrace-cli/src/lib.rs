@@ -64,7 +64,10 @@ pub struct Cli {
     ///
     /// The first --snaplen bytes of each frame, as they were, with one interface block per
     /// interface, the direction in each packet block and nanosecond timestamps. Lines are
-    /// still printed (unlike tcpdump: add `> /dev/null`).
+    /// still printed (unlike tcpdump: add `> /dev/null`). Live, a segment this host
+    /// dropped gets a packet comment with the kernel's reason (`dropped in this host:
+    /// NETFILTER_DROP (nf_hook_slow)`); frames wait 100 ms for their drop before they are
+    /// written (docs/packet-fate.md).
     #[arg(short = 'w', value_name = "FILE")]
     pub write: Option<PathBuf>,
 

@@ -123,7 +123,8 @@ impl<W: Write> Pipeline<W> {
         let mut outputs: Vec<Box<dyn Output>> = Vec::new();
         // The -w file first: it may end the trace before a segment counts.
         if let Some(f) = parts.file {
-            outputs.push(Box::new(SaveFile::new(f)));
+            // With packet fate on, its frames wait for their drops.
+            outputs.push(Box::new(SaveFile::new(f, parts.fate.is_some())));
         }
         if let Some(g) = parts.graphs {
             outputs.push(Box::new(g));
@@ -223,10 +224,14 @@ impl<W: Write> Pipeline<W> {
     /// A segment the host dropped, and why: its note (a line of its own first when no
     /// hook printed it).
     pub fn drop_segment(&mut self, seg: &Segment, cause: &DropCause) {
-        let Some(t) = self.tracker.as_mut() else {
-            return;
+        // Without a tracker (`-w` alone) whether a hook saw it is unknown: false, "not
+        // known to be seen". Only the -w file is told then, and it finds the segment's
+        // frame itself; the outputs that print something for an unseen segment
+        // (`--explain`'s line) run with a tracker.
+        let seen = match self.tracker.as_mut() {
+            Some(t) => t.dropped(seg, cause, &mut self.events),
+            None => false,
         };
-        let seen = t.dropped(seg, cause, &mut self.events);
         if seen && self.last != Some(seg_key(seg)) {
             // Its line is further up: a note of its own, naming the segment.
             for e in &mut self.events {
@@ -234,7 +239,7 @@ impl<W: Write> Pipeline<W> {
             }
         }
         for o in &mut self.outputs {
-            o.dropped(seg, seen, &mut self.shared, &mut self.buf);
+            o.dropped(seg, seen, cause, &mut self.shared, &mut self.buf);
         }
         self.emit();
     }
@@ -445,6 +450,13 @@ impl<W: Write> Sink for Pipeline<W> {
 
     fn every(&self) -> Option<Duration> {
         self.outputs.iter().find_map(|o| o.every())
+    }
+
+    fn advance(&mut self, now: Timestamp) -> ControlFlow<()> {
+        for o in &mut self.outputs {
+            o.advance(now)?;
+        }
+        ControlFlow::Continue(())
     }
 
     fn periodic(&mut self) {

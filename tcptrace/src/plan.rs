@@ -212,8 +212,11 @@ impl Plan {
             // each frame's test run, so no wakeups.
             per_iface: u8::from(live && cli.verbose > 0),
             no_wakeup: u8::from(!live),
-            // Packet fate (live): the drop hook, for the outputs that show what it finds.
-            drops: u8::from(live && (cli.explain || cli.json || cli.summary.is_some())),
+            // Packet fate (live): the drop hook, for the outputs that show what it finds
+            // (-w: a packet comment on each dropped segment's frame).
+            drops: u8::from(
+                live && (cli.explain || cli.json || cli.summary.is_some() || cli.write.is_some()),
+            ),
             // The checksum fields as on the wire: printed with -v (which computes them
             // too) and in --json.
             wire_csums: u8::from(cli.json),

@@ -9,19 +9,34 @@ use std::{
 };
 
 use common::{
-    netns::{NetnsPair, Proc, in_netns},
-    stdout_ok, tcpdump, tcptrace, tcptrace_bin,
+    netns::{NetnsPair, Proc, client_session, connect_nonblocking, echo_server, in_netns},
+    stdout_ok, tcpdump, tcpdump_bin, tcptrace, tcptrace_bin,
 };
 
 const PORT: u16 = 7001;
 
-fn session(net: &NetnsPair, b: IpAddr) {
+/// A server in namespace `b` on `addr`:`port` that serves one connection with `serve`;
+/// returns once it listens.
+fn serve_one(
+    net: &NetnsPair,
+    addr: IpAddr,
+    port: u16,
+    serve: impl FnOnce(TcpStream) + Send + 'static,
+) -> std::thread::JoinHandle<()> {
     let (tx, rx) = mpsc::channel();
     let server = in_netns(&net.b, move || {
-        let l = TcpListener::bind(SocketAddr::new(b, PORT)).expect("bind");
+        let l = TcpListener::bind(SocketAddr::new(addr, port)).expect("bind");
         tx.send(()).unwrap();
-        let (mut s, _) = l.accept().unwrap();
+        let (s, _) = l.accept().unwrap();
         common::netns::stop_listening(&l);
+        serve(s);
+    });
+    rx.recv().unwrap();
+    server
+}
+
+fn session(net: &NetnsPair, b: IpAddr) {
+    let server = serve_one(net, b, PORT, |mut s| {
         let mut buf = vec![0u8; 4000];
         let mut got = 0;
         while got < 3000 {
@@ -33,7 +48,6 @@ fn session(net: &NetnsPair, b: IpAddr) {
         s.write_all(&[b'x'; 1200]).unwrap();
         let _ = s.read(&mut buf);
     });
-    rx.recv().unwrap();
     in_netns(&net.a, move || {
         let mut s = TcpStream::connect(SocketAddr::new(b, PORT)).unwrap();
         s.write_all(&[b'y'; 3000]).unwrap();
@@ -90,4 +104,211 @@ fn unwritable_file_is_a_clear_error_and_attaches_nothing() {
     let net = NetnsPair::new();
     let err = common::refused_before_attaching(&net, &["-w", "/nonexistent-dir/x.pcapng"]);
     assert!(err.contains("/nonexistent-dir/x.pcapng"), "{err}");
+}
+
+/// A scratch directory for one test's files.
+fn scratch(what: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("tcptrace-w-{what}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// tcpdump (the oracle) live on `veth_b` in namespace `b`, `-n -l FILTER`.
+fn live_tcpdump(net: &NetnsPair, filter: &[&str]) -> Proc {
+    let mut td = net.exec(&net.b, tcpdump_bin());
+    td.args(["-n", "-l", "-i", &net.veth_b])
+        .args(filter)
+        .env("TZ", "UTC");
+    let mut td = Proc::spawn("tcpdump", td);
+    td.wait_stderr("listening on");
+    td
+}
+
+fn without_ts(l: &str) -> String {
+    l.split_once(' ').map_or(l, |(_, rest)| rest).to_string()
+}
+
+/// iptables drops the SYNs to port 7023 on INPUT in the traced namespace; tcptrace `-w`
+/// alone (no --explain): its lines stay tcpdump's, and in the file exactly the dropped
+/// SYNs carry the drop as a packet comment (a connection to port 7024 that opens and
+/// closes carries none).
+#[test]
+fn dropped_segments_are_commented_in_the_file() {
+    let net = NetnsPair::new();
+    let b: IpAddr = net.b4.parse().unwrap();
+    let st = net
+        .exec(&net.b, "iptables")
+        .args([
+            "-A", "INPUT", "-p", "tcp", "--dport", "7023", "--syn", "-j", "DROP",
+        ])
+        .status()
+        .expect("iptables");
+    assert!(st.success(), "iptables: {st}");
+    let dir = scratch("drop");
+    let file = dir.join("drop.pcapng");
+    let filter = ["port", "7023", "or", "port", "7024"];
+    let mut cmd = net.exec(&net.b, tcptrace_bin());
+    cmd.args(["-i", &net.veth_b, "-w"])
+        .arg(&file)
+        .args(filter)
+        .env("TZ", "UTC");
+    let mut tt = Proc::spawn("tcptrace", cmd);
+    tt.wait_stderr("listening on");
+    let mut td = live_tcpdump(&net, &filter);
+
+    let dropped = in_netns(&net.a, move || {
+        connect_nonblocking(SocketAddr::new(b, 7023))
+    })
+    .join()
+    .expect("connect");
+    // The first SYN and its retransmission.
+    let syn = format!("{}.7023: Flags [S]", net.b4);
+    tt.wait_stdout_n(&syn, 2);
+    td.wait_stdout_n(&syn, 2);
+    drop(dropped);
+    let server = echo_server(&net, b, 7024);
+    client_session(&net, b, 7024);
+    server.join().unwrap();
+    for p in [&mut tt, &mut td] {
+        p.wait_stdout_n("Flags [F", 2);
+    }
+    assert_eq!(tt.interrupt(), Some(0), "{:?}", tt.err_lines);
+    td.interrupt();
+    let wire: Vec<String> = td
+        .out_lines
+        .iter()
+        .filter(|l| !l.is_empty())
+        .map(|l| without_ts(l))
+        .collect();
+    let lines: Vec<String> = tt.out_lines.iter().map(|l| without_ts(l)).collect();
+    assert_eq!(lines, wire, "tcptrace's lines are tcpdump's");
+
+    let out = std::process::Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(&file)
+        .args([
+            "-T",
+            "fields",
+            "-E",
+            "separator=|",
+            "-e",
+            "tcp.dstport",
+            "-e",
+            "tcp.flags.syn",
+            "-e",
+            "tcp.flags.ack",
+            "-e",
+            "frame.comment",
+        ])
+        .output()
+        .expect("tshark");
+    let frames = stdout_ok("tshark -r", &out);
+    let frames: Vec<&str> = frames.lines().collect();
+    assert_eq!(frames.len(), wire.len(), "{frames:#?}");
+    let mut commented = 0;
+    for f in &frames {
+        let fields: Vec<&str> = f.split('|').collect();
+        let [port, syn, ack, comment] = fields[..] else {
+            panic!("{f}")
+        };
+        let syn = matches!(syn, "1" | "True") && !matches!(ack, "1" | "True");
+        if port == "7023" && syn {
+            assert!(
+                comment.contains("dropped in this host: NETFILTER_DROP ("),
+                "a dropped SYN without its comment: {f}\n{frames:#?}"
+            );
+            commented += 1;
+        } else {
+            assert!(
+                !comment.contains("dropped in this host"),
+                "{f}\n{frames:#?}"
+            );
+        }
+    }
+    assert!(commented >= 2, "{frames:#?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `-w` with `-C 1` while packet fate holds frames back: every frame is in the files, in
+/// order (the files read one after the other print tcptrace's live lines, timestamps
+/// included), as many as tcpdump saw live.
+#[test]
+fn rotated_files_lose_and_reorder_nothing() {
+    const PORT: u16 = 7025;
+    const ROUNDS: usize = 4000;
+    let net = NetnsPair::new();
+    let b: IpAddr = net.b4.parse().unwrap();
+    let dir = scratch("rotate");
+    let file = dir.join("rot.pcapng");
+    let port = PORT.to_string();
+    let mut cmd = net.exec(&net.b, tcptrace_bin());
+    // -S: each file starts tcpdump's relative numbering anew; absolute ones compare.
+    cmd.args(["-i", &net.veth_b, "-S", "-s", "512", "-C", "1", "-w"])
+        .arg(&file)
+        .args(["port", &port])
+        .env("TZ", "UTC");
+    let mut tt = Proc::spawn("tcptrace", cmd);
+    tt.wait_stderr("listening on");
+    let mut td = live_tcpdump(&net, &["port", &port]);
+
+    // Request and reply, one after the other: thousands of frames, none coalesced.
+    let server = serve_one(&net, b, PORT, |mut s| {
+        s.set_nodelay(true).unwrap();
+        let mut buf = vec![0u8; 1400];
+        for _ in 0..ROUNDS {
+            s.read_exact(&mut buf).unwrap();
+            s.write_all(b"k").unwrap();
+        }
+        let _ = s.read(&mut buf);
+    });
+    in_netns(&net.a, move || {
+        let mut s = TcpStream::connect(SocketAddr::new(b, PORT)).unwrap();
+        s.set_nodelay(true).unwrap();
+        let req = [b'y'; 1400];
+        let mut k = [0u8; 1];
+        for _ in 0..ROUNDS {
+            s.write_all(&req).unwrap();
+            s.read_exact(&mut k).unwrap();
+        }
+        s.shutdown(Shutdown::Both).unwrap();
+    })
+    .join()
+    .unwrap();
+    server.join().unwrap();
+    for p in [&mut tt, &mut td] {
+        p.wait_stdout_n("Flags [F", 2);
+    }
+    assert_eq!(tt.interrupt(), Some(0), "{:?}", tt.err_lines);
+    td.interrupt();
+    let live = tt.out_lines.join("\n") + "\n";
+    // The files, in order: rot.pcapng, rot.pcapng1, rot.pcapng2, …
+    let mut read = String::new();
+    let mut files = 0;
+    loop {
+        let name = if files == 0 {
+            file.clone()
+        } else {
+            dir.join(format!("rot.pcapng{files}"))
+        };
+        if !name.exists() {
+            break;
+        }
+        read += &stdout_ok(
+            "tcpdump -r",
+            &tcpdump(&["-n", "-S", "-r", name.to_str().unwrap()]),
+        );
+        files += 1;
+    }
+    assert!(files >= 2, "-C 1 made {files} file(s)");
+    assert!(
+        read == live,
+        "the files differ from the live lines:\n{}",
+        common::diff(&live, &read, 30)
+    );
+    assert_eq!(
+        read.lines().count(),
+        td.out_lines.iter().filter(|l| !l.is_empty()).count(),
+        "frames in the files vs tcpdump's live lines"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -3,6 +3,7 @@
 use super::{Output, Seen, Shared};
 use crate::attribute;
 use crate::decode::{IcmpError, Segment};
+use crate::track::fate::DropCause;
 
 pub struct Lines {
     /// `--process`: each line ends with the process.
@@ -33,7 +34,14 @@ impl Output for Lines {
         sh.renderer.render_icmp(e, out);
     }
 
-    fn dropped(&mut self, seg: &Segment, seen: bool, sh: &mut Shared, out: &mut Vec<u8>) {
+    fn dropped(
+        &mut self,
+        seg: &Segment,
+        seen: bool,
+        _cause: &DropCause,
+        sh: &mut Shared,
+        out: &mut Vec<u8>,
+    ) {
         if seen || !self.explain {
             return;
         }

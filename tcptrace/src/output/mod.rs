@@ -25,11 +25,12 @@ use anyhow::Result;
 use tcptrace_common::Record;
 
 use crate::attribute::Process;
-use crate::decode::{IcmpError, Segment};
+use crate::decode::{IcmpError, Segment, Timestamp};
 use crate::render::Renderer;
 use crate::timefmt::LocalClock;
 use crate::track::Tracker;
 use crate::track::event::{Endpoint, Event, EventKind};
+use crate::track::fate::DropCause;
 use crate::track::row::Row;
 
 /// The flags that choose the text outputs.
@@ -116,8 +117,17 @@ pub trait Output {
     fn event(&mut self, _e: &Event, _sh: &mut Shared, _out: &mut Vec<u8>) {}
     /// An ICMP error about a traced segment.
     fn icmp(&mut self, _e: &IcmpError, _sh: &mut Shared, _out: &mut Vec<u8>) {}
-    /// A segment this host dropped; `seen`: a hook saw it (its line is printed).
-    fn dropped(&mut self, _seg: &Segment, _seen: bool, _sh: &mut Shared, _out: &mut Vec<u8>) {}
+    /// A segment this host dropped, and why; `seen`: a hook saw it (its line is printed;
+    /// false when no tracker runs, which alone knows).
+    fn dropped(
+        &mut self,
+        _seg: &Segment,
+        _seen: bool,
+        _cause: &DropCause,
+        _sh: &mut Shared,
+        _out: &mut Vec<u8>,
+    ) {
+    }
     /// The summary now (exit, SIGUSR1): the tracker and its rows, processes named.
     fn summary(&mut self, _t: &Tracker, _rows: &[Row], _sh: &mut Shared, _out: &mut Vec<u8>) {}
     /// How often [`Output::periodic`] is wanted while live.
@@ -126,6 +136,11 @@ pub trait Output {
     }
     /// Every [`Output::every`], and once at the end of a live trace.
     fn periodic(&mut self) {}
+    /// Live: every record stamped before `now` has been handed over (after each drain of
+    /// the rings, at least every 10 ms); `Break` ends the trace.
+    fn advance(&mut self, _now: Timestamp) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
     /// The end: files closed, and the first error met on the way.
     fn finish(self: Box<Self>) -> Result<()> {
         Ok(())

@@ -144,16 +144,17 @@ impl PcapngOut {
 
     /// Writes one packet: the frame bytes the kernel copied, the frame's real length.
     pub fn write(&mut self, rec: &Record, ts: Timestamp, snap: &[u8]) -> Result<(), WriteError> {
-        self.write_commented(rec, ts, snap, None)
+        self.write_commented(rec, ts, snap, &[])
     }
 
-    /// [`PcapngOut::write`] with a packet comment (`opt_comment`; the process, when known).
+    /// [`PcapngOut::write`] with packet comments, one `opt_comment` each (the process,
+    /// when known; what the host did with the segment, when it dropped it).
     pub fn write_commented(
         &mut self,
         rec: &Record,
         ts: Timestamp,
         snap: &[u8],
-        comment: Option<&str>,
+        comments: &[&str],
     ) -> Result<(), WriteError> {
         let id = self.iface_id(rec.ifindex)?;
         let nanos = ts.secs.max(0) as u64 * 1_000_000_000 + u64::from(ts.nanos);
@@ -191,13 +192,13 @@ impl PcapngOut {
             timestamp: Duration::from_nanos(nanos),
             original_len,
             data,
-            options: match comment {
-                Some(c) => vec![
-                    EnhancedPacketOption::Flags(dir),
-                    EnhancedPacketOption::Comment(Cow::Borrowed(c)),
-                ],
-                None => vec![EnhancedPacketOption::Flags(dir)],
-            },
+            options: std::iter::once(EnhancedPacketOption::Flags(dir))
+                .chain(
+                    comments
+                        .iter()
+                        .map(|c| EnhancedPacketOption::Comment(Cow::Borrowed(*c))),
+                )
+                .collect(),
         };
         self.written += self
             .writer

@@ -142,8 +142,8 @@ impl Rotating {
         Ok(())
     }
 
-    /// Rotates if due, then writes the packet (with a packet comment when given: the
-    /// process). `Ok(false)`: -G with -W made its N files
+    /// Rotates if due, then writes the packet (with its packet comments: the process,
+    /// the host's drop). `Ok(false)`: -G with -W made its N files
     /// and the trace ends (tcpdump exits then). A file is never closed empty: a pcapng
     /// file without a packet has no interface block, which tcpdump refuses to read.
     pub fn write(
@@ -151,7 +151,7 @@ impl Rotating {
         rec: &Record,
         ts: Timestamp,
         snap: &[u8],
-        comment: Option<&str>,
+        comments: &[&str],
     ) -> Result<bool, RotateError> {
         if let Some(g) = self.rot.seconds
             && self.packets > 0
@@ -177,7 +177,7 @@ impl Rotating {
             self.start()?;
         }
         if let Some(f) = self.file.as_mut() {
-            f.write_commented(rec, ts, snap, comment)?;
+            f.write_commented(rec, ts, snap, comments)?;
             self.packets += 1;
         }
         Ok(true)

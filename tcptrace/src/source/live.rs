@@ -92,8 +92,11 @@ pub fn drain(
 }
 
 /// [`drain`] up to the merge's horizon now (see [`super::rings`]).
+/// The sink is then told that nothing older than the horizon can come.
 fn drain_now(rings: &mut Rings, clock: &MonoClock, sink: &mut dyn Sink) -> ControlFlow<()> {
-    drain(rings, Rings::horizon(), clock, sink)
+    let until = Rings::horizon();
+    drain(rings, until, clock, sink)?;
+    sink.advance(clock.wall(until))
 }
 
 /// The signals the live loop answers, caught from the moment this is made (make it before

@@ -81,4 +81,9 @@ pub trait Sink {
     }
     /// Called every [`Sink::every`] while live.
     fn periodic(&mut self) {}
+    /// Live: every record stamped before `now` has been handed over (after each drain);
+    /// `Break` stops the source.
+    fn advance(&mut self, _now: Timestamp) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
 }
