@@ -382,6 +382,12 @@ const VM_SUITES: &[VmSuite] = &[
         &[("TCPTRACE_KERNEL_STYLES", "1")],
         &["--test-threads=2"],
     ),
+    // -w's drop comments: packet fate per kernel (the rest of -w is the host's).
+    (
+        "live_write",
+        &[],
+        &["dropped_segments_are_commented_in_the_file"],
+    ),
 ];
 
 /// Suites of deployed artifacts that run on the host kernel only, said once per matrix run.
