@@ -23,8 +23,11 @@ pub fn run(root: &Path, a: &Args, privileged: fn(&Path) -> Command) -> Result<()
     if !bin.exists() {
         bail!("{} was not built", bin.display());
     }
+    // Some parts only, or quick: a report of their own, never over the full one.
     let out: PathBuf = if quick {
         root.join("bench-report/quick")
+    } else if a.parts.is_some() {
+        root.join("bench-report/parts")
     } else {
         root.join("bench-report")
     };
