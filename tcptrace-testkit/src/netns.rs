@@ -318,17 +318,11 @@ impl Drop for Proc {
 /// Connects from a fixed source port (raw libc: std has no bind-before-connect); returns
 /// the error (a refusal is what the callers expect).
 pub fn connect_from(src: IpAddr, sport: u16, dst: SocketAddr) -> std::io::Error {
-    use std::os::fd::FromRawFd;
-    let domain = if dst.is_ipv4() {
-        libc::AF_INET
-    } else {
-        libc::AF_INET6
-    };
+    use std::os::fd::AsRawFd;
+    let sock = tcp_socket(dst, 0);
+    let fd = sock.as_raw_fd();
     // SAFETY: plain socket calls with valid, correctly sized addresses.
     unsafe {
-        let fd = libc::socket(domain, libc::SOCK_STREAM, 0);
-        assert!(fd >= 0);
-        let _guard = std::fs::File::from_raw_fd(fd);
         let one: libc::c_int = 1;
         libc::setsockopt(
             fd,
@@ -344,6 +338,22 @@ pub fn connect_from(src: IpAddr, sport: u16, dst: SocketAddr) -> std::io::Error 
             return std::io::Error::other("connected");
         }
         std::io::Error::last_os_error()
+    }
+}
+
+/// A new TCP socket of `addr`'s family; `flags` (e.g. `SOCK_NONBLOCK`) added to its type.
+pub fn tcp_socket(addr: SocketAddr, flags: libc::c_int) -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd;
+    let domain = if addr.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    // SAFETY: a plain syscall; the descriptor it returns is new and ours.
+    unsafe {
+        let fd = libc::socket(domain, libc::SOCK_STREAM | flags, 0);
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        std::os::fd::OwnedFd::from_raw_fd(fd)
     }
 }
 
@@ -456,17 +466,11 @@ pub fn refused(net: &NetnsPair, src: IpAddr, dst: IpAddr, sport: u16, port: u16)
 /// Starts a connection to `dst` without waiting for it (a non-blocking connect); the
 /// socket stays open, retransmitting its SYN, until the returned fd is dropped.
 pub fn connect_nonblocking(dst: SocketAddr) -> std::os::fd::OwnedFd {
-    use std::os::fd::FromRawFd;
-    let domain = if dst.is_ipv4() {
-        libc::AF_INET
-    } else {
-        libc::AF_INET6
-    };
+    use std::os::fd::AsRawFd;
+    let owned = tcp_socket(dst, libc::SOCK_NONBLOCK);
+    let fd = owned.as_raw_fd();
     // SAFETY: plain socket calls with a valid, correctly sized address.
     unsafe {
-        let fd = libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0);
-        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
-        let owned = std::os::fd::OwnedFd::from_raw_fd(fd);
         let (da, dlen) = sockaddr(dst);
         let rc = libc::connect(fd, da.as_ptr().cast(), dlen);
         let err = std::io::Error::last_os_error();

@@ -877,17 +877,11 @@ fn accept_queue_full() {
 
 /// A listening socket on `addr` with this backlog (std's is 128).
 fn listener(addr: SocketAddr, backlog: i32) -> OwnedFd {
-    use std::os::fd::FromRawFd;
-    let domain = if addr.is_ipv4() {
-        libc::AF_INET
-    } else {
-        libc::AF_INET6
-    };
+    use std::os::fd::AsRawFd;
+    let owned = common::netns::tcp_socket(addr, 0);
+    let fd = owned.as_raw_fd();
     // SAFETY: plain socket calls with a valid, correctly sized address.
     unsafe {
-        let fd = libc::socket(domain, libc::SOCK_STREAM, 0);
-        assert!(fd >= 0);
-        let owned = OwnedFd::from_raw_fd(fd);
         let (sa, len) = common::netns::sockaddr(addr);
         assert_eq!(libc::bind(fd, sa.as_ptr().cast(), len), 0, "bind");
         assert_eq!(libc::listen(fd, backlog), 0, "listen");
