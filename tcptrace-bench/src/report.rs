@@ -471,8 +471,7 @@ impl Report<'_> {
              user-timeout, data with TS, SACK blocks, MD5, EOL, unknown kinds, URG, closes and \
              resets. Both commands write to /dev/null; {} rounds, medians.\n\n\
              | command | wall | CPU (user + sys) | lines | lines/s (wall) | lines/s (CPU) | peak RSS |\n| --- | --- | --- | --- | --- | --- | --- |\n\
-             | `tcptrace -r FILE` | {:.2} s | {:.2} s | {} | {:.2} M | {:.2} M | {:.1} MiB |\n\
-             | `tcpdump -n -r FILE` | {:.2} s | {:.2} s | {} | {:.2} M | {:.2} M | {:.1} MiB |\n\n\
+             {}{}\n\
              tcptrace's own split, in process, over its {} records, in CPU time of the thread \
              (user + system, so other load on the machine does not count): replay (pcap read + \
              one BPF_PROG_TEST_RUN per frame + ring read) **{:.0} ns** per record; decode + \
@@ -481,18 +480,20 @@ impl Report<'_> {
             mib(r.file_bytes),
             r.conns,
             r.rounds,
-            r.tcptrace_s,
-            r.tcptrace_cpu_s,
-            r.total_lines.0,
-            r.total_lines.0 as f64 / r.tcptrace_s / 1e6,
-            r.total_lines.0 as f64 / r.tcptrace_cpu_s / 1e6,
-            r.tcptrace_hwm_kib as f64 / 1024.0,
-            r.tcpdump_s,
-            r.tcpdump_cpu_s,
-            r.total_lines.1,
-            r.total_lines.1 as f64 / r.tcpdump_s / 1e6,
-            r.total_lines.1 as f64 / r.tcpdump_cpu_s / 1e6,
-            r.tcpdump_hwm_kib as f64 / 1024.0,
+            replay_row(
+                "tcptrace -r FILE",
+                r.tcptrace_s,
+                r.tcptrace_cpu_s,
+                r.total_lines.0,
+                r.tcptrace_hwm_kib
+            ),
+            replay_row(
+                "tcpdump -n -r FILE",
+                r.tcpdump_s,
+                r.tcpdump_cpu_s,
+                r.total_lines.1,
+                r.tcpdump_hwm_kib
+            ),
             r.records,
             r.replay_ns,
             r.render_ns,
@@ -789,4 +790,14 @@ fn nice_step(raw: f64) -> f64 {
     } else {
         10.0
     }
+}
+
+/// One command's row of the userspace throughput table.
+fn replay_row(cmd: &str, wall_s: f64, cpu_s: f64, lines: u64, hwm_kib: u64) -> String {
+    format!(
+        "| `{cmd}` | {wall_s:.2} s | {cpu_s:.2} s | {lines} | {:.2} M | {:.2} M | {:.1} MiB |\n",
+        lines as f64 / wall_s / 1e6,
+        lines as f64 / cpu_s / 1e6,
+        hwm_kib as f64 / 1024.0
+    )
 }

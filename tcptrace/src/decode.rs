@@ -814,16 +814,8 @@ mod tests {
 
     #[test]
     fn lengths_v6_ext() {
-        let mut r = Record::ZERO;
-        r.family = FAMILY_V6;
-        r.ip_len = 32;
-        r.ext_count = 1;
-        r.exts[0] = ext::HOP_BY_HOP;
-        r.l3_off = 0;
-        r.l4_off = 48;
-        r.doff = 24;
-        r.tcp_caplen = 24;
-        r.frame_len = 72;
+        let mut r = fixture::v6_hbh(Ipv6Addr::LOCALHOST, Ipv6Addr::LOCALHOST, 1, 2);
+        assert_eq!((r.ip_len, r.frame_len), (32, 72));
         let s = Segment::from_record(&r, Timestamp::default());
         assert_eq!(s.tcp_len, 24);
         assert_eq!(s.payload_len, 0);
@@ -841,7 +833,9 @@ mod tests {
 /// Records as the kernel program makes them, for unit tests that start after it.
 #[cfg(test)]
 pub(crate) mod fixture {
-    use tcptrace_common::{FAMILY_V4, Record};
+    use super::ext;
+    use std::net::Ipv6Addr;
+    use tcptrace_common::{FAMILY_V4, FAMILY_V6, Record};
 
     /// A plain IPv4 segment (DF, TTL 64) behind Ethernet, without options or payload.
     pub fn v4(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16) -> Record {
@@ -869,9 +863,50 @@ pub(crate) mod fixture {
         set_payload(r, 0);
     }
 
+    /// An IPv6 segment (hop limit 64) without a link layer, behind one 8-byte hop-by-hop
+    /// header, with an MSS option (1440) and no payload.
+    pub fn v6_hbh(src: Ipv6Addr, dst: Ipv6Addr, sport: u16, dport: u16) -> Record {
+        let mut r = Record::ZERO;
+        r.family = FAMILY_V6;
+        (r.saddr, r.daddr) = (src.octets(), dst.octets());
+        (r.sport, r.dport, r.ttl) = (sport, dport, 64);
+        r.ext_count = 1;
+        r.exts[0] = ext::HOP_BY_HOP;
+        (r.l3_off, r.l4_off) = (0, 48);
+        set_options(&mut r, &[2, 4, 5, 0xa0]);
+        r
+    }
+
     /// `n` payload bytes (on the wire, not captured).
     pub fn set_payload(r: &mut Record, n: u32) {
-        r.ip_len = 20 + r.doff as u32 + n;
-        r.frame_len = 14 + r.ip_len;
+        // IPv6's length leaves out its fixed header; IPv4's counts it.
+        let fixed = if r.family == FAMILY_V6 { 40 } else { 0 };
+        r.ip_len = (r.l4_off - r.l3_off) as u32 - fixed + r.doff as u32 + n;
+        r.frame_len = r.l3_off as u32 + fixed + r.ip_len;
+    }
+
+    /// A fixture's TCP numbers and sizes, set in a chain.
+    pub trait Tcp: Sized {
+        /// Sequence, acknowledgement, flags and window.
+        fn tcp(self, seq: u32, ack: u32, flags: u16, window: u16) -> Self;
+        /// Option bytes (the header grows to hold them), then no payload.
+        fn opts(self, opts: &[u8]) -> Self;
+        /// `n` payload bytes on the wire.
+        fn payload(self, n: u32) -> Self;
+    }
+
+    impl Tcp for Record {
+        fn tcp(mut self, seq: u32, ack: u32, flags: u16, window: u16) -> Self {
+            (self.seq, self.ack, self.flags, self.window) = (seq, ack, flags, window);
+            self
+        }
+        fn opts(mut self, opts: &[u8]) -> Self {
+            set_options(&mut self, opts);
+            self
+        }
+        fn payload(mut self, n: u32) -> Self {
+            set_payload(&mut self, n);
+            self
+        }
     }
 }

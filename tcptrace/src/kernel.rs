@@ -642,54 +642,49 @@ impl Kernel {
 
     /// Runs the XDP program once on `frame` (BPF_PROG_TEST_RUN); returns its verdict.
     pub fn run_xdp(&mut self, frame: &[u8]) -> Result<u32, KernelError> {
-        self.run_xdp_prog(XDP_PROG, frame)
+        self.run_once(Prog::Xdp, frame)
     }
 
     /// Runs the generic-XDP program (no frags flag) once on `frame`; returns its verdict.
     pub fn run_xdp_skb(&mut self, frame: &[u8]) -> Result<u32, KernelError> {
-        self.run_xdp_prog(XDP_SKB_PROG, frame)
-    }
-
-    fn run_xdp_prog(&mut self, name: &'static str, frame: &[u8]) -> Result<u32, KernelError> {
-        let xdp: &mut Xdp = self
-            .prog(name)?
-            .try_into()
-            .map_err(|e| KernelError::other("XDP program", e))?;
-        test_run(&*xdp, frame)
+        self.run_once(Prog::XdpSkb, frame)
     }
 
     /// Runs the TC egress program once on `frame` (BPF_PROG_TEST_RUN); returns its verdict.
     pub fn run_tc(&mut self, frame: &[u8]) -> Result<u32, KernelError> {
-        self.run_classifier(TC_PROG, frame)
+        self.run_once(Prog::Tc, frame)
     }
 
     /// Runs the TC ingress program once on `frame`; returns its verdict.
     pub fn run_tc_ingress(&mut self, frame: &[u8]) -> Result<u32, KernelError> {
-        self.run_classifier(TC_IN_PROG, frame)
+        self.run_once(Prog::TcIngress, frame)
     }
 
-    fn run_classifier(&mut self, name: &'static str, frame: &[u8]) -> Result<u32, KernelError> {
-        let tc: &mut SchedClassifier = self
-            .prog(name)?
-            .try_into()
-            .map_err(|e| KernelError::other("TC program", e))?;
-        test_run(&*tc, frame)
+    fn run_once(&mut self, prog: Prog, frame: &[u8]) -> Result<u32, KernelError> {
+        let opts = TestRunOptions {
+            data_in: Some(frame),
+            ..Default::default()
+        };
+        self.test_run(prog, opts).map(|r| r.return_value)
     }
-}
 
-fn test_run<
-    P: for<'a> TestRun<Opts<'a> = TestRunOptions<'a>, Result = aya::programs::TestRunResult>,
->(
-    p: &P,
-    frame: &[u8],
-) -> Result<u32, KernelError> {
-    let opts = TestRunOptions {
-        data_in: Some(frame),
-        ..Default::default()
-    };
-    p.test_run(opts)
-        .map(|r| r.return_value)
-        .map_err(|e| KernelError::other("BPF_PROG_TEST_RUN", e))
+    /// One BPF_PROG_TEST_RUN of `prog` (loaded first if it is not yet).
+    fn test_run(
+        &mut self,
+        prog: Prog,
+        opts: TestRunOptions,
+    ) -> Result<aya::programs::TestRunResult, KernelError> {
+        let p = self.prog(prog.name())?;
+        let res = match prog {
+            Prog::Xdp | Prog::XdpSkb => <&mut Xdp>::try_from(p)
+                .map_err(|e| KernelError::other("XDP program", e))?
+                .test_run(opts),
+            Prog::Tc | Prog::TcIngress => <&mut SchedClassifier>::try_from(p)
+                .map_err(|e| KernelError::other("TC program", e))?
+                .test_run(opts),
+        };
+        res.map_err(|e| KernelError::other("BPF_PROG_TEST_RUN", e))
+    }
 }
 
 /// The load error with only the verifier log's last lines (the whole log runs to
@@ -757,18 +752,24 @@ fn make_rings(ebpf: &mut Ebpf, cpus: u32, bytes: u32) -> Result<Vec<MapData>, Ke
         .collect()
 }
 
-/// One of the two loaded programs, for [`Kernel::test_run_repeat`].
+/// One of the packet programs, for test runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Prog {
     Xdp,
+    /// Generic XDP (no frags flag).
+    XdpSkb,
+    /// TC egress.
     Tc,
+    TcIngress,
 }
 
 impl Prog {
     fn name(self) -> &'static str {
         match self {
             Prog::Xdp => XDP_PROG,
+            Prog::XdpSkb => XDP_SKB_PROG,
             Prog::Tc => TC_PROG,
+            Prog::TcIngress => TC_IN_PROG,
         }
     }
 }
@@ -796,23 +797,6 @@ impl Kernel {
             repeat,
             ..Default::default()
         };
-        let res = match prog {
-            Prog::Xdp => {
-                let xdp: &mut Xdp = self
-                    .prog(XDP_PROG)?
-                    .try_into()
-                    .map_err(|e| KernelError::other("XDP program", e))?;
-                xdp.test_run(opts)
-            }
-            Prog::Tc => {
-                let tc: &mut SchedClassifier = self
-                    .prog(TC_PROG)?
-                    .try_into()
-                    .map_err(|e| KernelError::other("TC program", e))?;
-                tc.test_run(opts)
-            }
-        };
-        res.map(|r| r.duration)
-            .map_err(|e| KernelError::other("BPF_PROG_TEST_RUN", e))
+        self.test_run(prog, opts).map(|r| r.duration)
     }
 }

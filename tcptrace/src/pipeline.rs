@@ -467,3 +467,6 @@ impl<W: Write> Sink for Pipeline<W> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

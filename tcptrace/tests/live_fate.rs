@@ -75,9 +75,12 @@ fn notes(tt: &Proc) -> Vec<&str> {
 }
 
 /// Runs `cmd args` in namespace `ns`; it must succeed.
-fn run_in(net: &NetnsPair, ns: &str, cmd: &str, args: &[&str]) {
-    let st = net.exec(ns, cmd).args(args).status().expect(cmd);
-    assert!(st.success(), "{cmd} {args:?}: {st}");
+/// Runs `line` (a command and its arguments, split at spaces) in namespace `ns`.
+fn run_in(net: &NetnsPair, ns: &str, line: &str) {
+    let mut words = line.split_whitespace();
+    let cmd = words.next().expect("a command");
+    let st = net.exec(ns, cmd).args(words).status().expect(cmd);
+    assert!(st.success(), "{line}: {st}");
 }
 
 /// A connection attempt from namespace `a` left open (retransmitting its SYN) until the
@@ -102,10 +105,7 @@ fn syns_dropped_on_input() {
         run_in(
             &net,
             &net.b,
-            "iptables",
-            &[
-                "-A", "INPUT", "-p", "tcp", "--dport", port, "--syn", "-j", "DROP",
-            ],
+            &format!("iptables -A INPUT -p tcp --dport {port} --syn -j DROP"),
         );
     }
     let (mut tt, mut td) = watch(&net, &["--explain", "--summary", "port", "23"], "port 23");
@@ -170,20 +170,7 @@ fn synack_dropped_on_output() {
     run_in(
         &net,
         &net.b,
-        "iptables",
-        &[
-            "-A",
-            "OUTPUT",
-            "-p",
-            "tcp",
-            "--sport",
-            "23",
-            "--tcp-flags",
-            "SYN,ACK",
-            "SYN,ACK",
-            "-j",
-            "DROP",
-        ],
+        "iptables -A OUTPUT -p tcp --sport 23 --tcp-flags SYN,ACK SYN,ACK -j DROP",
     );
     let listener = in_netns(&net.b, move || {
         TcpListener::bind(SocketAddr::new(b, 23)).unwrap()
@@ -363,12 +350,7 @@ fn rp_filter_drops() {
         (&net.b, &net.veth_b, "rp_filter=1"),
     ] {
         for k in ["all", dev] {
-            run_in(
-                &net,
-                ns,
-                "sysctl",
-                &["-qw", &format!("net.ipv4.conf.{k}.{key}")],
-            );
+            run_in(&net, ns, &format!("sysctl -qw net.ipv4.conf.{k}.{key}"));
         }
     }
     let (mut tt, mut td) = watch(&net, &["--explain", "port", "23"], "port 23");
@@ -621,19 +603,7 @@ fn rejected_by_the_firewall() {
         run_in(
             &net,
             &net.b,
-            "iptables",
-            &[
-                "-A",
-                "INPUT",
-                "-p",
-                "tcp",
-                "--dport",
-                port,
-                "-j",
-                "REJECT",
-                "--reject-with",
-                with,
-            ],
+            &format!("iptables -A INPUT -p tcp --dport {port} -j REJECT --reject-with {with}"),
         );
     }
     let (mut tt, mut td) = watch(
@@ -776,21 +746,11 @@ fn path_mtu_black_hole() {
         Some(&net.b),
         &format!("route add 10.232.{octet}.0/24 via {}\n", net.a4),
     );
-    run_in(&net, &net.a, "sysctl", &["-qw", "net.ipv4.ip_forward=1"]);
+    run_in(&net, &net.a, "sysctl -qw net.ipv4.ip_forward=1");
     run_in(
         &net,
         &net.b,
-        "iptables",
-        &[
-            "-A",
-            "INPUT",
-            "-p",
-            "icmp",
-            "--icmp-type",
-            "fragmentation-needed",
-            "-j",
-            "DROP",
-        ],
+        "iptables -A INPUT -p icmp --icmp-type fragmentation-needed -j DROP",
     );
     let b: IpAddr = net.b4.parse().unwrap();
     let listener = in_netns(&net.b, move || {
@@ -1074,24 +1034,8 @@ fn retransmissions_dropped_on_output() {
     use std::io::Write;
     let net = NetnsPair::new();
     let b: IpAddr = net.b4.parse().unwrap();
-    let big = [
-        "-p",
-        "tcp",
-        "--sport",
-        "23",
-        "-m",
-        "length",
-        "--length",
-        "400:65535",
-        "-j",
-        "DROP",
-    ];
-    run_in(
-        &net,
-        &net.a,
-        "iptables",
-        &[&["-A", "INPUT"], &big[..]].concat(),
-    );
+    let big = "-p tcp --sport 23 -m length --length 400:65535 -j DROP";
+    run_in(&net, &net.a, &format!("iptables -A INPUT {big}"));
     let server = in_netns(&net.b, move || {
         TcpListener::bind(SocketAddr::new(b, 23)).unwrap()
     })
@@ -1106,12 +1050,7 @@ fn retransmissions_dropped_on_output() {
     let (mut s, _) = server.accept().unwrap();
     s.write_all(&[b'x'; 500]).unwrap();
     tt.wait_stdout("length 500");
-    run_in(
-        &net,
-        &net.b,
-        "iptables",
-        &[&["-A", "OUTPUT"], &big[..]].concat(),
-    );
+    run_in(&net, &net.b, &format!("iptables -A OUTPUT {big}"));
     tt.wait_stdout_n("[not on the wire]", 2);
     td.wait_stdout("length 500");
     let wire = stop(&mut tt, &mut td);

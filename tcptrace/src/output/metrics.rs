@@ -115,41 +115,24 @@ impl Metrics {
             ports: Mutex::new(HashSet::new()),
         };
         registry.register_collector(Box::new(KernelCounters(Mutex::new(kernel))));
-        registry.register(
-            "connections_opened",
-            "Connections whose three-way handshake completed",
-            m.opened.clone(),
-        );
-        registry.register(
-            "connections_closed",
-            "Connections closed by FIN on both sides",
-            m.closed.clone(),
-        );
-        registry.register(
-            "connections_refused",
-            "SYNs answered by RST, by server port (the first 32 ports, then other)",
-            m.refused.clone(),
-        );
-        registry.register(
-            "connections_reset",
-            "Connections reset, by the side that sent the RST (client or server)",
-            m.reset.clone(),
-        );
-        registry.register(
-            "handshake_rtt_seconds",
-            "Handshake round-trip time seen at the traced interface (SYN to the client's ACK)",
-            m.rtt.clone(),
-        );
-        registry.register(
-            "retransmissions",
-            "Data segments sent again",
-            m.retransmissions.clone(),
-        );
-        registry.register(
-            "zero_windows",
-            "Zero-window advertisements",
-            m.zero_windows.clone(),
-        );
+        // Each field under its name and help text.
+        macro_rules! register {
+            ($($field:ident: $name:literal, $help:literal;)*) => {
+                $(registry.register($name, $help, m.$field.clone());)*
+            };
+        }
+        register! {
+            opened: "connections_opened", "Connections whose three-way handshake completed";
+            closed: "connections_closed", "Connections closed by FIN on both sides";
+            refused: "connections_refused",
+                "SYNs answered by RST, by server port (the first 32 ports, then other)";
+            reset: "connections_reset",
+                "Connections reset, by the side that sent the RST (client or server)";
+            rtt: "handshake_rtt_seconds",
+                "Handshake round-trip time seen at the traced interface (SYN to the client's ACK)";
+            retransmissions: "retransmissions", "Data segments sent again";
+            zero_windows: "zero_windows", "Zero-window advertisements";
+        }
         // Both sides exist from the start (Prometheus's advice for known label values):
         // a query over resets finds 0, not nothing, before the first one.
         for by in ["client", "server"] {

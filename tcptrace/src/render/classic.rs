@@ -26,18 +26,7 @@ pub(crate) fn body(seq: &mut SeqTable, opts: &RenderOptions, seg: &Segment, out:
 }
 
 fn tcp(table: &mut SeqTable, opts: &RenderOptions, seg: &Segment, out: &mut Vec<u8>) {
-    let cap = seg.tcp_caplen as u32;
-    if cap < 4 {
-        super::put_cut_before_ports(out, seg);
-        return;
-    }
-    super::put_endpoints(out, seg);
-    out.extend_from_slice(b": ");
-    if cap < 20 {
-        out.extend_from_slice(b"[|tcp]");
-        return;
-    }
-    if super::put_bad_hdr_len(out, seg) {
+    if !super::put_tcp_lead(out, seg, |o| super::put_endpoints(o, seg), b"[|tcp]") {
         return;
     }
     let hlen = seg.hdr_len as u32;

@@ -13,21 +13,22 @@ pub fn icmp4(out: &mut Vec<u8>, e: &IcmpError, verbose: bool) {
     out.extend_from_slice(b"ICMP ");
     match (e.icmp_type, e.code) {
         (3, code) => {
-            let (pre, post): (&[u8], &[u8]) = match code {
-                0 => (b"net ", b" unreachable"),
-                1 => (b"host ", b" unreachable"),
-                5 => (b"", b" unreachable - source route failed"),
-                6 => (b"net ", b" unreachable - unknown"),
-                7 => (b"host ", b" unreachable - unknown"),
-                8 => (b"", b" unreachable - source host isolated"),
-                9 => (b"net ", b" unreachable - admin prohibited"),
-                10 => (b"host ", b" unreachable - admin prohibited"),
-                11 => (b"net ", b" unreachable - tos prohibited"),
-                12 => (b"host ", b" unreachable - tos prohibited"),
-                13 => (b"host ", b" unreachable - admin prohibited filter"),
-                14 => (b"host ", b" unreachable - host precedence violation"),
-                15 => (b"host ", b" unreachable - precedence cutoff"),
-                _ => (b"", b""),
+            // tcpdump's words: what is unreachable, the address, then why.
+            let pre: &[u8] = match code {
+                0 | 6 | 9 | 11 => b"net ",
+                1 | 7 | 10 | 12..=15 => b"host ",
+                _ => b"",
+            };
+            let why: &[u8] = match code {
+                5 => b" - source route failed",
+                6 | 7 => b" - unknown",
+                8 => b" - source host isolated",
+                9 | 10 => b" - admin prohibited",
+                11 | 12 => b" - tos prohibited",
+                13 => b" - admin prohibited filter",
+                14 => b" - host precedence violation",
+                15 => b" - precedence cutoff",
+                _ => b"",
             };
             out.extend_from_slice(pre);
             dst(out);
@@ -47,7 +48,10 @@ pub fn icmp4(out: &mut Vec<u8>, e: &IcmpError, verbose: bool) {
                         out.push(b')');
                     }
                 }
-                0..=15 => out.extend_from_slice(post),
+                0..=15 => {
+                    out.extend_from_slice(b" unreachable");
+                    out.extend_from_slice(why);
+                }
                 _ => {
                     out.extend_from_slice(b" unreachable - #");
                     put_u32(out, u32::from(code));

@@ -1,7 +1,7 @@
 //! IPv4 options and IPv6 extension header contents, as tcpdump 4.99.3 prints them
 //! (`print-ip.c` `ip_optprint`, `print-ip6opts.c`, `print-rt6.c`), from the header bytes a
 //! record's tail carries.
-use crate::render::{put_hex, put_ipv4, put_ipv6, put_u32};
+use crate::render::{put_bit_names, put_hex, put_ipv4, put_ipv6, put_u32, put_u64};
 
 /// What an extension header printer says about the rest of the packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -246,20 +246,10 @@ fn opt_process(
         return Some(());
     }
     let len = b.len();
-    let mut i = 0;
     let mut seen_jumbo = false;
-    while i < len {
+    for item in tlv_items(b) {
+        let (i, optlen) = item?;
         let t = b[i];
-        let optlen = if t == 0 {
-            1
-        } else if i + 1 < len {
-            usize::from(b[i + 1]) + 2
-        } else {
-            return None;
-        };
-        if i + optlen > len {
-            return None;
-        }
         match t {
             0 => {
                 if v {
@@ -333,12 +323,26 @@ fn opt_process(
                 }
             }
         }
-        i += optlen;
     }
     if v {
         out.push(b' ');
     }
     Some(())
+}
+
+/// The items of an IPv6 option area (type, length, value; Pad1 a lone byte): each one's
+/// offset and length, then `None` for one that runs past the end (the walk stops there).
+fn tlv_items(b: &[u8]) -> impl Iterator<Item = Option<(usize, usize)>> + '_ {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let at = i;
+        let optlen = match b.get(at)? {
+            0 => 1,
+            _ => b.get(at + 1).map_or(usize::MAX, |&l| usize::from(l) + 2),
+        };
+        i = at.saturating_add(optlen).min(b.len() + 1);
+        Some((i <= b.len()).then_some((at, optlen)))
+    })
 }
 
 /// tcpdump's two checks of the option at the start of `opt`, named `name`: at least `min`
@@ -369,19 +373,8 @@ fn checked(
 
 /// `ip6_sopt_print`: the sub-options of a home address option.
 fn sub_options(out: &mut Vec<u8>, b: &[u8]) -> Option<()> {
-    let len = b.len();
-    let mut i = 0;
-    while i < len {
-        let optlen = if b[i] == 0 {
-            1
-        } else if i + 1 < len {
-            usize::from(b[i + 1]) + 2
-        } else {
-            return None;
-        };
-        if i + optlen > len {
-            return None;
-        }
+    for item in tlv_items(b) {
+        let (i, _) = item?;
         match b[i] {
             0 => out.extend_from_slice(b", pad1"),
             1 => out.extend_from_slice(b", padn"),
@@ -392,7 +385,6 @@ fn sub_options(out: &mut Vec<u8>, b: &[u8]) -> Option<()> {
                 put_u32(out, b[i + 1].into());
             }
         }
-        i += optlen;
     }
     Some(())
 }
@@ -517,6 +509,98 @@ pub fn final_dst(v6: bool, exts: &[u8], hdrs: &[u8]) -> Option<Vec<u8>> {
         b = b.get(len..)?;
     }
     None
+}
+
+/// tcpdump's `-v` IPv4 header text: `(tos 0x0, ttl 64, …, length L)` and the line break.
+pub(crate) struct Ipv4Verbose<'a> {
+    pub tos: u8,
+    pub ttl: u8,
+    pub id: u32,
+    pub frag: u16,
+    /// `(b"TCP", 6)`: printed `TCP (6)`.
+    pub proto: (&'a [u8], u8),
+    pub len: u32,
+    pub options: Option<&'a [u8]>,
+    /// The checksum field and the value it should hold, when they differ.
+    pub bad_csum: Option<(u16, u16)>,
+}
+
+/// tcpdump's `-v` IPv6 header text: `(class 0x.., flowlabel 0x.., hlim H, next-header N (n)
+/// payload length: L) `.
+pub(crate) struct Ipv6Verbose<'a> {
+    pub class: u8,
+    pub flow_label: u32,
+    pub hlim: u8,
+    pub next: (&'a [u8], u8),
+    pub payload_len: u32,
+}
+
+impl Ipv6Verbose<'_> {
+    pub(crate) fn put(&self, out: &mut Vec<u8>) {
+        out.push(b'(');
+        if self.class != 0 {
+            out.extend_from_slice(b"class 0x");
+            put_hex(out, self.class as u64, 2);
+            out.extend_from_slice(b", ");
+        }
+        if self.flow_label & 0xfffff != 0 {
+            out.extend_from_slice(b"flowlabel 0x");
+            put_hex(out, (self.flow_label & 0xfffff) as u64, 5);
+            out.extend_from_slice(b", ");
+        }
+        out.extend_from_slice(b"hlim ");
+        put_u32(out, self.hlim as u32);
+        out.extend_from_slice(b", next-header ");
+        out.extend_from_slice(self.next.0);
+        out.extend_from_slice(b" (");
+        put_u32(out, self.next.1 as u32);
+        out.extend_from_slice(b") payload length: ");
+        put_u32(out, self.payload_len);
+        out.extend_from_slice(b") ");
+    }
+}
+
+impl Ipv4Verbose<'_> {
+    pub(crate) fn put(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"(tos 0x");
+        put_hex(out, self.tos as u64, 1);
+        match self.tos & 3 {
+            1 => out.extend_from_slice(b",ECT(1)"),
+            2 => out.extend_from_slice(b",ECT(0)"),
+            3 => out.extend_from_slice(b",CE"),
+            _ => {}
+        }
+        if self.ttl >= 1 {
+            out.extend_from_slice(b", ttl ");
+            put_u32(out, self.ttl as u32);
+        }
+        out.extend_from_slice(b", id ");
+        put_u32(out, self.id & 0xffff);
+        out.extend_from_slice(b", offset ");
+        put_u32(out, (self.frag as u32 & 0x1fff) * 8);
+        out.extend_from_slice(b", flags [");
+        let names: [(u16, &[u8]); 3] = [(0x2000, b"+"), (0x4000, b"DF"), (0x8000, b"rsvd")];
+        put_bit_names(out, self.frag, &names, b", ");
+        out.extend_from_slice(b"], proto ");
+        out.extend_from_slice(self.proto.0);
+        out.extend_from_slice(b" (");
+        put_u32(out, self.proto.1 as u32);
+        out.extend_from_slice(b"), length ");
+        put_u64(out, self.len as u64);
+        if let Some(opts) = self.options {
+            out.extend_from_slice(b", options (");
+            ipv4_options(out, opts);
+            out.push(b')');
+        }
+        if let Some((wire, calc)) = self.bad_csum {
+            out.extend_from_slice(b", bad cksum ");
+            put_hex(out, wire as u64, 1);
+            out.extend_from_slice(b" (->");
+            put_hex(out, calc as u64, 1);
+            out.extend_from_slice(b")!");
+        }
+        out.extend_from_slice(b")\n    ");
+    }
 }
 
 #[cfg(test)]

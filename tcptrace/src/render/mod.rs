@@ -229,9 +229,48 @@ pub(crate) fn bad_too_long(out: &mut Vec<u8>, hlen: u32, length: u32) {
     out.push(b']');
 }
 
+/// The names of the bits of `value` that are set, joined by `sep`; `none` when none is.
+pub(crate) fn put_bit_names(out: &mut Vec<u8>, value: u16, names: &[(u16, &[u8])], sep: &[u8]) {
+    let mut any = false;
+    for &(bit, name) in names {
+        if value & bit != 0 {
+            if any {
+                out.extend_from_slice(sep);
+            }
+            out.extend_from_slice(name);
+            any = true;
+        }
+    }
+    if !any {
+        out.extend_from_slice(b"none");
+    }
+}
+
+/// What both styles print of TCP before its flags: the endpoints (`endpoints` prints them
+/// once the ports are in), `: `, then the end of a header cut before its flags (`cut`) or
+/// of a data offset below 5 words. False when the line ends there.
+pub(crate) fn put_tcp_lead(
+    out: &mut Vec<u8>,
+    seg: &crate::decode::Segment,
+    endpoints: impl FnOnce(&mut Vec<u8>),
+    cut: &[u8],
+) -> bool {
+    if seg.tcp_caplen < 4 {
+        put_cut_before_ports(out, seg);
+        return false;
+    }
+    endpoints(out);
+    out.extend_from_slice(b": ");
+    if seg.tcp_caplen < 20 {
+        out.extend_from_slice(cut);
+        return false;
+    }
+    !put_bad_hdr_len(out, seg)
+}
+
 /// tcpdump's text for a data offset below 5 words; true when it printed it (the line ends
 /// there).
-pub(crate) fn put_bad_hdr_len(out: &mut Vec<u8>, seg: &crate::decode::Segment) -> bool {
+fn put_bad_hdr_len(out: &mut Vec<u8>, seg: &crate::decode::Segment) -> bool {
     let hlen = seg.hdr_len as u32;
     if hlen >= 20 {
         return false;

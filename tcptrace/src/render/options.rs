@@ -491,37 +491,25 @@ pub fn mptcp(out: &mut Vec<u8>, opt: &[u8], flags: u8) -> bool {
             });
             out.extend_from_slice(b" id ");
             put_u32(out, opt[3] as u32);
-            if matches!(len, 8 | 10 | 16 | 18) {
-                out.push(b' ');
+            // The address (IPv4 or IPv6), then a port, then an HMAC, each there or not.
+            out.push(b' ');
+            let mut at = if matches!(len, 8 | 10 | 16 | 18) {
                 put_ipv4(out, [opt[4], opt[5], opt[6], opt[7]]);
-                if len == 10 || len == 18 {
-                    out.push(b':');
-                    put_u32(out, be16(&opt[8..]) as u32);
-                }
-                if len == 16 {
-                    out.extend_from_slice(b" hmac 0x");
-                    put_hex(out, be64(&opt[8..]), 1);
-                }
-                if len == 18 {
-                    out.extend_from_slice(b" hmac 0x");
-                    put_hex(out, be64(&opt[10..]), 1);
-                }
+                8
             } else {
-                out.push(b' ');
                 let a: [u8; 16] = opt[4..20].try_into().unwrap();
                 put_ipv6(out, Ipv6Addr::from(a).octets());
-                if len == 22 || len == 30 {
-                    out.push(b':');
-                    put_u32(out, be16(&opt[20..]) as u32);
-                }
-                if len == 28 {
-                    out.extend_from_slice(b" hmac 0x");
-                    put_hex(out, be64(&opt[20..]), 1);
-                }
-                if len == 30 {
-                    out.extend_from_slice(b" hmac 0x");
-                    put_hex(out, be64(&opt[22..]), 1);
-                }
+                20
+            };
+            let rest = len - at;
+            if rest == 2 || rest == 10 {
+                out.push(b':');
+                put_u32(out, be16(&opt[at..]) as u32);
+                at += 2;
+            }
+            if rest >= 8 {
+                out.extend_from_slice(b" hmac 0x");
+                put_hex(out, be64(&opt[at..]), 1);
             }
             true
         }

@@ -14,11 +14,12 @@
 //!   and `length N`. Application-layer decoding after `length N` is not printed.
 
 use crate::decode::{IcmpError, Segment, Timestamp, ext};
+use crate::render::iphdrs::{Ipv4Verbose, Ipv6Verbose};
 use crate::render::options::{OptStyle, put_ack_to_options};
 use crate::render::seq::SeqTable;
 use crate::render::{RenderOptions, TsStyle};
 use crate::render::{classic, icmp, iphdrs, tunnel};
-use crate::render::{put_hex, put_ip, put_u32, put_u64, put_u64_spad};
+use crate::render::{put_hex, put_ip, put_u32, put_u64_spad};
 use crate::timefmt::{self, LocalClock};
 use tcptrace_common::{DIR_EGRESS, pkt_type, status, tcp_flags};
 
@@ -91,6 +92,18 @@ impl Renderer {
             self.observe(seg.ts);
             return;
         }
+        self.put_lead(seg, out);
+        if self.opts.classic {
+            classic::body(&mut self.seq, &self.opts, seg, out);
+        } else {
+            self.body(seg, out);
+        }
+        out.push(b'\n');
+    }
+
+    /// What starts every line: `-#`'s number, the time, and the interface (`-i any`, or a
+    /// cooked frame read with `-r`; never in the classic style).
+    fn put_lead(&mut self, seg: &Segment, out: &mut Vec<u8>) {
         self.count += 1;
         if self.opts.number {
             put_u64_spad(out, self.count, 5);
@@ -100,12 +113,6 @@ impl Renderer {
         if (self.opts.iface_prefix || seg.cooked.is_some()) && !self.opts.classic {
             self.put_iface(seg, out);
         }
-        if self.opts.classic {
-            classic::body(&mut self.seq, &self.opts, seg, out);
-        } else {
-            self.body(seg, out);
-        }
-        out.push(b'\n');
     }
 
     /// Appends the line(s) tcpdump prints for an ICMP error about a traced segment
@@ -115,15 +122,7 @@ impl Renderer {
         if self.opts.classic {
             return;
         }
-        self.count += 1;
-        if self.opts.number {
-            put_u64_spad(out, self.count, 5);
-            out.extend_from_slice(b"  ");
-        }
-        self.put_ts(seg.ts, out);
-        if self.opts.iface_prefix || seg.cooked.is_some() {
-            self.put_iface(seg, out);
-        }
+        self.put_lead(seg, out);
         let v = self.opts.verbose > 0;
         if e.is_v6() {
             out.extend_from_slice(b"IP6 ");
@@ -147,7 +146,7 @@ impl Renderer {
                     ttl: e.ttl,
                     id: u32::from(e.ip_id),
                     frag: e.frag,
-                    proto: b"ICMP (1)",
+                    proto: (b"ICMP", 1),
                     len: u32::from(e.ip_len),
                     options: None,
                     bad_csum: bad,
@@ -371,24 +370,17 @@ impl Renderer {
     }
 
     fn tcp(&mut self, seg: &Segment, out: &mut Vec<u8>) {
-        let cap = seg.tcp_caplen as u32;
-        if cap < 4 {
-            super::put_cut_before_ports(out, seg);
-            return;
-        }
-        if seg.is_v6() && seg.ext_count > 0 {
-            put_u32(out, seg.sport as u32);
-            out.extend_from_slice(b" > ");
-            put_u32(out, seg.dport as u32);
-        } else {
-            super::put_endpoints(out, seg);
-        }
-        out.extend_from_slice(b": ");
-        if cap < 20 {
-            out.extend_from_slice(b" [|tcp]");
-            return;
-        }
-        if super::put_bad_hdr_len(out, seg) {
+        // After IPv6 extension headers, tcpdump prints the ports alone.
+        let endpoints = |out: &mut Vec<u8>| {
+            if seg.is_v6() && seg.ext_count > 0 {
+                put_u32(out, seg.sport as u32);
+                out.extend_from_slice(b" > ");
+                put_u32(out, seg.dport as u32);
+            } else {
+                super::put_endpoints(out, seg);
+            }
+        };
+        if !super::put_tcp_lead(out, seg, endpoints, b" [|tcp]") {
             return;
         }
         let hlen = seg.hdr_len as u32;
@@ -477,7 +469,7 @@ fn ipv4_verbose(seg: &Segment, out: &mut Vec<u8>) {
         ttl: seg.ttl,
         id: seg.ip_id,
         frag: seg.frag,
-        proto: b"TCP (6)",
+        proto: (b"TCP", 6),
         len: seg.ip_len,
         options: (seg.ihl > 20)
             .then(|| seg.tail.bytes())
@@ -485,118 +477,6 @@ fn ipv4_verbose(seg: &Segment, out: &mut Vec<u8>) {
         bad_csum,
     };
     h.put(out);
-}
-
-/// tcpdump's `-v` IPv4 header text: `(tos 0x0, ttl 64, …, length L)` and the line break.
-pub(crate) struct Ipv4Verbose<'a> {
-    pub tos: u8,
-    pub ttl: u8,
-    pub id: u32,
-    pub frag: u16,
-    /// `TCP (6)`, `ICMP (1)`.
-    pub proto: &'a [u8],
-    pub len: u32,
-    pub options: Option<&'a [u8]>,
-    /// The checksum field and the value it should hold, when they differ.
-    pub bad_csum: Option<(u16, u16)>,
-}
-
-impl Ipv4Verbose<'_> {
-    pub(crate) fn put(&self, out: &mut Vec<u8>) {
-        ipv4_verbose_fields(self, out);
-    }
-}
-
-/// tcpdump's `-v` IPv6 header text: `(class 0x.., flowlabel 0x.., hlim H, next-header N (n)
-/// payload length: L) `.
-pub(crate) struct Ipv6Verbose<'a> {
-    pub class: u8,
-    pub flow_label: u32,
-    pub hlim: u8,
-    pub next: (&'a [u8], u8),
-    pub payload_len: u32,
-}
-
-impl Ipv6Verbose<'_> {
-    pub(crate) fn put(&self, out: &mut Vec<u8>) {
-        out.push(b'(');
-        if self.class != 0 {
-            out.extend_from_slice(b"class 0x");
-            put_hex(out, self.class as u64, 2);
-            out.extend_from_slice(b", ");
-        }
-        if self.flow_label & 0xfffff != 0 {
-            out.extend_from_slice(b"flowlabel 0x");
-            put_hex(out, (self.flow_label & 0xfffff) as u64, 5);
-            out.extend_from_slice(b", ");
-        }
-        out.extend_from_slice(b"hlim ");
-        put_u32(out, self.hlim as u32);
-        out.extend_from_slice(b", next-header ");
-        out.extend_from_slice(self.next.0);
-        out.extend_from_slice(b" (");
-        put_u32(out, self.next.1 as u32);
-        out.extend_from_slice(b") payload length: ");
-        put_u32(out, self.payload_len);
-        out.extend_from_slice(b") ");
-    }
-}
-
-fn ipv4_verbose_fields(h: &Ipv4Verbose, out: &mut Vec<u8>) {
-    let seg = h;
-    out.extend_from_slice(b"(tos 0x");
-    put_hex(out, seg.tos as u64, 1);
-    match seg.tos & 3 {
-        1 => out.extend_from_slice(b",ECT(1)"),
-        2 => out.extend_from_slice(b",ECT(0)"),
-        3 => out.extend_from_slice(b",CE"),
-        _ => {}
-    }
-    if seg.ttl >= 1 {
-        out.extend_from_slice(b", ttl ");
-        put_u32(out, seg.ttl as u32);
-    }
-    out.extend_from_slice(b", id ");
-    put_u32(out, seg.id & 0xffff);
-    out.extend_from_slice(b", offset ");
-    put_u32(out, (seg.frag as u32 & 0x1fff) * 8);
-    out.extend_from_slice(b", flags [");
-    let f = seg.frag & 0xe000;
-    if f == 0 {
-        out.extend_from_slice(b"none");
-    } else {
-        let mut sep = false;
-        for (bit, text) in [
-            (0x2000u16, b"+".as_slice()),
-            (0x4000, b"DF".as_slice()),
-            (0x8000, b"rsvd".as_slice()),
-        ] {
-            if f & bit != 0 {
-                if sep {
-                    out.extend_from_slice(b", ");
-                }
-                out.extend_from_slice(text);
-                sep = true;
-            }
-        }
-    }
-    out.extend_from_slice(b"], proto ");
-    out.extend_from_slice(seg.proto);
-    out.extend_from_slice(b", length ");
-    put_u64(out, seg.len as u64);
-    if let Some(opts) = seg.options {
-        out.extend_from_slice(b", options (");
-        iphdrs::ipv4_options(out, opts);
-        out.push(b')');
-    }
-    if let Some((wire, calc)) = seg.bad_csum {
-        out.extend_from_slice(b", bad cksum ");
-        put_hex(out, wire as u64, 1);
-        out.extend_from_slice(b" (->");
-        put_hex(out, calc as u64, 1);
-        out.extend_from_slice(b")!");
-    }
-    out.extend_from_slice(b")\n    ");
 }
 
 /// tcpdump's name for a Linux packet type, padded to three columns.
@@ -620,7 +500,28 @@ mod tests {
         Renderer::with_clock(opts, LocalClock::utc())
     }
 
-    use crate::decode::fixture::{set_options as set_opts, set_payload as finish, v4 as rec4};
+    use crate::decode::fixture::{Tcp as _, v4 as rec4};
+
+    /// No timestamps; `absolute_seq`: `-S`.
+    fn plain(absolute_seq: bool) -> Renderer {
+        utc(RenderOptions {
+            ts: TsStyle::None,
+            absolute_seq,
+            ..Default::default()
+        })
+    }
+
+    fn verbose() -> Renderer {
+        utc(RenderOptions {
+            verbose: 1,
+            ..Default::default()
+        })
+    }
+
+    /// `10.0.0.1.1000 > 10.0.0.2.80: Flags [S], seq 100, win 1000, length 0`.
+    fn syn() -> Record {
+        rec4([10, 0, 0, 1], [10, 0, 0, 2], 1000, 80).tcp(100, 0, 2, 1000)
+    }
 
     fn one(r: &mut Renderer, rec: &Record, secs: i64, micros: u32) -> String {
         let mut out = Vec::new();
@@ -633,15 +534,9 @@ mod tests {
 
     #[test]
     fn flags_every_combination() {
-        let mut r = utc(RenderOptions {
-            ts: TsStyle::None,
-            absolute_seq: true,
-            ..Default::default()
-        });
+        let mut r = plain(true);
         for f in 0u16..=0x1ff {
-            let mut rec = rec4([10, 0, 0, 1], [10, 0, 0, 2], 1000, 80);
-            rec.flags = f;
-            finish(&mut rec, 0);
+            let rec = rec4([10, 0, 0, 1], [10, 0, 0, 2], 1000, 80).tcp(0, 0, f, 0);
             let line = one(&mut r, &rec, 0, 0);
             let fb = f as u8;
             let mut letters = String::new();
@@ -681,21 +576,12 @@ mod tests {
     #[test]
     fn verbose_ipv4_and_checksums() {
         // print-flags.pcap packet 4: wrong TCP checksum.
-        let mut r = utc(RenderOptions {
-            verbose: 1,
-            ..Default::default()
-        });
-        let mut rec = rec4([127, 0, 0, 1], [127, 0, 0, 1], 55920, 80);
-        rec.seq = 928549247;
-        rec.ack = 930778610;
-        rec.flags = 0x18;
-        rec.window = 8192;
+        let mut r = verbose();
+        let mut rec = rec4([127, 0, 0, 1], [127, 0, 0, 1], 55920, 80)
+            .tcp(928549247, 930778610, 0x18, 8192)
+            .opts(&[1, 1, 8, 10, 0x4d, 0xdc, 0x92, 0x17, 0x4d, 0xdc, 0x92, 0x16])
+            .payload(202);
         rec.ip_id = 7020;
-        set_opts(
-            &mut rec,
-            &[1, 1, 8, 10, 0x4d, 0xdc, 0x92, 0x17, 0x4d, 0xdc, 0x92, 0x16],
-        );
-        finish(&mut rec, 202);
         rec.status = status::CSUM_COMPUTED;
         rec.tcp_csum = 0xfef2;
         rec.tcp_csum_calc = 0xc376;
@@ -757,31 +643,10 @@ mod tests {
             "IP6 (flowlabel 0x81ccd, hlim 61, next-header TCP (6) payload length: 0) 2604:1380:4091:ce00::b > 2604:1380:4091:ce00::d: [|tcp]\n"
         );
         // Extension headers (expectations from tcpdump 4.99.3 on hand-made packets).
-        let a: std::net::Ipv6Addr = "2001:db8::1".parse().unwrap();
-        let b: std::net::Ipv6Addr = "2001:db8::2".parse().unwrap();
-        rec.saddr = a.octets();
-        rec.daddr = b.octets();
-        rec.flow_label = 0;
-        rec.ttl = 64;
-        rec.sport = 1000;
-        rec.dport = 80;
-        rec.seq = 100;
-        rec.flags = 2;
-        rec.window = 1000;
-        rec.options[..4].copy_from_slice(&[2, 4, 5, 0xa0]);
-        rec.opt_len = 4;
-        rec.doff = 24;
-        rec.tcp_caplen = 24;
-        rec.ext_count = 1;
-        rec.exts[0] = ext::HOP_BY_HOP;
-        rec.l3_off = 0;
-        rec.l4_off = 48;
-        rec.ip_len = 32;
-        rec.frame_len = 72;
-        let mut q = utc(RenderOptions {
-            ts: TsStyle::None,
-            ..Default::default()
-        });
+        let a = "2001:db8::1".parse().unwrap();
+        let b = "2001:db8::2".parse().unwrap();
+        let mut rec = crate::decode::fixture::v6_hbh(a, b, 1000, 80).tcp(100, 0, 2, 1000);
+        let mut q = plain(false);
         assert_eq!(
             one(&mut q, &rec, 0, 0),
             "IP6 2001:db8::1 > 2001:db8::2: HBH 1000 > 80: Flags [S], seq 100, win 1000, options [mss 1440], length 0\n"
@@ -818,11 +683,7 @@ mod tests {
         rec.opt_len = 0;
         rec.tcp_caplen = 20;
         rec.status = 0;
-        let mut s = utc(RenderOptions {
-            ts: TsStyle::None,
-            absolute_seq: true,
-            ..Default::default()
-        });
+        let mut s = plain(true);
         assert_eq!(
             one(&mut s, &rec, 0, 0),
             "IP6 truncated-ip6 - 10 bytes missing!2001:db8::1.1000 > 2001:db8::2.80: Flags [P.], seq 100:150, ack 0, win 1000, length 50\n"
@@ -831,20 +692,13 @@ mod tests {
 
     #[test]
     fn truncated_and_bad_headers() {
-        let mut r = utc(RenderOptions {
-            ts: TsStyle::None,
-            ..Default::default()
-        });
+        let mut r = plain(false);
         let mut q = utc(RenderOptions {
             ts: TsStyle::None,
             quiet: true,
             ..Default::default()
         });
-        let mut rec = rec4([10, 0, 0, 1], [10, 0, 0, 2], 1000, 80);
-        rec.seq = 100;
-        rec.flags = 2;
-        rec.window = 1000;
-        finish(&mut rec, 0);
+        let mut rec = syn();
         // tcp_caplen 10: ports only; 2: addresses only. (tcpdump 4.99.3 on hand-made packets)
         rec.tcp_caplen = 10;
         rec.frame_len = 14 + 30;
@@ -860,10 +714,7 @@ mod tests {
             "IP truncated-ip - 18 bytes missing! 10.0.0.1 > 10.0.0.2: [|tcp]\n"
         );
         // Data offset too small / too large.
-        let mut rec = rec4([10, 0, 0, 1], [10, 0, 0, 2], 1000, 80);
-        rec.seq = 100;
-        rec.flags = 2;
-        rec.window = 1000;
+        let mut rec = syn();
         rec.ip_len = 40;
         rec.frame_len = 54;
         rec.doff = 12;
@@ -888,11 +739,7 @@ mod tests {
 
     #[test]
     fn timestamps_and_numbers() {
-        let mut rec = rec4([10, 0, 0, 1], [10, 0, 0, 2], 1000, 80);
-        rec.seq = 100;
-        rec.flags = 2;
-        rec.window = 1000;
-        finish(&mut rec, 0);
+        let rec = syn();
         let body = "IP 10.0.0.1.1000 > 10.0.0.2.80: Flags [S], seq 100, win 1000, length 0\n";
         let times = [
             (1000, 500000),
@@ -1013,39 +860,15 @@ mod tests {
     fn relative_vs_absolute_and_sack() {
         let c = [192, 168, 1, 1];
         let s = [192, 168, 1, 2];
-        let mut rel = utc(RenderOptions {
-            ts: TsStyle::None,
-            ..Default::default()
-        });
-        let mut abs = utc(RenderOptions {
-            ts: TsStyle::None,
-            absolute_seq: true,
-            ..Default::default()
-        });
-        let mut syn = rec4(c, s, 40000, 443);
-        syn.seq = 1000;
-        syn.flags = 2;
-        finish(&mut syn, 0);
-        let mut synack = rec4(s, c, 443, 40000);
-        synack.seq = 5000;
-        synack.ack = 1001;
-        synack.flags = 0x12;
-        finish(&mut synack, 0);
-        let mut data = rec4(s, c, 443, 40000);
-        data.seq = 5001;
-        data.ack = 1001;
-        data.flags = 0x18;
-        finish(&mut data, 100);
-        let mut sack = rec4(c, s, 40000, 443);
-        sack.seq = 1001;
-        sack.ack = 5001;
-        sack.flags = 0x10;
+        let (mut rel, mut abs) = (plain(false), plain(true));
+        let syn = rec4(c, s, 40000, 443).tcp(1000, 0, 2, 0);
+        let synack = rec4(s, c, 443, 40000).tcp(5000, 1001, 0x12, 0);
+        let data = rec4(s, c, 443, 40000).tcp(5001, 1001, 0x18, 0).payload(100);
         let mut o = vec![1, 1, 5, 18];
         for v in [5101u32, 5201, 5301, 5401] {
             o.extend_from_slice(&v.to_be_bytes());
         }
-        set_opts(&mut sack, &o);
-        finish(&mut sack, 0);
+        let sack = rec4(c, s, 40000, 443).tcp(1001, 5001, 0x10, 0).opts(&o);
         let lines: Vec<String> = [syn, synack, data, sack]
             .iter()
             .map(|x| one(&mut rel, x, 0, 0))
@@ -1072,19 +895,11 @@ mod tests {
     #[test]
     fn rst_with_payload() {
         // tcp_rst_data.pcap: the RST payload is not printed after `length N`.
-        let mut r = utc(RenderOptions {
-            verbose: 1,
-            ..Default::default()
-        });
-        let mut rec = rec4([199, 204, 31, 89], [172, 16, 133, 41], 80, 52875);
-        rec.seq = 1617159969;
-        rec.ack = 1936660873;
-        rec.flags = 0x14;
-        rec.window = 5785;
-        rec.tos = 0x20;
-        rec.ttl = 243;
-        rec.ip_id = 8243;
-        finish(&mut rec, 58);
+        let mut r = verbose();
+        let mut rec = rec4([199, 204, 31, 89], [172, 16, 133, 41], 80, 52875)
+            .tcp(1617159969, 1936660873, 0x14, 5785)
+            .payload(58);
+        (rec.tos, rec.ttl, rec.ip_id) = (0x20, 243, 8243);
         rec.status = status::CSUM_COMPUTED;
         rec.tcp_csum = 0x8471;
         rec.tcp_csum_calc = 0x8471;

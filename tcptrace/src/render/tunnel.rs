@@ -2,7 +2,8 @@
 //! inner packet (`print-ip.c`, `print-ip6.c`, `print-udp.c`, `print-vxlan.c`,
 //! `print-geneve.c`, `print-gre.c`): from the outer header bytes a record's tail carries
 //! (outer IP header to inner IP header).
-use crate::render::{iphdrs, put_hex, put_ipv4, put_ipv6, put_u32};
+use crate::render::iphdrs::{Ipv4Verbose, Ipv6Verbose};
+use crate::render::{put_bit_names, put_hex, put_ipv4, put_ipv6, put_u32};
 use crate::wire::checksum::{checksum, fold, pseudo_header, should_be, sum16};
 
 use tcptrace_common::{GENEVE_PORT, VXLAN_PORT};
@@ -170,12 +171,8 @@ fn geneve(out: &mut Vec<u8>, h: &[u8], verbose: u8) -> bool {
         return false;
     };
     out.extend_from_slice(b"Geneve, Flags [");
-    let flags = g[1];
-    if flags == 0 {
-        out.extend_from_slice(b"none");
-    }
-    for (bit, name) in [
-        (0x80u8, b"O".as_slice()),
+    let names: [(u16, &[u8]); 8] = [
+        (0x80, b"O"),
         (0x40, b"C"),
         (0x20, b"R1"),
         (0x10, b"R2"),
@@ -183,11 +180,8 @@ fn geneve(out: &mut Vec<u8>, h: &[u8], verbose: u8) -> bool {
         (0x04, b"R4"),
         (0x02, b"R5"),
         (0x01, b"R6"),
-    ] {
-        if flags & bit != 0 {
-            out.extend_from_slice(name);
-        }
-    }
+    ];
+    put_bit_names(out, g[1].into(), &names, b"");
     out.extend_from_slice(b"], vni 0x");
     put_hex(out, u32::from_be_bytes([0, g[4], g[5], g[6]]).into(), 1);
     if g[7] != 0 {
@@ -271,26 +265,15 @@ fn gre(out: &mut Vec<u8>, h: &[u8], length: u32, v: bool) -> bool {
     put_u32(out, u32::from(flags & 7));
     if v {
         out.extend_from_slice(b", Flags [");
-        let mut any = false;
-        for (bit, name) in [
-            (0x8000u16, b"checksum present".as_slice()),
+        let names: [(u16, &[u8]); 6] = [
+            (0x8000, b"checksum present"),
             (0x4000, b"routing present"),
             (0x2000, b"key present"),
             (0x1000, b"sequence# present"),
             (0x0800, b"source routing present"),
             (0x0080, b"ack present"),
-        ] {
-            if flags & bit != 0 {
-                if any {
-                    out.extend_from_slice(b", ");
-                }
-                out.extend_from_slice(name);
-                any = true;
-            }
-        }
-        if !any {
-            out.extend_from_slice(b"none");
-        }
+        ];
+        put_bit_names(out, flags, &names, b", ");
         out.push(b']');
     }
     let mut at = 4;
@@ -343,87 +326,30 @@ fn proto_name(p: u8) -> &'static [u8] {
 /// `(tos 0x0, ttl 64, id 1, offset 0, flags [DF], proto UDP (17), length 90)` and the new
 /// line, as for the inner header, the checksum verified over the header bytes.
 fn ipv4_verbose(out: &mut Vec<u8>, h: &[u8]) {
-    let tos = h[1];
-    out.extend_from_slice(b"(tos 0x");
-    put_hex(out, tos.into(), 1);
-    match tos & 3 {
-        1 => out.extend_from_slice(b",ECT(1)"),
-        2 => out.extend_from_slice(b",ECT(0)"),
-        3 => out.extend_from_slice(b",CE"),
-        _ => {}
-    }
-    if h[8] >= 1 {
-        out.extend_from_slice(b", ttl ");
-        put_u32(out, h[8].into());
-    }
-    out.extend_from_slice(b", id ");
-    put_u32(out, u16::from_be_bytes([h[4], h[5]]).into());
-    let frag = u16::from_be_bytes([h[6], h[7]]);
-    out.extend_from_slice(b", offset ");
-    put_u32(out, u32::from(frag & 0x1fff) * 8);
-    out.extend_from_slice(b", flags [");
-    let f = frag & 0xe000;
-    if f == 0 {
-        out.extend_from_slice(b"none");
-    }
-    let mut sep = false;
-    for (bit, text) in [
-        (0x2000u16, b"+".as_slice()),
-        (0x4000, b"DF"),
-        (0x8000, b"rsvd"),
-    ] {
-        if f & bit != 0 {
-            if sep {
-                out.extend_from_slice(b", ");
-            }
-            out.extend_from_slice(text);
-            sep = true;
-        }
-    }
-    out.extend_from_slice(b"], proto ");
-    out.extend_from_slice(proto_name(h[9]));
-    out.extend_from_slice(b" (");
-    put_u32(out, h[9].into());
-    out.extend_from_slice(b"), length ");
-    put_u32(out, u16::from_be_bytes([h[2], h[3]]).into());
-    if h.len() > 20 {
-        out.extend_from_slice(b", options (");
-        iphdrs::ipv4_options(out, &h[20..]);
-        out.push(b')');
-    }
+    let be16 = |i: usize| u16::from_be_bytes([h[i], h[i + 1]]);
     let computed = checksum(h);
-    if computed != 0 {
-        let field = u16::from_be_bytes([h[10], h[11]]);
-        out.extend_from_slice(b", bad cksum ");
-        put_hex(out, field.into(), 1);
-        out.extend_from_slice(b" (->");
-        put_hex(out, should_be(field, computed).into(), 1);
-        out.extend_from_slice(b")!");
+    Ipv4Verbose {
+        tos: h[1],
+        ttl: h[8],
+        id: be16(4).into(),
+        frag: be16(6),
+        proto: (proto_name(h[9]), h[9]),
+        len: be16(2).into(),
+        options: (h.len() > 20).then(|| &h[20..]),
+        bad_csum: (computed != 0).then(|| (be16(10), should_be(be16(10), computed))),
     }
-    out.extend_from_slice(b")\n    ");
+    .put(out);
 }
 
 /// `(class 0x.., flowlabel 0x....., hlim 64, next-header IPv6 (41) payload length: 60) `.
 fn ipv6_verbose(out: &mut Vec<u8>, h: &[u8]) {
     let w0 = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
-    out.push(b'(');
-    if w0 & 0x0ff0_0000 != 0 {
-        out.extend_from_slice(b"class 0x");
-        put_hex(out, u64::from((w0 >> 20) & 0xff), 2);
-        out.extend_from_slice(b", ");
+    Ipv6Verbose {
+        class: (w0 >> 20) as u8,
+        flow_label: w0 & 0xfffff,
+        hlim: h[7],
+        next: (proto_name(h[6]), h[6]),
+        payload_len: u16::from_be_bytes([h[4], h[5]]).into(),
     }
-    if w0 & 0xfffff != 0 {
-        out.extend_from_slice(b"flowlabel 0x");
-        put_hex(out, u64::from(w0 & 0xfffff), 5);
-        out.extend_from_slice(b", ");
-    }
-    out.extend_from_slice(b"hlim ");
-    put_u32(out, h[7].into());
-    out.extend_from_slice(b", next-header ");
-    out.extend_from_slice(proto_name(h[6]));
-    out.extend_from_slice(b" (");
-    put_u32(out, h[6].into());
-    out.extend_from_slice(b") payload length: ");
-    put_u32(out, u16::from_be_bytes([h[4], h[5]]).into());
-    out.extend_from_slice(b") ");
+    .put(out);
 }

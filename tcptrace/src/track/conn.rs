@@ -6,7 +6,7 @@ use tcptrace_common::tcp_flags::{ACK, FIN, RST, SYN};
 use super::event::{Endpoint, Event, EventKind, Span, ts_ns};
 use super::fate::{self, Drops, IcmpSeen};
 use super::opts;
-use super::stats::Stats;
+use super::stats::{Stats, SynOpts};
 use crate::decode::{Segment, Timestamp};
 
 use super::seqnum::{seq_gt, seq_lt};
@@ -183,14 +183,8 @@ pub struct Half {
     special: Special,
     /// A one-byte zero-window probe at this sequence number (not counted as sent).
     zwp_seq: Option<u32>,
-    /// Options from its SYN.
-    pub mss: Option<u16>,
-    pub wscale: Option<u8>,
-    pub sack_ok: bool,
-    pub timestamps: bool,
-    pub tfo: bool,
-    /// Payload carried in its SYN (TCP Fast Open).
-    pub syn_data: u32,
+    /// What its SYN negotiated.
+    pub syn: SynOpts,
     pub counts: Counts,
     /// The classic tcptrace's numbers.
     pub stats: Stats,
@@ -224,12 +218,7 @@ impl Half {
             last_ts: None,
             special: Special::None,
             zwp_seq: None,
-            mss: None,
-            wscale: None,
-            sack_ok: false,
-            timestamps: false,
-            tfo: false,
-            syn_data: 0,
+            syn: SynOpts::default(),
             counts: Counts::default(),
             stats: Stats::default(),
         }
@@ -252,13 +241,15 @@ impl Half {
         self.syn_last = Some(seg.ts);
         self.snd_max = Some(seq.wrapping_add(1).wrapping_add(plen));
         self.bytes += plen as u64;
-        self.syn_data = plen;
         let o = opts::parse(seg);
-        self.mss = o.mss;
-        self.wscale = o.wscale;
-        self.sack_ok = o.sack_ok;
-        self.timestamps = o.ts.is_some();
-        self.tfo = o.tfo;
+        self.syn = SynOpts {
+            mss: o.mss,
+            wscale: o.wscale,
+            sack_ok: o.sack_ok,
+            timestamps: o.ts.is_some(),
+            tfo: o.tfo,
+            syn_data: plen,
+        };
     }
 
     /// Remembers a hole, forgetting the oldest one past [`MAX_GAPS`].
@@ -546,7 +537,7 @@ impl Conn {
     /// when both sent the option).
     fn set_scale(&mut self) {
         if self.h[0].syn_first.is_some() && self.h[1].syn_first.is_some() {
-            self.win_scale = Some(match (self.h[0].wscale, self.h[1].wscale) {
+            self.win_scale = Some(match (self.h[0].syn.wscale, self.h[1].syn.wscale) {
                 (Some(a), Some(b)) => [a, b],
                 _ => [0, 0],
             });

@@ -294,6 +294,45 @@ pub struct Event {
     pub kind: EventKind,
 }
 
+impl Event {
+    /// A note about `seg`, printed under its line: from its sender to its receiver.
+    pub fn about(seg: &crate::decode::Segment, conn: u64, kind: EventKind) -> Event {
+        Event {
+            ts: seg.ts,
+            conn,
+            from: Endpoint::new(seg.src, seg.sport),
+            to: Endpoint::new(seg.dst, seg.dport),
+            about_line: true,
+            kind,
+        }
+    }
+}
+
+/// What the kernel's reason for a RST it sends means (`NO_SOCKET` on port 23: nothing
+/// listens on port 23); None for the reasons that say it all.
+fn reset_meaning(reason: &str, port: u16) -> Option<String> {
+    Some(match reason {
+        "NO_SOCKET" => format!("nothing listens on port {port}"),
+        "TCP_ABORT_ON_CLOSE" => "the application closed the socket with unread data".into(),
+        "TCP_ABORT_ON_LINGER" => "closed, and the peer's FIN did not come in time".into(),
+        "TCP_ABORT_ON_MEMORY" => "too many orphaned sockets, or out of socket memory".into(),
+        "TCP_ABORT_ON_DATA" => "data arrived after the application closed the socket".into(),
+        "TCP_STATE" => {
+            "the application aborted the connection (SO_LINGER 0, or a disconnect)".into()
+        }
+        "TCP_DISCONNECT_WITH_DATA" => "the application disconnected with data not yet sent".into(),
+        "TCP_KEEPALIVE_TIMEOUT" => "keep-alive probes went unanswered".into(),
+        "TCP_TIMEWAIT_SOCKET" => "a segment for a connection in TIME_WAIT".into(),
+        "TCP_INVALID_ACK_SEQUENCE" | "TCP_TOO_OLD_ACK" | "TCP_ACK_UNSENT_DATA" | "TCP_OLD_ACK" => {
+            "an ACK this connection cannot accept".into()
+        }
+        "TCP_FLAGS" => "a segment with flags this connection cannot accept".into(),
+        "INVALID_SYN" => "a SYN this connection cannot accept".into(),
+        "TCP_RFC7323_PAWS" => "a segment with an old timestamp (PAWS)".into(),
+        _ => return None,
+    })
+}
+
 fn s(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
@@ -478,7 +517,7 @@ impl fmt::Display for Event {
                     write!(f, "{a} > {b} RST: ")?;
                 }
                 write!(f, "reset sent by this host's kernel: {reason}")?;
-                match super::fate::reset_meaning(reason, a.port) {
+                match reset_meaning(reason, a.port) {
                     Some(m) => write!(f, " ({m})"),
                     None => Ok(()),
                 }

@@ -126,31 +126,6 @@ pub fn meaning(reason: &str, port: u16) -> String {
     }
 }
 
-/// What the kernel's reason for a RST it sends means (`NO_SOCKET` on port 23: nothing
-/// listens on port 23); None for the reasons that say it all.
-pub fn reset_meaning(reason: &str, port: u16) -> Option<String> {
-    Some(match reason {
-        "NO_SOCKET" => format!("nothing listens on port {port}"),
-        "TCP_ABORT_ON_CLOSE" => "the application closed the socket with unread data".into(),
-        "TCP_ABORT_ON_LINGER" => "closed, and the peer's FIN did not come in time".into(),
-        "TCP_ABORT_ON_MEMORY" => "too many orphaned sockets, or out of socket memory".into(),
-        "TCP_ABORT_ON_DATA" => "data arrived after the application closed the socket".into(),
-        "TCP_STATE" => {
-            "the application aborted the connection (SO_LINGER 0, or a disconnect)".into()
-        }
-        "TCP_DISCONNECT_WITH_DATA" => "the application disconnected with data not yet sent".into(),
-        "TCP_KEEPALIVE_TIMEOUT" => "keep-alive probes went unanswered".into(),
-        "TCP_TIMEWAIT_SOCKET" => "a segment for a connection in TIME_WAIT".into(),
-        "TCP_INVALID_ACK_SEQUENCE" | "TCP_TOO_OLD_ACK" | "TCP_ACK_UNSENT_DATA" | "TCP_OLD_ACK" => {
-            "an ACK this connection cannot accept".into()
-        }
-        "TCP_FLAGS" => "a segment with flags this connection cannot accept".into(),
-        "INVALID_SYN" => "a SYN this connection cannot accept".into(),
-        "TCP_RFC7323_PAWS" => "a segment with an old timestamp (PAWS)".into(),
-        _ => return None,
-    })
-}
-
 /// The last ICMP error about a connection: who sent it and what it said.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IcmpSeen {

@@ -265,14 +265,7 @@ impl Tracker {
                 && let Some(c) = self.map.get_mut(&key)
             {
                 c.drops.reset_reason = Some(reason.clone());
-                ev.push(Event {
-                    ts: seg.ts,
-                    conn: id,
-                    from,
-                    to: event::Endpoint::new(seg.dst, seg.dport),
-                    about_line: true,
-                    kind: EventKind::ResetReason { reason },
-                });
+                ev.push(Event::about(seg, id, EventKind::ResetReason { reason }));
             }
         }
         Some(id)
@@ -288,14 +281,7 @@ impl Tracker {
         if let Some(c) = self.map.get_mut(&key) {
             let d = c.side(seg);
             if c.drops.reset_sent(d, seg.ts, &reason) {
-                ev.push(Event {
-                    ts: seg.ts,
-                    conn: c.id,
-                    from,
-                    to: event::Endpoint::new(seg.dst, seg.dport),
-                    about_line: true,
-                    kind: EventKind::ResetReason { reason },
-                });
+                ev.push(Event::about(seg, c.id, EventKind::ResetReason { reason }));
                 return;
             }
         }
@@ -394,10 +380,6 @@ impl Tracker {
         if !trackable(seg) {
             return false;
         }
-        let (from, to) = (
-            event::Endpoint::new(seg.src, seg.sport),
-            event::Endpoint::new(seg.dst, seg.dport),
-        );
         let (conn, after) = match self.map.get_mut(&ConnKey::of(seg)) {
             Some(c) => {
                 let d = c.side(seg);
@@ -405,20 +387,17 @@ impl Tracker {
             }
             None => (0, None),
         };
-        ev.push(Event {
-            ts: seg.ts,
+        ev.push(Event::about(
+            seg,
             conn,
-            from,
-            to,
-            about_line: true,
-            kind: EventKind::Dropped {
+            EventKind::Dropped {
                 seq: seg.seq,
                 reason: cause.reason.clone(),
                 function: cause.function.clone(),
                 ingress: seg.direction == tcptrace_common::DIR_INGRESS,
                 after,
             },
-        });
+        ));
         after.is_some()
     }
 
@@ -431,10 +410,6 @@ impl Tracker {
         if seg.bad_ipv4() || seg.tcp_caplen < 8 {
             return;
         }
-        let (from, to) = (
-            event::Endpoint::new(seg.src, seg.sport),
-            event::Endpoint::new(seg.dst, seg.dport),
-        );
         let conn = match self.map.get_mut(&ConnKey::of(seg)) {
             Some(c) => {
                 // A refusal stays the story of the attempt; other errors do not hide it.
@@ -456,20 +431,17 @@ impl Tracker {
         } else {
             seg.ip_len
         };
-        ev.push(Event {
-            ts: seg.ts,
+        ev.push(Event::about(
+            seg,
             conn,
-            from,
-            to,
-            about_line: true,
-            kind: EventKind::Icmp {
+            EventKind::Icmp {
                 router: e.src,
                 what: e.kind(),
                 seq: seg.seq,
                 sent_len,
                 syn: seg.tcp_caplen >= 14 && seg.flags & (SYN | ACK) == SYN,
             },
-        });
+        ));
     }
 
     /// End of the trace: the verdicts still pending (a refused client that did not retry,
@@ -497,4 +469,4 @@ impl Tracker {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::conn::{Conn, Counts, Fate, Half, State};
+use super::conn::{Conn, Counts, Fate, State};
 use super::event::{Endpoint, Span};
 use super::stats::{Stats, SynOpts};
 use crate::decode::{IcmpKind, Timestamp};
@@ -118,7 +118,7 @@ impl Row {
             zero_windows: [c.h[0].zero_windows, c.h[1].zero_windows],
             counts: [c.h[0].counts, c.h[1].counts],
             stats: [c.h[0].stats.snapshot(), c.h[1].stats.snapshot()],
-            syn_opts: [syn_opts(&c.h[0]), syn_opts(&c.h[1])],
+            syn_opts: [c.h[0].syn, c.h[1].syn],
             end,
             fate: c.fate,
             drops: c.drops.count,
@@ -288,17 +288,6 @@ impl Row {
         } else {
             parts.join(", ")
         }
-    }
-}
-
-fn syn_opts(h: &Half) -> SynOpts {
-    SynOpts {
-        mss: h.mss,
-        wscale: h.wscale,
-        sack_ok: h.sack_ok,
-        timestamps: h.timestamps,
-        tfo: h.tfo,
-        syn_data: h.syn_data,
     }
 }
 
