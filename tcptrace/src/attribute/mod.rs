@@ -394,32 +394,28 @@ pub fn append_to_line(out: &mut Vec<u8>, from: usize, p: Option<&Process>) {
 
 /// The JSON fields of a process (`--json`, attribution on): `pid`, `tid`, `comm`, `uid`,
 /// `user`, `ppid`, `pcomm`, `cgroup`, `container`, each null when unknown.
-pub fn json_fields(p: Option<&Process>) -> serde_json::Map<String, serde_json::Value> {
-    use serde_json::{Value, json};
-    let mut m = serde_json::Map::new();
-    let opt = |v: Option<Value>| v.unwrap_or(Value::Null);
-    m.insert("pid".into(), opt(p.map(|p| json!(p.pid))));
-    m.insert("tid".into(), opt(p.map(|p| json!(p.tid))));
-    m.insert("comm".into(), opt(p.map(|p| json!(p.comm))));
-    m.insert("uid".into(), opt(p.map(|p| json!(p.uid))));
-    m.insert(
-        "user".into(),
-        opt(p.and_then(|p| p.user.as_ref()).map(|u| json!(u))),
-    );
-    m.insert("ppid".into(), opt(p.and_then(|p| p.ppid).map(|v| json!(v))));
-    m.insert(
-        "pcomm".into(),
-        opt(p.and_then(|p| p.pcomm.as_ref()).map(|v| json!(v))),
-    );
-    m.insert(
-        "cgroup".into(),
-        opt(p.and_then(|p| p.cgroup.as_ref()).map(|v| json!(v))),
-    );
-    m.insert(
-        "container".into(),
-        opt(p.and_then(|p| p.container.as_ref()).map(|v| json!(v))),
-    );
-    m
+pub fn json_fields(p: Option<&Process>) -> JsonFields<'_> {
+    JsonFields(p)
+}
+
+/// [`json_fields`], written into the object being written ([`JsonFields::put`]).
+#[derive(Clone, Copy)]
+pub struct JsonFields<'a>(Option<&'a Process>);
+
+impl JsonFields<'_> {
+    /// Writes the fields into `o`.
+    pub fn put(&self, o: &mut crate::output::json::Object<'_>) {
+        let p = self.0;
+        o.field("pid", &p.map(|p| p.pid));
+        o.field("tid", &p.map(|p| p.tid));
+        o.field("comm", &p.map(|p| &p.comm));
+        o.field("uid", &p.map(|p| p.uid));
+        o.field("user", &p.and_then(|p| p.user.as_ref()));
+        o.field("ppid", &p.and_then(|p| p.ppid));
+        o.field("pcomm", &p.and_then(|p| p.pcomm.as_ref()));
+        o.field("cgroup", &p.and_then(|p| p.cgroup.as_ref()));
+        o.field("container", &p.and_then(|p| p.container.as_ref()));
+    }
 }
 
 /// The pcapng packet comment for a process (`-w`): `process: COMM[PID] uid UID(USER)

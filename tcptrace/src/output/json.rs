@@ -1,17 +1,21 @@
 //! `--json`: one JSON object per line, schema version [`SCHEMA_VERSION`]. Every object has
 //! `"v"` and `"type"` (`"segment"`, `"event"` or `"summary"`); the fields are listed in
 //! README.md ("JSON output").
+//!
+//! Objects are streamed into the output buffer field by field ([`Object`]): no
+//! `serde_json::Value` is built, and a segment object allocates nothing.
 
-use serde::Serialize;
-use serde_json::{Map, Value, json};
+use std::fmt;
+
+use serde::{Serialize, Serializer};
 
 use super::{Output, Seen, Shared};
-use crate::attribute;
+use crate::attribute::{self, JsonFields, Process};
 use crate::decode::{IcmpKind, Segment, Timestamp};
 use crate::render::seq::SeqTable;
 use crate::render::tcpdump::put_flags;
 use crate::track::Tracker;
-use crate::track::event::{Event, EventKind};
+use crate::track::event::{Endpoint, Event, EventKind, Span};
 use crate::track::row::{End, Row};
 use tcptrace_common::{DIR_EGRESS, status};
 
@@ -19,69 +23,88 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// RFC 3339 UTC with nanoseconds (`2002-02-01T20:06:32.845356000Z`).
 pub fn rfc3339(ts: Timestamp) -> String {
-    match jiff::Timestamp::new(ts.secs, ts.nanos as i32) {
-        Ok(t) => format!("{t:.9}"),
-        Err(_) => String::new(),
+    Rfc3339(ts).to_string()
+}
+
+/// [`rfc3339`] without the String: nothing when the time is out of range.
+struct Rfc3339(Timestamp);
+
+impl fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match jiff::Timestamp::new(self.0.secs, self.0.nanos as i32) {
+            Ok(t) => write!(f, "{t:.9}"),
+            Err(_) => Ok(()),
+        }
     }
 }
 
-#[derive(Serialize)]
-struct SegmentJson<'a> {
-    v: u32,
-    #[serde(rename = "type")]
-    ty: &'static str,
-    ts: String,
-    ts_sec: i64,
-    ts_nsec: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    conn: Option<u64>,
-    ifindex: u32,
-    direction: &'static str,
-    ip: u8,
-    src: String,
-    dst: String,
-    sport: u16,
-    dport: u16,
-    flags: &'a str,
-    flag_bits: u16,
-    seq: u32,
-    ack: u32,
-    rel_seq: u32,
-    rel_ack: u32,
-    win: u16,
-    urg: u16,
-    hdr_len: u8,
-    payload_len: u32,
-    tcp_len: u32,
-    ip_len: u32,
-    ihl: u8,
-    ip_id: u32,
-    frag: u16,
-    ttl: u8,
-    tos: u8,
-    flow_label: u32,
-    ext_headers: &'a [u8],
-    options: String,
-    checksums: bool,
-    ip_csum: u16,
-    ip_csum_calc: u16,
-    tcp_csum: u16,
-    tcp_csum_calc: u16,
-    frame_len: u32,
-    l3_off: u16,
-    l4_off: u16,
-    status: u16,
-    line: Option<&'a str>,
-    /// The local process (attribution on): pid, comm, uid, user, ppid, pcomm, cgroup,
-    /// container, each null when unknown.
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    process: Option<Map<String, Value>>,
+/// A JSON string of what `T` displays (its `to_string()`), escaped as it is written.
+struct Text<T>(T);
+
+impl<T: fmt::Display> Serialize for Text<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+/// One JSON object written straight into a buffer: `{`, then `"key":value` for each
+/// [`field`](Object::field) (values by serde_json: its escaping and number formatting,
+/// `null` for None and for non-finite floats), then `}` at [`end`](Object::end).
+pub struct Object<'a> {
+    out: &'a mut Vec<u8>,
+    /// What goes before the next key: `{` for the first, then `,`.
+    sep: u8,
+}
+
+impl<'a> Object<'a> {
+    pub fn new(out: &'a mut Vec<u8>) -> Self {
+        Object { out, sep: b'{' }
+    }
+
+    /// `"key":value`. The key is written as is: a plain name, nothing in it to escape.
+    pub fn field<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) {
+        debug_assert!(
+            key.bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\'),
+            "{key:?}"
+        );
+        self.out.push(self.sep);
+        self.sep = b',';
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
+        // Numbers, strings and displayed values into a Vec: this cannot fail.
+        let _ = value.serialize(&mut serde_json::Serializer::new(&mut *self.out));
+    }
+
+    /// `[a,b]`: a value per direction, `[client→server, server→client]`.
+    fn pair<T: Serialize>(&mut self, key: &str, f: impl Fn(usize) -> T) {
+        self.field(key, &[f(0), f(1)]);
+    }
+
+    /// An endpoint's three fields: `ADDR.PORT` as tcpdump writes it, the address, the port.
+    fn endpoint(&mut self, keys: [&str; 3], ep: &Endpoint) {
+        self.field(keys[0], &Text(ep));
+        self.field(keys[1], &Text(ep.addr));
+        self.field(keys[2], &ep.port);
+    }
+
+    /// Closes the object.
+    pub fn end(self) {
+        if self.sep == b'{' {
+            self.out.push(b'{');
+        }
+        self.out.push(b'}');
+    }
 }
 
 /// Writes segment objects; keeps tcpdump's relative-number table for `rel_seq`/`rel_ack`.
 #[derive(Default)]
 pub struct SegmentWriter {
     seq: SeqTable,
+    /// Scratch for the `flags` and `options` text.
+    flags: Vec<u8>,
+    options: Vec<u8>,
 }
 
 impl SegmentWriter {
@@ -91,148 +114,153 @@ impl SegmentWriter {
 
     /// Appends one segment object and a newline. `line`: the tcpdump line (without its
     /// newline), if one is printed for it; `conn`: its connection id when tracking;
-    /// `process`: the process fields (attribution on).
+    /// `process`: the process fields (attribution on): pid, comm, uid, user, ppid, pcomm,
+    /// cgroup, container, each null when unknown.
     pub fn write_with(
         &mut self,
         seg: &Segment,
         conn: Option<u64>,
         line: Option<&str>,
-        process: Option<Map<String, Value>>,
+        process: Option<JsonFields<'_>>,
         out: &mut Vec<u8>,
     ) {
         let rel = self.seq.numbers(seg, false);
-        let mut flags = Vec::with_capacity(8);
-        put_flags(&mut flags, seg.flag_byte());
-        let flags = std::str::from_utf8(&flags).unwrap_or("");
-        let mut options = Vec::with_capacity(seg.opt_len as usize * 2);
-        crate::render::put_hex_bytes(&mut options, seg.option_bytes());
-        let j = SegmentJson {
-            v: SCHEMA_VERSION,
-            ty: "segment",
-            ts: rfc3339(seg.ts),
-            ts_sec: seg.ts.secs,
-            ts_nsec: seg.ts.nanos,
-            conn,
-            ifindex: seg.ifindex,
-            direction: if seg.direction == DIR_EGRESS {
-                "egress"
-            } else {
-                "ingress"
-            },
-            ip: if seg.is_v6() { 6 } else { 4 },
-            src: seg.src.to_string(),
-            dst: seg.dst.to_string(),
-            sport: seg.sport,
-            dport: seg.dport,
-            flags,
-            flag_bits: seg.flags,
-            seq: seg.seq,
-            ack: seg.ack,
-            rel_seq: rel.seq,
-            rel_ack: rel.ack,
-            win: seg.window,
-            urg: seg.urg_ptr,
-            hdr_len: seg.hdr_len,
-            payload_len: seg.payload_len,
-            tcp_len: seg.tcp_len,
-            ip_len: seg.ip_len,
-            ihl: seg.ihl,
-            ip_id: seg.ip_id,
-            frag: seg.frag,
-            ttl: seg.ttl,
-            tos: seg.tos,
-            flow_label: seg.flow_label,
-            ext_headers: seg.ext_headers(),
-            options: String::from_utf8(options).unwrap_or_default(),
-            checksums: seg.status & status::CSUM_COMPUTED != 0,
-            ip_csum: seg.ip_csum,
-            ip_csum_calc: seg.ip_csum_calc,
-            tcp_csum: seg.tcp_csum,
-            tcp_csum_calc: seg.tcp_csum_calc,
-            frame_len: seg.frame_len,
-            l3_off: seg.l3_off,
-            l4_off: seg.l4_off,
-            status: seg.status,
-            line,
-            process,
+        self.flags.clear();
+        put_flags(&mut self.flags, seg.flag_byte());
+        self.options.clear();
+        crate::render::put_hex_bytes(&mut self.options, seg.option_bytes());
+        let mut o = Object::new(out);
+        o.field("v", &SCHEMA_VERSION);
+        o.field("type", "segment");
+        o.field("ts", &Text(Rfc3339(seg.ts)));
+        o.field("ts_sec", &seg.ts.secs);
+        o.field("ts_nsec", &seg.ts.nanos);
+        if let Some(c) = conn {
+            o.field("conn", &c);
+        }
+        o.field("ifindex", &seg.ifindex);
+        let direction = if seg.direction == DIR_EGRESS {
+            "egress"
+        } else {
+            "ingress"
         };
-        // Serializing plain fields into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *out, &j);
+        o.field("direction", direction);
+        o.field("ip", &(if seg.is_v6() { 6u8 } else { 4 }));
+        o.field("src", &Text(seg.src));
+        o.field("dst", &Text(seg.dst));
+        o.field("sport", &seg.sport);
+        o.field("dport", &seg.dport);
+        o.field("flags", std::str::from_utf8(&self.flags).unwrap_or(""));
+        o.field("flag_bits", &seg.flags);
+        o.field("seq", &seg.seq);
+        o.field("ack", &seg.ack);
+        o.field("rel_seq", &rel.seq);
+        o.field("rel_ack", &rel.ack);
+        o.field("win", &seg.window);
+        o.field("urg", &seg.urg_ptr);
+        o.field("hdr_len", &seg.hdr_len);
+        o.field("payload_len", &seg.payload_len);
+        o.field("tcp_len", &seg.tcp_len);
+        o.field("ip_len", &seg.ip_len);
+        o.field("ihl", &seg.ihl);
+        o.field("ip_id", &seg.ip_id);
+        o.field("frag", &seg.frag);
+        o.field("ttl", &seg.ttl);
+        o.field("tos", &seg.tos);
+        o.field("flow_label", &seg.flow_label);
+        o.field("ext_headers", seg.ext_headers());
+        o.field("options", std::str::from_utf8(&self.options).unwrap_or(""));
+        o.field("checksums", &(seg.status & status::CSUM_COMPUTED != 0));
+        o.field("ip_csum", &seg.ip_csum);
+        o.field("ip_csum_calc", &seg.ip_csum_calc);
+        o.field("tcp_csum", &seg.tcp_csum);
+        o.field("tcp_csum_calc", &seg.tcp_csum_calc);
+        o.field("frame_len", &seg.frame_len);
+        o.field("l3_off", &seg.l3_off);
+        o.field("l4_off", &seg.l4_off);
+        o.field("status", &seg.status);
+        o.field("line", &line);
+        if let Some(p) = process {
+            p.put(&mut o);
+        }
+        o.end();
         out.push(b'\n');
     }
 }
 
-fn ends(m: &mut Map<String, Value>, prefix: &str, ep: &crate::track::event::Endpoint) {
-    m.insert(prefix.to_string(), json!(ep.to_string()));
-    m.insert(format!("{prefix}_addr"), json!(ep.addr.to_string()));
-    m.insert(format!("{prefix}_port"), json!(ep.port));
+/// A span in nanoseconds, null when unknown.
+fn ns(s: Option<Span>) -> Option<u64> {
+    s.map(|s| s.0)
 }
 
-fn ns(s: Option<crate::track::event::Span>) -> Value {
-    s.map_or(Value::Null, |s| json!(s.0))
+/// Appends one event object and a newline, with the process fields (attribution on) after
+/// the others.
+pub fn write_event_with(e: &Event, process: Option<JsonFields<'_>>, out: &mut Vec<u8>) {
+    let mut o = Object::new(out);
+    o.field("v", &SCHEMA_VERSION);
+    o.field("type", "event");
+    o.field("ts", &Text(Rfc3339(e.ts)));
+    o.field("ts_sec", &e.ts.secs);
+    o.field("ts_nsec", &e.ts.nanos);
+    o.field("conn", &e.conn);
+    o.field("kind", e.kind.name());
+    o.endpoint(["from", "from_addr", "from_port"], &e.from);
+    o.endpoint(["to", "to_addr", "to_port"], &e.to);
+    o.field("about_segment", &e.about_line);
+    o.field("text", &Text(e));
+    event_fields(&mut o, e);
+    if let Some(p) = process {
+        p.put(&mut o);
+    }
+    o.end();
+    out.push(b'\n');
 }
 
-/// Appends one event object and a newline, with extra fields (the process, attribution
-/// on) after the others.
-pub fn write_event_with(e: &Event, extra: Option<Map<String, Value>>, out: &mut Vec<u8>) {
-    let mut m = Map::new();
-    m.insert("v".into(), json!(SCHEMA_VERSION));
-    m.insert("type".into(), json!("event"));
-    m.insert("ts".into(), json!(rfc3339(e.ts)));
-    m.insert("ts_sec".into(), json!(e.ts.secs));
-    m.insert("ts_nsec".into(), json!(e.ts.nanos));
-    m.insert("conn".into(), json!(e.conn));
-    m.insert("kind".into(), json!(e.kind.name()));
-    ends(&mut m, "from", &e.from);
-    ends(&mut m, "to", &e.to);
-    m.insert("about_segment".into(), json!(e.about_line));
-    m.insert("text".into(), json!(e.to_string()));
-    let mut put = |k: &str, v: Value| {
-        m.insert(k.to_string(), v);
-    };
+/// An event's own fields, by kind.
+fn event_fields(o: &mut Object, e: &Event) {
     match &e.kind {
-        EventKind::Handshake1 { isn } => put("isn", json!(isn)),
+        EventKind::Handshake1 { isn } => o.field("isn", isn),
         EventKind::Handshake2 {
             acked_isn,
             after_syn,
         } => {
-            put("acked_isn", json!(acked_isn));
-            put("after_syn_ns", ns(*after_syn));
+            o.field("acked_isn", acked_isn);
+            o.field("after_syn_ns", &ns(*after_syn));
         }
         EventKind::Handshake3 { after_synack, rtt } => {
-            put("after_synack_ns", ns(*after_synack));
-            put("handshake_rtt_ns", ns(*rtt));
+            o.field("after_synack_ns", &ns(*after_synack));
+            o.field("handshake_rtt_ns", &ns(*rtt));
         }
         EventKind::SynRetransmit {
             attempt,
             since_first,
         } => {
-            put("attempt", json!(attempt));
-            put("since_first_ns", json!(since_first.0));
+            o.field("attempt", attempt);
+            o.field("since_first_ns", &since_first.0);
         }
         EventKind::SynAckRetransmit { attempt } | EventKind::Refused { attempt } => {
-            put("attempt", json!(attempt))
+            o.field("attempt", attempt)
         }
         EventKind::Retry {
             attempt,
             isn,
             since_reset,
         } => {
-            put("attempt", json!(attempt));
-            put("isn", json!(isn));
-            put("since_reset_ns", json!(since_reset.0));
+            o.field("attempt", attempt);
+            o.field("isn", isn);
+            o.field("since_reset_ns", &since_reset.0);
         }
-        EventKind::GaveUp { attempts } => put("attempts", json!(attempts)),
-        EventKind::NoAnswer { syns } => put("syns", json!(syns)),
+        EventKind::GaveUp { attempts } => o.field("attempts", attempts),
+        EventKind::NoAnswer { syns } => o.field("syns", syns),
         EventKind::DroppedHere {
             syns,
             dropped,
             reason,
             ..
         } => {
-            put("syns", json!(syns));
-            put("dropped", json!(dropped));
-            put("reason", json!(reason));
+            o.field("syns", syns);
+            o.field("dropped", dropped);
+            o.field("reason", reason);
         }
         EventKind::Icmp {
             router,
@@ -241,31 +269,34 @@ pub fn write_event_with(e: &Event, extra: Option<Map<String, Value>>, out: &mut 
             sent_len,
             ..
         } => {
-            put("router", json!(router.to_string()));
-            put("seq", json!(seq));
-            put("sent_len", json!(sent_len));
-            let (text, mtu) = match what {
-                IcmpKind::Unreachable(k) => (format!("{k} unreachable"), None),
-                IcmpKind::PathMtu(m) => ("path mtu".to_string(), Some(*m)),
-                IcmpKind::TimeExceeded => ("time exceeded".to_string(), None),
-                IcmpKind::ParameterProblem => ("parameter problem".to_string(), None),
+            o.field("router", &Text(router));
+            o.field("seq", seq);
+            o.field("sent_len", sent_len);
+            match what {
+                IcmpKind::Unreachable(k) => o.field("icmp", &format_args!("{k} unreachable")),
+                IcmpKind::PathMtu(_) => o.field("icmp", "path mtu"),
+                IcmpKind::TimeExceeded => o.field("icmp", "time exceeded"),
+                IcmpKind::ParameterProblem => o.field("icmp", "parameter problem"),
+            }
+            let mtu = match what {
+                IcmpKind::PathMtu(mtu) => Some(mtu),
+                _ => None,
             };
-            put("icmp", json!(text));
-            put("mtu", json!(mtu));
+            o.field("mtu", &mtu);
         }
         EventKind::AcceptQueueFull {
             syns,
             queued,
             overflows,
         } => {
-            put("syns", json!(syns));
-            put("queued", json!(queued));
-            put("listen_overflows", json!(overflows));
+            o.field("syns", syns);
+            o.field("queued", queued);
+            o.field("listen_overflows", overflows);
         }
         EventKind::IcmpRefused { syns, router, what } => {
-            put("syns", json!(syns));
-            put("router", json!(router.to_string()));
-            put("icmp", json!(what));
+            o.field("syns", syns);
+            o.field("router", &Text(router));
+            o.field("icmp", what);
         }
         EventKind::Dropped {
             seq,
@@ -273,21 +304,18 @@ pub fn write_event_with(e: &Event, extra: Option<Map<String, Value>>, out: &mut 
             ingress,
             ..
         } => {
-            put("seq", json!(seq));
-            put(
-                "direction",
-                json!(if *ingress { "ingress" } else { "egress" }),
-            );
+            o.field("seq", seq);
+            o.field("direction", if *ingress { "ingress" } else { "egress" });
             if let Some((reason, function)) = e.kind.drop_cause() {
-                put("reason", json!(reason));
-                put("function", json!(function));
+                o.field("reason", reason);
+                o.field("function", function);
             }
-            put("after_wire_ns", ns(*after));
+            o.field("after_wire_ns", &ns(*after));
         }
-        EventKind::ResetReason { reason } => put("reason", json!(reason)),
+        EventKind::ResetReason { reason } => o.field("reason", reason),
         EventKind::RetransmitUnseen { seq, err } => {
-            put("seq", json!(seq));
-            put("error", json!(err));
+            o.field("seq", seq);
+            o.field("error", err);
         }
         EventKind::PortReuse {
             isn,
@@ -295,42 +323,42 @@ pub fn write_event_with(e: &Event, extra: Option<Map<String, Value>>, out: &mut 
             previous_state,
             since_end,
         } => {
-            put("isn", json!(isn));
-            put("previous_conn", json!(previous));
-            put("previous_state", json!(previous_state));
-            put("since_previous_ns", ns(*since_end));
+            o.field("isn", isn);
+            o.field("previous_conn", previous);
+            o.field("previous_state", previous_state);
+            o.field("since_previous_ns", &ns(*since_end));
         }
         EventKind::ActiveClose { sent, received } => {
-            put("bytes_sent", json!(sent));
-            put("bytes_received", json!(received));
+            o.field("bytes_sent", sent);
+            o.field("bytes_received", received);
         }
-        EventKind::PassiveClose { after_fin } => put("after_fin_ns", json!(after_fin.0)),
+        EventKind::PassiveClose { after_fin } => o.field("after_fin_ns", &after_fin.0),
         EventKind::Closed {
             duration,
             time_wait,
         } => {
-            put("duration_ns", json!(duration.0));
-            put(
-                "time_wait",
-                time_wait.map_or(json!("both"), |t| json!(t.to_string())),
-            );
+            o.field("duration_ns", &duration.0);
+            match time_wait {
+                Some(t) => o.field("time_wait", &Text(t)),
+                None => o.field("time_wait", "both"),
+            }
         }
         EventKind::Reset {
             sent,
             received,
             state,
         } => {
-            put("bytes_sent", json!(sent));
-            put("bytes_received", json!(received));
-            put("while", json!(state));
+            o.field("bytes_sent", sent);
+            o.field("bytes_received", received);
+            o.field("while", state);
         }
         EventKind::Retransmission { start, end }
         | EventKind::LateArrival { start, end }
         | EventKind::FastRetransmission { start, end }
         | EventKind::SpuriousRetransmission { start, end }
         | EventKind::Dsack { start, end } => {
-            put("start", json!(start));
-            put("end", json!(end));
+            o.field("start", start);
+            o.field("end", end);
         }
         EventKind::OutOfOrder {
             start,
@@ -338,41 +366,37 @@ pub fn write_event_with(e: &Event, extra: Option<Map<String, Value>>, out: &mut 
             missing_start,
             missing_end,
         } => {
-            put("start", json!(start));
-            put("end", json!(end));
-            put("missing_start", json!(missing_start));
-            put("missing_end", json!(missing_end));
+            o.field("start", start);
+            o.field("end", end);
+            o.field("missing_start", missing_start);
+            o.field("missing_end", missing_end);
         }
         // As a FIN past a hole: an empty range at the hole's end.
         EventKind::AckPastUnseen {
             missing_start: from,
             missing_end: to,
         } => {
-            for (k, v) in [
-                ("start", to),
-                ("end", to),
-                ("missing_start", from),
-                ("missing_end", to),
-            ] {
-                put(k, json!(v));
-            }
+            o.field("start", to);
+            o.field("end", to);
+            o.field("missing_start", from);
+            o.field("missing_end", to);
         }
         EventKind::WindowOpen { window, after } => {
-            put("win", json!(window));
-            put("after_ns", json!(after.0));
+            o.field("win", window);
+            o.field("after_ns", &after.0);
         }
         EventKind::DupAck { ack, count } => {
-            put("ack", json!(ack));
-            put("count", json!(count));
+            o.field("ack", ack);
+            o.field("count", count);
         }
         EventKind::AckedUnseen {
             start,
             end,
             missing,
         } => {
-            put("start", json!(start));
-            put("end", json!(end));
-            put("missing_bytes", json!(missing));
+            o.field("start", start);
+            o.field("end", end);
+            o.field("missing_bytes", missing);
         }
         EventKind::Midstream
         | EventKind::KeepAlive
@@ -385,11 +409,6 @@ pub fn write_event_with(e: &Event, extra: Option<Map<String, Value>>, out: &mut 
         | EventKind::FinRetransmit
         | EventKind::ZeroWindow => {}
     }
-    if let Some(extra) = extra {
-        m.extend(extra);
-    }
-    let _ = serde_json::to_writer(&mut *out, &Value::Object(m));
-    out.push(b'\n');
 }
 
 /// Appends one summary-row object and a newline.
@@ -397,106 +416,97 @@ pub fn write_row(r: &Row, out: &mut Vec<u8>) {
     write_row_with(r, None, out);
 }
 
-/// [`write_row`] with extra fields (the processes, attribution on) after the others.
-pub fn write_row_with(r: &Row, extra: Option<Map<String, Value>>, out: &mut Vec<u8>) {
-    let mut m = Map::new();
-    m.insert("v".into(), json!(SCHEMA_VERSION));
-    m.insert("type".into(), json!("summary"));
-    m.insert("conn".into(), json!(r.conn));
-    ends(&mut m, "client", &r.client);
-    ends(&mut m, "server", &r.server);
-    m.insert("roles_known".into(), json!(r.roles_known));
-    m.insert("state".into(), json!(r.state.name()));
-    m.insert("start".into(), json!(rfc3339(r.start)));
-    m.insert("start_sec".into(), json!(r.start.secs));
-    m.insert("start_nsec".into(), json!(r.start.nanos));
-    m.insert("duration_ns".into(), json!(r.duration.0));
-    m.insert("handshake_rtt_ns".into(), ns(r.handshake_rtt));
-    m.insert("segments".into(), json!(r.segments));
-    m.insert("bytes".into(), json!(r.bytes));
-    m.insert("retransmissions".into(), json!(r.retransmissions));
-    m.insert("dup_acks".into(), json!(r.dup_acks));
-    m.insert("zero_windows".into(), json!(r.zero_windows));
-    m.insert("drops".into(), json!(r.drops));
-    m.insert("last_drop_reason".into(), json!(r.last_drop));
-    m.insert("reset_reason".into(), json!(r.reset_reason));
-    m.insert(
-        "retransmits_not_on_wire".into(),
-        json!(r.unseen_retransmits),
-    );
+/// [`write_row`] with the processes (attribution on), `[client, server]`, after the
+/// others: the fields of the client's (else the server's), then each one's pid and comm.
+pub fn write_row_with(r: &Row, procs: Option<[Option<&Process>; 2]>, out: &mut Vec<u8>) {
+    let mut o = Object::new(out);
+    row_fields(&mut o, r);
+    if let Some([c, s]) = procs {
+        attribute::json_fields(c.or(s)).put(&mut o);
+        o.field("client_pid", &c.map(|p| p.pid));
+        o.field("client_comm", &c.map(|p| &p.comm));
+        o.field("server_pid", &s.map(|p| p.pid));
+        o.field("server_comm", &s.map(|p| &p.comm));
+    }
+    o.end();
+    out.push(b'\n');
+}
+
+fn row_fields(o: &mut Object, r: &Row) {
+    o.field("v", &SCHEMA_VERSION);
+    o.field("type", "summary");
+    o.field("conn", &r.conn);
+    o.endpoint(["client", "client_addr", "client_port"], &r.client);
+    o.endpoint(["server", "server_addr", "server_port"], &r.server);
+    o.field("roles_known", &r.roles_known);
+    o.field("state", r.state.name());
+    o.field("start", &Text(Rfc3339(r.start)));
+    o.field("start_sec", &r.start.secs);
+    o.field("start_nsec", &r.start.nanos);
+    o.field("duration_ns", &r.duration.0);
+    o.field("handshake_rtt_ns", &ns(r.handshake_rtt));
+    o.field("segments", &r.segments);
+    o.field("bytes", &r.bytes);
+    o.field("retransmissions", &r.retransmissions);
+    o.field("dup_acks", &r.dup_acks);
+    o.field("zero_windows", &r.zero_windows);
+    o.field("drops", &r.drops);
+    o.field("last_drop_reason", &r.last_drop);
+    o.field("reset_reason", &r.reset_reason);
+    o.field("retransmits_not_on_wire", &r.unseen_retransmits);
     for (name, get) in crate::track::row::COUNT_FIELDS {
-        m.insert(name.into(), json!([get(&r.counts[0]), get(&r.counts[1])]));
+        o.pair(name, |i| get(&r.counts[i]));
     }
     // The classic tcptrace's numbers, each [client→server, server→client].
     let st = &r.stats;
     let secs = r.duration.0 as f64 / 1e9;
-    let mut pair = |k: &str, f: &dyn Fn(usize) -> Value| {
-        m.insert(k.to_string(), Value::Array(vec![f(0), f(1)]));
-    };
-    pair("data_segments", &|i| json!(st[i].data_segs));
-    pair("data_bytes", &|i| json!(st[i].data_bytes));
-    pair("rexmt_data_segments", &|i| json!(st[i].rexmt_segs));
-    pair("rexmt_data_bytes", &|i| json!(st[i].rexmt_bytes));
-    pair("hole_fills", &|i| json!(st[i].hole_fills));
-    pair("pure_acks", &|i| json!(st[i].pure_acks));
-    pair("sack_segments", &|i| json!(st[i].sack_segs));
-    pair("syn_segments", &|i| json!(st[i].syn_segs));
-    pair("fin_segments", &|i| json!(st[i].fin_segs));
-    pair("segment_size_min", &|i| json!(st[i].seg_size.min));
-    pair("segment_size_avg", &|i| json!(st[i].seg_size.avg()));
-    pair("segment_size_max", &|i| json!(st[i].seg_size.max));
-    pair("window_min", &|i| json!(st[i].window.min));
-    pair("window_avg", &|i| json!(st[i].window.avg()));
-    pair("window_max", &|i| json!(st[i].window.max));
-    pair("idle_max_ns", &|i| json!(st[i].idle_max));
-    pair("throughput_bps", &|i| {
-        if secs > 0.0 {
-            json!(r.bytes[i] as f64 / secs)
-        } else {
-            Value::Null
-        }
+    o.pair("data_segments", |i| st[i].data_segs);
+    o.pair("data_bytes", |i| st[i].data_bytes);
+    o.pair("rexmt_data_segments", |i| st[i].rexmt_segs);
+    o.pair("rexmt_data_bytes", |i| st[i].rexmt_bytes);
+    o.pair("hole_fills", |i| st[i].hole_fills);
+    o.pair("pure_acks", |i| st[i].pure_acks);
+    o.pair("sack_segments", |i| st[i].sack_segs);
+    o.pair("syn_segments", |i| st[i].syn_segs);
+    o.pair("fin_segments", |i| st[i].fin_segs);
+    o.pair("segment_size_min", |i| st[i].seg_size.min);
+    o.pair("segment_size_avg", |i| st[i].seg_size.avg());
+    o.pair("segment_size_max", |i| st[i].seg_size.max);
+    o.pair("window_min", |i| st[i].window.min);
+    o.pair("window_avg", |i| st[i].window.avg());
+    o.pair("window_max", |i| st[i].window.max);
+    o.pair("idle_max_ns", |i| st[i].idle_max);
+    o.pair("throughput_bps", |i| {
+        (secs > 0.0).then(|| r.bytes[i] as f64 / secs)
     });
-    pair("rtt_samples", &|i| json!(st[i].rtt.n));
-    pair("rtt_min_ns", &|i| json!(st[i].rtt.min));
-    pair("rtt_avg_ns", &|i| json!(st[i].rtt.avg()));
-    pair("rtt_max_ns", &|i| json!(st[i].rtt.max));
-    pair("rtt_stdev_ns", &|i| json!(st[i].rtt.stdev()));
-    pair("fast_retransmit_delays", &|i| json!(st[i].fast_delay.n));
-    pair("fast_retransmit_delay_avg_ns", &|i| {
-        json!(st[i].fast_delay.avg())
-    });
-    pair("other_retransmit_delays", &|i| json!(st[i].rto_delay.n));
-    pair("other_retransmit_delay_min_ns", &|i| {
-        json!(st[i].rto_delay.min)
-    });
-    pair("other_retransmit_delay_avg_ns", &|i| {
-        json!(st[i].rto_delay.avg())
-    });
-    pair("other_retransmit_delay_max_ns", &|i| {
-        json!(st[i].rto_delay.max)
-    });
-    let o = &r.syn_opts;
-    pair("mss", &|i| json!(o[i].mss));
-    pair("wscale", &|i| json!(o[i].wscale));
-    pair("sack_permitted", &|i| json!(o[i].sack_ok));
-    pair("timestamps", &|i| json!(o[i].timestamps));
-    pair("fast_open", &|i| json!(o[i].tfo));
-    pair("syn_data_bytes", &|i| json!(o[i].syn_data));
-    m.insert("end".into(), json!(r.end_name()));
-    m.insert("end_by".into(), json!(r.end_by()));
+    o.pair("rtt_samples", |i| st[i].rtt.n);
+    o.pair("rtt_min_ns", |i| st[i].rtt.min);
+    o.pair("rtt_avg_ns", |i| st[i].rtt.avg());
+    o.pair("rtt_max_ns", |i| st[i].rtt.max);
+    o.pair("rtt_stdev_ns", |i| st[i].rtt.stdev());
+    o.pair("fast_retransmit_delays", |i| st[i].fast_delay.n);
+    o.pair("fast_retransmit_delay_avg_ns", |i| st[i].fast_delay.avg());
+    o.pair("other_retransmit_delays", |i| st[i].rto_delay.n);
+    o.pair("other_retransmit_delay_min_ns", |i| st[i].rto_delay.min);
+    o.pair("other_retransmit_delay_avg_ns", |i| st[i].rto_delay.avg());
+    o.pair("other_retransmit_delay_max_ns", |i| st[i].rto_delay.max);
+    let so = &r.syn_opts;
+    o.pair("mss", |i| so[i].mss);
+    o.pair("wscale", |i| so[i].wscale);
+    o.pair("sack_permitted", |i| so[i].sack_ok);
+    o.pair("timestamps", |i| so[i].timestamps);
+    o.pair("fast_open", |i| so[i].tfo);
+    o.pair("syn_data_bytes", |i| so[i].syn_data);
+    o.field("end", r.end_name());
+    o.field("end_by", &r.end_by());
     let attempts = match r.end {
-        End::Refused { attempts } => json!(attempts),
-        End::NoAnswer { syns } | End::IcmpRefused { syns, .. } => json!(syns),
-        _ => Value::Null,
+        End::Refused { attempts } => Some(attempts),
+        End::NoAnswer { syns } | End::IcmpRefused { syns, .. } => Some(syns),
+        _ => None,
     };
-    m.insert("attempts".into(), attempts);
-    m.insert("fate".into(), json!(r.fate_name()));
-    m.insert("end_text".into(), json!(r.end_text()));
-    if let Some(extra) = extra {
-        m.extend(extra);
-    }
-    let _ = serde_json::to_writer(&mut *out, &Value::Object(m));
-    out.push(b'\n');
+    o.field("attempts", &attempts);
+    o.field("fate", r.fate_name());
+    o.field("end_text", &r.end_text());
 }
 
 /// The `--json` output: segment objects (unless `--no-lines`), events, and summary rows.
@@ -550,17 +560,14 @@ impl Output for Json {
 
     fn summary(&mut self, _t: &Tracker, rows: &[Row], sh: &mut Shared, out: &mut Vec<u8>) {
         for r in rows {
-            let fields = sh.owners.as_ref().map(|o| {
-                let c = o.of(r.conn, &r.client);
-                let s = o.of(r.conn, &r.server);
-                let mut m = attribute::json_fields(c.or(s).map(|p| &**p));
-                m.insert("client_pid".into(), c.map(|p| p.pid).into());
-                m.insert("client_comm".into(), c.map(|p| p.comm.clone()).into());
-                m.insert("server_pid".into(), s.map(|p| p.pid).into());
-                m.insert("server_comm".into(), s.map(|p| p.comm.clone()).into());
-                m
-            });
-            write_row_with(r, fields, out);
+            let procs = sh
+                .owners
+                .as_ref()
+                .map(|o| [&r.client, &r.server].map(|ep| o.of(r.conn, ep).map(|p| &**p)));
+            write_row_with(r, procs, out);
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
