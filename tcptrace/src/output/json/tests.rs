@@ -41,17 +41,11 @@ fn full() -> Process {
 /// Only what the kernel gives.
 fn partial() -> Process {
     Process {
-        pid: 7,
         tid: 8,
         comm: "nginx".to_string(),
         uid: 33,
-        user: None,
-        ppid: None,
-        pcomm: None,
-        cgroup_id: 0,
-        cgroup: None,
-        container: None,
         how: "listen",
+        ..(*crate::attribute::tests::proc_(7)).clone()
     }
 }
 
