@@ -35,12 +35,14 @@ pub enum Mode {
     EveryHooks,
     Traced,
     TracedHooks,
+    /// `Traced` with the static binary users install.
+    TracedStatic,
 }
 
 const URGENT: &str = "tcp[tcpflags] & tcp-urg != 0";
 
 impl Mode {
-    pub const ALL: [Mode; 7] = [
+    pub const ALL: [Mode; 8] = [
         Mode::Untraced,
         Mode::Other,
         Mode::OtherHooks,
@@ -48,6 +50,7 @@ impl Mode {
         Mode::EveryHooks,
         Mode::Traced,
         Mode::TracedHooks,
+        Mode::TracedStatic,
     ];
     pub fn name(self) -> &'static str {
         match self {
@@ -60,6 +63,7 @@ impl Mode {
             }
             Mode::Traced => "tcptrace --port 8080",
             Mode::TracedHooks => "tcptrace --port 8080 --process",
+            Mode::TracedStatic => "tcptrace static --port 8080",
         }
     }
 
@@ -70,7 +74,7 @@ impl Mode {
             Mode::OtherHooks => Some(&["--port", "1", "--process"]),
             Mode::Every => Some(&[URGENT]),
             Mode::EveryHooks => Some(&["--process", URGENT]),
-            Mode::Traced => Some(&["--port", PORT]),
+            Mode::Traced | Mode::TracedStatic => Some(&["--port", PORT]),
             Mode::TracedHooks => Some(&["--port", PORT, "--process"]),
         }
     }
@@ -139,11 +143,21 @@ fn wait_ready(n: &Netns) -> Result<()> {
     bail!("nginx did not start")
 }
 
-fn one(n: &Netns, tcptrace: &Path, mode: Mode, seconds: u64) -> Result<f64> {
+/// The two tracer builds: this tree's, and the static one (when given).
+pub struct Builds<'a> {
+    pub glibc: &'a Path,
+    pub static_bin: Option<&'a Path>,
+}
+
+fn one(n: &Netns, builds: &Builds, mode: Mode, seconds: u64) -> Result<f64> {
     let tracer = match mode.args() {
         None => None,
         Some(args) => {
-            let mut cmd = n.exec(&n.b, tcptrace);
+            let bin = match (mode, builds.static_bin) {
+                (Mode::TracedStatic, Some(b)) => b,
+                _ => builds.glibc,
+            };
+            let mut cmd = n.exec(&n.b, bin);
             cmd.args(["-i", &n.veth_b, "--xdp-mode", "off"]).args(args);
             let mut p = Proc::spawn(mode.name(), cmd, Stdio::null())?;
             p.wait_stderr("listening on", Duration::from_secs(30))?;
@@ -161,7 +175,7 @@ fn one(n: &Netns, tcptrace: &Path, mode: Mode, seconds: u64) -> Result<f64> {
     Ok(rate)
 }
 
-pub fn run(quick: bool, tcptrace: &Path, tmp: &Path) -> Result<Churn> {
+pub fn run(quick: bool, builds: &Builds, tmp: &Path) -> Result<Churn> {
     let n = Netns::new();
     let dir = tmp.join("nginx");
     fs::create_dir_all(&dir)?;
@@ -179,13 +193,18 @@ pub fn run(quick: bool, tcptrace: &Path, tmp: &Path) -> Result<Churn> {
     wait_ready(&n)?;
     let seconds = if quick { 2 } else { 8 };
     let rounds = if quick { 3 } else { 5 };
-    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); Mode::ALL.len()];
+    // Without a static binary its mode is left out.
+    let modes: Vec<Mode> = Mode::ALL
+        .into_iter()
+        .filter(|&m| m != Mode::TracedStatic || builds.static_bin.is_some())
+        .collect();
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
     for round in 0..rounds {
-        for k in 0..Mode::ALL.len() {
-            let mi = (k + round) % Mode::ALL.len();
-            let mode = Mode::ALL[mi];
+        for k in 0..modes.len() {
+            let mi = (k + round) % modes.len();
+            let mode = modes[mi];
             eprintln!("bench: churn round {}/{rounds}: {}", round + 1, mode.name());
-            rates[mi].push(one(&n, tcptrace, mode, seconds)?);
+            rates[mi].push(one(&n, builds, mode, seconds)?);
         }
     }
     server.signal(libc::SIGQUIT);
@@ -202,7 +221,7 @@ pub fn run(quick: bool, tcptrace: &Path, tmp: &Path) -> Result<Churn> {
     };
     let (hooks_idle, hooks_every, hooks_traced) = (pair(2, 1), pair(4, 3), pair(6, 5));
     let base = rates[0].clone();
-    let results = Mode::ALL
+    let results = modes
         .iter()
         .zip(rates)
         .map(|(&m, r)| {
@@ -222,6 +241,24 @@ pub fn run(quick: bool, tcptrace: &Path, tmp: &Path) -> Result<Churn> {
 }
 
 impl Churn {
+    /// The median per-round ratio to untraced of `mode`, when it ran.
+    pub fn ratio(&self, mode: Mode) -> Option<f64> {
+        self.results
+            .iter()
+            .find(|r| r.0 == mode)
+            .map(|&(_, _, _, ratio)| ratio)
+    }
+
+    /// Tracing the traffic, each build, against the target (≥ 0.95× untraced).
+    fn traced(&self) -> String {
+        let f = |m| self.ratio(m).map_or("not run".into(), |r| format!("{r:.3}×"));
+        format!(
+            "tracing the traffic (`--port 8080`, lines to /dev/null): {} untraced with this              build, {} with the static binary (target ≥ 0.95×)",
+            f(Mode::Traced),
+            f(Mode::TracedStatic)
+        )
+    }
+
     /// The report's section.
     pub fn markdown(&self) -> String {
         let mut s = String::from("\n## Connection churn: the attribution hooks' cost\n\n");
@@ -238,6 +275,7 @@ impl Churn {
              {:.3}× while tracing the traffic (median of per-round ratios).\n",
             self.seconds, self.rounds, self.hooks_idle, self.hooks_every, self.hooks_traced
         );
+        let _ = writeln!(s, "\nConnection churn {}.\n", self.traced());
         s.push_str("| mode | connections/s (median) | ratio to untraced | rounds |\n| --- | --- | --- | --- |\n");
         for (m, r, med, ratio) in &self.results {
             let rounds: Vec<String> = r.iter().map(|x| format!("{x:.0}")).collect();
@@ -254,8 +292,11 @@ impl Churn {
     /// One line for the console summary.
     pub fn summary(&self) -> String {
         format!(
-            "churn: socket hooks {:.3}x the connections/s without them (another port traced), {:.3}x (every socket recorded), {:.3}x (the traffic traced)",
-            self.hooks_idle, self.hooks_every, self.hooks_traced
+            "churn: socket hooks {:.3}x the connections/s without them (another port traced), {:.3}x (every socket recorded), {:.3}x (the traffic traced); {}",
+            self.hooks_idle,
+            self.hooks_every,
+            self.hooks_traced,
+            self.traced()
         )
     }
 }

@@ -246,7 +246,13 @@ fn main() -> Result<()> {
     let churn = part(
         want("churn"),
         "connection churn (nginx + wrk, Connection: close)",
-        || churn::run(cli.quick, &tcptrace, &tmp),
+        || {
+            let builds = churn::Builds {
+                glibc: &tcptrace,
+                static_bin: cli.static_tracer.as_deref(),
+            };
+            churn::run(cli.quick, &builds, &tmp)
+        },
     )?;
     let drops = part(
         want("drops"),
