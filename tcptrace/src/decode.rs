@@ -369,8 +369,9 @@ pub mod ext {
     pub const DEST_OPTS: u8 = 60;
 }
 
-/// One TCP segment, decoded. Cheap to copy; holds no heap data.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One TCP segment, decoded. A plain segment holds no heap data; one with IPv4 options,
+/// IPv6 extension headers, a tunnel or PPPoE boxes their bytes ([`Segment::tail`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Segment {
     pub ts: Timestamp,
     pub ifindex: u32,
@@ -428,11 +429,18 @@ pub struct Segment {
     pub opt_len: u8,
     /// [`status`] bits.
     pub status: u16,
-    /// IPv4 options / IPv6 extension header bytes and PPPoE, when the packet has them.
-    pub tail: Tail,
+    /// IPv4 options / IPv6 extension header bytes and PPPoE, when the packet has them
+    /// (boxed: most segments have none, and a tail is a few hundred bytes to copy).
+    pub extra: Option<Box<Tail>>,
 }
 
 impl Segment {
+    /// Its IPv4 options / IPv6 extension headers, tunnel headers and PPPoE session
+    /// ([`Tail::NONE`] when it has none).
+    pub fn tail(&self) -> &Tail {
+        self.extra.as_deref().unwrap_or(&Tail::NONE)
+    }
+
     /// Decodes a kernel record stamped with wall-clock time `ts`.
     pub fn from_record(r: &Record, ts: Timestamp) -> Segment {
         Segment::decode(r, ts, None)
@@ -519,7 +527,7 @@ impl Segment {
             options: r.options,
             opt_len,
             status: r.status,
-            tail: tail.copied().unwrap_or(Tail::NONE),
+            extra: tail.map(|t| Box::new(*t)),
         }
         .with_routed_checksum(r)
     }
@@ -527,13 +535,13 @@ impl Segment {
     /// With source routing (IPv4 LSRR/SSRR, an IPv6 routing header) tcpdump checks the TCP
     /// checksum against the final destination: the kernel's value is moved over to it.
     fn with_routed_checksum(mut self, r: &Record) -> Segment {
-        if self.status & status::CSUM_COMPUTED == 0 || self.tail.bytes().is_empty() {
+        if self.status & status::CSUM_COMPUTED == 0 || self.tail().bytes().is_empty() {
             return self;
         }
         let v6 = self.is_v6();
         let from: &[u8] = if v6 { &r.daddr } else { &r.daddr[..4] };
         if let Some(to) =
-            crate::render::iphdrs::final_dst(v6, self.ext_headers(), self.tail.bytes())
+            crate::render::iphdrs::final_dst(v6, self.ext_headers(), self.tail().bytes())
         {
             self.tcp_csum_calc = checksum::replace_in_pseudo_header(self.tcp_csum_calc, from, &to);
         }
@@ -675,7 +683,7 @@ impl Segment {
 
 /// An ICMP or ICMPv6 error about a traced segment, decoded: the error's own headers and
 /// the segment it quotes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IcmpError {
     /// The error's sender (the router or host that reports) and receiver.
     pub src: IpAddr,

@@ -77,8 +77,8 @@ impl Tracing<'_> {
 }
 
 impl live::LinkHandler for Tracing<'_> {
-    fn watched(&self) -> Vec<u32> {
-        self.traced.keys().copied().collect()
+    fn watched(&self, into: &mut Vec<u32>) {
+        into.extend(self.traced.keys().copied());
     }
 
     fn event(&mut self, ev: LinkEvent) -> bool {

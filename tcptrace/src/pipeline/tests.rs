@@ -173,7 +173,7 @@ fn drop_notes_and_the_clients_verdict() {
     let syn = cs(0, SYN, CI, 0, 16384, 0);
     let mut p = explain(&mut out, Some(owners(&syn, 7, 9)));
     let _ = p.segment(&syn, None);
-    let mut dropped = syn;
+    let mut dropped = syn.clone();
     dropped.ts = Timestamp::new(syn.ts.secs, syn.ts.nanos + 21_000);
     p.drop_segment(&dropped, &firewall());
     p.finish().unwrap();

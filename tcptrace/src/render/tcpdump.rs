@@ -226,17 +226,17 @@ impl Renderer {
 
     fn body(&mut self, seg: &Segment, out: &mut Vec<u8>) {
         let v = self.opts.verbose;
-        if let Some(ses) = seg.tail.pppoe {
+        if let Some(ses) = seg.tail().pppoe {
             // print-pppoe.c: the code name (empty for session data), then the session.
             out.extend_from_slice(b"PPPoE  [ses 0x");
             put_hex(out, u64::from(ses), 1);
             out.extend_from_slice(b"] ");
         }
-        let outer = seg.tail.outer().len();
+        let outer = seg.tail().outer().len();
         if outer > 0
             && !tunnel::outer(
                 out,
-                seg.tail.to_l4(),
+                seg.tail().to_l4(),
                 outer,
                 v,
                 self.opts.quiet,
@@ -277,7 +277,7 @@ impl Renderer {
                 put_ip(out, &seg.dst);
                 out.extend_from_slice(b": ");
                 // The headers' bytes, when the record carries them (else names only).
-                let mut hdrs = seg.tail.bytes();
+                let mut hdrs = seg.tail().bytes();
                 for &e in exts {
                     // A header the tail does not hold whole (past MAX_TAIL): names from
                     // here on.
@@ -329,7 +329,7 @@ impl Renderer {
                             put_u32(out, (seg.frag & 0xfff8) as u32);
                             out.push(b'|');
                             // The bytes after the fragment header (its payload).
-                            let all = seg.tail.bytes().len();
+                            let all = seg.tail().bytes().len();
                             let frag_len = if all > 0 {
                                 seg.ip_len.wrapping_sub((all - hdrs.len()) as u32)
                             } else {
@@ -343,7 +343,7 @@ impl Renderer {
                     }
                 }
                 if seg.ip_len == 0
-                    && let Some(j) = seg.tail.jumbo()
+                    && let Some(j) = seg.tail().jumbo()
                 {
                     // A jumbogram cut short: tcpdump says so after the headers.
                     let have = seg.frame_len.saturating_sub(seg.l3_off as u32);
@@ -472,7 +472,7 @@ fn ipv4_verbose(seg: &Segment, out: &mut Vec<u8>) {
         proto: (b"TCP", 6),
         len: seg.ip_len,
         options: (seg.ihl > 20)
-            .then(|| seg.tail.bytes())
+            .then(|| seg.tail().bytes())
             .filter(|b| !b.is_empty()),
         bad_csum,
     };

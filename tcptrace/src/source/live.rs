@@ -129,8 +129,8 @@ async fn next_tick(i: &mut Option<tokio::time::Interval>) {
 
 /// Told about interfaces that come and go while tracing.
 pub trait LinkHandler {
-    /// The interfaces being traced.
-    fn watched(&self) -> Vec<u32>;
+    /// Appends the interfaces being traced to `into`.
+    fn watched(&self, into: &mut Vec<u32>);
     /// One change; `false` ends the trace ([`Stop::Gone`]).
     fn event(&mut self, ev: LinkEvent) -> bool;
 }
@@ -146,7 +146,9 @@ pub async fn run(
 ) -> io::Result<(Rings, Stop)> {
     let mut links = LinkWatch::new()?;
     // Interfaces may have gone before we subscribed.
-    for i in links_to.watched() {
+    let mut watched = Vec::new();
+    links_to.watched(&mut watched);
+    for &i in &watched {
         if !links::exists(i) && !links_to.event(LinkEvent::Gone(i)) {
             return Ok((ring, Stop::Gone));
         }
@@ -170,7 +172,9 @@ pub async fn run(
     let mut tick = tokio::time::interval(DRAIN_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let watched = links_to.watched();
+        // Filled anew each turn (interfaces come and go), in the same allocation.
+        watched.clear();
+        links_to.watched(&mut watched);
         let flow = tokio::select! {
             _ = int.recv() => break,
             _ = term.recv() => break,

@@ -983,21 +983,25 @@ impl Conn {
             // Overlaps what was already seen: fills a hole, or repeats.
             let h = &mut self.h[d];
             let mut filled: Option<Gap> = None;
-            let mut kept = Vec::with_capacity(h.gaps.len() + 1);
-            for g in &h.gaps {
-                if seq_lt(seq, g.end) && seq_gt(end, g.start) {
-                    filled.get_or_insert(*g);
-                    if seq_gt(seq, g.start) {
-                        kept.push(Gap { end: seq, ..*g });
+            // The holes it overlaps shrink or split (no allocation when there are none:
+            // a plain retransmission).
+            if !h.gaps.is_empty() {
+                let mut kept = Vec::with_capacity(h.gaps.len() + 1);
+                for g in &h.gaps {
+                    if seq_lt(seq, g.end) && seq_gt(end, g.start) {
+                        filled.get_or_insert(*g);
+                        if seq_gt(seq, g.start) {
+                            kept.push(Gap { end: seq, ..*g });
+                        }
+                        if seq_lt(end, g.end) {
+                            kept.push(Gap { start: end, ..*g });
+                        }
+                    } else {
+                        kept.push(*g);
                     }
-                    if seq_lt(end, g.end) {
-                        kept.push(Gap { start: end, ..*g });
-                    }
-                } else {
-                    kept.push(*g);
                 }
+                h.gaps = kept;
             }
-            h.gaps = kept;
             if seq_gt(end, m) {
                 if seq_gt(data_end, m) {
                     h.bytes += data_end.wrapping_sub(m) as u64;

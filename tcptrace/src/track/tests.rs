@@ -697,12 +697,12 @@ fn hole_fills_are_classified_by_evidence() {
     // IP IDs decide when there are any: older than the segment that passed the hole is
     // a late arrival even long after, newer is a retransmission even at once.
     let mut segs = base();
-    segs[4] = id(segs[4], 7);
+    segs[4] = id(segs[4].clone(), 7);
     segs.push(id(fill(500), 6));
     let mut t = Tracker::new(TrackConfig::default());
     assert_eq!(names(&[last(&mut t, &segs)]), vec![vec!["late_arrival"]]);
     let mut segs = base();
-    segs[4] = id(segs[4], 0xffff);
+    segs[4] = id(segs[4].clone(), 0xffff);
     segs.push(id(fill(10), 2)); // newer, across the 16-bit wrap
     let mut t = Tracker::new(TrackConfig::default());
     assert_eq!(names(&[last(&mut t, &segs)]), vec![vec!["retransmission"]]);
@@ -787,7 +787,7 @@ fn clock_jumps_do_not_expire_connections() {
     segs.push(sc(20, ACK, SI + 1, CI + 101, 100, 0));
     // And one a week behind.
     segs.push(seg(0, C, 4001, S, 80, SYN, 1, 0, 100, 0));
-    let mut behind = segs.last().copied().unwrap();
+    let mut behind = segs.last().cloned().unwrap();
     behind.ts = Timestamp::new(1000 - 7 * 86_400, 0);
     *segs.last_mut().unwrap() = behind;
     segs.push(cs(30, ACK, CI + 101, SI + 1, 100, 100));
