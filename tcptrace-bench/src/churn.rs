@@ -266,7 +266,10 @@ impl Churn {
 
     /// Tracing the traffic, each build, against the target (≥ 0.95× untraced).
     fn traced(&self) -> String {
-        let f = |m| self.ratio(m).map_or("not run".into(), |r| format!("{r:.3}×"));
+        let f = |m| {
+            self.ratio(m)
+                .map_or("not run".into(), |r| format!("{r:.3}×"))
+        };
         format!(
             "tracing the traffic (`--port 8080`, lines to /dev/null): {} untraced with this \
              build, {} with the static binary (target ≥ 0.95×)",
