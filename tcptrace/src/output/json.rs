@@ -61,6 +61,17 @@ impl<'a> Object<'a> {
         Object { out, sep: b'{' }
     }
 
+    /// An object of type `ty` stamped `ts`: `v`, `type`, `ts`, `ts_sec`, `ts_nsec`.
+    fn stamped(out: &'a mut Vec<u8>, ty: &str, ts: Timestamp) -> Self {
+        let mut o = Object::new(out);
+        o.field("v", &SCHEMA_VERSION);
+        o.field("type", ty);
+        o.field("ts", &Text(Rfc3339(ts)));
+        o.field("ts_sec", &ts.secs);
+        o.field("ts_nsec", &ts.nanos);
+        o
+    }
+
     /// `"key":value`. The key is written as is: a plain name, nothing in it to escape.
     pub fn field<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) {
         debug_assert!(
@@ -129,12 +140,7 @@ impl SegmentWriter {
         put_flags(&mut self.flags, seg.flag_byte());
         self.options.clear();
         crate::render::put_hex_bytes(&mut self.options, seg.option_bytes());
-        let mut o = Object::new(out);
-        o.field("v", &SCHEMA_VERSION);
-        o.field("type", "segment");
-        o.field("ts", &Text(Rfc3339(seg.ts)));
-        o.field("ts_sec", &seg.ts.secs);
-        o.field("ts_nsec", &seg.ts.nanos);
+        let mut o = Object::stamped(out, "segment", seg.ts);
         if let Some(c) = conn {
             o.field("conn", &c);
         }
@@ -196,12 +202,7 @@ fn ns(s: Option<Span>) -> Option<u64> {
 /// Appends one event object and a newline, with the process fields (attribution on) after
 /// the others.
 pub fn write_event_with(e: &Event, process: Option<JsonFields<'_>>, out: &mut Vec<u8>) {
-    let mut o = Object::new(out);
-    o.field("v", &SCHEMA_VERSION);
-    o.field("type", "event");
-    o.field("ts", &Text(Rfc3339(e.ts)));
-    o.field("ts_sec", &e.ts.secs);
-    o.field("ts_nsec", &e.ts.nanos);
+    let mut o = Object::stamped(out, "event", e.ts);
     o.field("conn", &e.conn);
     o.field("kind", e.kind.name());
     o.endpoint(["from", "from_addr", "from_port"], &e.from);

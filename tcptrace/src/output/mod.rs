@@ -52,17 +52,22 @@ pub struct ReportOptions {
     pub graph: bool,
 }
 
+impl ReportOptions {
+    /// Lines only: what tcptrace prints with none of these flags.
+    pub const DEFAULT: ReportOptions = ReportOptions {
+        explain: false,
+        summary: false,
+        summary_long: false,
+        json: false,
+        lines: true,
+        max_connections: crate::track::DEFAULT_MAX_CONNECTIONS,
+        graph: false,
+    };
+}
+
 impl Default for ReportOptions {
     fn default() -> Self {
-        ReportOptions {
-            explain: false,
-            summary: false,
-            summary_long: false,
-            json: false,
-            lines: true,
-            max_connections: crate::track::DEFAULT_MAX_CONNECTIONS,
-            graph: false,
-        }
+        Self::DEFAULT
     }
 }
 

@@ -12,6 +12,15 @@ use crate::timefmt::LocalClock;
 use crate::track::tests::{C, CI, S, SI, cs, handshake, sc, seg};
 use tcptrace_common::tcp_flags::{ACK, FIN, RST, SYN};
 
+const EXPLAIN: ReportOptions = ReportOptions {
+    explain: true,
+    ..ReportOptions::DEFAULT
+};
+const JSON: ReportOptions = ReportOptions {
+    json: true,
+    ..ReportOptions::DEFAULT
+};
+
 fn article() -> Vec<Segment> {
     let r = 3034008467u32;
     let mut v = handshake();
@@ -81,33 +90,15 @@ fn notes_stop_at_the_third_duplicate_ack_json_has_all() {
     for i in 0..6 {
         segs.push(sc(12 + i, ACK, SI + 1, CI + 101, 1000, 0));
     }
-    let text = run(
-        ReportOptions {
-            explain: true,
-            ..ReportOptions::default()
-        },
-        &segs,
-    );
+    let text = run(EXPLAIN, &segs);
     assert_eq!(text.matches("^ duplicate ACK #").count(), 3, "{text}");
-    let json = run(
-        ReportOptions {
-            json: true,
-            ..ReportOptions::default()
-        },
-        &segs,
-    );
+    let json = run(JSON, &segs);
     assert_eq!(json.matches("\"kind\":\"dup_ack\"").count(), 5, "{json}");
 }
 
 #[test]
 fn json_lines_parse() {
-    let text = run(
-        ReportOptions {
-            json: true,
-            ..ReportOptions::default()
-        },
-        &article(),
-    );
+    let text = run(JSON, &article());
     let mut kinds = std::collections::BTreeMap::<String, usize>::new();
     for l in text.lines() {
         let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
@@ -139,10 +130,7 @@ fn pipeline(
 /// `--explain` alone, on the test clock; with `owners`, attribution on.
 fn explain(out: &mut Vec<u8>, owners: Option<Attributor>) -> Pipeline<&mut Vec<u8>> {
     let renderer = Renderer::with_clock(RenderOptions::default(), LocalClock::utc());
-    let opts = ReportOptions {
-        explain: true,
-        ..ReportOptions::default()
-    };
+    let opts = EXPLAIN;
     let parts = Parts {
         attrib: owners,
         ..Parts::default()
