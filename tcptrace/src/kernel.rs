@@ -640,27 +640,8 @@ impl Kernel {
         Ok(CounterReader { arr })
     }
 
-    /// Runs the XDP program once on `frame` (BPF_PROG_TEST_RUN); returns its verdict.
-    pub fn run_xdp(&mut self, frame: &[u8]) -> Result<u32, KernelError> {
-        self.run_once(Prog::Xdp, frame)
-    }
-
-    /// Runs the generic-XDP program (no frags flag) once on `frame`; returns its verdict.
-    pub fn run_xdp_skb(&mut self, frame: &[u8]) -> Result<u32, KernelError> {
-        self.run_once(Prog::XdpSkb, frame)
-    }
-
-    /// Runs the TC egress program once on `frame` (BPF_PROG_TEST_RUN); returns its verdict.
-    pub fn run_tc(&mut self, frame: &[u8]) -> Result<u32, KernelError> {
-        self.run_once(Prog::Tc, frame)
-    }
-
-    /// Runs the TC ingress program once on `frame`; returns its verdict.
-    pub fn run_tc_ingress(&mut self, frame: &[u8]) -> Result<u32, KernelError> {
-        self.run_once(Prog::TcIngress, frame)
-    }
-
-    fn run_once(&mut self, prog: Prog, frame: &[u8]) -> Result<u32, KernelError> {
+    /// Runs `prog` once on `frame` (BPF_PROG_TEST_RUN); returns its verdict.
+    pub fn run(&mut self, prog: Prog, frame: &[u8]) -> Result<u32, KernelError> {
         let opts = TestRunOptions {
             data_in: Some(frame),
             ..Default::default()

@@ -10,7 +10,7 @@ use common::{
     tcptrace_bin,
 };
 use serde_json::Value;
-use tcptrace::kernel::{Filter, Kernel};
+use tcptrace::kernel::{Filter, Kernel, Prog};
 use tcptrace_common::{
     Config,
     attrib::{AttribFilter, FlowKey, Owner},
@@ -434,7 +434,7 @@ fn kernel_process_filter() {
         ];
         for (f, pass, what) in &cases {
             for tc in [false, true] {
-                let verdict = if tc { k.run_tc(f) } else { k.run_xdp(f) };
+                let verdict = k.run(if tc { Prog::Tc } else { Prog::Xdp }, f);
                 verdict.expect("test run");
                 let mut n = 0;
                 while ring.pop_oldest().is_some() {

@@ -24,7 +24,7 @@ use super::{
 };
 use crate::{
     decode::{self, FileTime, Item, Tail, Timestamp},
-    kernel::{Kernel, KernelError, Rings},
+    kernel::{Kernel, KernelError, Prog, Rings},
 };
 
 const ETH_HLEN: usize = 14;
@@ -478,7 +478,8 @@ impl Replayer<'_> {
         let wire_len = (frame.orig_len as usize).saturating_sub(strip) + added;
         // A segment that runs past the replayed bytes has no checksum verdict: the kernel
         // marks it (CSUM_UNAVAILABLE), as any segment beyond the bytes it is given.
-        self.kernel.run_xdp(&input[..input.len().min(MAX_REPLAY)])?;
+        self.kernel
+            .run(Prog::Xdp, &input[..input.len().min(MAX_REPLAY)])?;
         let mut records = 0;
         while let Some(item) = self.ring.pop_oldest() {
             records += 1;

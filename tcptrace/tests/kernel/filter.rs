@@ -11,8 +11,7 @@ fn ip6(a: [u8; 16]) -> IpAddr {
 
 #[test]
 fn filter_hosts_only() {
-    let mut k = K::filtered(&[ip4(A4)], &[]);
-    for hook in HOOKS {
+    K::filtered(&[ip4(A4)], &[]).each_hook(ctr(4, 4, 2, 2, 0, 0, 0), |k, hook| {
         let r = k.record(hook, &v4_frame(A4, B4, 1, 2));
         assert_eq!(&r.saddr[..4], &A4, "hit on source");
         let r = k.record(hook, &v4_frame(C4, A4, 3, 4));
@@ -20,22 +19,19 @@ fn filter_hosts_only() {
         k.none(hook, &v4_frame(B4, C4, 5, 6));
         // An IPv6 packet never matches an IPv4 host.
         k.none(hook, &v6_frame(A6, B6, 1, 2));
-        assert_eq!(k.take_counters(), ctr(4, 4, 2, 2, 0, 0, 0));
-    }
+    });
 }
 
 #[test]
 fn filter_ports_only() {
-    let mut k = K::filtered(&[], &[443]);
-    for hook in HOOKS {
+    K::filtered(&[], &[443]).each_hook(ctr(4, 4, 2, 2, 0, 0, 0), |k, hook| {
         let r = k.record(hook, &v4_frame(A4, B4, 443, 50000));
         assert_eq!(r.sport, 443, "hit on source port");
         let r = k.record(hook, &v6_frame(A6, B6, 50000, 443));
         assert_eq!(r.dport, 443, "hit on destination port");
         k.none(hook, &v4_frame(A4, B4, 444, 442));
         k.none(hook, &v6_frame(A6, B6, 80, 8080));
-        assert_eq!(k.take_counters(), ctr(4, 4, 2, 2, 0, 0, 0));
-    }
+    });
 }
 
 #[test]
@@ -49,8 +45,7 @@ fn filter_port_zero_and_max() {
 
 #[test]
 fn filter_ports_on_cut_tcp_header() {
-    let mut k = K::filtered(&[], &[443]);
-    for hook in HOOKS {
+    K::filtered(&[], &[443]).each_hook(ctr(3, 3, 1, 1, 0, 3, 0), |k, hook| {
         let frame = v4_frame(A4, B4, 1, 443);
         // The ports are not both there: no match.
         k.none(hook, &frame[..34]);
@@ -59,45 +54,42 @@ fn filter_ports_on_cut_tcp_header() {
         let r = k.record(hook, &frame[..34 + 4]);
         assert_eq!((r.sport, r.dport, r.tcp_caplen), (1, 443, 4));
         assert_eq!(r.status, status::TCP_TRUNCATED | status::CSUM_UNAVAILABLE);
-        assert_eq!(k.take_counters(), ctr(3, 3, 1, 1, 0, 3, 0));
-    }
+    });
 }
 
 #[test]
 fn filter_hosts_and_ports() {
-    let mut k = K::filtered(&[ip4(A4)], &[22]);
-    for hook in HOOKS {
+    K::filtered(&[ip4(A4)], &[22]).each_hook(ctr(4, 4, 2, 2, 0, 0, 0), |k, hook| {
         assert!(k.run(hook, &v4_frame(A4, B4, 50000, 22)).is_some());
         assert!(k.run(hook, &v4_frame(B4, A4, 22, 50000)).is_some());
         // Host hit, port miss.
         k.none(hook, &v4_frame(A4, B4, 50000, 23));
         // Port hit, host miss.
         k.none(hook, &v4_frame(B4, C4, 22, 50000));
-        assert_eq!(k.take_counters(), ctr(4, 4, 2, 2, 0, 0, 0));
-    }
+    });
 }
 
 #[test]
 fn filter_several_values() {
-    let mut k = K::filtered(&[ip4(A4), ip4(B4), ip6(A6)], &[80, 443, 8080]);
-    for hook in HOOKS {
-        for (s, d, sp, dp) in [(A4, C4, 80, 1), (C4, B4, 1, 443), (B4, A4, 8080, 8080)] {
-            let r = k.record(hook, &v4_frame(s, d, sp, dp));
-            assert_eq!((r.sport, r.dport), (sp, dp));
-        }
-        k.none(hook, &v4_frame(C4, [10, 0, 0, 1], 80, 443));
-        k.none(hook, &v4_frame(A4, B4, 81, 442));
-        let r = k.record(hook, &v6_frame(C6, A6, 443, 1));
-        assert_eq!(r.daddr, A6);
-        k.none(hook, &v6_frame(C6, B6, 443, 1));
-        assert_eq!(k.take_counters(), ctr(7, 7, 4, 4, 0, 0, 0));
-    }
+    K::filtered(&[ip4(A4), ip4(B4), ip6(A6)], &[80, 443, 8080]).each_hook(
+        ctr(7, 7, 4, 4, 0, 0, 0),
+        |k, hook| {
+            for (s, d, sp, dp) in [(A4, C4, 80, 1), (C4, B4, 1, 443), (B4, A4, 8080, 8080)] {
+                let r = k.record(hook, &v4_frame(s, d, sp, dp));
+                assert_eq!((r.sport, r.dport), (sp, dp));
+            }
+            k.none(hook, &v4_frame(C4, [10, 0, 0, 1], 80, 443));
+            k.none(hook, &v4_frame(A4, B4, 81, 442));
+            let r = k.record(hook, &v6_frame(C6, A6, 443, 1));
+            assert_eq!(r.daddr, A6);
+            k.none(hook, &v6_frame(C6, B6, 443, 1));
+        },
+    );
 }
 
 #[test]
 fn filter_ipv6_host() {
-    let mut k = K::filtered(&[ip6(B6)], &[]);
-    for hook in HOOKS {
+    K::filtered(&[ip6(B6)], &[]).each_hook(ctr(6, 6, 4, 4, 0, 0, 0), |k, hook| {
         let r = k.record(hook, &v6_frame(A6, B6, 1, 2));
         assert_eq!(r.daddr, B6);
         let r = k.record(hook, &v6_frame(B6, C6, 1, 2));
@@ -120,14 +112,12 @@ fn filter_ipv6_host() {
             &Ipv6::new(B6, A6).tcp(&simple_tcp(1, 2)),
         );
         assert!(k.run(hook, &f).is_some());
-        assert_eq!(k.take_counters(), ctr(6, 6, 4, 4, 0, 0, 0));
-    }
+    });
 }
 
 #[test]
 fn filter_ipv4_host_does_not_match_ipv6_address() {
-    let mut k = K::filtered(&[ip4(A4)], &[]);
-    for hook in HOOKS {
+    K::filtered(&[ip4(A4)], &[]).each_hook(ctr(2, 2, 0, 0, 0, 0, 0), |k, hook| {
         // IPv6 addresses holding the IPv4 address in their low bytes (IPv4-compatible
         // ::192.0.2.1, and a global one).
         let mut compat = [0u8; 16];
@@ -136,21 +126,18 @@ fn filter_ipv4_host_does_not_match_ipv6_address() {
         global[12..].copy_from_slice(&A4);
         k.none(hook, &v6_frame(compat, B6, 1, 2));
         k.none(hook, &v6_frame(B6, global, 1, 2));
-        assert_eq!(k.take_counters(), ctr(2, 2, 0, 0, 0, 0, 0));
-    }
+    });
 }
 
 #[test]
 fn filter_ipv4_host_does_not_match_ipv4_mapped_ipv6_address() {
     // An IPv6 segment carrying ::ffff:192.0.2.1 must not match the IPv4 host 192.0.2.1
     // (tcpdump: `host 192.0.2.1` is IPv4 only).
-    let mut k = K::filtered(&[ip4(A4)], &[]);
-    for hook in HOOKS {
+    K::filtered(&[ip4(A4)], &[]).each_hook(ctr(2, 2, 0, 0, 0, 0, 0), |k, hook| {
         let mapped = v4_mapped(A4);
         k.none(hook, &v6_frame(B6, mapped, 1, 2));
         k.none(hook, &v6_frame(mapped, B6, 1, 2));
-        assert_eq!(k.take_counters(), ctr(2, 2, 0, 0, 0, 0, 0));
-    }
+    });
 }
 
 #[test]

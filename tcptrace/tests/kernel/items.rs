@@ -34,7 +34,7 @@ fn item_sizes() {
         frames
             .iter()
             .map(|f| {
-                assert_eq!(k.run_xdp(f).expect("test run"), XDP_PASS);
+                assert_eq!(k.run(Hook::Xdp, f).expect("test run"), XDP_PASS);
                 let item = ring.pop_oldest().expect("an item");
                 assert!(decode::item(&item).is_some(), "decodable");
                 item.len()

@@ -47,18 +47,17 @@ const OPTS: [u8; 20] = [
     2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 1, 3, 3, 7,
 ];
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Hook {
-    Xdp,
-    /// The generic-XDP program (no frags flag).
-    XdpSkb,
-    /// TC egress.
-    Tc,
-    /// TC ingress (`--xdp-mode off`, and `auto` on virtual interfaces).
-    TcIngress,
+/// The program a case runs on (generic XDP: no frags flag; TC ingress: `--xdp-mode off`,
+/// and `auto` on virtual interfaces).
+use tcptrace::kernel::Prog as Hook;
+
+/// What each program records of where a frame went.
+trait HookExt {
+    fn direction(self) -> u8;
+    fn pkt_type(self, dst: &[u8]) -> u8;
 }
 
-impl Hook {
+impl HookExt for Hook {
     fn direction(self) -> u8 {
         match self {
             Hook::Xdp | Hook::XdpSkb | Hook::TcIngress => DIR_INGRESS,
@@ -207,16 +206,21 @@ impl K {
         )
     }
 
+    /// Runs `case` on every program, then asserts the counters each run left.
+    fn each_hook(mut self, counters: Counters, mut case: impl FnMut(&mut K, Hook)) {
+        for hook in HOOKS {
+            case(&mut self, hook);
+            assert_eq!(self.take_counters(), counters, "{hook:?}");
+        }
+    }
+
     /// Runs `hook` once on `frame` and asserts the verdict: the clock before and after.
     fn exec(&mut self, hook: Hook, frame: &[u8]) -> (u64, u64) {
         let before = monotonic_ns();
-        let verdict = match hook {
-            Hook::Xdp => self.k.run_xdp(frame),
-            Hook::XdpSkb => self.k.run_xdp_skb(frame),
-            Hook::Tc => self.k.run_tc(frame),
-            Hook::TcIngress => self.k.run_tc_ingress(frame),
-        }
-        .unwrap_or_else(|e| panic!("{hook:?} test run on {} bytes: {e}", frame.len()));
+        let verdict = self
+            .k
+            .run(hook, frame)
+            .unwrap_or_else(|e| panic!("{hook:?} test run on {} bytes: {e}", frame.len()));
         let after = monotonic_ns();
         match hook {
             Hook::Xdp | Hook::XdpSkb => assert_eq!(verdict, XDP_PASS, "XDP verdict"),
