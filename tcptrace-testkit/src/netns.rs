@@ -393,15 +393,30 @@ pub fn sockaddr(a: SocketAddr) -> ([u8; 28], libc::socklen_t) {
     }
 }
 
-/// Starts a server in `b` on `port` that answers each request line with "pong", then
-/// closes when the client does. Returns once it listens.
-pub fn echo_server(net: &NetnsPair, addr: IpAddr, port: u16) -> std::thread::JoinHandle<()> {
+/// A server in namespace `b` on `addr`:`port` for one connection, which `serve` gets (the
+/// listener stops listening first). Returns once it listens.
+pub fn serve_one(
+    net: &NetnsPair,
+    addr: IpAddr,
+    port: u16,
+    serve: impl FnOnce(TcpStream) + Send + 'static,
+) -> std::thread::JoinHandle<()> {
     let (ready_tx, ready_rx) = mpsc::channel();
     let h = in_netns(&net.b, move || {
         let l = TcpListener::bind(SocketAddr::new(addr, port)).expect("bind");
         ready_tx.send(()).unwrap();
-        let (mut s, _) = l.accept().expect("accept");
+        let (s, _) = l.accept().expect("accept");
         stop_listening(&l);
+        serve(s);
+    });
+    ready_rx.recv().expect("server ready");
+    h
+}
+
+/// Starts a server in `b` on `port` that answers each request line with "pong", then
+/// closes when the client does. Returns once it listens.
+pub fn echo_server(net: &NetnsPair, addr: IpAddr, port: u16) -> std::thread::JoinHandle<()> {
+    serve_one(net, addr, port, |mut s| {
         let mut buf = [0u8; 64];
         loop {
             let n = s.read(&mut buf).expect("server read");
@@ -412,9 +427,7 @@ pub fn echo_server(net: &NetnsPair, addr: IpAddr, port: u16) -> std::thread::Joi
         }
         // Client closed first; now close our side.
         drop(s);
-    });
-    ready_rx.recv().expect("server ready");
-    h
+    })
 }
 
 /// Stops `l` listening now. Closing it is not enough: a child another thread is just

@@ -4,7 +4,7 @@ mod common;
 
 use std::{
     io::{ErrorKind, Read, Write},
-    net::{IpAddr, SocketAddr, TcpListener, TcpStream},
+    net::{IpAddr, SocketAddr, TcpStream},
     os::fd::AsRawFd,
     sync::mpsc,
     thread,
@@ -61,21 +61,14 @@ fn ep(a: &str, port: u16) -> String {
 /// A server in `b` that answers one request line with "pong\n" and closes once the
 /// client has closed. Returns once it listens.
 fn pong_server(net: &NetnsPair, addr: IpAddr, port: u16) -> thread::JoinHandle<()> {
-    let (tx, rx) = mpsc::channel();
-    let h = in_netns(&net.b, move || {
-        let l = TcpListener::bind(SocketAddr::new(addr, port)).expect("bind");
-        tx.send(()).unwrap();
-        let (mut s, _) = l.accept().expect("accept");
-        common::netns::stop_listening(&l);
+    common::netns::serve_one(net, addr, port, |mut s| {
         let mut buf = [0u8; 5];
         if s.read_exact(&mut buf).is_ok() {
             let _ = s.write_all(b"pong\n");
         }
         // Until the client closes or resets.
         let _ = s.read(&mut [0u8; 16]);
-    });
-    rx.recv().expect("server ready");
-    h
+    })
 }
 
 /// Client in `a`: "ping\n", read "pong\n", then `end` the connection.
@@ -330,19 +323,13 @@ fn zero_window_live() {
         &["--port", "7784", "--explain", "--no-lines", "--summary"],
     );
     let dst: IpAddr = net.b4.parse().unwrap();
-    let (tx, rx) = mpsc::channel();
     // Server: writes 2 MB as fast as it can, then closes.
-    let server = in_netns(&net.b, move || {
-        let l = TcpListener::bind(SocketAddr::new(dst, port)).expect("bind");
-        tx.send(()).unwrap();
-        let (mut s, _) = l.accept().expect("accept");
-        common::netns::stop_listening(&l);
+    let server = common::netns::serve_one(&net, dst, port, |mut s| {
         let chunk = vec![b'z'; 64 * 1024];
         for _ in 0..32 {
             s.write_all(&chunk).expect("server write");
         }
     });
-    rx.recv().unwrap();
     // Client: a small receive buffer; reads nothing until tcptrace has reported the zero
     // window (the event is awaited, not slept for), then everything.
     let (go_tx, go_rx) = mpsc::channel::<()>();

@@ -4,36 +4,17 @@ mod common;
 
 use std::{
     io::{Read, Write},
-    net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream},
-    sync::mpsc,
+    net::{IpAddr, Shutdown, SocketAddr, TcpStream},
 };
 
 use common::{
-    netns::{NetnsPair, Proc, client_session, connect_nonblocking, echo_server, in_netns},
+    netns::{
+        NetnsPair, Proc, client_session, connect_nonblocking, echo_server, in_netns, serve_one,
+    },
     stdout_ok, tcpdump, tcpdump_bin, tcptrace, tcptrace_bin,
 };
 
 const PORT: u16 = 7001;
-
-/// A server in namespace `b` on `addr`:`port` that serves one connection with `serve`;
-/// returns once it listens.
-fn serve_one(
-    net: &NetnsPair,
-    addr: IpAddr,
-    port: u16,
-    serve: impl FnOnce(TcpStream) + Send + 'static,
-) -> std::thread::JoinHandle<()> {
-    let (tx, rx) = mpsc::channel();
-    let server = in_netns(&net.b, move || {
-        let l = TcpListener::bind(SocketAddr::new(addr, port)).expect("bind");
-        tx.send(()).unwrap();
-        let (s, _) = l.accept().unwrap();
-        common::netns::stop_listening(&l);
-        serve(s);
-    });
-    rx.recv().unwrap();
-    server
-}
 
 fn session(net: &NetnsPair, b: IpAddr) {
     let server = serve_one(net, b, PORT, |mut s| {

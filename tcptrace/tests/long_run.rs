@@ -5,12 +5,11 @@ mod common;
 use std::{
     fs,
     io::{Read, Write},
-    net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream},
+    net::{IpAddr, Shutdown, SocketAddr, TcpStream},
     path::{Path, PathBuf},
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
-        mpsc,
     },
     time::Instant,
 };
@@ -54,19 +53,12 @@ fn stop_and_wait_server(
     port: u16,
     block: usize,
 ) -> std::thread::JoinHandle<()> {
-    let (tx, rx) = mpsc::channel();
-    let h = in_netns(&net.b, move || {
-        let l = TcpListener::bind(SocketAddr::new(addr, port)).expect("bind");
-        tx.send(()).unwrap();
-        let (mut s, _) = l.accept().unwrap();
-        common::netns::stop_listening(&l);
+    common::netns::serve_one(net, addr, port, move |mut s| {
         let mut buf = vec![0u8; block];
         while s.read_exact(&mut buf).is_ok() {
             s.write_all(b"k").unwrap();
         }
-    });
-    rx.recv().unwrap();
-    h
+    })
 }
 
 /// A client in a: `rounds` blocks, each waiting for its one-byte answer (so each block is

@@ -5,8 +5,7 @@ mod common;
 
 use std::{
     io::Read,
-    net::{IpAddr, SocketAddr, TcpListener, TcpStream},
-    sync::mpsc,
+    net::{IpAddr, SocketAddr, TcpStream},
 };
 
 use common::{
@@ -40,15 +39,9 @@ fn value(scrape: &Scrape, name: &str, label: Option<(&str, &str)>) -> f64 {
 
 /// A connection the client resets (SO_LINGER 0, then close) after the handshake.
 fn reset_by_client(net: &NetnsPair, b: IpAddr) {
-    let (tx, rx) = mpsc::channel();
-    let server = in_netns(&net.b, move || {
-        let l = TcpListener::bind(SocketAddr::new(b, RESET_PORT)).unwrap();
-        tx.send(()).unwrap();
-        let (mut s, _) = l.accept().unwrap();
-        common::netns::stop_listening(&l);
+    let server = common::netns::serve_one(net, b, RESET_PORT, |mut s| {
         let _ = s.read(&mut [0u8; 8]);
     });
-    rx.recv().unwrap();
     in_netns(&net.a, move || {
         use std::os::fd::AsRawFd;
         let s = TcpStream::connect(SocketAddr::new(b, RESET_PORT)).unwrap();
