@@ -392,32 +392,6 @@ pub fn append_to_line(out: &mut Vec<u8>, from: usize, p: Option<&Process>) {
     }
 }
 
-/// The JSON fields of a process (`--json`, attribution on): `pid`, `tid`, `comm`, `uid`,
-/// `user`, `ppid`, `pcomm`, `cgroup`, `container`, each null when unknown.
-pub fn json_fields(p: Option<&Process>) -> JsonFields<'_> {
-    JsonFields(p)
-}
-
-/// [`json_fields`], written into the object being written ([`JsonFields::put`]).
-#[derive(Clone, Copy)]
-pub struct JsonFields<'a>(Option<&'a Process>);
-
-impl JsonFields<'_> {
-    /// Writes the fields into `o`.
-    pub fn put(&self, o: &mut crate::output::json::Object<'_>) {
-        let p = self.0;
-        o.field("pid", &p.map(|p| p.pid));
-        o.field("tid", &p.map(|p| p.tid));
-        o.field("comm", &p.map(|p| &p.comm));
-        o.field("uid", &p.map(|p| p.uid));
-        o.field("user", &p.and_then(|p| p.user.as_ref()));
-        o.field("ppid", &p.and_then(|p| p.ppid));
-        o.field("pcomm", &p.and_then(|p| p.pcomm.as_ref()));
-        o.field("cgroup", &p.and_then(|p| p.cgroup.as_ref()));
-        o.field("container", &p.and_then(|p| p.container.as_ref()));
-    }
-}
-
 /// The pcapng packet comment for a process (`-w`): `process: COMM[PID] uid UID(USER)
 /// ppid PPID(PCOMM) cgroup PATH container NAME`, the parts that are known.
 pub fn comment(p: &Process) -> String {

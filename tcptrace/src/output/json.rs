@@ -10,7 +10,7 @@ use std::fmt;
 use serde::{Serialize, Serializer};
 
 use super::{Output, Seen, Shared};
-use crate::attribute::{self, JsonFields, Process};
+use crate::attribute::{self, Process};
 use crate::decode::{IcmpKind, Segment, Timestamp};
 use crate::render::seq::SeqTable;
 use crate::render::tcpdump::put_flags;
@@ -20,6 +20,27 @@ use crate::track::row::{End, Row};
 use tcptrace_common::{DIR_EGRESS, status};
 
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// A process's fields in an object (`--json`, attribution on): `pid`, `tid`, `comm`, `uid`,
+/// `user`, `ppid`, `pcomm`, `cgroup`, `container`, each null when unknown.
+#[derive(Clone, Copy)]
+pub struct JsonFields<'a>(pub Option<&'a Process>);
+
+impl JsonFields<'_> {
+    /// Writes the fields into `o`.
+    pub fn put(&self, o: &mut Object<'_>) {
+        let p = self.0;
+        o.field("pid", &p.map(|p| p.pid));
+        o.field("tid", &p.map(|p| p.tid));
+        o.field("comm", &p.map(|p| &p.comm));
+        o.field("uid", &p.map(|p| p.uid));
+        o.field("user", &p.and_then(|p| p.user.as_ref()));
+        o.field("ppid", &p.and_then(|p| p.ppid));
+        o.field("pcomm", &p.and_then(|p| p.pcomm.as_ref()));
+        o.field("cgroup", &p.and_then(|p| p.cgroup.as_ref()));
+        o.field("container", &p.and_then(|p| p.container.as_ref()));
+    }
+}
 
 /// RFC 3339 UTC with nanoseconds (`2002-02-01T20:06:32.845356000Z`).
 pub fn rfc3339(ts: Timestamp) -> String {
@@ -423,7 +444,7 @@ pub fn write_row_with(r: &Row, procs: Option<[Option<&Process>; 2]>, out: &mut V
     let mut o = Object::new(out);
     row_fields(&mut o, r);
     if let Some([c, s]) = procs {
-        attribute::json_fields(c.or(s)).put(&mut o);
+        JsonFields(c.or(s)).put(&mut o);
         o.field("client_pid", &c.map(|p| p.pid));
         o.field("client_comm", &c.map(|p| &p.comm));
         o.field("server_pid", &s.map(|p| p.pid));
@@ -544,10 +565,7 @@ impl Output for Json {
             .ok()
             .map(|l| l.trim_end_matches('\n'))
             .filter(|l| !l.is_empty());
-        let fields = sh
-            .owners
-            .is_some()
-            .then(|| attribute::json_fields(s.shown()));
+        let fields = sh.owners.is_some().then(|| JsonFields(s.shown()));
         self.writer.write_with(s.seg, s.conn, text, fields, out);
     }
 
@@ -555,7 +573,7 @@ impl Output for Json {
         let fields = sh
             .owners
             .as_ref()
-            .map(|o| attribute::json_fields(o.actor(e).map(|(_, p)| &**p)));
+            .map(|o| JsonFields(o.actor(e).map(|(_, p)| &**p)));
         write_event_with(e, fields, out);
     }
 

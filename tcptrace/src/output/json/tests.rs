@@ -396,7 +396,7 @@ fn segments() -> Vec<Segment> {
 /// One event object, with the process fields when `p` is given.
 fn event_json(e: &Event, p: Option<Option<&Process>>) -> String {
     let mut out = Vec::new();
-    write_event_with(e, p.map(attribute::json_fields), &mut out);
+    write_event_with(e, p.map(JsonFields), &mut out);
     String::from_utf8(out).unwrap()
 }
 
@@ -415,7 +415,7 @@ fn segment_json(
     p: Option<Option<&Process>>,
 ) -> String {
     let mut out = Vec::new();
-    w.write_with(s, conn, line, p.map(attribute::json_fields), &mut out);
+    w.write_with(s, conn, line, p.map(JsonFields), &mut out);
     String::from_utf8(out).unwrap()
 }
 
