@@ -213,7 +213,7 @@ pub(crate) fn put_endpoints(out: &mut Vec<u8>, seg: &crate::decode::Segment) {
 }
 
 /// A segment cut before its ports end: the addresses and tcpdump's `[|tcp]`.
-pub(crate) fn put_cut_before_ports(out: &mut Vec<u8>, seg: &crate::decode::Segment) {
+fn put_cut_before_ports(out: &mut Vec<u8>, seg: &crate::decode::Segment) {
     put_ip(out, &seg.src);
     out.extend_from_slice(b" > ");
     put_ip(out, &seg.dst);
