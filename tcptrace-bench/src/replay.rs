@@ -16,7 +16,7 @@ use tcptrace::{
     decode::{Segment, Timestamp},
     kernel::{Filter, Kernel},
     render::{RenderOptions, Renderer},
-    source::{Sink, offline},
+    source::{Captured, Sink, offline},
 };
 use tcptrace_common::{Config, Record};
 
@@ -200,8 +200,8 @@ fn segment(id: u64, k: u64, n: u64) -> Vec<u8> {
 struct Collect(Vec<(Record, Timestamp)>);
 
 impl Sink for Collect {
-    fn record(&mut self, rec: &Record, ts: Timestamp, _snap: &[u8]) -> ControlFlow<()> {
-        self.0.push((*rec, ts));
+    fn record(&mut self, c: Captured<'_>) -> ControlFlow<()> {
+        self.0.push((*c.rec, c.ts));
         ControlFlow::Continue(())
     }
 }

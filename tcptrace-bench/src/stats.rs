@@ -1,7 +1,7 @@
 //! Medians, child processes with their resource usage, and /proc readings.
 use std::{
     fs,
-    io::{BufRead, BufReader, Read},
+    io::Read,
     process::{Child, Command, Stdio},
     sync::mpsc,
     thread,
@@ -61,15 +61,7 @@ impl Proc {
             .spawn()
             .with_context(|| format!("cannot start {name}"))?;
         let err = child.stderr.take().context("stderr")?;
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(err).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let rx = tcptrace_testkit::netns::lines_to(err);
         Ok(Proc {
             name: name.to_string(),
             child,

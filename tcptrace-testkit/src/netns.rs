@@ -161,7 +161,8 @@ pub struct Proc {
     pub err_lines: Vec<String>,
 }
 
-fn lines_to(r: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+/// The lines `r` yields, read on a thread of their own, as they come.
+pub fn lines_to(r: impl Read + Send + 'static) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         for line in BufReader::new(r).lines() {

@@ -4,7 +4,9 @@ use std::{collections::BTreeMap, io, net::IpAddr};
 
 use aya::{
     Ebpf, EbpfError, EbpfLoader, include_bytes_aligned,
-    maps::{ArrayOfMaps, Map, MapData, MapError, PerCpuArray, PerCpuHashMap, RingBuf},
+    maps::{
+        ArrayOfMaps, Map, MapData, MapError, PerCpuArray, PerCpuHashMap, PerCpuValues, RingBuf,
+    },
     programs::{
         LinkOrder, ProgramError, SchedClassifier, TcAttachType, TestRun, TestRunOptions, Xdp,
         XdpMode,
@@ -579,26 +581,30 @@ impl Kernel {
         Rings::new(rings).map_err(|e| KernelError::other("epoll", e))
     }
 
+    /// The loaded object's map `name`.
+    fn map(&self, name: &'static str) -> Result<&Map, KernelError> {
+        self.ebpf
+            .map(name)
+            .ok_or_else(|| KernelError::other("map missing", name))
+    }
+
+    /// Slot 0 of the per-CPU array `name` (counters): its value on each CPU.
+    fn per_cpu<T: aya::Pod>(&self, name: &'static str) -> Result<PerCpuValues<T>, KernelError> {
+        let arr: PerCpuArray<&MapData, T> =
+            PerCpuArray::try_from(self.map(name)?).map_err(|e| KernelError::other(name, e))?;
+        arr.get(&0, 0)
+            .map_err(|e| KernelError::other("reading counters", e))
+    }
+
     /// Current counter totals over all CPUs.
     pub fn counters(&self) -> Result<Counters, KernelError> {
-        let map = self
-            .ebpf
-            .map("COUNTERS")
-            .ok_or_else(|| KernelError::other("map missing", "COUNTERS"))?;
-        let arr: PerCpuArray<&MapData, Block> =
-            PerCpuArray::try_from(map).map_err(|e| KernelError::other("COUNTERS map", e))?;
-        let blocks = arr
-            .get(&0, 0)
-            .map_err(|e| KernelError::other("reading counters", e))?;
+        let blocks = self.per_cpu::<Block>("COUNTERS")?;
         Ok(Counters::sum(blocks.iter()))
     }
 
     /// Counter totals per interface index (`-v`: [`Config::per_iface`]).
     pub fn iface_counters(&self) -> Result<BTreeMap<u32, Counters>, KernelError> {
-        let map = self
-            .ebpf
-            .map("IFACE_COUNTERS")
-            .ok_or_else(|| KernelError::other("map missing", "IFACE_COUNTERS"))?;
+        let map = self.map("IFACE_COUNTERS")?;
         let hash: PerCpuHashMap<&MapData, u32, Block> = PerCpuHashMap::try_from(map)
             .map_err(|e| KernelError::other("IFACE_COUNTERS map", e))?;
         let mut out = BTreeMap::new();
@@ -625,11 +631,7 @@ impl Kernel {
     /// `--metrics` to read while the trace runs.
     pub fn counter_reader(&self) -> Result<CounterReader, KernelError> {
         use std::os::fd::AsFd as _;
-        let map = self
-            .ebpf
-            .map("COUNTERS")
-            .ok_or_else(|| KernelError::other("map missing", "COUNTERS"))?;
-        let fd = match map {
+        let fd = match self.map("COUNTERS")? {
             aya::maps::Map::PerCpuArray(m) => m.fd().as_fd().try_clone_to_owned(),
             _ => return Err(KernelError::other("COUNTERS map", "not a per-CPU array")),
         }

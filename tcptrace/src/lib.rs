@@ -21,3 +21,11 @@ pub mod timefmt;
 pub mod trace;
 pub mod track;
 pub mod wire;
+
+/// What `f` writes, as text (for unit tests of the `put_*` writers).
+#[cfg(test)]
+pub(crate) fn written(f: impl FnOnce(&mut Vec<u8>)) -> String {
+    let mut o = Vec::new();
+    f(&mut o);
+    String::from_utf8(o).unwrap()
+}

@@ -21,7 +21,7 @@ use tcptrace_common::{
 };
 
 use crate::attribute::{Attributor, listen::AcceptQueues};
-use crate::decode::{self, IcmpError, Segment, Tail, Timestamp};
+use crate::decode::{self, IcmpError, Segment, Timestamp};
 use crate::kernel::CounterReader;
 use crate::kernel::fate::Namer;
 use crate::output::{
@@ -30,7 +30,7 @@ use crate::output::{
 };
 use crate::plan::Plan;
 use crate::render::Renderer;
-use crate::source::Sink;
+use crate::source::{Captured, Sink};
 use crate::timefmt::LocalClock;
 use crate::track::event::{Event, EventKind};
 use crate::track::fate::DropCause;
@@ -339,31 +339,12 @@ impl<W: Write> Pipeline<W> {
 }
 
 impl<W: Write> Sink for Pipeline<W> {
-    fn record(&mut self, rec: &Record, ts: Timestamp, snap: &[u8]) -> ControlFlow<()> {
-        self.segment(&Segment::decode(rec, ts, None), Some((rec, snap)))
-    }
-
-    fn cooked(&mut self, rec: &Record, ts: Timestamp, snap: &[u8], pkttype: u8) -> ControlFlow<()> {
+    fn record(&mut self, c: Captured<'_>) -> ControlFlow<()> {
         let seg = Segment {
-            cooked: Some(pkttype),
-            ..Segment::decode(rec, ts, None)
+            cooked: c.cooked,
+            ..Segment::decode(c.rec, c.ts, c.tail)
         };
-        self.segment(&seg, Some((rec, snap)))
-    }
-
-    fn record_tail(
-        &mut self,
-        rec: &Record,
-        ts: Timestamp,
-        snap: &[u8],
-        cooked: Option<u8>,
-        tail: &Tail,
-    ) -> ControlFlow<()> {
-        let seg = Segment {
-            cooked,
-            ..Segment::decode(rec, ts, Some(tail))
-        };
-        self.segment(&seg, Some((rec, snap)))
+        self.segment(&seg, Some((c.rec, c.snap)))
     }
 
     fn dropped(&mut self, d: &DropRecord, ts: Timestamp) {

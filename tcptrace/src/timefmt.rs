@@ -217,15 +217,10 @@ pub fn put_delta(out: &mut Vec<u8>, ts: Timestamp, reference: Timestamp, nano: b
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::written as s;
 
     fn ts(secs: i64, nanos: u32) -> Timestamp {
         Timestamp::new(secs, nanos)
-    }
-
-    fn s(f: impl FnOnce(&mut Vec<u8>)) -> String {
-        let mut o = Vec::new();
-        f(&mut o);
-        String::from_utf8(o).unwrap()
     }
 
     #[test]

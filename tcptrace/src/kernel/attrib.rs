@@ -2,7 +2,7 @@
 //! changes and receives. Raw tracepoints need neither kprobes, BTF nor tracefs, so they
 //! load wherever the packet programs do (4.17+).
 use aya::{
-    maps::{HashMap, MapData, MapError, PerCpuArray, RingBuf},
+    maps::{HashMap, MapData, MapError, RingBuf},
     programs::Program,
 };
 use tcptrace_common::attrib::{FlowKey, Owner, counter};
@@ -122,24 +122,11 @@ impl Kernel {
 
     /// Current attribution counter totals over all CPUs.
     pub fn attrib_counters(&self) -> Result<AttribCounters, KernelError> {
-        let map = self
-            .ebpf
-            .map("ATTRIB_COUNTERS")
-            .ok_or_else(|| KernelError::other("map missing", "ATTRIB_COUNTERS"))?;
-        let arr: PerCpuArray<&MapData, [u64; counter::COUNT as usize]> =
-            PerCpuArray::try_from(map).map_err(|e| KernelError::other("ATTRIB_COUNTERS", e))?;
-        let blocks = arr
-            .get(&0, 0)
-            .map_err(|e| KernelError::other("reading counters", e))?;
+        let blocks = self.per_cpu::<[u64; counter::COUNT as usize]>("ATTRIB_COUNTERS")?;
         let sum = |i: u32| blocks.iter().map(|b| b[i as usize]).sum();
-        let map = |name| {
-            self.ebpf
-                .map(name)
-                .ok_or_else(|| KernelError::other("map missing", name))
-        };
-        let flows: HashMap<&MapData, FlowKey, Owner> = HashMap::try_from(map("ATTRIB_FLOWS")?)
+        let flows: HashMap<&MapData, FlowKey, Owner> = HashMap::try_from(self.map("ATTRIB_FLOWS")?)
             .map_err(|e| KernelError::other("ATTRIB_FLOWS map", e))?;
-        let socks: HashMap<&MapData, u64, Owner> = HashMap::try_from(map("ATTRIB_SOCKS")?)
+        let socks: HashMap<&MapData, u64, Owner> = HashMap::try_from(self.map("ATTRIB_SOCKS")?)
             .map_err(|e| KernelError::other("ATTRIB_SOCKS map", e))?;
         let live = (flows.keys().filter(Result::is_ok).count()
             + socks.keys().filter(Result::is_ok).count()) as u64;

@@ -11,11 +11,11 @@ use serde::{Serialize, Serializer};
 
 use super::{Output, Seen, Shared};
 use crate::attribute::{self, Process};
-use crate::decode::{IcmpKind, Segment, Timestamp};
+use crate::decode::{Segment, Timestamp};
 use crate::render::seq::SeqTable;
 use crate::render::tcpdump::put_flags;
 use crate::track::Tracker;
-use crate::track::event::{Endpoint, Event, EventKind, Span};
+use crate::track::event::{Endpoint, Event, Span};
 use crate::track::row::{End, Row};
 use tcptrace_common::{DIR_EGRESS, status};
 
@@ -107,6 +107,21 @@ impl<'a> Object<'a> {
         self.out.extend_from_slice(b"\":");
         // Numbers, strings and displayed values into a Vec: this cannot fail.
         let _ = value.serialize(&mut serde_json::Serializer::new(&mut *self.out));
+    }
+
+    /// The fields of `value` (a struct or map to serde) as this object's own; nothing
+    /// for a unit.
+    fn flatten<T: Serialize>(&mut self, value: &T) {
+        let at = self.out.len();
+        let _ = value.serialize(&mut serde_json::Serializer::new(&mut *self.out));
+        if self.out.len() > at + 2 && self.out[at] == b'{' {
+            // `{"a":1,"b":2}`: the braces go, the fields stay.
+            self.out[at] = self.sep;
+            self.out.pop();
+            self.sep = b',';
+        } else {
+            self.out.truncate(at);
+        }
     }
 
     /// `[a,b]`: a value per direction, `[client→server, server→client]`.
@@ -230,207 +245,12 @@ pub fn write_event_with(e: &Event, process: Option<JsonFields<'_>>, out: &mut Ve
     o.endpoint(["to", "to_addr", "to_port"], &e.to);
     o.field("about_segment", &e.about_line);
     o.field("text", &Text(e));
-    event_fields(&mut o, e);
+    o.flatten(&e.kind);
     if let Some(p) = process {
         p.put(&mut o);
     }
     o.end();
     out.push(b'\n');
-}
-
-/// An event's own fields, by kind.
-fn event_fields(o: &mut Object, e: &Event) {
-    match &e.kind {
-        EventKind::Handshake1 { isn } => o.field("isn", isn),
-        EventKind::Handshake2 {
-            acked_isn,
-            after_syn,
-        } => {
-            o.field("acked_isn", acked_isn);
-            o.field("after_syn_ns", &ns(*after_syn));
-        }
-        EventKind::Handshake3 { after_synack, rtt } => {
-            o.field("after_synack_ns", &ns(*after_synack));
-            o.field("handshake_rtt_ns", &ns(*rtt));
-        }
-        EventKind::SynRetransmit {
-            attempt,
-            since_first,
-        } => {
-            o.field("attempt", attempt);
-            o.field("since_first_ns", &since_first.0);
-        }
-        EventKind::SynAckRetransmit { attempt } | EventKind::Refused { attempt } => {
-            o.field("attempt", attempt)
-        }
-        EventKind::Retry {
-            attempt,
-            isn,
-            since_reset,
-        } => {
-            o.field("attempt", attempt);
-            o.field("isn", isn);
-            o.field("since_reset_ns", &since_reset.0);
-        }
-        EventKind::GaveUp { attempts } => o.field("attempts", attempts),
-        EventKind::NoAnswer { syns } => o.field("syns", syns),
-        EventKind::DroppedHere {
-            syns,
-            dropped,
-            reason,
-            ..
-        } => {
-            o.field("syns", syns);
-            o.field("dropped", dropped);
-            o.field("reason", reason);
-        }
-        EventKind::Icmp {
-            router,
-            what,
-            seq,
-            sent_len,
-            ..
-        } => {
-            o.field("router", &Text(router));
-            o.field("seq", seq);
-            o.field("sent_len", sent_len);
-            match what {
-                IcmpKind::Unreachable(k) => o.field("icmp", &format_args!("{k} unreachable")),
-                IcmpKind::PathMtu(_) => o.field("icmp", "path mtu"),
-                IcmpKind::TimeExceeded => o.field("icmp", "time exceeded"),
-                IcmpKind::ParameterProblem => o.field("icmp", "parameter problem"),
-            }
-            let mtu = match what {
-                IcmpKind::PathMtu(mtu) => Some(mtu),
-                _ => None,
-            };
-            o.field("mtu", &mtu);
-        }
-        EventKind::AcceptQueueFull {
-            syns,
-            queued,
-            overflows,
-        } => {
-            o.field("syns", syns);
-            o.field("queued", queued);
-            o.field("listen_overflows", overflows);
-        }
-        EventKind::IcmpRefused { syns, router, what } => {
-            o.field("syns", syns);
-            o.field("router", &Text(router));
-            o.field("icmp", what);
-        }
-        EventKind::Dropped {
-            seq,
-            after,
-            ingress,
-            ..
-        } => {
-            o.field("seq", seq);
-            o.field("direction", if *ingress { "ingress" } else { "egress" });
-            if let Some((reason, function)) = e.kind.drop_cause() {
-                o.field("reason", reason);
-                o.field("function", function);
-            }
-            o.field("after_wire_ns", &ns(*after));
-        }
-        EventKind::ResetReason { reason } => o.field("reason", reason),
-        EventKind::RetransmitUnseen { seq, err } => {
-            o.field("seq", seq);
-            o.field("error", err);
-        }
-        EventKind::PortReuse {
-            isn,
-            previous,
-            previous_state,
-            since_end,
-        } => {
-            o.field("isn", isn);
-            o.field("previous_conn", previous);
-            o.field("previous_state", previous_state);
-            o.field("since_previous_ns", &ns(*since_end));
-        }
-        EventKind::ActiveClose { sent, received } => {
-            o.field("bytes_sent", sent);
-            o.field("bytes_received", received);
-        }
-        EventKind::PassiveClose { after_fin } => o.field("after_fin_ns", &after_fin.0),
-        EventKind::Closed {
-            duration,
-            time_wait,
-        } => {
-            o.field("duration_ns", &duration.0);
-            match time_wait {
-                Some(t) => o.field("time_wait", &Text(t)),
-                None => o.field("time_wait", "both"),
-            }
-        }
-        EventKind::Reset {
-            sent,
-            received,
-            state,
-        } => {
-            o.field("bytes_sent", sent);
-            o.field("bytes_received", received);
-            o.field("while", state);
-        }
-        EventKind::Retransmission { start, end }
-        | EventKind::LateArrival { start, end }
-        | EventKind::FastRetransmission { start, end }
-        | EventKind::SpuriousRetransmission { start, end }
-        | EventKind::Dsack { start, end } => {
-            o.field("start", start);
-            o.field("end", end);
-        }
-        EventKind::OutOfOrder {
-            start,
-            end,
-            missing_start,
-            missing_end,
-        } => {
-            o.field("start", start);
-            o.field("end", end);
-            o.field("missing_start", missing_start);
-            o.field("missing_end", missing_end);
-        }
-        // As a FIN past a hole: an empty range at the hole's end.
-        EventKind::AckPastUnseen {
-            missing_start: from,
-            missing_end: to,
-        } => {
-            o.field("start", to);
-            o.field("end", to);
-            o.field("missing_start", from);
-            o.field("missing_end", to);
-        }
-        EventKind::WindowOpen { window, after } => {
-            o.field("win", window);
-            o.field("after_ns", &after.0);
-        }
-        EventKind::DupAck { ack, count } => {
-            o.field("ack", ack);
-            o.field("count", count);
-        }
-        EventKind::AckedUnseen {
-            start,
-            end,
-            missing,
-        } => {
-            o.field("start", start);
-            o.field("end", end);
-            o.field("missing_bytes", missing);
-        }
-        EventKind::Midstream
-        | EventKind::KeepAlive
-        | EventKind::KeepAliveAck
-        | EventKind::ZeroWindowProbe
-        | EventKind::ZeroWindowProbeAck
-        | EventKind::WindowFull
-        | EventKind::SimultaneousClose
-        | EventKind::HalfClose
-        | EventKind::FinRetransmit
-        | EventKind::ZeroWindow => {}
-    }
 }
 
 /// Appends one summary-row object and a newline.

@@ -607,11 +607,7 @@ impl Ipv4Verbose<'_> {
 mod tests {
     use super::*;
 
-    fn s(f: impl FnOnce(&mut Vec<u8>)) -> String {
-        let mut o = Vec::new();
-        f(&mut o);
-        String::from_utf8(o).unwrap()
-    }
+    use crate::written as s;
 
     #[test]
     fn ipv4_option_texts() {

@@ -7,7 +7,7 @@ use tokio::{
 };
 
 use super::{
-    Sink,
+    Captured, Sink,
     links::{self, LinkEvent, LinkWatch},
 };
 use crate::{
@@ -78,13 +78,13 @@ pub fn drain(
             Some(Item::Icmp { rec, icmp }) => {
                 sink.icmp(&rec, &icmp, clock.wall(rec.ts_ns), None)?
             }
-            Some(Item::Segment { rec, snap, tail }) => {
-                let ts = clock.wall(rec.ts_ns);
-                match tail {
-                    Some(t) => sink.record_tail(&rec, ts, snap, None, &t)?,
-                    None => sink.record(&rec, ts, snap)?,
-                }
-            }
+            Some(Item::Segment { rec, snap, tail }) => sink.record(Captured {
+                rec: &rec,
+                ts: clock.wall(rec.ts_ns),
+                snap,
+                cooked: None,
+                tail: tail.as_ref(),
+            })?,
             Some(Item::Attrib(_)) | None => {}
         }
         ControlFlow::Continue(())

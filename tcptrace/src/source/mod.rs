@@ -1,4 +1,4 @@
-//! Capture sources: both hand `(Record, Timestamp)` pairs to the same sink.
+//! Capture sources: both hand their records ([`Captured`] segments, drops, ICMP errors) to the same sink.
 //! [`live`] drains the ring buffer of programs attached to an interface; [`offline`]
 //! replays a capture file through the same XDP program with BPF_PROG_TEST_RUN; [`links`]
 //! says when a traced interface goes away.
@@ -19,38 +19,24 @@ use tcptrace_common::{
 
 use crate::decode::{Tail, Timestamp};
 
+/// One segment's record as a source hands it over.
+#[derive(Clone, Copy)]
+pub struct Captured<'a> {
+    pub rec: &'a Record,
+    pub ts: Timestamp,
+    /// The frame's first bytes when `-w` asked the kernel for them (else empty).
+    pub snap: &'a [u8],
+    /// A Linux cooked v2 frame's packet type (`-r`; `rec.ifindex` is the header's
+    /// interface index).
+    pub cooked: Option<u8>,
+    /// The packet's IPv4 options, IPv6 extension headers, tunnel or PPPoE headers.
+    pub tail: Option<&'a Tail>,
+}
+
 /// Where records go. `Break` stops the source (e.g. `-c` reached).
 pub trait Sink {
-    /// One record; `snap` holds the frame's first bytes when `-w` asked the kernel for
-    /// them (else it is empty).
-    fn record(&mut self, rec: &Record, ts: Timestamp, snap: &[u8]) -> ControlFlow<()>;
-    /// A record of a Linux cooked v2 frame (`-r`), with the packet type its header gives
-    /// (`rec.ifindex` is the header's interface index).
-    fn cooked(
-        &mut self,
-        rec: &Record,
-        ts: Timestamp,
-        snap: &[u8],
-        _pkttype: u8,
-    ) -> ControlFlow<()> {
-        self.record(rec, ts, snap)
-    }
-    /// A record whose packet has IPv4 options, IPv6 extension headers or PPPoE: `tail`
-    /// holds those headers; `cooked` is the packet type of a Linux cooked v2 frame.
-    /// Default: as [`Sink::record`] / [`Sink::cooked`], the tail dropped.
-    fn record_tail(
-        &mut self,
-        rec: &Record,
-        ts: Timestamp,
-        snap: &[u8],
-        cooked: Option<u8>,
-        _tail: &Tail,
-    ) -> ControlFlow<()> {
-        match cooked {
-            Some(p) => self.cooked(rec, ts, snap, p),
-            None => self.record(rec, ts, snap),
-        }
-    }
+    /// One segment's record.
+    fn record(&mut self, c: Captured<'_>) -> ControlFlow<()>;
     /// A segment the host dropped (`skb:kfree_skb`): its headers, the kernel's reason
     /// number and the dropping code address.
     fn dropped(&mut self, _d: &DropRecord, _ts: Timestamp) {}

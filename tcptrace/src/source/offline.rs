@@ -19,7 +19,7 @@ use pcap_file::{
 use tcptrace_common::{DIR_EGRESS, DIR_INGRESS, FAMILY_V4, Record, status};
 
 use super::{
-    Sink,
+    Captured, Sink,
     savefile::{self, Savefile},
 };
 use crate::{
@@ -512,13 +512,14 @@ impl Replayer<'_> {
             if input.len() > MAX_REPLAY {
                 checksum_past_replay(&mut rec, input, tail.as_ref());
             }
-            let flow = match (cooked, &tail) {
-                (Some(p), Some(t)) => self.sink.record_tail(&rec, frame.ts, snap, Some(p), t),
-                (Some(p), None) => self.sink.cooked(&rec, frame.ts, snap, p),
-                (None, Some(t)) => self.sink.record_tail(&rec, frame.ts, snap, None, t),
-                (None, None) => self.sink.record(&rec, frame.ts, snap),
+            let c = Captured {
+                rec: &rec,
+                ts: frame.ts,
+                snap,
+                cooked,
+                tail: tail.as_ref(),
             };
-            if flow.is_break() {
+            if self.sink.record(c).is_break() {
                 return Ok(ControlFlow::Break(()));
             }
         }

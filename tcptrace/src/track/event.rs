@@ -6,6 +6,8 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use serde::{Serialize, Serializer};
+
 use crate::decode::{IcmpKind, Timestamp};
 
 /// One end of a connection: address and port.
@@ -33,7 +35,8 @@ impl fmt::Display for Endpoint {
 }
 
 /// A time span in nanoseconds, printed for people: `0.369 ms`, `499.412 ms`, `1.250 s`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
+/// In JSON: the nanoseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default, Serialize)]
 pub struct Span(pub u64);
 
 impl Span {
@@ -71,22 +74,33 @@ pub fn ts_ns(t: Timestamp) -> i128 {
 
 /// What happened. Endpoints are in [`Event`]: `from` is the one acting (the sender of the
 /// segment, or the client for end-of-trace verdicts), `to` the other.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Serialized, a kind is its own fields of a JSON event object (`--json`), in the order
+/// declared here, under the names given here; spans are in nanoseconds (`_ns`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
 pub enum EventKind {
     /// SYN: the client asks to open a connection.
     Handshake1 { isn: u32 },
     /// SYN-ACK: the server accepts. `after_syn`: time since the (last) SYN, if it was seen.
     Handshake2 {
         acked_isn: u32,
+        #[serde(rename = "after_syn_ns")]
         after_syn: Option<Span>,
     },
     /// The client's first ACK: established. `rtt`: SYN → this ACK (the handshake RTT).
     Handshake3 {
+        #[serde(rename = "after_synack_ns")]
         after_synack: Option<Span>,
+        #[serde(rename = "handshake_rtt_ns")]
         rtt: Option<Span>,
     },
     /// The same SYN again while unanswered.
-    SynRetransmit { attempt: u32, since_first: Span },
+    SynRetransmit {
+        attempt: u32,
+        #[serde(rename = "since_first_ns")]
+        since_first: Span,
+    },
     /// The same SYN-ACK again.
     SynAckRetransmit { attempt: u32 },
     /// SYN answered by RST (`from` = the refusing server).
@@ -95,6 +109,7 @@ pub enum EventKind {
     Retry {
         attempt: u32,
         isn: u32,
+        #[serde(rename = "since_reset_ns")]
         since_reset: Span,
     },
     /// End of trace or expiry: the client stopped retrying after `attempts` refusals.
@@ -106,6 +121,7 @@ pub enum EventKind {
     DroppedHere {
         syns: u32,
         dropped: u32,
+        #[serde(skip)]
         why: String,
         reason: String,
     },
@@ -115,6 +131,7 @@ pub enum EventKind {
     AcceptQueueFull {
         syns: u32,
         queued: u32,
+        #[serde(rename = "listen_overflows")]
         overflows: u64,
     },
     /// The host dropped the segment from `from`: the kernel's `reason`, in `function`;
@@ -122,23 +139,32 @@ pub enum EventKind {
     /// made it (`after`: None when it never reached the wire).
     Dropped {
         seq: u32,
+        #[serde(rename = "direction", serialize_with = "json::direction")]
+        ingress: bool,
         reason: String,
         function: String,
-        ingress: bool,
+        #[serde(rename = "after_wire_ns")]
         after: Option<Span>,
     },
     /// The kernel's reason for the RST `from` (this host) sent (`NO_SOCKET`).
     ResetReason { reason: String },
     /// The kernel retransmitted `from`'s segment `seq`, but the wire hooks never saw it
     /// (`err`: the transmit error, where the kernel gives it).
-    RetransmitUnseen { seq: u32, err: Option<i32> },
+    RetransmitUnseen {
+        seq: u32,
+        #[serde(rename = "error")]
+        err: Option<i32>,
+    },
     /// An ICMP error from `router` about the segment from `from` (seq `seq`, an IP packet
     /// of `sent_len` bytes, `syn`: a SYN).
     Icmp {
         router: IpAddr,
-        what: IcmpKind,
         seq: u32,
         sent_len: u32,
+        /// `icmp` and `mtu`.
+        #[serde(flatten)]
+        what: IcmpKind,
+        #[serde(skip)]
         syn: bool,
     },
     /// End of trace or expiry: the client's SYNs were answered by an ICMP destination
@@ -146,34 +172,50 @@ pub enum EventKind {
     IcmpRefused {
         syns: u32,
         router: IpAddr,
+        #[serde(rename = "icmp")]
         what: String,
     },
     /// A new SYN (new ISN) on the port pair of an earlier connection.
     PortReuse {
         isn: u32,
+        #[serde(rename = "previous_conn")]
         previous: u64,
         previous_state: &'static str,
+        #[serde(rename = "since_previous_ns")]
         since_end: Option<Span>,
     },
     /// First segment of a connection whose handshake the trace did not show.
     Midstream,
     /// First FIN of the connection.
-    ActiveClose { sent: u64, received: u64 },
+    ActiveClose {
+        #[serde(rename = "bytes_sent")]
+        sent: u64,
+        #[serde(rename = "bytes_received")]
+        received: u64,
+    },
     /// The second FIN, after the first was acknowledged.
-    PassiveClose { after_fin: Span },
+    PassiveClose {
+        #[serde(rename = "after_fin_ns")]
+        after_fin: Span,
+    },
     /// The second FIN crossed the first (neither acknowledged yet).
     SimultaneousClose,
     /// Data from `from` after `to` closed its sending side.
     HalfClose,
     /// The last FIN acknowledged. `time_wait`: who holds TIME_WAIT (None: both).
     Closed {
+        #[serde(rename = "duration_ns")]
         duration: Span,
+        #[serde(serialize_with = "json::time_wait")]
         time_wait: Option<Endpoint>,
     },
     /// RST on an open (or opening, or closing) connection.
     Reset {
+        #[serde(rename = "bytes_sent")]
         sent: u64,
+        #[serde(rename = "bytes_received")]
         received: u64,
+        #[serde(rename = "while")]
         state: &'static str,
     },
     /// Bytes `start:end` (relative to the ISN when known) sent again.
@@ -188,6 +230,8 @@ pub enum EventKind {
         missing_end: u32,
     },
     /// A segment without data whose sequence number is past bytes of its side not seen.
+    /// In JSON, as a FIN past a hole: an empty range (`start`, `end`) at the hole's end.
+    #[serde(serialize_with = "json::past_unseen")]
     AckPastUnseen {
         missing_start: u32,
         missing_end: u32,
@@ -197,7 +241,12 @@ pub enum EventKind {
     /// `from` advertises a zero window.
     ZeroWindow,
     /// `from` opens its window again after `after` at zero.
-    WindowOpen { window: u16, after: Span },
+    WindowOpen {
+        #[serde(rename = "win")]
+        window: u16,
+        #[serde(rename = "after_ns")]
+        after: Span,
+    },
     /// `from` acknowledges `ack` again (`count`-th duplicate in a row).
     DupAck { ack: u32, count: u32 },
     /// Bytes sent again right after the receiver's duplicate ACKs asked for them.
@@ -218,7 +267,72 @@ pub enum EventKind {
     Dsack { start: u32, end: u32 },
     /// `from` acknowledges up to `end`, `missing` bytes of which (from `start` on) the
     /// trace did not show.
-    AckedUnseen { start: u32, end: u32, missing: u64 },
+    AckedUnseen {
+        start: u32,
+        end: u32,
+        #[serde(rename = "missing_bytes")]
+        missing: u64,
+    },
+}
+
+/// The fields serde cannot name alone.
+mod json {
+    use serde::{Serialize, Serializer};
+
+    use super::Endpoint;
+
+    /// `Dropped::ingress` in JSON.
+    pub fn direction<S: Serializer>(ingress: &bool, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(if *ingress { "ingress" } else { "egress" })
+    }
+
+    /// `Closed::time_wait` in JSON: the endpoint, or `both`.
+    pub fn time_wait<S: Serializer>(t: &Option<Endpoint>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.collect_str(t),
+            None => s.serialize_str("both"),
+        }
+    }
+
+    /// `AckPastUnseen` in JSON.
+    pub fn past_unseen<S: Serializer>(from: &u32, to: &u32, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Range {
+            start: u32,
+            end: u32,
+            missing_start: u32,
+            missing_end: u32,
+        }
+        Range {
+            start: *to,
+            end: *to,
+            missing_start: *from,
+            missing_end: *to,
+        }
+        .serialize(s)
+    }
+}
+
+/// An ICMP error in JSON: `icmp` (its name) and `mtu` (a path MTU's, else null).
+impl Serialize for IcmpKind {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(2))?;
+        match self {
+            IcmpKind::Unreachable(k) => {
+                m.serialize_entry("icmp", &format_args!("{k} unreachable"))?
+            }
+            IcmpKind::PathMtu(_) => m.serialize_entry("icmp", "path mtu")?,
+            IcmpKind::TimeExceeded => m.serialize_entry("icmp", "time exceeded")?,
+            IcmpKind::ParameterProblem => m.serialize_entry("icmp", "parameter problem")?,
+        }
+        let mtu = match self {
+            IcmpKind::PathMtu(mtu) => Some(mtu),
+            _ => None,
+        };
+        m.serialize_entry("mtu", &mtu)?;
+        m.end()
+    }
 }
 
 impl EventKind {

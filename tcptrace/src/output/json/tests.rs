@@ -7,9 +7,10 @@ use std::net::IpAddr;
 
 use super::*;
 use crate::attribute::Process;
+use crate::decode::IcmpKind;
 use crate::decode::fixture;
 use crate::track::conn::{Counts, Fate, State};
-use crate::track::event::{Endpoint, Span};
+use crate::track::event::{Endpoint, EventKind, Span};
 use crate::track::stats::{Stats, SynOpts};
 use tcptrace_common::tcp_flags::{ACK, PSH, SYN};
 
