@@ -562,17 +562,9 @@ fn side(family: u8, l: &[u32; 4], r: &[u32; 4], lp: u16, rp: u16) -> Option<&'st
 
 #[inline(always)]
 fn matches(o: &Owner) -> bool {
-    let n = ro!(TCPTRACE_ATTRIB.n_pids);
-    if n > 0 {
-        let mut hit = false;
-        for i in 0..MAX_PIDS {
-            if (i as u32) < n && ro!(TCPTRACE_ATTRIB.pids[i]) == o.tgid {
-                hit = true;
-            }
-        }
-        if !hit {
-            return false;
-        }
+    let pids = ro!(TCPTRACE_ATTRIB.n_pids);
+    if !listed::<_, MAX_PIDS>(pids, |i| ro!(TCPTRACE_ATTRIB.pids[i]), o.tgid) {
+        return false;
     }
     if ro!(TCPTRACE_ATTRIB.match_comm) != 0 {
         for i in 0..16 {
@@ -581,17 +573,22 @@ fn matches(o: &Owner) -> bool {
             }
         }
     }
-    let n = ro!(TCPTRACE_ATTRIB.n_cgroups);
-    if n > 0 {
-        let mut hit = false;
-        for i in 0..MAX_CGROUPS {
-            if (i as u32) < n && ro!(TCPTRACE_ATTRIB.cgroups[i]) == o.cgroup_id {
-                hit = true;
-            }
-        }
-        if !hit {
-            return false;
+    let cgroups = ro!(TCPTRACE_ATTRIB.n_cgroups);
+    listed::<_, MAX_CGROUPS>(cgroups, |i| ro!(TCPTRACE_ATTRIB.cgroups[i]), o.cgroup_id)
+}
+
+/// Whether `v` is one of the first `n` of the `N` values `at` reads (true when `n` is 0:
+/// no list, no test). A bounded loop over all `N`, as the verifier wants.
+#[inline(always)]
+fn listed<T: PartialEq, const N: usize>(n: u32, at: impl Fn(usize) -> T, v: T) -> bool {
+    if n == 0 {
+        return true;
+    }
+    let mut hit = false;
+    for i in 0..N {
+        if (i as u32) < n && at(i) == v {
+            hit = true;
         }
     }
-    true
+    hit
 }

@@ -1159,31 +1159,15 @@ mod tests {
 
     #[test]
     fn flags() {
-        assert_eq!(
-            parse("tcp[tcpflags] & (tcp-syn|tcp-fin) != 0").unwrap(),
-            Expr::Prim(Prim::Flags {
-                mask: 3,
-                value: 0,
-                eq: false
-            })
-        );
-        assert_eq!(
-            parse("tcp[13] == 18").unwrap(),
-            Expr::Prim(Prim::Flags {
-                mask: 0xff,
-                value: 18,
-                eq: true
-            })
-        );
-        assert_eq!(
-            parse("tcp[13]&tcp-rst=tcp-rst").unwrap(),
-            Expr::Prim(Prim::Flags {
-                mask: 4,
-                value: 4,
-                eq: true
-            })
-        );
-        assert_eq!(parse("tcp[13] & 2 == 4").unwrap(), Expr::Const(false));
+        let flags = |mask, value, eq| Expr::Prim(Prim::Flags { mask, value, eq });
+        for (text, want) in [
+            ("tcp[tcpflags] & (tcp-syn|tcp-fin) != 0", flags(3, 0, false)),
+            ("tcp[13] == 18", flags(0xff, 18, true)),
+            ("tcp[13]&tcp-rst=tcp-rst", flags(4, 4, true)),
+            ("tcp[13] & 2 == 4", Expr::Const(false)),
+        ] {
+            assert_eq!(parse(text).unwrap(), want, "{text}");
+        }
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Capture sources: both hand their records ([`Captured`] segments, drops, ICMP errors) to the same sink.
+//! Capture sources: both hand their records ([`Captured`] segments, drops, ICMP errors)
+//! to the same sink.
 //! [`live`] drains the ring buffer of programs attached to an interface; [`offline`]
 //! replays a capture file through the same XDP program with BPF_PROG_TEST_RUN; [`links`]
 //! says when a traced interface goes away.
