@@ -41,6 +41,10 @@ const RING: u32 = 1 << 26;
 /// Runs per BPF_PROG_TEST_RUN call: 2 × 100 000 records of 168 bytes is half the ring.
 const BATCH: u32 = 100_000;
 
+/// The scaling rows read after each batch: the kernel side without the reader's CPU time.
+const KERNEL_XDP: &str = "tcptrace XDP, read between batches";
+const KERNEL_TC: &str = "tcptrace TC, read between batches";
+
 /// One rung of the ladder: kernel-reported ns per run, median over rounds.
 pub struct Rung {
     pub name: &'static str,
@@ -241,6 +245,15 @@ fn reader(ring: &mut dyn Drain, drained: &AtomicU64, stop: &AtomicBool) {
     }
 }
 
+/// When the reader drains the ring.
+#[derive(Clone, Copy, PartialEq)]
+enum Read {
+    /// While the producers run, as tcptrace does: it takes CPU time from them.
+    During,
+    /// After each batch (the ring holds a whole batch): the kernel side alone.
+    Between,
+}
+
 /// `producers` threads, on CPUs 0, 1, …, each running `batches` batches of [`BATCH`] at
 /// once (a barrier per batch; between batches the producers wait until the reader has
 /// caught up, so the ring never fills; `writes`: whether the program writes a record per
@@ -251,17 +264,27 @@ fn burst(
     ring: &mut dyn Drain,
     frame: &[u8],
     producers: usize,
-    (batches, writes): (u32, bool),
+    (batches, writes, read): (u32, bool, Read),
 ) -> Result<(Vec<f64>, u64)> {
     let drained = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let start = Barrier::new(producers);
+    // Between: the producers and the reader meet here at the end of each batch.
+    let end = Barrier::new(producers + 1);
     let expect_per_batch = u64::from(writes) * BATCH as u64 * producers as u64;
     thread::scope(|s| -> Result<(Vec<f64>, u64)> {
-        let r = s.spawn(|| reader(ring, &drained, &stop));
+        let r = s.spawn(|| match read {
+            Read::During => reader(ring, &drained, &stop),
+            Read::Between => {
+                for _ in 0..batches {
+                    end.wait();
+                    drained.fetch_add(ring.drain(), Ordering::Release);
+                }
+            }
+        });
         let workers: Vec<_> = (0..producers)
             .map(|cpu| {
-                let (start, drained) = (&start, &drained);
+                let (start, end, drained) = (&start, &end, &drained);
                 s.spawn(move || -> Result<f64> {
                     pin(cpu)?;
                     let mut ns = 0.0;
@@ -271,7 +294,11 @@ fn burst(
                             thread::sleep(Duration::from_micros(200));
                         }
                         start.wait();
-                        ns += test_run(p, frame, BATCH)?;
+                        let run = test_run(p, frame, BATCH);
+                        if read == Read::Between {
+                            end.wait();
+                        }
+                        ns += run?;
                     }
                     Ok(1e9 / (ns / f64::from(batches)))
                 })
@@ -319,10 +346,20 @@ pub fn run(quick: bool) -> Result<Producers> {
     // The clock floor writes no record: two CPUs that share nothing, the control for
     // what two producers keep on this machine whatever a ring does.
     let scale_targets = [
-        ("clock floor, no ring (control)", Target::Floor("clock")),
-        ("reserve floor, one shared ring", Target::Floor("reserve")),
-        ("tcptrace XDP", Target::Tracer(Prog::Xdp)),
-        ("tcptrace TC", Target::Tracer(Prog::Tc)),
+        (
+            "clock floor, no ring (control)",
+            Target::Floor("clock"),
+            Read::During,
+        ),
+        (
+            "reserve floor, one shared ring",
+            Target::Floor("reserve"),
+            Read::During,
+        ),
+        ("tcptrace XDP", Target::Tracer(Prog::Xdp), Read::During),
+        ("tcptrace TC", Target::Tracer(Prog::Tc), Read::During),
+        (KERNEL_XDP, Target::Tracer(Prog::Xdp), Read::Between),
+        (KERNEL_TC, Target::Tracer(Prog::Tc), Read::Between),
     ];
     let mut scale: Vec<Samples> = (0..scale_targets.len())
         .map(|_| (Vec::new(), 0, 0))
@@ -344,7 +381,7 @@ pub fn run(quick: bool) -> Result<Producers> {
             };
             r.drain();
         }
-        for (i, (_, t)) in scale_targets.iter().enumerate() {
+        for (i, (_, t, read)) in scale_targets.iter().enumerate() {
             let r: &mut dyn Drain = if matches!(t, Target::Floor(_)) {
                 &mut floor_ring
             } else {
@@ -352,8 +389,8 @@ pub fn run(quick: bool) -> Result<Producers> {
             };
             let p = k.program(t)?;
             let writes = !matches!(t, Target::Floor("clock"));
-            let (one, d1) = burst(p, r, &frame, 1, (batches, writes))?;
-            let (two, d2) = burst(p, r, &frame, 2, (batches, writes))?;
+            let (one, d1) = burst(p, r, &frame, 1, (batches, writes, *read))?;
+            let (two, d2) = burst(p, r, &frame, 2, (batches, writes, *read))?;
             let slower = two.iter().copied().fold(f64::INFINITY, f64::min);
             scale[i].0.push((one[0], slower));
             let offered = u64::from(writes) * u64::from(BATCH) * u64::from(batches) * 3;
@@ -374,7 +411,7 @@ pub fn run(quick: bool) -> Result<Producers> {
     let scaling = scale_targets
         .iter()
         .zip(scale)
-        .map(|((name, _), (pairs, records, lost))| Scale {
+        .map(|((name, _, _), (pairs, records, lost))| Scale {
             name,
             one: median(pairs.iter().map(|p| p.0).collect()),
             each_of_two: median(pairs.iter().map(|p| p.1).collect()),
@@ -429,7 +466,10 @@ impl Producers {
              Records/s from the kernel-reported time of each producer; records lost = \
              offered − read (tcptrace's own lost counter: {}). The control row runs the \
              clock floor, which writes no record: what two producers keep on this machine \
-             when they share nothing, the ceiling for any ring design here.\n\n\
+             when they share nothing, the ceiling for any ring design here. The rows \
+             \"read between batches\" keep the reader off the CPUs while the producers run \
+             (the ring holds a whole batch): what the kernel side keeps, without the reader's \
+             share of this 2-CPU machine.\n\n\
              | program | lone producer | each of two (slower) | two / lone | records read | records lost |\n\
              | --- | --- | --- | --- | --- | --- |\n",
             self.cpus, self.rounds, self.batches, self.tracer_lost
@@ -452,7 +492,7 @@ impl Producers {
                 .map_or(f64::NAN, |x| x.ratio)
         };
         let control = ratio("clock floor, no ring (control)");
-        for name in ["tcptrace XDP", "tcptrace TC"] {
+        for name in ["tcptrace XDP", "tcptrace TC", KERNEL_XDP, KERNEL_TC] {
             let r = ratio(name);
             s += &format!(
                 "\nTarget, {name}: each of two producers keeps ≥ 0.95× a lone one: {r:.3}× ({}); \
