@@ -231,9 +231,12 @@ pub struct Config {
     /// Non-zero: also record ICMP/ICMPv6 errors whose quoted header passes the filter
     /// (a [`fate::IcmpRecord`] each; off with `--no-icmp`).
     pub icmp: u8,
+    /// Wake the reader once this CPU's ring holds this many bytes unread (the loader
+    /// sets it to a quarter of each CPU's ring).
+    pub wake_bytes: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<Config>() == 8);
+const _: () = assert!(core::mem::size_of::<Config>() == 12);
 
 impl Config {
     /// Plain records, no checksums.
@@ -245,6 +248,7 @@ impl Config {
         drops: 0,
         wire_csums: 0,
         icmp: 0,
+        wake_bytes: 0,
     };
 }
 

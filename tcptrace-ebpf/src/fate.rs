@@ -367,7 +367,10 @@ fn submit(
     direction: u8,
     ifindex: u32,
 ) {
-    let Some(mut entry) = ring().and_then(|r| r.reserve_untyped::<DropRecord>(0)) else {
+    let Some(ring) = ring() else {
+        return;
+    };
+    let Some(mut entry) = ring.reserve_untyped::<DropRecord>(0) else {
         return;
     };
     // SAFETY: the entry is ours until submitted; every field is written below.
@@ -388,7 +391,7 @@ fn submit(
     } else {
         pkt_type::HOST
     };
-    entry.submit(submit_flags(r.ts_ns));
+    entry.submit(submit_flags(ring));
 }
 
 /// Zeroes the record with 8-byte stores. (A plain `*r = Record::ZERO` becomes a call to

@@ -2,7 +2,7 @@
 use aya_ebpf::{
     bindings::{BPF_F_NO_PREALLOC, BPF_NOEXIST},
     btf_maps::{ArrayOfMaps, RingBuf},
-    helpers::bpf_get_smp_processor_id,
+    helpers::{bpf_get_smp_processor_id, bpf_ringbuf_query},
     macros::{btf_map, map},
     maps::{PerCpuArray, PerCpuHashMap},
 };
@@ -97,36 +97,31 @@ pub fn want_icmp() -> bool {
     ro!(TCPTRACE_CONFIG.icmp) != 0
 }
 
-/// Per-CPU time of the last reader wakeup this CPU asked for.
-#[map]
-static LAST_WAKE: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
-
-/// Wake the reader at most this often per CPU; userspace also drains on a timer.
-const WAKE_NS: u64 = 1_000_000;
-
-/// Flags for `bpf_ringbuf_submit` of a record taken at `now`: wake the reader when this
-/// CPU has not for `WAKE_NS` (so a lone segment shows at once), else leave the record for
-/// the next wakeup or the reader's timer. Waking for every record costs the reader a
-/// wakeup per line (and an IPI per record) at high rates. Never when userspace reads
-/// without waiting (`-r`).
+/// Flags for `bpf_ringbuf_submit`/`output` of an item into `r`, this CPU's ring: wake the
+/// reader once the ring holds `Config::wake_bytes` unread (a quarter of it), else leave
+/// the item for the reader's 10 ms timer, which drains every ring anyway. So the reader
+/// wakes for a filling ring, with three quarters of it still free, and not for a trickle
+/// (the kernel's default wakes it for nearly every item once it keeps up). Never when
+/// userspace reads without waiting (`-r`).
 #[inline(always)]
-pub fn submit_flags(now: u64) -> u64 {
+pub fn submit_flags(r: &Ring) -> u64 {
     const NO_WAKEUP: u64 = aya_ebpf::bindings::BPF_RB_NO_WAKEUP as u64;
     const FORCE_WAKEUP: u64 = aya_ebpf::bindings::BPF_RB_FORCE_WAKEUP as u64;
     if ro!(TCPTRACE_CONFIG.no_wakeup) != 0 {
         return NO_WAKEUP;
     }
-    let Some(last) = LAST_WAKE.get_ptr_mut(0) else {
-        return 0;
+    // SAFETY: `r` is a ring map: its address is the map's, as aya passes it to helpers.
+    let unread = unsafe {
+        bpf_ringbuf_query(
+            core::ptr::from_ref(r).cast_mut().cast(),
+            aya_ebpf::bindings::BPF_RB_AVAIL_DATA as u64,
+        )
     };
-    // SAFETY: this CPU's slot, used only while the program runs.
-    unsafe {
-        if now.wrapping_sub(*last) < WAKE_NS {
-            return NO_WAKEUP;
-        }
-        *last = now;
+    if unread >= u64::from(ro!(TCPTRACE_CONFIG.wake_bytes)) {
+        FORCE_WAKEUP
+    } else {
+        NO_WAKEUP
     }
-    FORCE_WAKEUP
 }
 
 /// Frame bytes to copy after each record (`-w`), 0 for plain records.

@@ -87,7 +87,7 @@ pub fn emit<F: Frame>(f: &F, l: &Layers, direction: u8, c: Counts) {
     // SAFETY: len < SEG_MAX bytes of the buffer, all written.
     let bytes = unsafe { core::slice::from_raw_parts(b.as_ptr() as *const u8, len) };
     if let Some(r) = ring()
-        && r.output_untyped::<[u8]>(bytes, submit_flags(w.ts)).is_ok()
+        && r.output_untyped::<[u8]>(bytes, submit_flags(r)).is_ok()
     {
         c.add(counter::EMITTED);
     } else {
@@ -147,7 +147,11 @@ fn wide(d: &mut Wide, k: u8, len: usize, l: &Layers, b: &Buf, w: &Filled) {
 /// not a function taking a closure: that one grew the stack past the verifier's limit.
 macro_rules! emit_wide {
     ($t:ty, $k:expr, $l:expr, $b:expr, $w:expr, $c:expr, |$s:ident| $rest:block) => {{
-        let Some(mut entry) = ring().and_then(|r| r.reserve_untyped::<$t>(0)) else {
+        let Some(ring) = ring() else {
+            $c.add(counter::LOST);
+            return;
+        };
+        let Some(mut entry) = ring.reserve_untyped::<$t>(0) else {
             $c.add(counter::LOST);
             return;
         };
@@ -159,7 +163,7 @@ macro_rules! emit_wide {
             $c.add(counter::MALFORMED);
             return;
         }
-        entry.submit(submit_flags($w.ts));
+        entry.submit(submit_flags(ring));
         $c.add(counter::EMITTED);
     }};
 }

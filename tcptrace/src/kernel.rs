@@ -364,6 +364,11 @@ impl Kernel {
         let cpus = aya::util::nr_cpus()
             .map_err(|(what, e)| KernelError::other("counting CPUs", format!("{what}: {e}")))?
             as u32;
+        let share = ring_share(ring_bytes, cpus);
+        let cfg = Config {
+            wake_bytes: share / 4,
+            ..cfg
+        };
         let mut ebpf = EbpfLoader::new()
             .override_global("TCPTRACE_RULES", &rules, true)
             .override_global("TCPTRACE_SKB", &skb, true)
@@ -389,7 +394,7 @@ impl Kernel {
                     detail: e.to_string(),
                 },
             })?;
-        let rings = make_rings(&mut ebpf, cpus, ring_share(ring_bytes, cpus))?;
+        let rings = make_rings(&mut ebpf, cpus, share)?;
         Ok(Kernel {
             ebpf,
             rings,

@@ -221,6 +221,8 @@ impl Plan {
             // too) and in --json.
             wire_csums: u8::from(cli.json),
             icmp: u8::from(!cli.no_icmp),
+            // Set by the loader, from each CPU's share of -B.
+            wake_bytes: 0,
         };
         Ok(Plan {
             netns: cli.netns.clone(),
