@@ -162,8 +162,8 @@ pub async fn run(
     // SAFETY: the AsyncFd owns the rings and their epoll descriptor, so it stays open for
     // as long as it is registered.
     let mut afd = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }?;
-    // The kernel wakes us at most every millisecond per CPU; what lands after a wakeup
-    // is picked up by this timer.
+    // The kernel wakes us only when a CPU's ring is a quarter full: the rest is picked up
+    // by this timer.
     let mut periodic = sink.every().map(|d| {
         let mut i = tokio::time::interval_at(tokio::time::Instant::now() + d, d);
         i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
