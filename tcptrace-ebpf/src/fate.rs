@@ -391,7 +391,7 @@ fn submit(
     } else {
         pkt_type::HOST
     };
-    entry.submit(submit_flags(ring));
+    entry.submit(submit_flags(ring, r.ts_ns));
 }
 
 /// Zeroes the record with 8-byte stores. (A plain `*r = Record::ZERO` becomes a call to

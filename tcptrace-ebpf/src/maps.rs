@@ -97,14 +97,22 @@ pub fn want_icmp() -> bool {
     ro!(TCPTRACE_CONFIG.icmp) != 0
 }
 
-/// Flags for `bpf_ringbuf_submit`/`output` of an item into `r`, this CPU's ring: wake the
-/// reader once the ring holds `Config::wake_bytes` unread (a quarter of it), else leave
+/// Per-CPU time of the last reader wakeup this CPU asked for.
+#[map]
+static LAST_WAKE: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// A filling ring wakes the reader at most this often per CPU.
+const WAKE_NS: u64 = 1_000_000;
+
+/// Flags for `bpf_ringbuf_submit`/`output` of an item stamped `now` into `r`, this CPU's
+/// ring: wake the reader once the ring holds `Config::wake_bytes` unread (a quarter of
+/// it), at most once every `WAKE_NS` (each wakeup is an irq_work, a self-IPI); else leave
 /// the item for the reader's 10 ms timer, which drains every ring anyway. So the reader
 /// wakes for a filling ring, with three quarters of it still free, and not for a trickle
 /// (the kernel's default wakes it for nearly every item once it keeps up). Never when
 /// userspace reads without waiting (`-r`).
 #[inline(always)]
-pub fn submit_flags(r: &Ring) -> u64 {
+pub fn submit_flags(r: &Ring, now: u64) -> u64 {
     const NO_WAKEUP: u64 = aya_ebpf::bindings::BPF_RB_NO_WAKEUP as u64;
     const FORCE_WAKEUP: u64 = aya_ebpf::bindings::BPF_RB_FORCE_WAKEUP as u64;
     if ro!(TCPTRACE_CONFIG.no_wakeup) != 0 {
@@ -117,11 +125,20 @@ pub fn submit_flags(r: &Ring) -> u64 {
             aya_ebpf::bindings::BPF_RB_AVAIL_DATA as u64,
         )
     };
-    if unread >= u64::from(ro!(TCPTRACE_CONFIG.wake_bytes)) {
-        FORCE_WAKEUP
-    } else {
-        NO_WAKEUP
+    if unread < u64::from(ro!(TCPTRACE_CONFIG.wake_bytes)) {
+        return NO_WAKEUP;
     }
+    let Some(last) = LAST_WAKE.get_ptr_mut(0) else {
+        return NO_WAKEUP;
+    };
+    // SAFETY: this CPU's slot, used only while the program runs.
+    unsafe {
+        if now.wrapping_sub(*last) < WAKE_NS {
+            return NO_WAKEUP;
+        }
+        *last = now;
+    }
+    FORCE_WAKEUP
 }
 
 /// Frame bytes to copy after each record (`-w`), 0 for plain records.

@@ -87,7 +87,8 @@ pub fn emit<F: Frame>(f: &F, l: &Layers, direction: u8, c: Counts) {
     // SAFETY: len < SEG_MAX bytes of the buffer, all written.
     let bytes = unsafe { core::slice::from_raw_parts(b.as_ptr() as *const u8, len) };
     if let Some(r) = ring()
-        && r.output_untyped::<[u8]>(bytes, submit_flags(r)).is_ok()
+        && r.output_untyped::<[u8]>(bytes, submit_flags(r, w.ts))
+            .is_ok()
     {
         c.add(counter::EMITTED);
     } else {
@@ -163,7 +164,7 @@ macro_rules! emit_wide {
             $c.add(counter::MALFORMED);
             return;
         }
-        entry.submit(submit_flags(ring));
+        entry.submit(submit_flags(ring, $w.ts));
         $c.add(counter::EMITTED);
     }};
 }
