@@ -727,8 +727,8 @@ profiles with `perf record -a -- tcptrace-bench --spin tcp-accept:tc`.
 - **Live.** On this 2-core machine the tracer's own CPU was the cost: with the ring
   buffer's default (adaptive) wakeup the kernel woke tcptrace for nearly every record —
   about 100 000 wakeups a second, 39–41% of a core in the previous report — and that CPU
-  came out of iperf3's. The kernel now asks for a wakeup only when a CPU's ring is a
-  quarter full and tcptrace drains the rings every 10 ms besides (12% of a core for the
+  came out of iperf3's. The kernel now asks for a wakeup only when a CPU's ring holds
+  16 KiB unread and tcptrace drains the rings every 10 ms besides (12% of a core for the
   same lines with a wakeup at most once a millisecond per CPU; a third less again now).
   Generic XDP also copies every cloned or non-linear skb (each 64 KB GSO super-segment)
   before running the program (`skb_cow_data_for_xdp` → `skb_copy_bits`, ~35% of the

@@ -232,7 +232,7 @@ pub struct Config {
     /// (a [`fate::IcmpRecord`] each; off with `--no-icmp`).
     pub icmp: u8,
     /// Wake the reader once this CPU's ring holds this many bytes unread (the loader
-    /// sets it to a quarter of each CPU's ring).
+    /// sets it: 16 KiB, or a sixteenth of a smaller ring).
     pub wake_bytes: u32,
 }
 

@@ -366,7 +366,7 @@ impl Kernel {
             as u32;
         let share = ring_share(ring_bytes, cpus);
         let cfg = Config {
-            wake_bytes: share / 4,
+            wake_bytes: (share / 16).min(WAKE_BYTES),
             ..cfg
         };
         let mut ebpf = EbpfLoader::new()
@@ -696,6 +696,13 @@ fn verifier_log(e: &ProgramError) -> String {
         e => e.to_string(),
     }
 }
+
+/// Unread bytes in a CPU's ring that wake the reader (at most once a millisecond per CPU;
+/// a sixteenth of a smaller ring): about 200 segments. A busy CPU then wakes it about as
+/// often as every millisecond, which keeps it scheduled promptly (waking it only once a
+/// large ring was a sixteenth full lost records to native XDP on veth, where the reader
+/// then ran late); a moderate one, every few milliseconds instead of every one.
+const WAKE_BYTES: u32 = 16 * 1024;
 
 /// Each CPU's ring size for `total` bytes over `cpus` CPUs (`-B` is the total, as in
 /// tcpdump): a power of two, at least a page.

@@ -162,7 +162,7 @@ pub async fn run(
     // SAFETY: the AsyncFd owns the rings and their epoll descriptor, so it stays open for
     // as long as it is registered.
     let mut afd = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }?;
-    // The kernel wakes us only when a CPU's ring is a quarter full: the rest is picked up
+    // The kernel wakes us only when a CPU's ring holds 16 KiB unread: the rest is picked up
     // by this timer.
     let mut periodic = sink.every().map(|d| {
         let mut i = tokio::time::interval_at(tokio::time::Instant::now() + d, d);
