@@ -162,13 +162,13 @@ pub async fn run(
     // SAFETY: the AsyncFd owns the rings and their epoll descriptor, so it stays open for
     // as long as it is registered.
     let mut afd = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }?;
-    // The kernel wakes us only when a CPU's ring holds 16 KiB unread: the rest is picked up
-    // by this timer.
     let mut periodic = sink.every().map(|d| {
         let mut i = tokio::time::interval_at(tokio::time::Instant::now() + d, d);
         i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         i
     });
+    // The kernel wakes us only for a filling ring (`Config::wake_bytes` unread): the rest
+    // is picked up by this timer.
     let mut tick = tokio::time::interval(DRAIN_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
