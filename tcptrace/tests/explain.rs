@@ -347,18 +347,27 @@ fn handshake() -> Vec<Seg> {
     ]
 }
 
-fn conversation(name: &str, conv: &Conversation, rest: &[Seg]) -> std::path::PathBuf {
+/// Client port `cport` to server port 8000: the handshake, then `rest`, written as `name`.
+fn conversation(name: &str, cport: u16, rest: &[Seg]) -> (Conversation, std::path::PathBuf) {
+    let conv = Conversation::new(cport, 8000);
     let mut segs = handshake();
     segs.extend_from_slice(rest);
-    write(name, &conv.frames(&segs))
+    let cap = write(name, &conv.frames(&segs));
+    (conv, cap)
+}
+
+/// The first event of `kind`.
+fn event<'a>(v: &'a [Value], kind: &str) -> &'a Value {
+    v.iter()
+        .find(|o| o["type"] == "event" && o["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} event"))
 }
 
 #[test]
 fn reset_after_data() {
-    let conv = Conversation::new(40000, 8000);
-    let cap = conversation(
+    let (conv, cap) = conversation(
         "explain-reset",
-        &conv,
+        40000,
         &[
             s(1000, Dir::C, PSH | ACK, C0 + 1, S0 + 1, 502, 100),
             s(1100, Dir::S, ACK, S0 + 1, C0 + 101, 509, 0),
@@ -386,10 +395,7 @@ fn reset_after_data() {
     assert!(row.contains("100/20"), "{row}");
     let (out, _) = run(&cap, &["--json", "--no-lines"]);
     let v = json_lines(&out);
-    let reset = of_type(&v, "event")
-        .into_iter()
-        .find(|e| e["kind"] == "reset")
-        .expect("reset event");
+    let reset = event(&v, "reset");
     assert_eq!(reset["bytes_sent"], 100);
     assert_eq!(reset["bytes_received"], 20);
     assert_eq!(reset["while"], "open");
@@ -400,10 +406,9 @@ fn reset_after_data() {
 
 #[test]
 fn retransmitted_data_segment() {
-    let conv = Conversation::new(40001, 8000);
-    let cap = conversation(
+    let (conv, cap) = conversation(
         "explain-retrans",
-        &conv,
+        40001,
         &[
             s(1000, Dir::C, PSH | ACK, C0 + 1, S0 + 1, 502, 100),
             // Not acknowledged: the same bytes again 200 ms later.
@@ -435,8 +440,7 @@ fn retransmitted_data_segment() {
         of_type(&v, "summary")[0]["retransmissions"],
         serde_json::json!([1, 0])
     );
-    let e = of_type(&v, "event");
-    let r = e.iter().find(|e| e["kind"] == "retransmission").unwrap();
+    let r = event(&v, "retransmission");
     assert_eq!(
         (r["start"].as_u64(), r["end"].as_u64()),
         (Some(1), Some(101))
@@ -445,10 +449,9 @@ fn retransmitted_data_segment() {
 
 #[test]
 fn out_of_order_segments() {
-    let conv = Conversation::new(40002, 8000);
-    let cap = conversation(
+    let (conv, cap) = conversation(
         "explain-ooo",
-        &conv,
+        40002,
         &[
             s(1000, Dir::C, ACK, C0 + 1, S0 + 1, 502, 100),
             s(1100, Dir::C, ACK, C0 + 201, S0 + 1, 502, 100),
@@ -482,10 +485,9 @@ fn out_of_order_segments() {
 
 #[test]
 fn zero_window_and_reopening() {
-    let conv = Conversation::new(40003, 8000);
-    let cap = conversation(
+    let (conv, cap) = conversation(
         "explain-zwin",
-        &conv,
+        40003,
         &[
             s(1000, Dir::S, PSH | ACK, S0 + 1, C0 + 1, 509, 1000),
             s(1100, Dir::C, ACK, C0 + 1, S0 + 1001, 0, 0),
@@ -512,20 +514,16 @@ fn zero_window_and_reopening() {
     let v = json_lines(&run(&cap, &["--json"]).0);
     let row = of_type(&v, "summary")[0];
     assert_eq!(row["zero_windows"], serde_json::json!([1, 0]));
-    let open = of_type(&v, "event")
-        .into_iter()
-        .find(|e| e["kind"] == "window_open")
-        .unwrap();
+    let open = event(&v, "window_open");
     assert_eq!(open["win"], 502);
     assert_eq!(open["after_ns"], 250_000_000);
 }
 
 #[test]
 fn duplicate_acks_and_fast_retransmit() {
-    let conv = Conversation::new(40004, 8000);
-    let cap = conversation(
+    let (conv, cap) = conversation(
         "explain-dupack",
-        &conv,
+        40004,
         &[
             s(1000, Dir::C, ACK, C0 + 1, S0 + 1, 502, 100),
             s(1100, Dir::S, ACK, S0 + 1, C0 + 101, 509, 0),
@@ -587,10 +585,9 @@ fn duplicate_acks_and_fast_retransmit() {
 
 #[test]
 fn port_reuse_and_client_close() {
-    let conv = Conversation::new(40005, 8000);
-    let cap = conversation(
+    let (conv, cap) = conversation(
         "explain-reuse",
-        &conv,
+        40005,
         &[
             s(1000, Dir::C, FIN | ACK, C0 + 1, S0 + 1, 502, 0),
             s(1100, Dir::S, FIN | ACK, S0 + 1, C0 + 2, 509, 0),
@@ -700,10 +697,9 @@ fn bad_max_connections_is_refused() {
 
 #[test]
 fn graphs_with_r() {
-    let conv = Conversation::new(40010, 8000);
-    let cap = conversation(
+    let (conv, cap) = conversation(
         "explain-graph",
-        &conv,
+        40010,
         &[
             s(1000, Dir::C, ACK, C0 + 1, S0 + 1, 502, 100),
             s(1100, Dir::S, ACK, S0 + 1, C0 + 101, 509, 0),
@@ -766,10 +762,9 @@ fn graphs_with_r() {
 
 #[test]
 fn summary_long_blocks() {
-    let conv = Conversation::new(40011, 8000);
-    let cap = conversation(
+    let (conv, cap) = conversation(
         "explain-long",
-        &conv,
+        40011,
         &[
             s(1000, Dir::C, ACK, C0 + 1, S0 + 1, 502, 100),
             // Not acknowledged: sent again 200 ms later (a timeout).
