@@ -8,10 +8,11 @@ use std::{
 };
 
 use common::{
+    listening,
     netns::{
         NetnsPair, Proc, client_session, connect_nonblocking, echo_server, in_netns, serve_one,
     },
-    stdout_ok, tcpdump, tcpdump_bin, tcptrace, tcptrace_bin,
+    stdout_ok, tcpdump, tcpdump_bin, tcptrace, tracer, tracer_on_b,
 };
 
 const PORT: u16 = 7001;
@@ -45,17 +46,12 @@ fn session(net: &NetnsPair, b: IpAddr) {
 fn written_pcapng_reads_back_as_the_live_lines() {
     let net = NetnsPair::new();
     let b: IpAddr = net.b4.parse().unwrap();
-    let dir = std::env::temp_dir().join(format!("tcptrace-w-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("live");
     let file = dir.join("live.pcapng");
-    let port = PORT.to_string();
 
-    let mut cmd = net.exec(&net.b, tcptrace_bin());
-    cmd.args(["-i", &net.veth_b, "--port", &port, "-w"])
-        .arg(&file)
-        .env("TZ", "UTC");
-    let mut tt = Proc::spawn("tcptrace", cmd);
-    tt.wait_stderr("listening on");
+    let mut cmd = tracer(&net, PORT);
+    cmd.arg("-w").arg(&file);
+    let mut tt = listening(cmd);
     session(&net, b);
     // The session ends with the client's RST or last ACK; wait for a FIN from each side.
     tt.wait_stdout(&format!("{}.{PORT} > ", net.b4));
@@ -128,13 +124,9 @@ fn dropped_segments_are_commented_in_the_file() {
     let dir = scratch("drop");
     let file = dir.join("drop.pcapng");
     let filter = ["port", "7023", "or", "port", "7024"];
-    let mut cmd = net.exec(&net.b, tcptrace_bin());
-    cmd.args(["-i", &net.veth_b, "-w"])
-        .arg(&file)
-        .args(filter)
-        .env("TZ", "UTC");
-    let mut tt = Proc::spawn("tcptrace", cmd);
-    tt.wait_stderr("listening on");
+    let mut cmd = tracer_on_b(&net);
+    cmd.arg("-w").arg(&file).args(filter);
+    let mut tt = listening(cmd);
     let mut td = live_tcpdump(&net, &filter);
 
     let dropped = in_netns(&net.a, move || {
@@ -222,14 +214,12 @@ fn rotated_files_lose_and_reorder_nothing() {
     let dir = scratch("rotate");
     let file = dir.join("rot.pcapng");
     let port = PORT.to_string();
-    let mut cmd = net.exec(&net.b, tcptrace_bin());
+    let mut cmd = tracer_on_b(&net);
     // -S: each file starts tcpdump's relative numbering anew; absolute ones compare.
-    cmd.args(["-i", &net.veth_b, "-S", "-s", "512", "-C", "1", "-w"])
+    cmd.args(["-S", "-s", "512", "-C", "1", "-w"])
         .arg(&file)
-        .args(["port", &port])
-        .env("TZ", "UTC");
-    let mut tt = Proc::spawn("tcptrace", cmd);
-    tt.wait_stderr("listening on");
+        .args(["port", &port]);
+    let mut tt = listening(cmd);
     let mut td = live_tcpdump(&net, &["port", &port]);
 
     // Request and reply, one after the other: thousands of frames, none coalesced.

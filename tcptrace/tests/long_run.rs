@@ -15,7 +15,8 @@ use std::{
 };
 
 use common::{
-    netns::{EVENT_TIMEOUT, NetnsPair, Proc, in_netns},
+    listening,
+    netns::{EVENT_TIMEOUT, NetnsPair, in_netns},
     stdout_ok, tcpdump, tracer,
 };
 
@@ -61,31 +62,26 @@ fn stop_and_wait_server(
     })
 }
 
-/// A client in a: `rounds` blocks, each waiting for its one-byte answer (so each block is
-/// one segment), or until `stop` says so; then closes and waits for the server's FIN.
-fn stop_and_wait_client(
-    net: &NetnsPair,
-    dst: IpAddr,
-    port: u16,
-    block: usize,
-    mut keep_going: impl FnMut(usize) -> bool + Send + 'static,
-) {
+/// [`stop_and_wait_server`] in b, and a client in a: `rounds` blocks, each waiting for its
+/// one-byte answer (so each block is one segment); then it closes and waits for the
+/// server's FIN.
+fn stop_and_wait(net: &NetnsPair, dst: IpAddr, port: u16, block: usize, rounds: usize) {
+    let server = stop_and_wait_server(net, dst, port, block);
     in_netns(&net.a, move || {
         let mut s = TcpStream::connect(SocketAddr::new(dst, port)).unwrap();
         s.set_nodelay(true).unwrap();
         let data = vec![b'd'; block];
         let mut one = [0u8; 1];
-        let mut i = 0;
-        while keep_going(i) {
+        for _ in 0..rounds {
             s.write_all(&data).unwrap();
             s.read_exact(&mut one).unwrap();
-            i += 1;
         }
         s.shutdown(Shutdown::Write).unwrap();
         assert_eq!(s.read(&mut [0u8; 8]).unwrap(), 0);
     })
     .join()
     .unwrap();
+    server.join().unwrap();
 }
 
 /// tcpdump -S -r FILE: its lines (absolute sequence numbers: each file of a rotation is
@@ -122,16 +118,12 @@ fn rotation_by_size_and_ring_read_back_as_the_live_lines() {
             .args(extra)
             .arg("-w")
             .arg(file);
-        let mut p = Proc::spawn("tcptrace", cmd);
-        p.wait_stderr("listening on");
-        p
+        listening(cmd)
     };
     let mut by_size = start(&["-C", "1"], plain.0.join("c.pcapng"));
     let mut by_ring = start(&["-C", "1", "-W", "2"], ring.0.join("r.pcapng"));
 
-    let server = stop_and_wait_server(&net, b, PORT, BLOCK);
-    stop_and_wait_client(&net, b, PORT, BLOCK, |i| i < ROUNDS);
-    server.join().unwrap();
+    stop_and_wait(&net, b, PORT, BLOCK, ROUNDS);
     // A refused connection last: once both have printed its RST, they have printed
     // everything before it.
     let a: IpAddr = net.a4.parse().unwrap();
@@ -213,11 +205,8 @@ fn rotation_by_time_names_files_by_strftime() {
     let before = hour();
     let mut cmd = tracer(&net, PORT);
     cmd.args(["-S", "-G", "3600", "-w"]).arg(&pattern);
-    let mut tt = Proc::spawn("tcptrace", cmd);
-    tt.wait_stderr("listening on");
-    let server = stop_and_wait_server(&net, b, PORT, 100);
-    stop_and_wait_client(&net, b, PORT, 100, |i| i < 5);
-    server.join().unwrap();
+    let mut tt = listening(cmd);
+    stop_and_wait(&net, b, PORT, 100, 5);
     tt.wait_stdout(&format!("{}.{PORT} > {}", net.b4, net.a4));
     tt.wait_stdout("Flags [F");
     assert_eq!(tt.interrupt(), Some(0), "{:?}", tt.err_lines);
@@ -243,8 +232,7 @@ fn rotation_by_time_with_w_ends_the_trace_after_n_files() {
     let mut cmd = tracer(&net, PORT);
     cmd.args(["-G", "1", "-W", "1", "-w"])
         .arg(dir.0.join("g-%s.pcapng"));
-    let mut tt = Proc::spawn("tcptrace", cmd);
-    tt.wait_stderr("listening on");
+    let mut tt = listening(cmd);
     let server = stop_and_wait_server(&net, b, PORT, 100);
     let stop = Arc::new(AtomicBool::new(false));
     let pid = tt.pid() as i32;
@@ -292,9 +280,7 @@ fn stats_lines_show_the_counters_and_the_connections() {
     let start = |extra: &[&str]| {
         let mut cmd = tracer(&net, PORT);
         cmd.args(["--stats", "1"]).args(extra);
-        let mut p = Proc::spawn("tcptrace", cmd);
-        p.wait_stderr("listening on");
-        p
+        listening(cmd)
     };
     let mut text = start(&[]);
     let mut json = start(&["--json", "--no-lines"]);

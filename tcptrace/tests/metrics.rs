@@ -9,8 +9,9 @@ use std::{
 };
 
 use common::{
-    netns::{NetnsPair, Proc, in_netns},
-    tcptrace_bin,
+    listening,
+    netns::{NetnsPair, in_netns},
+    tracer_on_b,
 };
 use prometheus_parse::{Scrape, Value};
 
@@ -71,11 +72,9 @@ fn metrics_scraped_during_a_live_trace() {
     let net = NetnsPair::new();
     let a: IpAddr = net.a4.parse().unwrap();
     let b: IpAddr = net.b4.parse().unwrap();
-    let mut cmd = net.exec(&net.b, tcptrace_bin());
-    cmd.args(["-i", &net.veth_b, "--metrics", METRICS, "tcp"])
-        .env("TZ", "UTC");
-    let mut tt = Proc::spawn("tcptrace", cmd);
-    tt.wait_stderr("listening on");
+    let mut cmd = tracer_on_b(&net);
+    cmd.args(["--metrics", METRICS, "tcp"]);
+    let mut tt = listening(cmd);
 
     // Before any traffic: served, parsed, zero connections.
     let (status, body) = get(&net.b, "/metrics");

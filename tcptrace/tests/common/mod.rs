@@ -19,12 +19,25 @@ pub fn tcptrace<S: AsRef<OsStr>>(args: &[S]) -> Output {
     run_utc(tcptrace_bin(), args)
 }
 
+/// `TZ=UTC tcptrace -i VETH` in namespace b of `net` (more arguments follow).
+pub fn tracer_on_b(net: &netns::NetnsPair) -> Command {
+    let mut cmd = net.exec(&net.b, tcptrace_bin());
+    cmd.args(["-i", &net.veth_b]).env("TZ", "UTC");
+    cmd
+}
+
 /// `TZ=UTC tcptrace -i VETH --port PORT` in namespace b of `net` (more arguments follow).
 pub fn tracer(net: &netns::NetnsPair, port: u16) -> Command {
-    let mut cmd = net.exec(&net.b, tcptrace_bin());
-    cmd.args(["-i", &net.veth_b, "--port", &port.to_string()])
-        .env("TZ", "UTC");
+    let mut cmd = tracer_on_b(net);
+    cmd.args(["--port", &port.to_string()]);
     cmd
+}
+
+/// tcptrace run as `cmd`, once it says it is listening.
+pub fn listening(cmd: Command) -> netns::Proc {
+    let mut p = netns::Proc::spawn("tcptrace", cmd);
+    p.wait_stderr("listening on");
+    p
 }
 
 /// tcptrace on veth_b in namespace b of `net` with `args`, refused before it attaches:
