@@ -4,10 +4,11 @@
 mod common;
 
 use common::{
+    listening,
     netns::{NetnsPair, Proc},
     packet::{Ipv4, Tcp, eth4, pseudo_v4},
     peers::{self, Cgroup, Gate},
-    tcptrace_bin,
+    tracer_on_b,
 };
 use serde_json::Value;
 use tcptrace::kernel::{Filter, Kernel, Prog};
@@ -18,11 +19,9 @@ use tcptrace_common::{
 
 /// tcptrace on `veth_b` in namespace `b`, started and listening.
 fn start(net: &NetnsPair, args: &[&str]) -> Proc {
-    let mut c = net.exec(&net.b, tcptrace_bin());
-    c.args(["-i", &net.veth_b]).args(args).env("TZ", "UTC");
-    let mut p = Proc::spawn("tcptrace", c);
-    p.wait_stderr("listening on");
-    p
+    let mut c = tracer_on_b(net);
+    c.args(args);
+    listening(c)
 }
 
 /// SIGINT, then a clean exit; the JSON objects it printed.
@@ -50,6 +49,17 @@ fn done(p: &mut Proc) {
         p.name,
         p.err_lines.join("\n")
     );
+}
+
+/// Each client in turn let through its gate and run to its end, then the server; the JSON
+/// objects tcptrace printed.
+fn in_turn(t: &mut Proc, clients: [(&Gate, &mut Proc); 2], server: &mut Proc) -> Vec<Value> {
+    for (gate, client) in clients {
+        gate.open();
+        done(client);
+    }
+    done(server);
+    stop(t)
 }
 
 /// The client's local port, from its `connected PORT` line.
@@ -291,12 +301,7 @@ fn pid_and_comm_filters() {
             vec!["--json", "--pid", &cpid]
         };
         let mut t = start(&net, &args);
-        g1.open();
-        done(&mut chosen);
-        g2.open();
-        done(&mut other);
-        done(&mut server);
-        let objs = stop(&mut t);
+        let objs = in_turn(&mut t, [(&g1, &mut chosen), (&g2, &mut other)], &mut server);
         let segs = segments(&objs);
         let (p1, p2) = (client_port(&chosen), client_port(&other));
         let (out, back) = split(&segs, p1);
@@ -334,12 +339,7 @@ fn process_in_its_own_cgroup() {
         &net,
         &["--json", "--process", "--container", "0123456789ab"],
     );
-    g1.open();
-    done(&mut boxed);
-    g2.open();
-    done(&mut other);
-    done(&mut server);
-    let objs = stop(&mut t);
+    let objs = in_turn(&mut t, [(&g1, &mut boxed), (&g2, &mut other)], &mut server);
     let segs = segments(&objs);
     let (out, back) = split(&segs, client_port(&boxed));
     all_from(&out, boxed.pid(), "tt-boxed", "boxed client");
