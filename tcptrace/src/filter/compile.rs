@@ -273,6 +273,14 @@ mod tests {
         to_dnf(&parse(s).unwrap()).unwrap()
     }
 
+    /// Each expression's disjunctive normal form.
+    #[track_caller]
+    fn assert_dnf(cases: &[(&str, Vec<Conj>)]) {
+        for (text, want) in cases {
+            assert_eq!(&dnf_of(text), want, "{text}");
+        }
+    }
+
     fn port(p: u16) -> Prim {
         Prim::Port {
             side: Side::Either,
@@ -319,20 +327,19 @@ mod tests {
 
     #[test]
     fn de_morgan_before_expansion() {
-        // not (port 1 or port 2) = not port 1 and not port 2: one term.
-        assert_eq!(
-            dnf_of("not (port 1 or port 2)"),
-            vec![Conj::from([(port(1), true), (port(2), true)])]
-        );
-        // not (port 1 and port 2) = not port 1 or not port 2: two terms.
-        assert_eq!(
-            dnf_of("not (port 1 and port 2)"),
-            vec![Conj::from([(port(1), true)]), Conj::from([(port(2), true)])]
-        );
-        assert_eq!(
-            dnf_of("not not port 1"),
-            vec![Conj::from([(port(1), false)])]
-        );
+        assert_dnf(&[
+            // not (port 1 or port 2) = not port 1 and not port 2: one term.
+            (
+                "not (port 1 or port 2)",
+                vec![Conj::from([(port(1), true), (port(2), true)])],
+            ),
+            // not (port 1 and port 2) = not port 1 or not port 2: two terms.
+            (
+                "not (port 1 and port 2)",
+                vec![Conj::from([(port(1), true)]), Conj::from([(port(2), true)])],
+            ),
+            ("not not port 1", vec![Conj::from([(port(1), false)])]),
+        ]);
     }
 
     #[test]
@@ -352,11 +359,15 @@ mod tests {
         let d = dnf_of("ip and not ip6 and host 1.2.3.4");
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].len(), 1);
-        // An IPv6 net's negation holds for every IPv4 packet.
-        let d = dnf_of("ip and not net fd00::/8");
-        assert_eq!(d, vec![Conj::from([(Prim::V4, false)])]);
-        // The family test stays when nothing else implies it.
-        assert_eq!(dnf_of("ip6"), vec![Conj::from([(Prim::V4, true)])]);
+        assert_dnf(&[
+            // An IPv6 net's negation holds for every IPv4 packet.
+            (
+                "ip and not net fd00::/8",
+                vec![Conj::from([(Prim::V4, false)])],
+            ),
+            // The family test stays when nothing else implies it.
+            ("ip6", vec![Conj::from([(Prim::V4, true)])]),
+        ]);
     }
 
     #[test]

@@ -1015,6 +1015,14 @@ mod tests {
         Expr::Not(Box::new(a))
     }
 
+    /// Each expression parses to its tree.
+    #[track_caller]
+    fn assert_parses(cases: &[(&str, Expr)]) {
+        for (text, want) in cases {
+            assert_eq!(&parse(text).unwrap(), want, "{text}");
+        }
+    }
+
     #[test]
     fn article_expression() {
         assert_eq!(
@@ -1034,93 +1042,97 @@ mod tests {
 
     #[test]
     fn and_or_same_precedence_left_to_right() {
-        // a or b and c = (a or b) and c
-        let e = parse("port 1 or port 2 and port 3").unwrap();
-        assert_eq!(
-            e,
-            and(
-                or(port(Side::Either, 1), port(Side::Either, 2)),
-                port(Side::Either, 3)
-            )
-        );
-        let e = parse("port 1 and port 2 or port 3").unwrap();
-        assert_eq!(
-            e,
-            or(
-                and(port(Side::Either, 1), port(Side::Either, 2)),
-                port(Side::Either, 3)
-            )
-        );
+        assert_parses(&[
+            // a or b and c = (a or b) and c
+            (
+                "port 1 or port 2 and port 3",
+                and(
+                    or(port(Side::Either, 1), port(Side::Either, 2)),
+                    port(Side::Either, 3),
+                ),
+            ),
+            (
+                "port 1 and port 2 or port 3",
+                or(
+                    and(port(Side::Either, 1), port(Side::Either, 2)),
+                    port(Side::Either, 3),
+                ),
+            ),
+        ]);
     }
 
     #[test]
     fn not_binds_tightest() {
-        let e = parse("not port 1 and port 2").unwrap();
-        assert_eq!(e, and(not(port(Side::Either, 1)), port(Side::Either, 2)));
-        let e = parse("! ( port 1 || port 2 ) && ip").unwrap();
-        assert_eq!(
-            e,
-            and(
-                not(or(port(Side::Either, 1), port(Side::Either, 2))),
-                Expr::Prim(Prim::V4)
-            )
-        );
+        assert_parses(&[
+            (
+                "not port 1 and port 2",
+                and(not(port(Side::Either, 1)), port(Side::Either, 2)),
+            ),
+            (
+                "! ( port 1 || port 2 ) && ip",
+                and(
+                    not(or(port(Side::Either, 1), port(Side::Either, 2))),
+                    Expr::Prim(Prim::V4),
+                ),
+            ),
+        ]);
     }
 
     #[test]
     fn bare_values_take_the_previous_qualifiers() {
-        assert_eq!(
-            parse("host 1.2.3.4 or 5.6.7.8").unwrap(),
-            or(
-                host4(Side::Either, [1, 2, 3, 4]),
-                host4(Side::Either, [5, 6, 7, 8])
-            )
-        );
-        assert_eq!(
-            parse("src port 23 or 80").unwrap(),
-            or(port(Side::Src, 23), port(Side::Src, 80))
-        );
-        // `not` before a bare value negates only the value.
-        assert_eq!(
-            parse("not host 1.1.1.1 and 2.2.2.2").unwrap(),
-            and(
-                not(host4(Side::Either, [1, 1, 1, 1])),
-                host4(Side::Either, [2, 2, 2, 2])
-            )
-        );
-        // In parentheses, a list of bare values.
-        assert_eq!(
-            parse("port 1 or (2 or 3)").unwrap(),
-            or(
-                port(Side::Either, 1),
-                or(port(Side::Either, 2), port(Side::Either, 3))
-            )
-        );
-        // After a parenthesized expression: the qualifiers before it.
-        assert_eq!(
-            parse("host 1.2.3.4 and (port 1) and 5.6.7.8").unwrap(),
-            and(
-                and(host4(Side::Either, [1, 2, 3, 4]), port(Side::Either, 1)),
-                host4(Side::Either, [5, 6, 7, 8])
-            )
-        );
+        assert_parses(&[
+            (
+                "host 1.2.3.4 or 5.6.7.8",
+                or(
+                    host4(Side::Either, [1, 2, 3, 4]),
+                    host4(Side::Either, [5, 6, 7, 8]),
+                ),
+            ),
+            (
+                "src port 23 or 80",
+                or(port(Side::Src, 23), port(Side::Src, 80)),
+            ),
+            // `not` before a bare value negates only the value.
+            (
+                "not host 1.1.1.1 and 2.2.2.2",
+                and(
+                    not(host4(Side::Either, [1, 1, 1, 1])),
+                    host4(Side::Either, [2, 2, 2, 2]),
+                ),
+            ),
+            // In parentheses, a list of bare values.
+            (
+                "port 1 or (2 or 3)",
+                or(
+                    port(Side::Either, 1),
+                    or(port(Side::Either, 2), port(Side::Either, 3)),
+                ),
+            ),
+            // After a parenthesized expression: the qualifiers before it.
+            (
+                "host 1.2.3.4 and (port 1) and 5.6.7.8",
+                and(
+                    and(host4(Side::Either, [1, 2, 3, 4]), port(Side::Either, 1)),
+                    host4(Side::Either, [5, 6, 7, 8]),
+                ),
+            ),
+        ]);
     }
 
     #[test]
     fn direction_qualifiers() {
-        assert_eq!(parse("src or dst port 23").unwrap(), port(Side::Either, 23));
-        assert_eq!(
-            parse("src and dst host 1.1.1.1").unwrap(),
-            and(
-                host4(Side::Src, [1, 1, 1, 1]),
-                host4(Side::Dst, [1, 1, 1, 1])
-            )
-        );
-        assert_eq!(
-            parse("dst 1.1.1.1").unwrap(),
-            host4(Side::Dst, [1, 1, 1, 1])
-        );
-        assert_eq!(parse("tcp dst port 80").unwrap(), port(Side::Dst, 80));
+        assert_parses(&[
+            ("src or dst port 23", port(Side::Either, 23)),
+            (
+                "src and dst host 1.1.1.1",
+                and(
+                    host4(Side::Src, [1, 1, 1, 1]),
+                    host4(Side::Dst, [1, 1, 1, 1]),
+                ),
+            ),
+            ("dst 1.1.1.1", host4(Side::Dst, [1, 1, 1, 1])),
+            ("tcp dst port 80", port(Side::Dst, 80)),
+        ]);
     }
 
     #[test]
@@ -1132,24 +1144,23 @@ mod tests {
                 mask: if len == 0 { 0 } else { u32::MAX << (32 - len) },
             })
         };
-        assert_eq!(parse("net 10").unwrap(), net([10, 0, 0, 0], 8));
-        assert_eq!(parse("net 192.168.2").unwrap(), net([192, 168, 2, 0], 24));
-        assert_eq!(parse("net 172.16").unwrap(), net([172, 16, 0, 0], 16));
-        assert_eq!(parse("net 10.1.0.0/16").unwrap(), net([10, 1, 0, 0], 16));
-        assert_eq!(
-            parse("net 10.1.0.0 mask 255.255.0.0").unwrap(),
-            net([10, 1, 0, 0], 16)
-        );
-        // libpcap: a short dotted host is a net too.
-        assert_eq!(parse("host 10.1").unwrap(), net([10, 1, 0, 0], 16));
-        assert_eq!(
-            parse("net fd00::/8").unwrap(),
-            Expr::Prim(Prim::Net6 {
-                side: Side::Either,
-                addr: 0xfd << 120,
-                mask: u128::MAX << 120
-            })
-        );
+        assert_parses(&[
+            ("net 10", net([10, 0, 0, 0], 8)),
+            ("net 192.168.2", net([192, 168, 2, 0], 24)),
+            ("net 172.16", net([172, 16, 0, 0], 16)),
+            ("net 10.1.0.0/16", net([10, 1, 0, 0], 16)),
+            ("net 10.1.0.0 mask 255.255.0.0", net([10, 1, 0, 0], 16)),
+            // libpcap: a short dotted host is a net too.
+            ("host 10.1", net([10, 1, 0, 0], 16)),
+            (
+                "net fd00::/8",
+                Expr::Prim(Prim::Net6 {
+                    side: Side::Either,
+                    addr: 0xfd << 120,
+                    mask: u128::MAX << 120,
+                }),
+            ),
+        ]);
         assert!(matches!(
             parse("net 10.1.0.1/16"),
             Err(FilterError::Invalid { why, .. }) if why.contains("non-network bits")
@@ -1160,26 +1171,26 @@ mod tests {
     #[test]
     fn flags() {
         let flags = |mask, value, eq| Expr::Prim(Prim::Flags { mask, value, eq });
-        for (text, want) in [
+        assert_parses(&[
             ("tcp[tcpflags] & (tcp-syn|tcp-fin) != 0", flags(3, 0, false)),
             ("tcp[13] == 18", flags(0xff, 18, true)),
             ("tcp[13]&tcp-rst=tcp-rst", flags(4, 4, true)),
             ("tcp[13] & 2 == 4", Expr::Const(false)),
-        ] {
-            assert_eq!(parse(text).unwrap(), want, "{text}");
-        }
+        ]);
     }
 
     #[test]
     fn vlan_and_protocols() {
-        assert_eq!(
-            parse("vlan 5 and ip6").unwrap(),
-            and(Expr::Prim(Prim::Vlan(Some(5))), Expr::Prim(Prim::V6))
-        );
-        assert_eq!(
-            parse("vlan and tcp").unwrap(),
-            and(Expr::Prim(Prim::Vlan(None)), Expr::Const(true))
-        );
+        assert_parses(&[
+            (
+                "vlan 5 and ip6",
+                and(Expr::Prim(Prim::Vlan(Some(5))), Expr::Prim(Prim::V6)),
+            ),
+            (
+                "vlan and tcp",
+                and(Expr::Prim(Prim::Vlan(None)), Expr::Const(true)),
+            ),
+        ]);
     }
 
     #[test]
