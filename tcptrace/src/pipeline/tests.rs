@@ -153,19 +153,27 @@ fn firewall() -> crate::track::fate::DropCause {
     }
 }
 
-/// A SYN dropped by the firewall 21 µs after its line: the note under it, then the
-/// verdict at the end naming the client's process (not the server's listener).
-#[test]
-fn drop_notes_and_the_clients_verdict() {
+/// `--explain` on a SYN from client process 7 to server process 9, with the firewall
+/// dropping it `dropped_after` ns after its line (or never): the text.
+fn owned_syn(dropped_after: Option<u32>) -> String {
     let mut out = Vec::new();
     let syn = cs(0, SYN, CI, 0, 16384, 0);
     let mut p = explain(&mut out, Some(owners(&syn, 7, 9)));
     let _ = p.segment(&syn, None);
-    let mut dropped = syn.clone();
-    dropped.ts = Timestamp::new(syn.ts.secs, syn.ts.nanos + 21_000);
-    p.drop_segment(&dropped, &firewall());
+    if let Some(ns) = dropped_after {
+        let mut dropped = syn.clone();
+        dropped.ts = Timestamp::new(syn.ts.secs, syn.ts.nanos + ns);
+        p.drop_segment(&dropped, &firewall());
+    }
     p.finish().unwrap();
-    let text = String::from_utf8(out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+/// A SYN dropped by the firewall 21 µs after its line: the note under it, then the
+/// verdict at the end naming the client's process (not the server's listener).
+#[test]
+fn drop_notes_and_the_clients_verdict() {
+    let text = owned_syn(Some(21_000));
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[2],
@@ -183,12 +191,7 @@ fn drop_notes_and_the_clients_verdict() {
 /// SYNs without an answer nor a drop: the verdict names the client's process.
 #[test]
 fn no_answer_names_the_client() {
-    let mut out = Vec::new();
-    let syn = cs(0, SYN, CI, 0, 16384, 0);
-    let mut p = explain(&mut out, Some(owners(&syn, 7, 9)));
-    let _ = p.segment(&syn, None);
-    p.finish().unwrap();
-    let text = String::from_utf8(out).unwrap();
+    let text = owned_syn(None);
     assert!(
         text.lines()
             .last()
