@@ -151,18 +151,22 @@ fn handshake_then_server_closes_first() {
     assert_eq!(r.handshake_rtt, Some(Span(2_000_000)));
 }
 
+/// Client 1063's SYN (ISN `isn`) at `ms`, and server 23's reset 1 ms later.
+fn refused_at(ms: u64, isn: u32) -> [Segment; 2] {
+    [
+        seg(ms, C, 1063, S, 23, SYN, isn, 0, 16384, 0),
+        seg(ms + 1, S, 23, C, 1063, RST | ACK, 0, isn + 1, 0, 0),
+    ]
+}
+
 #[test]
 fn refused_three_times_then_gave_up() {
     let mut t = Tracker::new(TrackConfig::default());
     let r = 3034008467u32;
-    let segs = [
-        seg(0, C, 1063, S, 23, SYN, r, 0, 16384, 0),
-        seg(1, S, 23, C, 1063, RST | ACK, 0, r + 1, 0, 0),
-        seg(500, C, 1063, S, 23, SYN, r, 0, 16384, 0),
-        seg(501, S, 23, C, 1063, RST | ACK, 0, r + 1, 0, 0),
-        seg(1000, C, 1063, S, 23, SYN, r, 0, 16384, 0),
-        seg(1001, S, 23, C, 1063, RST | ACK, 0, r + 1, 0, 0),
-    ];
+    let segs: Vec<Segment> = [0, 500, 1000]
+        .into_iter()
+        .flat_map(|ms| refused_at(ms, r))
+        .collect();
     let ev = run(&mut t, &segs);
     assert_eq!(ev[1], vec![EventKind::Refused { attempt: 1 }]);
     assert_eq!(
@@ -191,13 +195,9 @@ fn refused_three_times_then_gave_up() {
 #[test]
 fn refused_client_gives_up_by_segment_time() {
     let mut t = Tracker::new(TrackConfig::default());
-    let r = 77u32;
-    let segs = [
-        seg(0, C, 1063, S, 23, SYN, r, 0, 16384, 0),
-        seg(1, S, 23, C, 1063, RST | ACK, 0, r + 1, 0, 0),
-        // Another connection, 10 s later: the refused one is decided.
-        seg(10_000, C, 2000, S, 80, SYN, 5, 0, 16384, 0),
-    ];
+    let mut segs = refused_at(0, 77).to_vec();
+    // Another connection, 10 s later: the refused one is decided.
+    segs.push(seg(10_000, C, 2000, S, 80, SYN, 5, 0, 16384, 0));
     let ev = run(&mut t, &segs);
     assert_eq!(
         ev[2],
@@ -278,25 +278,23 @@ fn retransmission_out_of_order_and_late_arrival() {
         cs(12, ACK, CI + 201, SI + 1, 100, 100), // 101:201 missing
         cs(13, ACK, CI + 101, SI + 1, 100, 100), // fills it
     ]);
+    let ooo = EventKind::OutOfOrder {
+        start: 201,
+        end: 301,
+        missing_start: 101,
+        missing_end: 201,
+    };
+    let late = EventKind::LateArrival {
+        start: 101,
+        end: 201,
+    };
     assert_eq!(
-        ev[4],
-        vec![EventKind::Retransmission { start: 1, end: 101 }]
-    );
-    assert_eq!(
-        ev[5],
-        vec![EventKind::OutOfOrder {
-            start: 201,
-            end: 301,
-            missing_start: 101,
-            missing_end: 201
-        }]
-    );
-    assert_eq!(
-        ev[6],
-        vec![EventKind::LateArrival {
-            start: 101,
-            end: 201
-        }]
+        ev[4..],
+        [
+            vec![EventKind::Retransmission { start: 1, end: 101 }],
+            vec![ooo],
+            vec![late]
+        ]
     );
     let r = &t.rows()[0];
     assert_eq!(r.retransmissions, [1, 0]);
@@ -327,12 +325,9 @@ fn zero_window_and_dup_acks() {
         }]
     );
     // The ACK for 101 after the window update is not a duplicate (first time with this
-    // window); the next three are.
-    assert_eq!(ev[8], vec![EventKind::DupAck { ack: 101, count: 1 }]);
-    assert_eq!(ev[9], vec![EventKind::DupAck { ack: 101, count: 2 }]);
-    assert_eq!(ev[10], vec![EventKind::DupAck { ack: 101, count: 3 }]);
-    // Every duplicate is an event (the notes stop at #3: see report).
-    assert_eq!(ev[11], vec![EventKind::DupAck { ack: 101, count: 4 }]);
+    // window); the next four are, each an event (the notes stop at #3: see report).
+    let dups = [1, 2, 3, 4].map(|count| vec![EventKind::DupAck { ack: 101, count }]);
+    assert_eq!(ev[8..12], dups);
     // The duplicate ACKs asked for exactly these bytes.
     assert_eq!(
         ev[12],
