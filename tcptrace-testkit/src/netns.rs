@@ -414,6 +414,24 @@ pub fn serve_one(
     h
 }
 
+/// One connection from namespace a to `addr`:`port` in b: `serve` gets the server's end
+/// ([`serve_one`]), `client` the connected client's. Returns once both are done.
+pub fn one_connection(
+    net: &NetnsPair,
+    addr: IpAddr,
+    port: u16,
+    serve: impl FnOnce(TcpStream) + Send + 'static,
+    client: impl FnOnce(TcpStream) + Send + 'static,
+) {
+    let server = serve_one(net, addr, port, serve);
+    in_netns(&net.a, move || {
+        client(TcpStream::connect(SocketAddr::new(addr, port)).unwrap());
+    })
+    .join()
+    .unwrap();
+    server.join().unwrap();
+}
+
 /// Starts a server in `b` on `port` that answers each request line with "pong", then
 /// closes when the client does. Returns once it listens.
 pub fn echo_server(net: &NetnsPair, addr: IpAddr, port: u16) -> std::thread::JoinHandle<()> {

@@ -4,13 +4,13 @@ mod common;
 
 use std::{
     io::{Read, Write},
-    net::{IpAddr, Shutdown, SocketAddr, TcpStream},
+    net::{IpAddr, Shutdown, SocketAddr},
 };
 
 use common::{
     listening,
     netns::{
-        NetnsPair, Proc, client_session, connect_nonblocking, echo_server, in_netns, serve_one,
+        NetnsPair, Proc, client_session, connect_nonblocking, echo_server, in_netns, one_connection,
     },
     stdout_ok, tcpdump, tcpdump_bin, tcptrace, tracer, tracer_on_b,
 };
@@ -18,28 +18,29 @@ use common::{
 const PORT: u16 = 7001;
 
 fn session(net: &NetnsPair, b: IpAddr) {
-    let server = serve_one(net, b, PORT, |mut s| {
-        let mut buf = vec![0u8; 4000];
-        let mut got = 0;
-        while got < 3000 {
-            let n = s.read(&mut buf).unwrap();
-            assert!(n > 0);
-            got += n;
-        }
-        // A reply longer than the snap length, so the file holds cut frames.
-        s.write_all(&[b'x'; 1200]).unwrap();
-        let _ = s.read(&mut buf);
-    });
-    in_netns(&net.a, move || {
-        let mut s = TcpStream::connect(SocketAddr::new(b, PORT)).unwrap();
-        s.write_all(&[b'y'; 3000]).unwrap();
-        let mut buf = [0u8; 1200];
-        s.read_exact(&mut buf).unwrap();
-        s.shutdown(Shutdown::Both).unwrap();
-    })
-    .join()
-    .unwrap();
-    server.join().unwrap();
+    one_connection(
+        net,
+        b,
+        PORT,
+        |mut s| {
+            let mut buf = vec![0u8; 4000];
+            let mut got = 0;
+            while got < 3000 {
+                let n = s.read(&mut buf).unwrap();
+                assert!(n > 0);
+                got += n;
+            }
+            // A reply longer than the snap length, so the file holds cut frames.
+            s.write_all(&[b'x'; 1200]).unwrap();
+            let _ = s.read(&mut buf);
+        },
+        |mut s| {
+            s.write_all(&[b'y'; 3000]).unwrap();
+            let mut buf = [0u8; 1200];
+            s.read_exact(&mut buf).unwrap();
+            s.shutdown(Shutdown::Both).unwrap();
+        },
+    );
 }
 
 #[test]
@@ -223,29 +224,30 @@ fn rotated_files_lose_and_reorder_nothing() {
     let mut td = live_tcpdump(&net, &["port", &port]);
 
     // Request and reply, one after the other: thousands of frames, none coalesced.
-    let server = serve_one(&net, b, PORT, |mut s| {
-        s.set_nodelay(true).unwrap();
-        let mut buf = vec![0u8; 1400];
-        for _ in 0..ROUNDS {
-            s.read_exact(&mut buf).unwrap();
-            s.write_all(b"k").unwrap();
-        }
-        let _ = s.read(&mut buf);
-    });
-    in_netns(&net.a, move || {
-        let mut s = TcpStream::connect(SocketAddr::new(b, PORT)).unwrap();
-        s.set_nodelay(true).unwrap();
-        let req = [b'y'; 1400];
-        let mut k = [0u8; 1];
-        for _ in 0..ROUNDS {
-            s.write_all(&req).unwrap();
-            s.read_exact(&mut k).unwrap();
-        }
-        s.shutdown(Shutdown::Both).unwrap();
-    })
-    .join()
-    .unwrap();
-    server.join().unwrap();
+    one_connection(
+        &net,
+        b,
+        PORT,
+        |mut s| {
+            s.set_nodelay(true).unwrap();
+            let mut buf = vec![0u8; 1400];
+            for _ in 0..ROUNDS {
+                s.read_exact(&mut buf).unwrap();
+                s.write_all(b"k").unwrap();
+            }
+            let _ = s.read(&mut buf);
+        },
+        |mut s| {
+            s.set_nodelay(true).unwrap();
+            let req = [b'y'; 1400];
+            let mut k = [0u8; 1];
+            for _ in 0..ROUNDS {
+                s.write_all(&req).unwrap();
+                s.read_exact(&mut k).unwrap();
+            }
+            s.shutdown(Shutdown::Both).unwrap();
+        },
+    );
     for p in [&mut tt, &mut td] {
         p.wait_stdout_n("Flags [F", 2);
     }

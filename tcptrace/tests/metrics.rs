@@ -5,14 +5,10 @@ mod common;
 
 use std::{
     io::Read,
-    net::{IpAddr, SocketAddr, TcpStream},
+    net::{IpAddr, TcpStream},
 };
 
-use common::{
-    listening,
-    netns::{NetnsPair, in_netns},
-    tracer_on_b,
-};
+use common::{listening, netns::NetnsPair, tracer_on_b};
 use prometheus_parse::{Scrape, Value};
 
 const PORT: u16 = 7201;
@@ -40,12 +36,11 @@ fn value(scrape: &Scrape, name: &str, label: Option<(&str, &str)>) -> f64 {
 
 /// A connection the client resets (SO_LINGER 0, then close) after the handshake.
 fn reset_by_client(net: &NetnsPair, b: IpAddr) {
-    let server = common::netns::serve_one(net, b, RESET_PORT, |mut s| {
+    let serve = |mut s: TcpStream| {
         let _ = s.read(&mut [0u8; 8]);
-    });
-    in_netns(&net.a, move || {
+    };
+    common::netns::one_connection(net, b, RESET_PORT, serve, |s| {
         use std::os::fd::AsRawFd;
-        let s = TcpStream::connect(SocketAddr::new(b, RESET_PORT)).unwrap();
         let linger = libc::linger {
             l_onoff: 1,
             l_linger: 0,
@@ -61,10 +56,7 @@ fn reset_by_client(net: &NetnsPair, b: IpAddr) {
             )
         };
         drop(s);
-    })
-    .join()
-    .unwrap();
-    server.join().unwrap();
+    });
 }
 
 #[test]
