@@ -231,8 +231,8 @@ pub struct Config {
     /// Non-zero: also record ICMP/ICMPv6 errors whose quoted header passes the filter
     /// (a [`fate::IcmpRecord`] each; off with `--no-icmp`).
     pub icmp: u8,
-    /// Wake the reader once this CPU's ring holds this many bytes unread (the loader
-    /// sets it: 16 KiB, or a sixteenth of a smaller ring).
+    /// Wake the reader once this CPU's ring holds this many bytes it has not given back
+    /// (the loader sets it: 16 KiB, or a sixteenth of a smaller ring).
     pub wake_bytes: u32,
 }
 

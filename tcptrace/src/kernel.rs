@@ -4,9 +4,7 @@ use std::{collections::BTreeMap, io, net::IpAddr};
 
 use aya::{
     Ebpf, EbpfError, EbpfLoader, include_bytes_aligned,
-    maps::{
-        ArrayOfMaps, Map, MapData, MapError, PerCpuArray, PerCpuHashMap, PerCpuValues, RingBuf,
-    },
+    maps::{ArrayOfMaps, Map, MapData, MapError, PerCpuArray, PerCpuHashMap, PerCpuValues},
     programs::{
         LinkOrder, ProgramError, SchedClassifier, TcAttachType, TestRun, TestRunOptions, Xdp,
         XdpMode,
@@ -23,6 +21,7 @@ use tcptrace_common::{
     rules::RuleTable,
 };
 
+use crate::source::ring::Ring;
 pub use crate::source::rings::Rings;
 
 pub mod attrib;
@@ -580,7 +579,7 @@ impl Kernel {
         }
         let rings = std::mem::take(&mut self.rings)
             .into_iter()
-            .map(|m| RingBuf::try_from(Map::RingBuf(m)))
+            .map(Ring::new)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| KernelError::other("ring buffer", e))?;
         Rings::new(rings).map_err(|e| KernelError::other("epoll", e))

@@ -8,6 +8,7 @@ pub mod links;
 pub mod live;
 pub mod netns;
 pub mod offline;
+pub mod ring;
 pub mod rings;
 pub mod savefile;
 

@@ -13,8 +13,7 @@ use std::{
     os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd},
 };
 
-use aya::maps::{MapData, RingBuf};
-
+use super::ring::Ring;
 use crate::decode;
 
 /// How long after its stamp an item is surely in its ring (see the module comment).
@@ -23,31 +22,29 @@ pub const SLACK_NS: u64 = 1_000_000;
 /// Hand over everything (the programs are gone, or run one at a time).
 pub const ALL: u64 = u64::MAX;
 
-/// An item read from a ring and not handed over yet: its bytes are `arena[at..at + len]`.
+/// An item read from a ring and not handed over yet: `len` bytes at position `at` of ring
+/// `ring`, where the kernel wrote it.
 #[derive(Clone, Copy)]
 struct Held {
     ts: u64,
+    ring: u32,
+    len: u32,
     at: usize,
-    len: usize,
 }
 
 /// The rings of all CPUs, merged.
 pub struct Rings {
-    rings: Vec<RingBuf<MapData>>,
-    /// The bytes of the items read, one after another in reading order.
-    arena: Vec<u8>,
-    /// Where the arena's items are copied when it is compacted (kept for reuse).
-    spare: Vec<u8>,
+    rings: Vec<Ring>,
     /// The items not handed over yet, oldest first (ties in reading order).
     held: Vec<Held>,
-    /// Bytes of the arena that `held` still points to.
-    live: usize,
+    /// Per ring: where its oldest item still held lies (scratch for [`Rings::release`]).
+    oldest: Vec<Option<usize>>,
     /// An epoll descriptor watching every ring: readable when one of them is.
     epoll: OwnedFd,
 }
 
 impl Rings {
-    pub fn new(rings: Vec<RingBuf<MapData>>) -> std::io::Result<Rings> {
+    pub fn new(rings: Vec<Ring>) -> std::io::Result<Rings> {
         // SAFETY: plain syscall.
         let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
         if fd < 0 {
@@ -66,11 +63,9 @@ impl Rings {
             }
         }
         Ok(Rings {
+            oldest: vec![None; rings.len()],
             rings,
-            arena: Vec::new(),
-            spare: Vec::new(),
             held: Vec::new(),
-            live: 0,
             epoll,
         })
     }
@@ -84,19 +79,18 @@ impl Rings {
         self.rings.is_empty()
     }
 
-    /// Moves what every ring holds now into the merge: one copy into the arena, no
-    /// allocation per item.
+    /// Moves what every ring holds now into the merge: the items stay in their rings, the
+    /// merge keeps where they are.
     fn gather(&mut self) {
         let before = self.held.len();
-        for r in &mut self.rings {
-            while let Some(item) = r.next() {
+        for (i, r) in self.rings.iter_mut().enumerate() {
+            while let Some((at, item)) = r.read_next() {
                 self.held.push(Held {
-                    ts: decode::item_ts(&item),
-                    at: self.arena.len(),
-                    len: item.len(),
+                    ts: decode::item_ts(item),
+                    ring: i as u32,
+                    len: item.len() as u32,
+                    at,
                 });
-                self.arena.extend_from_slice(&item);
-                self.live += item.len();
             }
         }
         if self.held.len() > before {
@@ -106,24 +100,21 @@ impl Rings {
         }
     }
 
-    /// Forgets the `n` oldest items held (handed over); compacts the arena once most of
-    /// it is dead, so each item is copied a bounded number of times.
+    fn bytes(&self, h: Held) -> &[u8] {
+        self.rings[h.ring as usize].item(h.at, h.len as usize)
+    }
+
+    /// Forgets the `n` oldest items held (handed over), and gives each ring back the space
+    /// before its oldest item still held.
     fn release(&mut self, n: usize) {
-        for h in &self.held[..n] {
-            self.live -= h.len;
-        }
         self.held.drain(..n);
-        if self.held.is_empty() {
-            self.arena.clear();
-        } else if self.arena.len() > 2 * self.live + (1 << 20) {
-            self.spare.clear();
-            for h in &mut self.held {
-                let at = self.spare.len();
-                self.spare
-                    .extend_from_slice(&self.arena[h.at..h.at + h.len]);
-                h.at = at;
-            }
-            std::mem::swap(&mut self.arena, &mut self.spare);
+        self.oldest.fill(None);
+        for h in &self.held {
+            let o = &mut self.oldest[h.ring as usize];
+            *o = Some(o.map_or(h.at, |o| o.min(h.at)));
+        }
+        for (r, o) in self.rings.iter_mut().zip(&self.oldest) {
+            r.release(*o);
         }
     }
 
@@ -142,7 +133,7 @@ impl Rings {
         while done < due && flow.is_continue() {
             let h = self.held[done];
             done += 1;
-            flow = f(&self.arena[h.at..h.at + h.len]);
+            flow = f(self.bytes(h));
         }
         self.release(done);
         flow
@@ -152,8 +143,7 @@ impl Rings {
     /// themselves, one run at a time).
     pub fn pop_oldest(&mut self) -> Option<Vec<u8>> {
         self.gather();
-        let h = *self.held.first()?;
-        let bytes = self.arena[h.at..h.at + h.len].to_vec();
+        let bytes = self.bytes(*self.held.first()?).to_vec();
         self.release(1);
         Some(bytes)
     }

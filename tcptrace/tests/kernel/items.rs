@@ -138,3 +138,76 @@ fn per_cpu_rings_full_with_two_producers() {
     });
     assert_eq!(n, total.emitted, "every item written is read");
 }
+
+/// Items wait in their ring until the merge hands them over: the kernel cannot write over
+/// them, and counts as lost what does not fit beside them; once handed over, their space is
+/// the kernel's again.
+#[test]
+fn held_items_keep_their_ring_space() {
+    use aya::programs::{Program, TestRun as _, TestRunOptions};
+    use std::ops::ControlFlow;
+    use tcptrace::{
+        kernel::{Prog, Rings},
+        source::rings::ALL,
+    };
+    // Runs the XDP program `n` times on CPU 0 (its ring alone); CPU 0's lost count.
+    fn produce(k: &mut Kernel, n: u32) -> u64 {
+        let frame = &v4_frame(A4, B4, 40000, 443);
+        let Program::Xdp(x) = k.loaded(Prog::Xdp).expect("XDP program") else {
+            panic!("not XDP")
+        };
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET writes inside it.
+                unsafe {
+                    let mut set: libc::cpu_set_t = std::mem::zeroed();
+                    libc::CPU_SET(0, &mut set);
+                    assert_eq!(libc::sched_setaffinity(0, size_of_val(&set), &set), 0);
+                }
+                let opts = TestRunOptions {
+                    data_in: Some(frame),
+                    repeat: n,
+                    ..Default::default()
+                };
+                assert_eq!(x.test_run(opts).expect("test run").return_value, XDP_PASS);
+            });
+        });
+        k.counter_reader().unwrap().per_cpu().unwrap()[0].lost
+    }
+    // What a drain hands over: (stamp, source port, sequence number) of each segment.
+    fn take(rings: &mut Rings, until: u64) -> Vec<(u64, u16, u32)> {
+        let mut handed = Vec::new();
+        let _ = rings.drain(until, &mut |item| {
+            let Some(decode::Item::Segment { rec, .. }) = decode::item(item) else {
+                panic!("not a segment: written over?")
+            };
+            handed.push((decode::item_ts(item), rec.sport, rec.seq));
+            ControlFlow::Continue(())
+        });
+        handed
+    }
+    // SAFETY: plain call.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u32;
+    let cpus = aya::util::nr_cpus().expect("CPUs") as u32;
+    let mut k = Kernel::load_sized(&Filter::default(), Config::default(), page * cpus)
+        .expect("loading (run as root)");
+    let mut rings = k.take_rings().expect("rings");
+    // 64 bytes an item in the ring: a page holds 63 (see above).
+    let fit = u64::from((page - 1) / 64);
+    produce(&mut k, 20);
+    // Read, and held: nothing is stamped at or before 0.
+    assert!(take(&mut rings, 0).is_empty());
+    let lost = produce(&mut k, 60);
+    assert_eq!(lost, 20 + 60 - fit, "the held items keep their space");
+    let handed = take(&mut rings, ALL);
+    assert_eq!(handed.len() as u64, fit);
+    assert!(handed.windows(2).all(|w| w[0].0 <= w[1].0), "time order");
+    assert!(
+        handed
+            .iter()
+            .all(|&(_, sport, seq)| (sport, seq) == (40000, 1000))
+    );
+    // Handed over: the whole ring is free again.
+    assert_eq!(produce(&mut k, fit as u32), lost, "nothing more lost");
+    assert_eq!(take(&mut rings, ALL).len() as u64, fit);
+}
