@@ -49,6 +49,10 @@ impl Mmap {
     }
 }
 
+// SAFETY: the mapping is owned memory like a heap allocation: moving its owner to another
+// thread moves nothing the kernel or another thread holds.
+unsafe impl Send for Mmap {}
+
 impl Drop for Mmap {
     fn drop(&mut self) {
         // SAFETY: the mapping made in `new`; nothing borrows from it past its owner.
@@ -66,12 +70,11 @@ pub struct Ring {
     mask: usize,
     /// Position after the last item read.
     read: usize,
+    /// The consumer position last given to the kernel.
+    released: usize,
     /// The producer position last seen.
     produced: usize,
 }
-
-// SAFETY: the mappings belong to the ring alone; the kernel is the only other party.
-unsafe impl Send for Ring {}
 
 impl Ring {
     pub fn new(map: MapData) -> io::Result<Ring> {
@@ -91,10 +94,11 @@ impl Ring {
             page,
             mask: size - 1,
             read: 0,
+            released: 0,
             produced: 0,
         };
         r.read = r.consumer_pos().load(Ordering::Acquire);
-        r.produced = r.read;
+        (r.released, r.produced) = (r.read, r.read);
         Ok(r)
     }
 
@@ -152,16 +156,20 @@ impl Ring {
 
     /// The bytes of the item read at position `at` (not released yet).
     pub fn item(&self, at: usize, len: usize) -> &[u8] {
-        debug_assert!(at >= self.consumer_pos().load(Ordering::Relaxed) && at < self.read);
+        debug_assert!(self.released <= at && at < self.read);
         self.bytes((at & self.mask) + HEADER, len)
     }
 
     /// Gives the kernel back the space of every item read before position `upto` (or,
-    /// with None, of every item read).
+    /// with None, of every item read). The position is written only when it moves: every
+    /// reserve on the producing CPU reads it.
     pub fn release(&mut self, upto: Option<usize>) {
         let pos = upto.unwrap_or(self.read);
-        debug_assert!(pos <= self.read);
-        self.consumer_pos().store(pos, Ordering::Release);
+        debug_assert!(self.released <= pos && pos <= self.read);
+        if pos != self.released {
+            self.consumer_pos().store(pos, Ordering::Release);
+            self.released = pos;
+        }
     }
 }
 
