@@ -108,9 +108,9 @@ const WAKE_NS: u64 = 1_000_000;
 /// ring: wake the reader once the ring holds `Config::wake_bytes` it has not given back
 /// (unread, or read and held for the merge: 16 KiB, or a sixteenth of a smaller ring), at
 /// most once every `WAKE_NS` (each wakeup is an irq_work, a self-IPI); else leave the item
-/// for the reader's 10 ms timer, which drains every ring anyway. So the reader wakes for a filling ring, and not for a trickle (the kernel's
-/// default wakes it for nearly every item once it keeps up). Never when userspace reads
-/// without waiting (`-r`).
+/// for the reader's 10 ms timer, which drains every ring anyway. So the reader wakes for a
+/// filling ring, and not for a trickle (the kernel's default wakes it for nearly every item
+/// once it keeps up). Never when userspace reads without waiting (`-r`).
 #[inline(always)]
 pub fn submit_flags(r: &Ring, now: u64) -> u64 {
     const NO_WAKEUP: u64 = aya_ebpf::bindings::BPF_RB_NO_WAKEUP as u64;

@@ -696,8 +696,9 @@ fn verifier_log(e: &ProgramError) -> String {
     }
 }
 
-/// Unread bytes in a CPU's ring that wake the reader (at most once a millisecond per CPU;
-/// a sixteenth of a smaller ring): about 200 segments. A busy CPU then wakes it about as
+/// Bytes a CPU's ring holds and the reader has not given back (unread, or held for the
+/// merge) that wake the reader (at most once a millisecond per CPU; a sixteenth of a
+/// smaller ring): about 200 segments. A busy CPU then wakes it about as
 /// often as every millisecond, which keeps it scheduled promptly (waking it only once a
 /// large ring was a sixteenth full lost records to native XDP on veth, where the reader
 /// then ran late); a moderate one, every few milliseconds instead of every one.

@@ -167,8 +167,8 @@ pub async fn run(
         i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         i
     });
-    // The kernel wakes us only for a filling ring (`Config::wake_bytes` not given back): the rest
-    // is picked up by this timer.
+    // The kernel wakes us only for a filling ring (`Config::wake_bytes` not given back):
+    // the rest is picked up by this timer.
     let mut tick = tokio::time::interval(DRAIN_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
