@@ -168,7 +168,11 @@ pub struct Half {
     last_ack: Option<u32>,
     last_win: u16,
     dup_run: u32,
-    /// When the last duplicate ACK of the run came.
+    /// The ACKs of the run that repeat the last one (duplicate ACKs, and repeats sent
+    /// while nothing was outstanding, such as the answer to a spurious retransmission):
+    /// what a fast retransmission answers, as Wireshark counts them.
+    repeats: u32,
+    /// When the last repeat came.
     dup_at: Option<Timestamp>,
     zero_since: Option<Timestamp>,
     /// Holes in what this endpoint sent, lowest first (at most [`MAX_GAPS`]).
@@ -210,6 +214,7 @@ impl Half {
             last_ack: None,
             last_win: 0,
             dup_run: 0,
+            repeats: 0,
             dup_at: None,
             zero_since: None,
             gaps: Vec::new(),
@@ -802,12 +807,20 @@ impl Conn {
             }
             let h = &mut self.h[d];
             h.dup_run += 1;
+            h.repeats += 1;
             h.dup_at = Some(seg.ts);
             h.dupacks += 1;
             let count = h.dup_run;
             ev.push(self.event(ts, d, EventKind::DupAck { ack: rel, count }));
+        } else if pure && same && seg.window != 0 {
+            // A repeat while nothing is outstanding: not a duplicate ACK (RFC 5681), but
+            // the sender that retransmits at once after one more acts on both.
+            let h = &mut self.h[d];
+            h.repeats += 1;
+            h.dup_at = Some(seg.ts);
         } else if h.last_ack != Some(ack) {
             self.h[d].dup_run = 0;
+            self.h[d].repeats = 0;
         }
         let h = &mut self.h[d];
         h.last_ack = Some(ack);
@@ -1010,13 +1023,13 @@ impl Conn {
             }
             let forgotten = h.forgotten_below.is_some_and(|f| seq_lt(seq, f));
             let peer = &self.h[p];
-            // Fast retransmission: the receiver's duplicate ACKs ask for exactly this, and it
-            // comes on their account, not a timeout's.
+            // Fast retransmission: the receiver's repeated ACKs (two at least) ask for
+            // exactly this, and it comes on their account, not a timeout's.
             let soon = self
                 .handshake_rtt
                 .map_or(0, |s| s.0 + s.0 / 2)
                 .max(FAST_RETRANSMIT_NS);
-            let fast = peer.dup_run >= 2
+            let fast = peer.repeats >= 2
                 && peer.last_ack == Some(seq)
                 && peer.dup_at.is_some_and(|t| Span::between(t, ts).0 <= soon);
             let acked = peer.max_ack.is_some_and(|a| !seq_lt(a, end));

@@ -369,6 +369,36 @@ fn retransmission_long_after_dup_acks_is_not_fast() {
     }
 }
 
+/// The receiver's answer to a spurious retransmission repeats its ACK while nothing is
+/// outstanding (no duplicate ACK, RFC 5681); new data follows with a hole, one duplicate
+/// ACK with a SACK block above the hole, and the hole's bytes come at once: a fast
+/// retransmission, on two repeats of the ACK (Wireshark counts both; a 6.12 capture).
+#[test]
+fn repeat_with_nothing_outstanding_counts_toward_fast() {
+    let ack = |ms, blocks| opt(sc(ms, ACK, SI + 1, CI + 201, 5000, 0), &sack(blocks));
+    let (t, ev) = after_handshake([
+        cs(10, ACK, CI + 1, SI + 1, 100, 100),
+        cs(11, ACK, CI + 101, SI + 1, 100, 100),
+        sc(12, ACK, SI + 1, CI + 201, 5000, 0),
+        cs(230, ACK, CI + 101, SI + 1, 100, 100), // spurious
+        ack(231, &[(CI + 101, CI + 201)]),
+        cs(232, ACK, CI + 301, SI + 1, 100, 100), // 201:301 lost before the capture
+        ack(233, &[(CI + 301, CI + 401)]),
+        cs(234, ACK, CI + 201, SI + 1, 100, 100),
+    ]);
+    let n = ev.len();
+    assert_eq!(names(&ev[n - 4..n - 3]), [["dsack"]]);
+    assert_eq!(ev[n - 2], vec![EventKind::DupAck { ack: 201, count: 1 }]);
+    assert_eq!(
+        ev[n - 1],
+        vec![EventKind::FastRetransmission {
+            start: 201,
+            end: 301
+        }]
+    );
+    assert_eq!(t.rows()[0].dup_acks, [0, 1]);
+}
+
 #[test]
 fn midstream_and_one_direction() {
     let (t, ev) = track(&[
