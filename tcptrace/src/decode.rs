@@ -153,25 +153,13 @@ pub fn segment(b: &[u8]) -> Option<(Record, &[u8], Option<Tail>)> {
 
 /// A [`Seg`] item; what a plain segment leaves out follows from its IP header.
 fn seg(b: &[u8]) -> Option<Record> {
-    let mut r = Record::ZERO;
-    plain_segment(b, &mut r).then_some(r)
-}
-
-/// A plain segment's item ([`kind::SEG`], nearly every item) decoded into `r`, which the
-/// reader keeps from one item to the next: no record is moved around (false: another kind,
-/// or cut short; `r` is then unspecified).
-pub fn plain_segment(b: &[u8], r: &mut Record) -> bool {
-    *r = Record::ZERO;
-    seg_into(b, r).is_some()
-}
-
-fn seg_into(b: &[u8], r: &mut Record) -> Option<()> {
     let s: Seg = read(b)?;
     if s.hdr.kind != kind::SEG {
         return None;
     }
     let b = b.get(..usize::from(s.hdr.len))?;
     let v6 = s.hdr.meta & meta::V6 != 0;
+    let mut r = Record::ZERO;
     let mut at = size_of::<Seg>();
     if s.hdr.meta & meta::CSUMS != 0 {
         let c: Csums = read(b.get(at..)?)?;
@@ -231,7 +219,7 @@ fn seg_into(b: &[u8], r: &mut Record) -> Option<()> {
     r.l4_off = r.l3_off + hdrs;
     r.frame_len = u32::from(r.l3_off) + r.ip_len + if v6 { 40 } else { 0 };
     r.tcp_caplen = (r.frame_len - u32::from(r.l4_off)).min(60) as u8;
-    Some(())
+    Some(r)
 }
 
 /// A wall-clock instant: seconds and nanoseconds since the Unix epoch.

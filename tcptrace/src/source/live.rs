@@ -1,7 +1,6 @@
 //! Live capture: drain the ring buffer with tokio until a signal, `-c` or an error.
 use std::{io, ops::ControlFlow};
 
-use tcptrace_common::Record;
 use tokio::{
     io::{Interest, unix::AsyncFd},
     signal::unix::{SignalKind, signal},
@@ -73,17 +72,7 @@ pub fn drain(
     clock: &MonoClock,
     sink: &mut dyn Sink,
 ) -> ControlFlow<()> {
-    let mut rec = Record::ZERO;
     rings.drain(until, &mut |item| {
-        if decode::plain_segment(item, &mut rec) {
-            return sink.record(Captured {
-                rec: &rec,
-                ts: clock.wall(rec.ts_ns),
-                snap: &[],
-                cooked: None,
-                tail: None,
-            });
-        }
         match decode::item(item) {
             Some(Item::Drop(d)) => sink.dropped(&d, clock.wall(d.rec.ts_ns)),
             Some(Item::Icmp { rec, icmp }) => {
